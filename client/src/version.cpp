@@ -1,0 +1,4 @@
+#include "telemetry_kit/version.hpp"
+namespace telemetry_kit {
+const char* version() noexcept { return TK_VERSION; }
+}

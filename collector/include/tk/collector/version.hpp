@@ -1,0 +1,4 @@
+#pragma once
+namespace tk::collector {
+const char* version() noexcept;
+}

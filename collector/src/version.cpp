@@ -1,0 +1,4 @@
+#include "tk/collector/version.hpp"
+namespace tk::collector {
+const char* version() noexcept { return TK_VERSION; }
+}

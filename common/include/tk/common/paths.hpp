@@ -1,0 +1,38 @@
+#pragma once
+/// Per-user locations (DESIGN.md "Paths"), with the overrides tests and packagers use:
+/// TELEMETRY_KIT_SOCKET for the socket, TELEMETRY_KIT_HOME for state and config.
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace tk {
+
+/// Where one user's agent lives.
+struct Paths {
+    std::filesystem::path socket;     ///< the agent's Unix socket
+    std::filesystem::path state_dir;  ///< queue database, spool file, install secret
+    std::filesystem::path config_dir; ///< agent.conf
+
+    std::filesystem::path database() const { return state_dir / "queue.db"; }
+    std::filesystem::path spool() const { return state_dir / "spool"; }
+    std::filesystem::path install_secret() const { return state_dir / "install-secret"; }
+    std::filesystem::path config_file() const { return config_dir / "agent.conf"; }
+    std::filesystem::path sent_log() const { return state_dir / "sent.log"; }
+};
+
+/// Looks up an environment variable; returns nullptr when unset.
+using EnvLookup = std::function<const char*(const char*)>;
+
+/// Resolves the paths from `env` (default: the process environment) and the user id.
+/// Linux: socket in $XDG_RUNTIME_DIR/telemetry-kit/ (else /tmp/telemetry-kit-<uid>/),
+/// state in $XDG_STATE_HOME/telemetry-kit/ (else ~/.local/state/telemetry-kit/),
+/// config in $XDG_CONFIG_HOME/telemetry-kit/ (else ~/.config/telemetry-kit/).
+/// macOS: state and config in ~/Library/Application Support/telemetry-kit/.
+Paths resolve_paths(const EnvLookup& env = nullptr);
+
+/// Creates `dir` (and parents) if missing and makes it mode 0700 and owned by us.
+/// Returns an empty string on success, else why not.
+std::string ensure_private_dir(const std::filesystem::path& dir);
+
+}  // namespace tk

@@ -1,0 +1,78 @@
+#include "tk/common/paths.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace tk {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* non_empty(const EnvLookup& env, const char* name) {
+    const char* value = env(name);
+    return (value != nullptr && *value != '\0') ? value : nullptr;
+}
+
+fs::path home_dir(const EnvLookup& env) {
+    if (const char* home = non_empty(env, "HOME")) return home;
+    if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
+    return fs::path("/tmp") / ("telemetry-kit-home-" + std::to_string(getuid()));
+}
+
+}  // namespace
+
+Paths resolve_paths(const EnvLookup& lookup) {
+    const EnvLookup env = lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
+    Paths paths;
+
+    if (const char* socket = non_empty(env, "TELEMETRY_KIT_SOCKET")) {
+        paths.socket = socket;
+    } else if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR")) {
+        paths.socket = fs::path(runtime) / "telemetry-kit" / "agent.sock";
+    } else {
+        paths.socket = fs::path("/tmp") / ("telemetry-kit-" + std::to_string(getuid())) / "agent.sock";
+    }
+
+    if (const char* home = non_empty(env, "TELEMETRY_KIT_HOME")) {
+        paths.state_dir = home;
+        paths.config_dir = home;
+        return paths;
+    }
+#ifdef __APPLE__
+    paths.state_dir = home_dir(env) / "Library" / "Application Support" / "telemetry-kit";
+    paths.config_dir = paths.state_dir;
+#else
+    if (const char* state = non_empty(env, "XDG_STATE_HOME")) {
+        paths.state_dir = fs::path(state) / "telemetry-kit";
+    } else {
+        paths.state_dir = home_dir(env) / ".local" / "state" / "telemetry-kit";
+    }
+    if (const char* config = non_empty(env, "XDG_CONFIG_HOME")) {
+        paths.config_dir = fs::path(config) / "telemetry-kit";
+    } else {
+        paths.config_dir = home_dir(env) / ".config" / "telemetry-kit";
+    }
+#endif
+    return paths;
+}
+
+std::string ensure_private_dir(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
+    if (!S_ISDIR(st.st_mode)) return dir.string() + " is not a directory";
+    if (st.st_uid != ::geteuid()) return dir.string() + " is owned by another user";
+    if ((st.st_mode & 0777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
+        return "cannot make " + dir.string() + " private: " + std::strerror(errno);
+    }
+    return {};
+}
+
+}  // namespace tk

@@ -1,0 +1,4 @@
+#pragma once
+namespace tk::agent {
+const char* version() noexcept;
+}

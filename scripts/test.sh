@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds (warnings on), runs every test with ctest.
+# Tests start what they need themselves: the agent, the collector, a throwaway PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${TK_SKIP_DEPS:-0}" != "1" ]; then scripts/install-deps.sh; fi
+BUILD_DIR="${BUILD_DIR:-build}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTK_WERROR=ON
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+cd "$BUILD_DIR"
+ctest --output-on-failure -j"$(nproc)" --timeout 300
