@@ -1,0 +1,55 @@
+#pragma once
+/// Forwarder: sends queued events to each destination's collector as protobuf Batches over
+/// HTTP(S), deletes them only when the ack names them, retries with backoff, dead-letters what
+/// the collector refuses. Runs on its own thread; idle (no wake-ups) when there is nothing to send.
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "telemetry_kit/v1/agent.pb.h"
+#include "tk/agent/outbox.hpp"
+
+namespace tk::agent {
+
+struct ForwarderOptions {
+    std::size_t max_batch_events = 500;
+    std::size_t max_batch_bytes = 1u << 20;
+    /// After new events arrive, wait this long for more before sending (coalescing).
+    std::chrono::milliseconds coalesce{200};
+    std::chrono::milliseconds initial_backoff{1000};
+    std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+    /// Extra CA bundle (PEM) for self-hosted collectors; empty = the system's trust store only.
+    std::string ca_file;
+    /// Local log of what was sent (one line per batch); empty = none.
+    std::filesystem::path sent_log;
+};
+
+class Forwarder {
+public:
+    Forwarder(Outbox& outbox, ForwarderOptions options);
+    ~Forwarder();  ///< stops
+    Forwarder(const Forwarder&) = delete;
+    Forwarder& operator=(const Forwarder&) = delete;
+
+    /// Starts the forwarding thread and sends whatever is already queued.
+    void start();
+    /// New sendable events were committed, or an erasure was queued. Thread-safe, cheap.
+    void notify();
+    /// Cancels timers and in-flight requests and joins the thread. Idempotent.
+    void stop();
+
+    /// Per destination: last attempt, last success, last error, next retry, sent.
+    /// (queued and dead_lettered are filled in by the caller from the store.) Thread-safe.
+    std::vector<telemetry_kit::v1::DestinationStatus> status() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tk::agent

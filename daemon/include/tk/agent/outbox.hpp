@@ -1,0 +1,64 @@
+#pragma once
+/// The seam between the store and the forwarder. The store (EventStore) implements Outbox; the
+/// Forwarder only ever sees this interface. Every method is thread-safe: the forwarder calls it
+/// from its own thread, and the implementation uses its own SQLite connection (WAL).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tk::agent {
+
+/// Where a tool's events go: its collector and ingest key (DESIGN.md: each tool names its own).
+struct Destination {
+    std::string endpoint;    ///< collector base URL, e.g. "https://telemetry.example.com"
+    std::string ingest_key;  ///< sent as `Authorization: Bearer <key>`; never logged
+
+    friend bool operator==(const Destination& a, const Destination& b) {
+        return a.endpoint == b.endpoint && a.ingest_key == b.ingest_key;
+    }
+    friend bool operator<(const Destination& a, const Destination& b) {
+        return a.endpoint != b.endpoint ? a.endpoint < b.endpoint : a.ingest_key < b.ingest_key;
+    }
+};
+
+/// One queued event, ready to send.
+struct OutgoingEvent {
+    std::string id;     ///< the 16-byte event id
+    std::string event;  ///< serialized telemetry_kit.v1.Event, anonymous_id already set, scrubbed
+};
+
+/// A `tk forget` that still has to reach the collector: erase what it holds for an old id.
+struct ErasureRequest {
+    std::int64_t request_id = 0;
+    Destination destination;
+    std::string anonymous_id;  ///< the tool's old (now rotated) anonymous id
+};
+
+class Outbox {
+public:
+    virtual ~Outbox() = default;
+
+    /// Destinations with queued events that may be sent (consented, not local-only).
+    virtual std::vector<Destination> pending_destinations() = 0;
+
+    /// The oldest queued events for `destination`: at most `max_events`, and stopping before
+    /// `max_bytes` of serialized events (but always at least one event if any is queued).
+    virtual std::vector<OutgoingEvent> next_batch(const Destination& destination, std::size_t max_events,
+                                                  std::size_t max_bytes) = 0;
+
+    /// The collector acknowledged these ids (accepted or duplicate): delete them from the queue.
+    virtual void remove_delivered(const std::vector<std::string>& ids) = 0;
+
+    /// The collector refused these for good: move them to the dead-letter table with `reason`.
+    virtual void dead_letter(const std::vector<std::string>& ids, const std::string& reason) = 0;
+
+    /// Erasure requests not yet acknowledged by their collector.
+    virtual std::vector<ErasureRequest> pending_erasures() = 0;
+
+    /// The collector acknowledged the erasure request: forget it.
+    virtual void erasure_done(std::int64_t request_id) = 0;
+};
+
+}  // namespace tk::agent
