@@ -1,19 +1,499 @@
-// Placeholder so the agent links while the real forwarder is written: it sends nothing.
 #include "tk/agent/forwarder.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "telemetry_kit/v1/event.pb.h"
+#include "tk/agent/backoff.hpp"
+#include "tk/agent/forwarder_wire.hpp"
+#include "tk/agent/http_client.hpp"
 
 namespace tk::agent {
 
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// Worth retrying: the request timed out, we were rate-limited, or the server failed.
+bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }
+
+std::string http_error(const http::Response& response) {
+    const std::string body = wire::short_body(response.body);
+    return body.empty() ? fmt::format("HTTP {}", response.status) : fmt::format("HTTP {}: {}", response.status, body);
+}
+
+/// The DESIGN's "local log of what was sent": one line per delivered batch, size-bounded by
+/// moving a full log to `<path>.1`.
+class SentLog {
+public:
+    SentLog(std::filesystem::path path, std::size_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) {}
+    ~SentLog() { close(); }
+    SentLog(const SentLog&) = delete;
+    SentLog& operator=(const SentLog&) = delete;
+
+    void record(const std::string& line) {
+        if (path_.empty()) return;
+        if (file_ && size_ + line.size() > max_bytes_ && size_ > 0) {
+            close();
+            std::error_code ec;
+            std::filesystem::rename(path_, std::filesystem::path(path_.string() + ".1"), ec);
+        }
+        if (!file_ && !open()) return;
+        if (std::fputs(line.c_str(), file_) >= 0 && std::fflush(file_) == 0) size_ += line.size();
+    }
+
+private:
+    bool open() {
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
+            if (fd >= 0) ::close(fd);
+            if (!warned_) spdlog::warn("forwarder: cannot write the sent log {}", path_.string());
+            warned_ = true;
+            return false;
+        }
+        struct stat info {};
+        size_ = ::fstat(fd, &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+        return true;
+    }
+    void close() {
+        if (file_) std::fclose(file_);
+        file_ = nullptr;
+    }
+
+    std::filesystem::path path_;
+    std::size_t max_bytes_;
+    std::FILE* file_ = nullptr;
+    std::size_t size_ = 0;
+    bool warned_ = false;
+};
+
+std::string sent_log_line(const std::string& endpoint, const std::vector<OutgoingEvent>& batch,
+                          const wire::AckOutcome& outcome) {
+    telemetry_kit::v1::Event first;
+    std::string tool = first.ParseFromString(batch.front().event) ? first.tool() : "?";
+    const auto now = std::chrono::system_clock::now();
+    const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
+                       "unanswered={} ids={}..{}\n",
+                       fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms, endpoint, tool, batch.size(),
+                       outcome.accepted, outcome.duplicate, outcome.rejected_count, outcome.unanswered,
+                       wire::hex(batch.front().id), wire::hex(batch.back().id));
+}
+
+}  // namespace
+
 struct Forwarder::Impl {
+    /// One destination's state machine. Idle, or running a round (erasures first, then batches
+    /// until the queue is empty), or waiting out a backoff on its own timer.
+    struct Lane {
+        Lane(asio::io_context& io, Destination d, std::size_t batch_events)
+            : destination(std::move(d)), url(http::parse_url(destination.endpoint)), retry_timer(io),
+              batch_events(batch_events) {}
+        Destination destination;
+        http::UrlResult url;
+        std::vector<std::shared_ptr<http::Client>> clients;  // one kept-alive connection per batch in flight
+        asio::steady_timer retry_timer;
+        bool busy = false;     // a round is running
+        bool waiting = false;  // backing off until retry_timer fires
+        unsigned failures = 0; // consecutive failed attempts
+        std::size_t batch_events;  // events per batch now (halved after a 413)
+        std::vector<ErasureRequest> erasures;
+        // The wave of batches in flight.
+        std::size_t in_flight = 0;
+        std::optional<std::string> wave_error;
+        std::optional<milliseconds> wave_retry_after;
+    };
+
+    Impl(Outbox& outbox, ForwarderOptions options)
+        : outbox(outbox), options(std::move(options)), work(asio::make_work_guard(io)),
+          tls(asio::ssl::context::tls_client), coalesce_timer(io), rng(std::random_device{}()),
+          sent_log(this->options.sent_log, this->options.sent_log_max_bytes) {
+        if (this->options.max_batch_events == 0) this->options.max_batch_events = 1;
+        if (this->options.max_in_flight == 0) this->options.max_in_flight = 1;
+        SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+        boost::system::error_code ec;
+        tls.set_default_verify_paths(ec);
+        if (ec) spdlog::warn("forwarder: cannot load the system's trusted certificates: {}", ec.message());
+        if (!this->options.ca_file.empty()) {
+            tls.load_verify_file(this->options.ca_file, ec);
+            if (ec) spdlog::error("forwarder: cannot load ca_file {}: {}", this->options.ca_file, ec.message());
+        }
+    }
+
+    // ---- forwarding thread only ----
+
+    Lane& lane_for(const Destination& destination) {
+        auto& lane = lanes[destination];
+        if (!lane) {
+            lane = std::make_unique<Lane>(io, destination, options.max_batch_events);
+            std::lock_guard lock(status_mutex);
+            statuses[destination].set_endpoint(destination.endpoint);
+            if (!lane->url) spdlog::error("forwarder: {}", lane->url.error);
+        }
+        return *lane;
+    }
+
+    template <class Update>
+    void update_status(const Lane& lane, Update&& update) {
+        std::lock_guard lock(status_mutex);
+        update(statuses[lane.destination]);
+    }
+
+    /// Looks at everything the store has to send and wakes each idle destination.
+    void pass() {
+        if (stopping) return;
+        try {
+            std::map<Destination, std::vector<ErasureRequest>> work_by_destination;
+            for (auto& destination : outbox.pending_destinations()) work_by_destination[destination];
+            for (auto& erasure : outbox.pending_erasures()) {
+                work_by_destination[erasure.destination].push_back(erasure);
+            }
+            for (auto& [destination, erasures] : work_by_destination) {
+                wake(lane_for(destination), std::move(erasures));
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("forwarder: reading the queue failed: {}", e.what());
+        }
+    }
+
+    void wake(Lane& lane, std::optional<std::vector<ErasureRequest>> erasures = std::nullopt) {
+        if (lane.busy || lane.waiting || stopping) return;
+        lane.busy = true;
+        try {
+            if (!erasures) {
+                erasures.emplace();
+                for (auto& erasure : outbox.pending_erasures()) {
+                    if (erasure.destination == lane.destination) erasures->push_back(std::move(erasure));
+                }
+            }
+            lane.erasures = std::move(*erasures);
+        } catch (const std::exception& e) {
+            return retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        }
+        step(lane);
+    }
+
+    /// The next thing to send for a busy lane, or the end of its round.
+    void step(Lane& lane) {
+        if (stopping) {
+            lane.busy = false;
+            return;
+        }
+        try {
+            if (!lane.url) return give_up_on_endpoint(lane);
+            if (!lane.erasures.empty()) return send_erasure(lane);
+            // Several batches at once while a backlog drains, but only one after a 413.
+            const std::size_t parallel = lane.batch_events < options.max_batch_events ? 1 : options.max_in_flight;
+            auto events = outbox.next_batch(lane.destination, lane.batch_events * parallel,
+                                            options.max_batch_bytes * parallel);
+            if (events.empty()) {
+                lane.busy = false;
+                lane.failures = 0;
+                lane.batch_events = options.max_batch_events;
+                return;
+            }
+            send_wave(lane, split(std::move(events), lane.batch_events, parallel));
+        } catch (const std::exception& e) {
+            retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        }
+    }
+
+    /// Cuts `events` into at most `parallel` batches of at most `per_batch` events and
+    /// max_batch_bytes of body (a lone oversize event still goes alone). The rest stays queued.
+    std::vector<std::vector<OutgoingEvent>> split(std::vector<OutgoingEvent> events, std::size_t per_batch,
+                                                  std::size_t parallel) const {
+        std::vector<std::vector<OutgoingEvent>> batches;
+        std::size_t bytes = 0;
+        for (auto& event : events) {
+            const std::size_t size = event.event.size() + wire::framing_overhead(event.event.size());
+            if (batches.empty() || batches.back().size() >= per_batch ||
+                (!batches.back().empty() && bytes + size > options.max_batch_bytes)) {
+                if (batches.size() == parallel) break;
+                batches.emplace_back();
+                bytes = 0;
+            }
+            batches.back().push_back(std::move(event));
+            bytes += size;
+        }
+        return batches;
+    }
+
+    http::Client& client(Lane& lane, std::size_t index) {
+        while (lane.clients.size() <= index) {
+            lane.clients.push_back(std::make_shared<http::Client>(io, tls, lane.url.url, options.request_timeout));
+        }
+        return *lane.clients[index];
+    }
+
+    void send_wave(Lane& lane, std::vector<std::vector<OutgoingEvent>> batches) {
+        lane.in_flight = batches.size();
+        lane.wave_error.reset();
+        lane.wave_retry_after.reset();
+        update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
+        const std::string target = lane.url.url.target("/v1/batches");
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+            auto batch = std::make_shared<std::vector<OutgoingEvent>>(std::move(batches[i]));
+            std::string body = wire::encode_batch(*batch);
+            client(lane, i).request(boost::beast::http::verb::post, target, lane.destination.ingest_key,
+                                    "application/x-protobuf", std::move(body),
+                                    [this, &lane, batch](http::Response response) {
+                                        on_batch(lane, *batch, std::move(response));
+                                    });
+        }
+    }
+
+    void on_batch(Lane& lane, const std::vector<OutgoingEvent>& batch, http::Response response) {
+        --lane.in_flight;
+        try {
+            if (response.aborted) {
+                // stopping: nothing to record
+            } else if (!response.error.empty()) {
+                note_failure(lane, response.error, std::nullopt);
+            } else if (response.status == 200) {
+                accept_ack(lane, batch, response);
+            } else if (retryable_status(response.status)) {
+                note_failure(lane, http_error(response),
+                             backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now()));
+            } else if (response.status == 413 && batch.size() > 1) {
+                // Too large for this collector: resend in halves (at once, not a failure).
+                lane.batch_events = std::max<std::size_t>(1, batch.size() / 2);
+                spdlog::info("forwarder: {} refused {} events as too large; trying batches of {}",
+                             lane.destination.endpoint, batch.size(), lane.batch_events);
+            } else if (response.status >= 400 && response.status < 500) {
+                dead_letter(lane, batch, http_error(response));
+            } else {
+                // 1xx/3xx/other 2xx: not what a collector says; keep the events and retry later.
+                note_failure(lane, "unexpected " + http_error(response), std::nullopt);
+            }
+        } catch (const std::exception& e) {
+            note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        }
+        if (lane.in_flight > 0) return;
+        if (stopping) {
+            lane.busy = false;
+        } else if (lane.wave_error) {
+            retry_later(lane, *lane.wave_error, lane.wave_retry_after);
+        } else {
+            step(lane);
+        }
+    }
+
+    void accept_ack(Lane& lane, const std::vector<OutgoingEvent>& batch, const http::Response& response) {
+        const auto outcome = wire::read_ack(response.body, batch);
+        if (!outcome) return note_failure(lane, "HTTP 200 without a BatchAck", std::nullopt);
+        if (!outcome->delivered.empty()) outbox.remove_delivered(outcome->delivered);
+        for (const auto& [reason, ids] : outcome->rejected) outbox.dead_letter(ids, reason);
+        sent_log.record(sent_log_line(lane.destination.endpoint, batch, *outcome));
+        spdlog::debug("forwarder: {}: {} accepted, {} duplicate, {} rejected", lane.destination.endpoint,
+                      outcome->accepted, outcome->duplicate, outcome->rejected_count);
+        update_status(lane, [&](auto& s) {
+            s.set_sent(s.sent() + outcome->delivered.size());
+            s.set_last_success_unix_ms(unix_ms_now());
+            if (!outcome->rejected.empty()) {
+                s.set_last_error(fmt::format("{} events {}", outcome->rejected_count, outcome->rejected.begin()->first));
+            } else if (!lane.wave_error) {
+                s.set_last_error("");
+            }
+        });
+        if (outcome->unanswered > 0) {
+            note_failure(lane, fmt::format("the ack left {} of {} events unanswered", outcome->unanswered, batch.size()),
+                         std::nullopt);
+        }
+    }
+
+    void dead_letter(Lane& lane, const std::vector<OutgoingEvent>& batch, const std::string& reason) {
+        std::vector<std::string> ids;
+        ids.reserve(batch.size());
+        for (const auto& e : batch) ids.push_back(e.id);
+        outbox.dead_letter(ids, reason);
+        spdlog::warn("forwarder: {} refused {} events for good ({}); moved to the dead letters",
+                     lane.destination.endpoint, ids.size(), reason);
+        update_status(lane, [&](auto& s) { s.set_last_error(reason); });
+    }
+
+    /// The first failure of a wave decides the retry; the wave finishes before the lane waits.
+    void note_failure(Lane& lane, std::string error, std::optional<milliseconds> retry_after) {
+        if (!lane.wave_error) lane.wave_error = std::move(error);
+        if (retry_after) lane.wave_retry_after = std::max(lane.wave_retry_after.value_or(milliseconds(0)), *retry_after);
+    }
+
+    void send_erasure(Lane& lane) {
+        const ErasureRequest& request = lane.erasures.front();
+        update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
+        const std::string target = lane.url.url.target("/v1/subjects/" + http::encode_path_segment(request.anonymous_id));
+        client(lane, 0).request(boost::beast::http::verb::delete_, target, lane.destination.ingest_key, "", "",
+                                [this, &lane](http::Response response) { on_erasure(lane, std::move(response)); });
+    }
+
+    void on_erasure(Lane& lane, http::Response response) {
+        if (response.aborted || stopping) {
+            lane.busy = false;
+            return;
+        }
+        if (!response.error.empty()) return retry_later(lane, "erasure: " + response.error, std::nullopt);
+        const unsigned status = response.status;
+        if (status == 200 || status == 204 || status == 404) {
+            const auto request_id = lane.erasures.front().request_id;
+            try {
+                outbox.erasure_done(request_id);
+            } catch (const std::exception& e) {
+                return retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+            }
+            spdlog::info("forwarder: {} erased the data of an old anonymous id (request {})",
+                         lane.destination.endpoint, request_id);
+            update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
+            lane.erasures.erase(lane.erasures.begin());
+            return step(lane);
+        }
+        std::optional<milliseconds> retry_after;
+        if (retryable_status(status)) {
+            retry_after = backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now());
+        }
+        retry_later(lane, "erasure: " + http_error(response), retry_after);
+    }
+
+    /// An endpoint that cannot be parsed will never work: dead-letter its events, drop its erasures.
+    void give_up_on_endpoint(Lane& lane) {
+        for (const auto& erasure : lane.erasures) {
+            spdlog::error("forwarder: dropping erasure request {}: {}", erasure.request_id, lane.url.error);
+            outbox.erasure_done(erasure.request_id);
+        }
+        lane.erasures.clear();
+        for (;;) {
+            auto events = outbox.next_batch(lane.destination, options.max_batch_events, options.max_batch_bytes);
+            if (events.empty()) break;
+            dead_letter(lane, events, lane.url.error);
+        }
+        lane.busy = false;
+    }
+
+    void retry_later(Lane& lane, const std::string& error, std::optional<milliseconds> retry_after) {
+        lane.busy = false;
+        if (stopping) return;
+        ++lane.failures;
+        const milliseconds delay =
+            backoff::next_delay(lane.failures, retry_after, options.initial_backoff, options.max_backoff, rng);
+        lane.waiting = true;
+        update_status(lane, [&](auto& s) {
+            s.set_last_error(error);
+            s.set_next_retry_unix_ms(unix_ms_now() + delay.count());
+        });
+        spdlog::warn("forwarder: {}: {}; retrying in {} ms (attempt {})", lane.destination.endpoint, error,
+                     delay.count(), lane.failures + 1);
+        lane.retry_timer.expires_after(delay);
+        lane.retry_timer.async_wait([this, &lane](boost::system::error_code ec) {
+            if (ec || stopping) return;
+            lane.waiting = false;
+            update_status(lane, [](auto& s) { s.set_next_retry_unix_ms(0); });
+            wake(lane);
+        });
+    }
+
+    void arm_coalesce_timer() {
+        if (stopping) return;
+        coalesce_timer.expires_after(options.coalesce);
+        coalesce_timer.async_wait([this](boost::system::error_code ec) {
+            coalesce_armed = false;  // before the pass: a notify from now on arms a new one
+            if (!ec) pass();
+        });
+    }
+
+    void shut_down() {
+        stopping = true;
+        coalesce_timer.cancel();
+        for (auto& [destination, lane] : lanes) {
+            lane->retry_timer.cancel();
+            for (auto& c : lane->clients) c->close();
+        }
+        work.reset();
+    }
+
     Outbox& outbox;
     ForwarderOptions options;
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work;
+    asio::ssl::context tls;
+    asio::steady_timer coalesce_timer;
+    std::atomic<bool> coalesce_armed{false};
+    std::mt19937_64 rng;
+    SentLog sent_log;
+    bool stopping = false;
+    std::map<Destination, std::unique_ptr<Lane>> lanes;
+
+    std::mutex lifecycle_mutex;  // start/stop
+    std::thread thread;
+    bool stopped = false;
+
+    mutable std::mutex status_mutex;
+    std::map<Destination, telemetry_kit::v1::DestinationStatus> statuses;
 };
 
 Forwarder::Forwarder(Outbox& outbox, ForwarderOptions options)
-    : impl_(std::make_unique<Impl>(Impl{outbox, std::move(options)})) {}
+    : impl_(std::make_unique<Impl>(outbox, std::move(options))) {}
+
 Forwarder::~Forwarder() { stop(); }
-void Forwarder::start() {}
-void Forwarder::notify() {}
-void Forwarder::stop() {}
-std::vector<telemetry_kit::v1::DestinationStatus> Forwarder::status() const { return {}; }
+
+void Forwarder::start() {
+    std::lock_guard lock(impl_->lifecycle_mutex);
+    if (impl_->thread.joinable() || impl_->stopped) return;
+    asio::post(impl_->io, [impl = impl_.get()] { impl->pass(); });  // what was queued before we started
+    impl_->thread = std::thread([impl = impl_.get()] {
+        for (;;) {
+            try {
+                impl->io.run();
+                return;
+            } catch (const std::exception& e) {
+                spdlog::error("forwarder: {}", e.what());
+            }
+        }
+    });
+    pthread_setname_np(impl_->thread.native_handle(), "tk-forwarder");
+}
+
+void Forwarder::notify() {
+    if (impl_->coalesce_armed.exchange(true)) return;
+    asio::post(impl_->io, [impl = impl_.get()] { impl->arm_coalesce_timer(); });
+}
+
+void Forwarder::stop() {
+    std::lock_guard lock(impl_->lifecycle_mutex);
+    impl_->stopped = true;
+    if (!impl_->thread.joinable()) return;
+    asio::post(impl_->io, [impl = impl_.get()] { impl->shut_down(); });
+    impl_->thread.join();
+}
+
+std::vector<telemetry_kit::v1::DestinationStatus> Forwarder::status() const {
+    std::lock_guard lock(impl_->status_mutex);
+    std::vector<telemetry_kit::v1::DestinationStatus> out;
+    out.reserve(impl_->statuses.size());
+    for (const auto& [destination, status] : impl_->statuses) out.push_back(status);
+    return out;
+}
 
 }  // namespace tk::agent

@@ -23,10 +23,15 @@ struct ForwarderOptions {
     std::chrono::milliseconds initial_backoff{1000};
     std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+    /// Batches in flight at once per destination (each on its own kept-alive connection) while
+    /// a backlog drains. 1 = strictly one request at a time.
+    std::size_t max_in_flight = 4;
     /// Extra CA bundle (PEM) for self-hosted collectors; empty = the system's trust store only.
     std::string ca_file;
     /// Local log of what was sent (one line per batch); empty = none.
     std::filesystem::path sent_log;
+    /// Past this size the sent log is moved to `<sent_log>.1` (replacing it) and started afresh.
+    std::size_t sent_log_max_bytes = 1u << 20;
 };
 
 class Forwarder {

@@ -1,0 +1,41 @@
+#pragma once
+/// What the forwarder puts on the wire and reads back: the Batch body built from already
+/// serialized events, and the BatchAck sorted into what to delete, dead-letter or keep.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tk/agent/outbox.hpp"
+
+namespace tk::agent::wire {
+
+/// A serialized telemetry_kit.v1.Batch holding `events` (each as field 1, copied verbatim).
+std::string encode_batch(const std::vector<OutgoingEvent>& events);
+
+/// Bytes `encode_batch` adds around one event of `event_size` bytes (tag and length).
+std::size_t framing_overhead(std::size_t event_size);
+
+/// A BatchAck, restricted to the ids that were actually sent.
+struct AckOutcome {
+    std::vector<std::string> delivered;                        ///< accepted or duplicate: delete
+    std::map<std::string, std::vector<std::string>> rejected;  ///< reason -> ids: dead-letter
+    std::size_t accepted = 0;
+    std::size_t duplicate = 0;
+    std::size_t rejected_count = 0;
+    std::size_t unanswered = 0;  ///< sent but not named: stay queued
+};
+
+/// Parses a BatchAck body against what was sent; nullopt if it is not a BatchAck.
+std::optional<AckOutcome> read_ack(const std::string& body, const std::vector<OutgoingEvent>& sent);
+
+/// At most `limit` bytes of an HTTP body, printable ASCII only, for error messages.
+std::string short_body(std::string_view body, std::size_t limit = 200);
+
+/// Lower-case hex of an id (for logs).
+std::string hex(std::string_view bytes);
+
+}  // namespace tk::agent::wire
