@@ -1,4 +1,5 @@
 #include "telemetry_kit/version.hpp"
+
 namespace telemetry_kit {
 const char* version() noexcept { return TK_VERSION; }
 }

@@ -1,5 +1,7 @@
 #pragma once
+#include "telemetry_kit/export.hpp"
+
 namespace telemetry_kit {
 /// The library's version, e.g. "0.1.0".
-const char* version() noexcept;
+TELEMETRY_KIT_API const char* version() noexcept;
 }

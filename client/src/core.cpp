@@ -1,0 +1,568 @@
+#include "core.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+
+#include "environment.hpp"
+#include "tk/common/paths.hpp"
+#include "tk/common/uuid.hpp"
+#include "unix_socket.hpp"
+
+namespace telemetry_kit::detail {
+namespace {
+
+// Bumped in every forked child: a child has no I/O thread and must not touch the parent's.
+std::atomic<std::uint64_t> g_fork_generation{0};
+
+void count_fork() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+void register_fork_handler() {
+    static const bool registered = (::pthread_atfork(nullptr, nullptr, count_fork), true);
+    (void)registered;
+}
+
+void make_pipe(int& read_end, int& write_end) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    for (const int fd : fds) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
+    read_end = fds[0];
+    write_end = fds[1];
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+    out += '"';
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char escaped[8];
+                    std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+                    out += escaped;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+const char* kind_name(int kind) {
+    switch (static_cast<wire::Kind>(kind)) {
+        case wire::Kind::command: return "command";
+        case wire::Kind::feature: return "feature";
+        default: return "custom";
+    }
+}
+
+}  // namespace
+
+ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)), limits_(limits) {
+    if (config_.tool.empty()) return;  // nothing to attribute events to: disabled
+    const wire::Signals signals = read_signals(config_.tool);
+    if (debug_requested()) {
+        mode_ = Mode::debug;
+        return;
+    }
+    // The agent would drop these anyway; not sending them at all is cheaper and more private.
+    if (truthy(signals.do_not_track ? signals.do_not_track->c_str() : nullptr) ||
+        truthy(signals.tool_disabled ? signals.tool_disabled->c_str() : nullptr)) {
+        return;
+    }
+
+    const tk::Paths paths = tk::resolve_paths();
+    socket_path_ = paths.socket;
+    const std::string identity = wire::encode_tool_identity(config_);
+    const std::string encoded_signals = wire::encode_signals(signals);
+    hello_frame_ = wire::hello_frame(identity, encoded_signals);
+    spool_.emplace(paths.state_dir, wire::spool_record_prefix(identity, encoded_signals));
+
+    register_fork_handler();
+    fork_generation_ = g_fork_generation.load();
+    make_pipe(wake_read_, wake_write_);
+    try {
+        io_thread_ = std::make_unique<std::thread>([this] { io_main(); });
+    } catch (...) {
+        ::close(wake_read_);
+        ::close(wake_write_);
+        throw;
+    }
+    mode_ = Mode::sending;
+}
+
+ClientCore::~ClientCore() {
+    if (!io_thread_) return;
+    if (forked()) {
+        // The parent's thread does not exist here and its lock may be held: leave everything.
+        (void)io_thread_.release();
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+        stop_deadline_ = clock::now() + Client::kShutdownDeadline;
+    }
+    const char byte = 1;
+    if (::write(wake_write_, &byte, 1) < 0) {
+        // The pipe is full, so the I/O thread is already awake.
+    }
+    io_thread_->join();
+    ::close(wake_read_);
+    ::close(wake_write_);
+}
+
+bool ClientCore::forked() const noexcept { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
+
+void ClientCore::submit(EventDraft& draft) noexcept {
+    tracked_.fetch_add(1, std::memory_order_relaxed);
+    if (mode_ == Mode::disabled) {
+        suppressed_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    try {
+        const tk::Uuid uuid = tk::uuid_v7();
+        const std::string_view id(reinterpret_cast<const char*>(uuid.data()), uuid.size());
+        if (mode_ == Mode::debug) {
+            print_debug(draft, id);
+            suppressed_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (forked()) {
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        wire::EventFields fields;
+        fields.id = id;
+        fields.tool = config_.tool;
+        fields.tool_version = config_.version;
+        fields.kind = static_cast<wire::Kind>(draft.kind);
+        fields.name = draft.name;
+        fields.timestamp_unix_ms = draft.timestamp_unix_ms;
+        fields.attributes = draft.attributes.data();
+        fields.attribute_count = draft.attributes.size();
+        fields.success = draft.success;
+        fields.duration_us = draft.duration_us;
+        fields.exit_code = draft.exit_code;
+        std::string event;
+        event.reserve(48 + config_.tool.size() + config_.version.size() + draft.name.size() +
+                      24 * draft.attributes.size());
+        wire::encode_event(event, fields);
+        if (event.size() > limits_.max_event_bytes) {
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stopping_ || pending_.size() >= limits_.max_pending_events ||
+                pending_bytes_ + event.size() > limits_.max_pending_bytes) {
+                dropped_.fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+            pending_bytes_ += event.size();
+            pending_.push_back(std::move(event));
+            ++accepted_;
+        }
+        wake_io();
+    } catch (...) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void ClientCore::wake_io() noexcept {
+    // Only a sleeping I/O thread needs the (system call) wake-up; a busy one finds the event.
+    if (io_sleeping_.load() && io_sleeping_.exchange(false)) {
+        const char byte = 1;
+        if (::write(wake_write_, &byte, 1) < 0) {
+            // Full pipe: a wake-up is already pending.
+        }
+    }
+}
+
+bool ClientCore::flush(std::chrono::milliseconds deadline) noexcept {
+    if (mode_ != Mode::sending) return true;
+    if (forked()) return false;
+    try {
+        std::unique_lock<std::mutex> lock(mutex_);
+        const std::uint64_t target = accepted_;
+        if (settled_ >= target) return true;
+        ++flush_requests_;
+        lock.unlock();
+        const char byte = 1;
+        if (::write(wake_write_, &byte, 1) < 0) {
+            // Full pipe: a wake-up is already pending.
+        }
+        lock.lock();
+        return settled_changed_.wait_for(lock, deadline, [&] { return settled_ >= target; });
+    } catch (...) {
+        return false;
+    }
+}
+
+Stats ClientCore::stats() const noexcept {
+    Stats stats;
+    stats.tracked = tracked_.load();
+    stats.delivered = delivered_.load();
+    stats.spooled = spooled_.load();
+    stats.dropped = dropped_.load();
+    stats.suppressed = suppressed_.load();
+    stats.reconnects = reconnects_.load();
+    return stats;
+}
+
+void ClientCore::settle(std::size_t events) noexcept {
+    if (events == 0) return;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        settled_ += events;
+    }
+    settled_changed_.notify_all();
+}
+
+void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexcept {
+    try {
+        std::string line = "{\"id\":";
+        append_json_string(line, tk::uuid_bytes_to_string(id));
+        line += ",\"tool\":";
+        append_json_string(line, config_.tool);
+        line += ",\"tool_version\":";
+        append_json_string(line, config_.version);
+        line += ",\"kind\":\"";
+        line += kind_name(draft.kind);
+        line += "\",\"name\":";
+        append_json_string(line, draft.name);
+        line += ",\"timestamp_unix_ms\":" + std::to_string(draft.timestamp_unix_ms);
+        line += ",\"attributes\":{";
+        bool first = true;
+        for (const Attribute& attribute : draft.attributes) {
+            if (!first) line += ',';
+            first = false;
+            append_json_string(line, attribute.key);
+            line += ':';
+            const auto& value = attribute.value.get();
+            if (const auto* text = std::get_if<std::string>(&value)) {
+                append_json_string(line, *text);
+            } else if (const auto* number = std::get_if<std::int64_t>(&value)) {
+                line += std::to_string(*number);
+            } else if (const auto* real = std::get_if<double>(&value)) {
+                char buffer[32];
+                std::snprintf(buffer, sizeof buffer, "%.17g", *real);
+                line += std::isfinite(*real) ? buffer : "null";
+            } else if (const auto* flag = std::get_if<bool>(&value)) {
+                line += *flag ? "true" : "false";
+            }
+        }
+        line += '}';
+        if (draft.success) line += *draft.success ? ",\"success\":true" : ",\"success\":false";
+        if (draft.duration_us) line += ",\"duration_us\":" + std::to_string(*draft.duration_us);
+        if (draft.exit_code) line += ",\"exit_code\":" + std::to_string(*draft.exit_code);
+        line += "}\n";
+        std::size_t done = 0;
+        while (done < line.size()) {
+            const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            done += static_cast<std::size_t>(n);
+        }
+    } catch (...) {
+    }
+}
+
+// ---- the I/O thread ----
+
+void ClientCore::io_main() noexcept {
+    try {
+        io_loop();
+    } catch (...) {
+        // Out of memory in the I/O thread: stop sending. The host's calls still return at once;
+        // the queue fills to its bound and further events are dropped and counted.
+        if (socket_ >= 0) ::close(socket_);
+        socket_ = -1;
+    }
+}
+
+bool ClientCore::spooling(clock::time_point now) const {
+    return socket_ < 0 && !(lost_at_ && now - *lost_at_ < limits_.reconnect_grace);
+}
+
+void ClientCore::io_loop() {
+    try_connect(clock::now());
+    for (;;) {
+        clock::time_point now = clock::now();
+        bool stopping = false;
+        bool flush_now = false;
+        clock::time_point stop_deadline;
+        std::deque<std::string> overflow;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping = stopping_;
+            stop_deadline = stop_deadline_;
+            if (flush_requests_ != handled_flush_requests_) {
+                handled_flush_requests_ = flush_requests_;
+                flush_now = true;
+                flush_wanted_ = true;
+            } else if (settled_ >= accepted_) {
+                flush_wanted_ = false;
+            }
+            const bool take_all = stopping || spooling(now) || (flush_now && socket_ < 0);
+            while (!pending_.empty() &&
+                   (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
+                                 backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
+                pending_bytes_ -= pending_.front().size();
+                backlog_bytes_ += pending_.front().size();
+                backlog_.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
+            // The agent lags behind: spool past the high-water mark rather than let the queue fill.
+            while (pending_.size() > limits_.spool_high_water) {
+                pending_bytes_ -= pending_.front().size();
+                overflow.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
+        }
+        spool(overflow);
+        if (stopping) {
+            drain_on_shutdown(stop_deadline);
+            return;
+        }
+
+        if (socket_ < 0 && !backlog_.empty() && (flush_now || now >= next_connect_)) try_connect(now);
+        if (socket_ >= 0) {
+            fill_output(now, flush_now || flush_wanted_, false);
+            if (!write_output() || !read_replies(now)) disconnect(now);
+        }
+        if (socket_ < 0 && !backlog_.empty() && (flush_now || spooling(now))) {
+            spool(backlog_);
+            backlog_bytes_ = 0;
+        }
+
+        // Sleep until there is work: an event, a flush, a reply, room to write, or a timer.
+        io_sleeping_.store(true);
+        bool work;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const bool room = backlog_.size() + inflight_.size() < limits_.max_held_events || spooling(now);
+            work = (!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_;
+        }
+        if (!work) {
+            pollfd fds[2] = {{wake_read_, POLLIN, 0}, {socket_, 0, 0}};
+            nfds_t count = 1;
+            if (socket_ >= 0) {
+                fds[1].events = static_cast<short>(POLLIN | (output_offset_ < output_.size() ? POLLOUT : 0));
+                count = 2;
+            }
+            ::poll(fds, count, wait_timeout_ms(now));
+        }
+        io_sleeping_.store(false);
+        char drain[64];
+        while (::read(wake_read_, drain, sizeof drain) > 0) {
+        }
+    }
+}
+
+int ClientCore::wait_timeout_ms(clock::time_point now) const {
+    std::optional<clock::time_point> wake;
+    auto consider = [&](clock::time_point at) {
+        if (!wake || at < *wake) wake = at;
+    };
+    if (socket_ >= 0 && uncovered_since_) consider(*uncovered_since_ + limits_.flush_every);
+    if (socket_ < 0 && !backlog_.empty()) {
+        consider(next_connect_);
+        if (lost_at_) consider(*lost_at_ + limits_.reconnect_grace);
+    }
+    if (!wake) return -1;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - now).count() + 1;
+    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000));
+}
+
+bool ClientCore::try_connect(clock::time_point now) {
+    const int fd = connect_agent(socket_path_);
+    if (fd < 0) {
+        backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(10)), limits_.max_backoff);
+        next_connect_ = now + backoff_;
+        return false;
+    }
+    socket_ = fd;
+    if (ever_connected_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    ever_connected_ = true;
+    lost_at_.reset();
+    backoff_ = std::chrono::milliseconds(0);
+    output_ = hello_frame_;
+    output_offset_ = 0;
+    stream_written_ = 0;
+    stream_appended_ = output_.size();
+    covered_seq_ = acked_seq_ = next_seq_ - 1;
+    uncovered_since_.reset();
+    awaiting_ack_since_.reset();
+    replies_.clear();
+    return true;
+}
+
+void ClientCore::disconnect(clock::time_point now) {
+    ::close(socket_);
+    socket_ = -1;
+    // Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
+    for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
+        backlog_bytes_ += it->event.size();
+        backlog_.push_front(std::move(it->event));
+    }
+    inflight_.clear();
+    inflight_bytes_ = 0;
+    output_.clear();
+    output_offset_ = 0;
+    lost_at_ = now;
+    next_connect_ = now;
+    // An agent that keeps closing the connection without acknowledging anything (say, it
+    // rejects one of our events) gets the spool instead of an endless re-send loop.
+    if (++broken_without_progress_ >= 3) {
+        lost_at_ = now - limits_.reconnect_grace;
+        backoff_ = limits_.max_backoff;
+        next_connect_ = now + backoff_;
+    }
+}
+
+void ClientCore::fill_output(clock::time_point now, bool flush_now, bool /*unbounded*/) {
+    // backlog_ + inflight_ never exceed the held bound, so all of the backlog may go out.
+    while (!backlog_.empty()) {
+        std::string event = std::move(backlog_.front());
+        backlog_.pop_front();
+        backlog_bytes_ -= event.size();
+        const std::size_t before = output_.size();
+        wire::append_event_frame(output_, event);
+        stream_appended_ += output_.size() - before;
+        inflight_bytes_ += event.size();
+        inflight_.push_back(Inflight{std::move(event), next_seq_++, stream_appended_});
+        if (!uncovered_since_) uncovered_since_ = now;
+    }
+    const std::uint64_t last = next_seq_ - 1;
+    if (last <= covered_seq_) return;
+    const bool due = flush_now || last - covered_seq_ >= limits_.flush_every_events ||
+                     (uncovered_since_ && now - *uncovered_since_ >= limits_.flush_every);
+    if (!due) return;
+    const std::size_t before = output_.size();
+    wire::append_flush_frame(output_, last, static_cast<std::uint32_t>(limits_.stall_after.count() * 4));
+    stream_appended_ += output_.size() - before;
+    covered_seq_ = last;
+    uncovered_since_.reset();
+    if (!awaiting_ack_since_) awaiting_ack_since_ = now;
+}
+
+bool ClientCore::write_output() {
+    while (output_offset_ < output_.size()) {
+        const ssize_t n = send_some(socket_, output_.data() + output_offset_, output_.size() - output_offset_);
+        if (n < 0) return false;
+        if (n == 0) break;  // socket buffer full: poll for POLLOUT
+        output_offset_ += static_cast<std::size_t>(n);
+        stream_written_ += static_cast<std::uint64_t>(n);
+    }
+    if (output_offset_ == output_.size()) {
+        output_.clear();
+        output_offset_ = 0;
+    }
+    return true;
+}
+
+bool ClientCore::read_replies(clock::time_point now) {
+    bool open = true;
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = receive_some(socket_, buffer, sizeof buffer);
+        if (n < 0) open = false;
+        if (n <= 0) break;
+        replies_.append(buffer, static_cast<std::size_t>(n));
+    }
+    std::size_t pos = 0;
+    while (replies_.size() - pos >= wire::kHeaderBytes) {
+        const std::uint32_t length = wire::read_header(replies_.data() + pos);
+        if (length > (1u << 20)) return false;
+        if (replies_.size() - pos - wire::kHeaderBytes < length) break;
+        wire::Reply reply;
+        if (!wire::decode_reply(std::string_view(replies_).substr(pos + wire::kHeaderBytes, length), reply)) return false;
+        pos += wire::kHeaderBytes + length;
+        if (reply.type == wire::Reply::Type::flush_ack) on_ack(reply.request_id, now);
+        if (reply.type == wire::Reply::Type::error) return false;
+    }
+    replies_.erase(0, pos);
+    return open;
+}
+
+void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
+    std::size_t acked = 0;
+    while (!inflight_.empty() && inflight_.front().seq <= request_id) {
+        inflight_bytes_ -= inflight_.front().event.size();
+        inflight_.pop_front();
+        ++acked;
+    }
+    acked_seq_ = std::max(acked_seq_, request_id);
+    if (acked_seq_ >= covered_seq_) {
+        awaiting_ack_since_.reset();
+    } else {
+        awaiting_ack_since_ = now;
+    }
+    if (acked > 0) {
+        broken_without_progress_ = 0;
+        delivered_.fetch_add(acked, std::memory_order_relaxed);
+        settle(acked);
+    }
+}
+
+bool ClientCore::stalled(clock::time_point now) const {
+    return awaiting_ack_since_ && now - *awaiting_ack_since_ > limits_.stall_after;
+}
+
+void ClientCore::spool(std::deque<std::string>& events) noexcept {
+    if (events.empty()) return;
+    const SpoolWriter::Result result = spool_->append(events);
+    spooled_.fetch_add(result.spooled, std::memory_order_relaxed);
+    dropped_.fetch_add(result.dropped, std::memory_order_relaxed);
+    settle(result.spooled + result.dropped);
+}
+
+void ClientCore::drain_on_shutdown(clock::time_point deadline) {
+    clock::time_point now = clock::now();
+    if (socket_ < 0 && !backlog_.empty()) try_connect(now);
+    if (socket_ >= 0 && !stalled(now)) {
+        fill_output(now, false, true);
+        for (;;) {
+            if (!write_output()) {
+                disconnect(now);
+                break;
+            }
+            if (output_offset_ == output_.size()) break;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+            if (left <= 0) break;
+            pollfd p{socket_, POLLOUT, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        }
+        now = clock::now();
+        if (socket_ >= 0 && !read_replies(now)) disconnect(now);
+    }
+    // Left over: the backlog, events whose frame did not get out whole, and — if the agent has
+    // stopped acknowledging — everything unacknowledged (if it had them after all, it dedups).
+    std::deque<std::string> leftovers = std::move(backlog_);
+    backlog_.clear();
+    const bool agent_stalled = stalled(now);
+    for (Inflight& event : inflight_) {
+        if (agent_stalled || event.stream_end > stream_written_) leftovers.push_back(std::move(event.event));
+    }
+    inflight_.clear();
+    spool(leftovers);
+    if (socket_ >= 0) ::close(socket_);
+    socket_ = -1;
+}
+
+}  // namespace telemetry_kit::detail

@@ -1,0 +1,138 @@
+#pragma once
+/// The engine behind `Client`: a bounded queue filled by the host's threads, and one I/O thread
+/// that owns the agent connection and the spool file.
+///
+/// Life of an event: the host's thread serializes it and appends it to `pending_` (never any I/O
+/// on the host's thread). The I/O thread moves it to `backlog_`, then writes it to the agent and
+/// keeps it in `inflight_` until a FlushAck covers it. If the connection breaks, `inflight_` goes
+/// back to the front of `backlog_` and is re-sent after reconnecting (the agent dedups by id).
+/// If there is no agent (or it stops taking events), events go to the spool file.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "spool.hpp"
+#include "telemetry_kit/client.hpp"
+#include "wire.hpp"
+
+namespace telemetry_kit::detail {
+
+/// Bounds of the client's memory and timing (documented in docs/client.md).
+struct Limits {
+    std::size_t max_pending_events = 8192;         // queued by the host, not yet taken by the I/O thread
+    std::size_t max_pending_bytes = 8u << 20;
+    std::size_t max_held_events = 4096;            // taken by the I/O thread, not yet acknowledged
+    std::size_t max_held_bytes = 4u << 20;
+    std::size_t spool_high_water = 2048;           // pending this deep while the agent lags: spool the excess
+    std::size_t max_event_bytes = 64u << 10;       // larger events are dropped
+    std::size_t flush_every_events = 256;          // ask for an ack this often...
+    std::chrono::milliseconds flush_every{100};    // ...or this long after an unacknowledged send
+    std::chrono::milliseconds reconnect_grace{1000};  // after losing the agent, hold events this long
+    std::chrono::milliseconds stall_after{500};    // an ack this late: the agent is stalled
+    std::chrono::milliseconds max_backoff{1000};
+};
+
+class ClientCore {
+public:
+    ClientCore(Config config, Limits limits = {});
+    ~ClientCore();
+    ClientCore(const ClientCore&) = delete;
+    ClientCore& operator=(const ClientCore&) = delete;
+
+    /// Records a finished event (host thread). Never blocks, never throws.
+    void submit(EventDraft& draft) noexcept;
+    bool flush(std::chrono::milliseconds deadline) noexcept;
+    Stats stats() const noexcept;
+
+    Mode mode() const { return mode_; }
+    const Config& config() const { return config_; }
+
+private:
+    using clock = std::chrono::steady_clock;
+    struct Inflight {
+        std::string event;
+        std::uint64_t seq;         // covered by a FlushAck whose request_id >= seq
+        std::uint64_t stream_end;  // connection byte offset where its frame ends
+    };
+
+    void print_debug(const EventDraft& draft, std::string_view id) noexcept;
+    void wake_io() noexcept;
+    void settle(std::size_t events) noexcept;
+
+    // I/O thread.
+    void io_main() noexcept;
+    void io_loop();
+    bool try_connect(clock::time_point now);
+    void disconnect(clock::time_point now);
+    bool spooling(clock::time_point now) const;
+    void fill_output(clock::time_point now, bool flush_now, bool unbounded);
+    bool write_output();
+    bool read_replies(clock::time_point now);
+    void on_ack(std::uint64_t request_id, clock::time_point now);
+    bool forked() const noexcept;
+    bool stalled(clock::time_point now) const;
+    void spool(std::deque<std::string>& events) noexcept;
+    void drain_on_shutdown(clock::time_point deadline);
+    int wait_timeout_ms(clock::time_point now) const;
+
+    const Config config_;
+    const Limits limits_;
+    Mode mode_ = Mode::disabled;
+    std::filesystem::path socket_path_;
+    std::string hello_frame_;
+    std::optional<SpoolWriter> spool_;
+
+    // Shared between the host's threads and the I/O thread (under mutex_).
+    mutable std::mutex mutex_;
+    std::condition_variable settled_changed_;
+    std::deque<std::string> pending_;
+    std::size_t pending_bytes_ = 0;
+    std::uint64_t accepted_ = 0;  // events ever put in pending_
+    std::uint64_t settled_ = 0;   // of those: delivered, spooled or dropped
+    std::uint64_t flush_requests_ = 0;
+    bool stopping_ = false;
+    clock::time_point stop_deadline_{};
+
+    std::atomic<bool> io_sleeping_{false};
+    int wake_read_ = -1;
+    int wake_write_ = -1;
+
+    std::atomic<std::uint64_t> tracked_{0}, delivered_{0}, spooled_{0}, dropped_{0}, suppressed_{0}, reconnects_{0};
+
+    // I/O thread only.
+    int socket_ = -1;
+    bool ever_connected_ = false;
+    std::optional<clock::time_point> lost_at_;  // an established connection broke then
+    clock::time_point next_connect_{};
+    std::chrono::milliseconds backoff_{0};
+    std::deque<std::string> backlog_;
+    std::size_t backlog_bytes_ = 0;
+    std::deque<Inflight> inflight_;
+    std::size_t inflight_bytes_ = 0;
+    std::string output_;              // bytes for this connection; output_offset_ of them written
+    std::uint64_t stream_written_ = 0;  // bytes written on this connection
+    std::uint64_t stream_appended_ = 0; // bytes appended on this connection
+    std::uint64_t next_seq_ = 1;
+    std::uint64_t covered_seq_ = 0;   // highest seq a sent Flush covers
+    std::uint64_t acked_seq_ = 0;
+    std::optional<clock::time_point> uncovered_since_;  // oldest send no Flush covers yet
+    std::optional<clock::time_point> awaiting_ack_since_;
+    std::uint64_t handled_flush_requests_ = 0;
+    bool flush_wanted_ = false;  // a host thread waits in flush()
+    std::string replies_;
+
+    std::uint32_t broken_without_progress_ = 0;  // connections lost with no ack in between
+    std::size_t output_offset_ = 0;  // of output_, already written
+    std::uint64_t fork_generation_ = 0;
+    std::unique_ptr<std::thread> io_thread_;
+};
+
+}  // namespace telemetry_kit::detail

@@ -1,0 +1,87 @@
+#include "spool.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "tk/common/paths.hpp"
+#include "wire.hpp"
+
+namespace telemetry_kit::detail {
+namespace {
+
+// Largest single write(): many records at once, but never a partial one.
+constexpr std::size_t kMaxWriteBytes = 256u << 10;
+
+bool write_all(int fd, const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+SpoolWriter::SpoolWriter(std::filesystem::path state_dir, std::string record_prefix, std::size_t max_file_bytes)
+    : state_dir_(std::move(state_dir)), file_(state_dir_ / "spool"), prefix_(std::move(record_prefix)),
+      max_file_bytes_(max_file_bytes) {}
+
+int SpoolWriter::open_file() noexcept {
+    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
+    int fd = ::open(file_.c_str(), flags, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        try {
+            if (!tk::ensure_private_dir(state_dir_).empty()) return -1;
+        } catch (...) {
+            return -1;
+        }
+        fd = ::open(file_.c_str(), flags, 0600);
+    }
+    return fd;
+}
+
+SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcept {
+    Result result;
+    if (events.empty()) return result;
+    const std::size_t total = events.size();
+    try {
+        const int fd = open_file();
+        if (fd >= 0) {
+            struct stat st {};
+            std::size_t size = ::fstat(fd, &st) == 0 ? static_cast<std::size_t>(st.st_size) : max_file_bytes_;
+            std::string chunk;
+            std::size_t chunk_records = 0;
+            auto write_chunk = [&] {
+                if (chunk.empty()) return;
+                if (size + chunk.size() <= max_file_bytes_ && write_all(fd, chunk)) {
+                    result.spooled += chunk_records;
+                    size += chunk.size();
+                } else {
+                    result.dropped += chunk_records;
+                }
+                chunk.clear();
+                chunk_records = 0;
+            };
+            while (!events.empty()) {
+                wire::append_spool_record(chunk, prefix_, events.front());
+                ++chunk_records;
+                events.pop_front();
+                if (chunk.size() >= kMaxWriteBytes) write_chunk();
+            }
+            write_chunk();
+            ::close(fd);
+        }
+    } catch (...) {
+    }
+    events.clear();
+    result.dropped = total - result.spooled;
+    return result;
+}
+
+}  // namespace telemetry_kit::detail

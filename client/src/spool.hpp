@@ -1,0 +1,38 @@
+#pragma once
+/// Appends events to the spool file (state dir, `spool`) for the agent to import when it starts.
+
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <string>
+
+namespace telemetry_kit::detail {
+
+class SpoolWriter {
+public:
+    /// The file stops growing at this size; events past it are dropped (and counted).
+    static constexpr std::size_t kMaxFileBytes = 16u << 20;
+
+    /// `record_prefix`: the tool and signals fields every record shares (wire::spool_record_prefix).
+    SpoolWriter(std::filesystem::path state_dir, std::string record_prefix, std::size_t max_file_bytes = kMaxFileBytes);
+
+    struct Result {
+        std::size_t spooled = 0;
+        std::size_t dropped = 0;
+    };
+
+    /// Appends one SpoolRecord per serialized event and empties `events`. Opens, appends and closes
+    /// the file each time (so the agent's rename of the file never swallows later records); each
+    /// write() holds whole records only, so concurrent writers never interleave within a record.
+    Result append(std::deque<std::string>& events) noexcept;
+
+private:
+    int open_file() noexcept;
+
+    std::filesystem::path state_dir_;
+    std::filesystem::path file_;
+    std::string prefix_;
+    std::size_t max_file_bytes_;
+};
+
+}  // namespace telemetry_kit::detail

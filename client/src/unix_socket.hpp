@@ -1,0 +1,30 @@
+#pragma once
+/// The transport seam: a Unix stream socket to the agent. (Windows named pipes would go here.)
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+#include "wire.hpp"
+
+namespace telemetry_kit::detail {
+
+/// Connects to the agent's socket without blocking; returns a non-blocking fd, or -1.
+int connect_agent(const std::filesystem::path& socket) noexcept;
+
+/// send() that never raises SIGPIPE and never blocks (the fd is non-blocking).
+/// Returns bytes sent, 0 if the socket buffer is full, -1 if the connection is gone.
+ssize_t send_some(int fd, const char* data, std::size_t size) noexcept;
+
+/// Reads what is available. Returns bytes read, 0 if nothing is available, -1 on EOF or error.
+ssize_t receive_some(int fd, char* data, std::size_t size) noexcept;
+
+/// One control round trip on a fresh connection: sends `frame`, waits for one AgentReply.
+/// False (with `error` set) if the agent cannot be reached or does not answer within `timeout`.
+bool agent_request(const std::filesystem::path& socket, const std::string& frame, wire::Reply& reply,
+                   std::chrono::milliseconds timeout, std::string& error) noexcept;
+
+}  // namespace telemetry_kit::detail

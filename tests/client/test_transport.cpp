@@ -1,0 +1,136 @@
+// The client against misbehaving agents, played by a real Unix socket in this process: one that
+// accepts and never reads (stalled), one that hangs up on every connection.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "client_support.hpp"
+#include "telemetry_kit/client.hpp"
+
+using namespace tk::test;
+using namespace std::chrono_literals;
+using telemetry_kit::Client;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// A listening Unix socket; `hang_up` closes every accepted connection at once, otherwise the
+// connections are kept open and never read.
+class FakeAgent {
+public:
+    FakeAgent(const fs::path& path, bool hang_up) : hang_up_(hang_up) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(fd_, 16) == 0);
+        thread_ = std::thread([this] {
+            for (;;) {
+                const int connection = ::accept(fd_, nullptr, nullptr);
+                if (connection < 0 || stopping_) {
+                    if (connection >= 0) ::close(connection);
+                    return;
+                }
+                ++accepted_;
+                if (hang_up_) {
+                    ::close(connection);
+                } else {
+                    held_.push_back(connection);
+                }
+            }
+        });
+    }
+    ~FakeAgent() {
+        stopping_ = true;
+        ::shutdown(fd_, SHUT_RDWR);
+        thread_.join();
+        ::close(fd_);
+        for (const int fd : held_) ::close(fd);
+    }
+    int accepted() const { return accepted_; }
+
+private:
+    bool hang_up_;
+    int fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> accepted_{0};
+    std::vector<int> held_;
+    std::thread thread_;
+};
+
+telemetry_kit::Config demo_config() { return {"my-cli", "1.2.0", "https://telemetry.example.com", "key-1"}; }
+
+}  // namespace
+
+TEST_CASE("a stalled agent (accepts, never reads): calls stay fast, memory bounded, the rest is spooled") {
+    ClientHome env;
+    FakeAgent agent(env.socket, /*hang_up=*/false);
+    const std::string padding(120, 'x');
+    constexpr int kEvents = 30000;  // ~5 MB: far more than the socket buffer and the held bound
+    std::vector<std::int64_t> call_ns;
+    call_ns.reserve(kEvents);
+    telemetry_kit::Stats stats;
+    clock_type::duration shutdown{};
+    {
+        std::optional<Client> owner;
+        owner.emplace(demo_config());
+        Client& client = *owner;
+        for (int i = 0; i < kEvents; ++i) {
+            const auto start = clock_type::now();
+            client.track_command("build", {{"i", i}, {"padding", padding}});
+            call_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count());
+        }
+        const auto flush_start = clock_type::now();
+        CHECK_FALSE(client.flush(50ms));  // nothing acknowledges: the deadline is honoured
+        CHECK(clock_type::now() - flush_start < 1s);
+        const auto destroy_start = clock_type::now();
+        stats = client.stats();
+        owner.reset();
+        shutdown = clock_type::now() - destroy_start;
+    }
+    std::sort(call_ns.begin(), call_ns.end());
+    const auto p99 = call_ns[call_ns.size() * 99 / 100];
+    INFO("p50 " << call_ns[call_ns.size() / 2] << " ns, p99 " << p99 << " ns, max " << call_ns.back() << " ns");
+    CHECK(p99 < 200'000);            // no call waits for the agent
+    CHECK(call_ns.back() < 100'000'000);
+    // The destructor: at most 100 ms for the agent, then the leftovers are appended to the spool.
+    CHECK(shutdown < 1s);
+    CHECK(agent.accepted() >= 1);
+    const auto records = read_spool(env.spool());
+    CHECK(records.size() > kEvents / 2);  // the socket buffer holds only a small part
+    CHECK(stats.tracked == kEvents);
+}
+
+TEST_CASE("an agent that hangs up: no SIGPIPE, and every event ends up in the spool") {
+    ClientHome env;
+    struct sigaction previous {};
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &default_action, &previous);  // a host that did not ignore SIGPIPE
+    {
+        FakeAgent agent(env.socket, /*hang_up=*/true);
+        Client client(demo_config());
+        for (int i = 0; i < 500; ++i) client.track_command("build", {{"i", i}});
+        REQUIRE(client.flush(5s));
+        const auto stats = client.stats();
+        CHECK(stats.spooled == 500);
+        CHECK(stats.delivered == 0);
+        CHECK(agent.accepted() >= 1);
+    }
+    ::sigaction(SIGPIPE, &previous, nullptr);
+    const auto records = read_spool(env.spool());
+    REQUIRE(records.size() == 500);
+    std::vector<std::int64_t> seen;
+    for (const auto& record : records) seen.push_back(record.event().attributes().at("i").int_value());
+    std::sort(seen.begin(), seen.end());
+    CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());  // each once
+}
