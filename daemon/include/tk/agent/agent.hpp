@@ -1,0 +1,71 @@
+#pragma once
+/// The agent: owns the store, the intake, the forwarder and the listening socket; imports the
+/// spool on start; answers control requests; shuts down cleanly on SIGTERM/SIGINT.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tk/agent/config.hpp"
+#include "tk/agent/forwarder.hpp"
+#include "tk/agent/intake.hpp"
+#include "tk/agent/session.hpp"
+#include "tk/agent/store.hpp"
+#include "tk/common/paths.hpp"
+
+namespace tk::agent {
+
+struct AgentOptions {
+    Paths paths;
+    AgentConfig config;
+};
+
+class Agent {
+public:
+    /// Takes the state dir's lock, opens the store and the install secret. Throws
+    /// std::runtime_error with a message for the person on any start-up failure.
+    explicit Agent(AgentOptions options);
+    ~Agent();
+    Agent(const Agent&) = delete;
+    Agent& operator=(const Agent&) = delete;
+
+    /// Listens (or adopts a socket-activated listener), imports the spool, then serves until
+    /// SIGTERM/SIGINT. Returns the exit code.
+    int run();
+
+private:
+    void listen();
+    void import_spool();
+    std::size_t import_spool_file(const std::filesystem::path& file);
+    void accept();
+    void control(const telemetry_kit::v1::ControlRequest& request,
+                 std::function<void(telemetry_kit::v1::ControlResponse)> reply);
+    void control_consent(const telemetry_kit::v1::ConsentRequest& request,
+                         std::function<void(telemetry_kit::v1::ControlResponse)> reply);
+    void control_forget(const telemetry_kit::v1::ForgetRequest& request,
+                        std::function<void(telemetry_kit::v1::ControlResponse)> reply);
+    telemetry_kit::v1::ConsentResponse consent_snapshot(const std::string& tool) const;
+    void shutdown(const char* why);
+
+    AgentOptions options_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    int lock_fd_ = -1;
+    boost::asio::io_context io_{1};
+    boost::asio::local::stream_protocol::acceptor acceptor_{io_};
+    boost::asio::signal_set signals_{io_};
+    bool owns_socket_file_ = false;
+    std::unique_ptr<EventStore> store_;
+    std::unique_ptr<ToolRegistry> registry_;
+    std::unique_ptr<Intake> intake_;
+    std::unique_ptr<Forwarder> forwarder_;
+    ControlHandler control_handler_;
+    std::uint64_t next_session_id_ = 1;
+};
+
+}  // namespace tk::agent

@@ -1,0 +1,40 @@
+#pragma once
+/// The agent's settings: limits, retention, store tuning and the forwarder's options, read from an
+/// INI file (`agent.conf` in the config dir, or `--config`). Every key is optional; an unknown
+/// section or key is a start-up error, so a typo never silently leaves a default in place.
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+#include "tk/agent/forwarder.hpp"
+
+namespace tk::agent {
+
+struct AgentConfig {
+    // [queue]
+    std::size_t max_queue_events = 100'000;           ///< past it the oldest queued events are shed
+    std::size_t max_queue_bytes = 64u << 20;          ///< serialized event bytes, same
+    std::chrono::hours retention{24 * 30};            ///< queued events older than this expire
+
+    // [store]
+    std::size_t max_commit_events = 8192;             ///< events per group commit, at most
+    bool synchronous_full = false;                    ///< PRAGMA synchronous=FULL instead of NORMAL
+
+    // [log]
+    std::string log_level = "info";
+
+    // [forwarder]
+    ForwarderOptions forwarder;
+    bool sent_log = true;                             ///< keep a local log of what was sent
+};
+
+/// Reads `file`. A missing file gives the defaults unless `must_exist`. Throws std::runtime_error
+/// naming the file and key on a parse error, a bad value or an unknown key.
+AgentConfig load_config(const std::filesystem::path& file, bool must_exist);
+
+/// The config file with every key and its default, commented (for docs and `tk-agent --print-config`).
+std::string default_config_text();
+
+}  // namespace tk::agent

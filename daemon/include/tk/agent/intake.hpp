@@ -1,0 +1,91 @@
+#pragma once
+/// What happens to an event between the socket (or the spool file) and the store: the tool
+/// registry (the person's consent and each tool's anonymous id, in memory on the intake thread),
+/// policy, scrubbing and serialization. Everything here runs on the intake (io_context) thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "telemetry_kit/v1/agent.pb.h"
+#include "tk/agent/policy.hpp"
+#include "tk/agent/scrubber.hpp"
+#include "tk/agent/store.hpp"
+
+namespace tk::agent {
+
+/// Tools the agent knows and the person's choices: the in-memory copy of the store's tables.
+/// Every change bumps epoch(), so per-connection caches of policy decisions notice it.
+class ToolRegistry {
+public:
+    struct Tool {
+        std::string name;
+        telemetry_kit::v1::ToolIdentity identity;  ///< as of its latest Hello
+        telemetry_kit::v1::Consent consent = telemetry_kit::v1::CONSENT_UNSET;
+        std::uint64_t generation = 0;
+        std::string anonymous_id;
+    };
+
+    ToolRegistry(std::string install_secret, const StoredState& state);
+
+    /// The tool named `name`, added (consent unset) if new. The reference stays valid.
+    Tool& get_or_add(const std::string& name);
+    Tool* find(const std::string& name);
+    const std::map<std::string, std::unique_ptr<Tool>>& tools() const { return tools_; }
+
+    telemetry_kit::v1::Consent global_consent() const { return global_consent_; }
+    void set_global_consent(telemetry_kit::v1::Consent consent);
+    void set_consent(Tool& tool, telemetry_kit::v1::Consent consent);
+    /// Bumps the tool's generation and so its anonymous id. Returns the old id.
+    std::string rotate(Tool& tool);
+
+    std::uint64_t epoch() const { return epoch_; }
+
+private:
+    std::string secret_;
+    telemetry_kit::v1::Consent global_consent_ = telemetry_kit::v1::CONSENT_UNSET;
+    std::map<std::string, std::unique_ptr<Tool>> tools_;
+    std::uint64_t epoch_ = 1;
+};
+
+/// A connection's (or a spool record's) tool and signals, with the policy decision cached until
+/// the registry changes.
+struct ToolContext {
+    telemetry_kit::v1::Hello hello;
+    ToolRegistry::Tool* tool = nullptr;
+    std::optional<Destination> destination;  ///< none: local only
+    std::uint64_t epoch = 0;
+    Decision decision;
+};
+
+/// Checks tool names: 1-64 bytes of [A-Za-z0-9._-].
+bool valid_tool_name(const std::string& name);
+
+class Intake {
+public:
+    Intake(ToolRegistry& registry, EventStore& store, Scrubber scrubber);
+
+    /// Validates `hello` and fills `context`. Returns why it is refused, or "" when accepted.
+    std::string hello(const telemetry_kit::v1::Hello& hello, ToolContext& context);
+
+    /// Applies policy to `event`; if kept, scrubs and bounds it, sets the agent's fields and
+    /// appends it to `batch`; if dropped, counts the reason in `batch.dropped`. Returns true if kept.
+    bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch);
+
+    ToolRegistry& registry() { return registry_; }
+    EventStore& store() { return store_; }
+
+private:
+    void refresh(ToolContext& context);
+
+    ToolRegistry& registry_;
+    EventStore& store_;
+    Scrubber scrubber_;
+};
+
+/// Adds `count` drops for `reason` to `batch.dropped`.
+void count_drop(IntakeBatch& batch, const char* reason, std::uint64_t count = 1);
+
+}  // namespace tk::agent

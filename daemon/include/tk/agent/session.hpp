@@ -1,0 +1,63 @@
+#pragma once
+/// One client connection: reads frames, runs Hello/Event through the intake, hands events to the
+/// store in one batch per read, answers Flush once the store has committed what came before it,
+/// and passes control requests to the agent. Lives as long as its socket (shared_from_this).
+
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "telemetry_kit/v1/agent.pb.h"
+#include "tk/agent/intake.hpp"
+#include "tk/common/framing.hpp"
+
+namespace tk::agent {
+
+using ControlHandler = std::function<void(const telemetry_kit::v1::ControlRequest&,
+                                          std::function<void(telemetry_kit::v1::ControlResponse)> reply)>;
+
+/// Intake backs off (stops reading) while the store has more than this many events to write.
+inline constexpr std::size_t kBacklogHighWater = 64 * 1024;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    using Socket = boost::asio::local::stream_protocol::socket;
+
+    Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id);
+    void start();
+    /// Closes the socket (agent shutdown).
+    void close();
+
+private:
+    void read();
+    void on_read(const boost::system::error_code& error, std::size_t bytes);
+    /// Returns false if the connection must close.
+    bool handle(std::string_view payload);
+    void submit_pending(std::function<void(bool)> on_commit);
+    void on_flush(std::uint64_t request_id);
+    void send(const telemetry_kit::v1::AgentReply& reply);
+    void write_next();
+    void fail(const std::string& reason);
+
+    Socket socket_;
+    Intake& intake_;
+    const ControlHandler& control_;
+    std::uint64_t id_;
+    std::unique_ptr<std::array<char, 64 * 1024>> buffer_;
+    framing::FrameDecoder decoder_;
+    telemetry_kit::v1::ClientFrame frame_;
+    std::optional<ToolContext> context_;
+    IntakeBatch pending_;
+    std::shared_ptr<IntakeCounters> counters_;
+    std::uint64_t dropped_ = 0;
+    std::deque<std::string> writes_;
+    bool closing_ = false;
+};
+
+}  // namespace tk::agent

@@ -1,0 +1,503 @@
+#include "tk/agent/agent.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <stdexcept>
+
+#include "tk/agent/identity.hpp"
+#include "tk/agent/version.hpp"
+#include "tk/common/framing.hpp"
+
+namespace tk::agent {
+namespace v1 = telemetry_kit::v1;
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using boost::asio::local::stream_protocol;
+
+namespace {
+
+constexpr std::size_t kDefaultEventsLimit = 1000;
+constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMaxReplyFrameBytes
+
+/// True if something accepts connections on the Unix socket at `path`.
+bool socket_is_live(const fs::path& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    const bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return live;
+}
+
+/// A listener handed over by systemd/launchd-style socket activation (LISTEN_PID/LISTEN_FDS), or -1.
+int activated_listener() {
+    const char* pid = std::getenv("LISTEN_PID");
+    const char* fds = std::getenv("LISTEN_FDS");
+    if (pid == nullptr || fds == nullptr) return -1;
+    if (std::strtol(pid, nullptr, 10) != ::getpid() || std::strtol(fds, nullptr, 10) < 1) return -1;
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+    constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
+    ::fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
+    return kFirstFd;
+}
+
+/// Hundreds of clients at once need more descriptors than the usual soft limit of 1024.
+void raise_fd_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+std::optional<Destination> destination_of(const v1::ToolIdentity& identity) {
+    if (identity.endpoint().empty() || identity.local_only()) return std::nullopt;
+    return Destination{identity.endpoint(), identity.ingest_key()};
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+    const Paths& paths = options_.paths;
+    if (const std::string error = ensure_private_dir(paths.state_dir); !error.empty()) {
+        throw std::runtime_error("state directory: " + error);
+    }
+    raise_fd_limit();
+
+    // One agent per state dir (the queue database), and one per socket.
+    const fs::path lock_file = paths.state_dir / "agent.lock";
+    lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        throw std::runtime_error(fmt::format("another agent is already running with state directory {}",
+                                             paths.state_dir.string()));
+    }
+
+    const AgentConfig& config = options_.config;
+    StoreOptions store_options;
+    store_options.max_queue_events = config.max_queue_events;
+    store_options.max_queue_bytes = config.max_queue_bytes;
+    store_options.retention = config.retention;
+    store_options.max_commit_events = config.max_commit_events;
+    store_options.synchronous_full = config.synchronous_full;
+    store_ = std::make_unique<EventStore>(paths.database(), store_options);
+    registry_ = std::make_unique<ToolRegistry>(load_or_create_install_secret(paths.install_secret()), store_->load());
+    intake_ = std::make_unique<Intake>(*registry_, *store_, Scrubber::for_current_user());
+
+    ForwarderOptions forwarder_options = config.forwarder;
+    if (config.sent_log) forwarder_options.sent_log = paths.sent_log();
+    forwarder_ = std::make_unique<Forwarder>(*store_, forwarder_options);
+    store_->set_on_sendable([this] { forwarder_->notify(); });
+    control_handler_ = [this](const v1::ControlRequest& request, std::function<void(v1::ControlResponse)> reply) {
+        control(request, std::move(reply));
+    };
+}
+
+Agent::~Agent() {
+    if (store_) store_->stop();
+    if (forwarder_) forwarder_->stop();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void Agent::listen() {
+    const fs::path& socket = options_.paths.socket;
+    if (const int fd = activated_listener(); fd >= 0) {
+        acceptor_.assign(stream_protocol(), fd);
+        spdlog::info("using the socket-activated listener (fd {})", fd);
+        return;
+    }
+    if (const std::string error = ensure_private_dir(socket.parent_path()); !error.empty()) {
+        throw std::runtime_error("socket directory: " + error);
+    }
+    struct stat st {};
+    if (::lstat(socket.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            throw std::runtime_error(fmt::format("{} exists and is not a socket; not touching it", socket.string()));
+        }
+        if (socket_is_live(socket)) {
+            throw std::runtime_error(fmt::format("another agent is already running on {}", socket.string()));
+        }
+        spdlog::info("removing stale socket {}", socket.string());
+        ::unlink(socket.c_str());
+    }
+    if (socket.native().size() >= sizeof(sockaddr_un::sun_path)) {
+        throw std::runtime_error(fmt::format("socket path {} is too long for a Unix socket", socket.string()));
+    }
+    const mode_t old_mask = ::umask(0177);  // the socket is born 0600
+    boost::system::error_code error;
+    acceptor_.open(stream_protocol(), error);
+    if (!error) acceptor_.bind(stream_protocol::endpoint(socket.string()), error);
+    ::umask(old_mask);
+    if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
+    if (error) throw std::runtime_error(fmt::format("cannot listen on {}: {}", socket.string(), error.message()));
+    ::chmod(socket.c_str(), 0600);
+    owns_socket_file_ = true;
+}
+
+int Agent::run() {
+    listen();  // listening, but nothing is accepted before the spool is imported
+    store_->start();
+    forwarder_->start();
+    import_spool();
+
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+        if (!error) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    });
+    accept();
+    spdlog::info("tk-agent {} ready on {} (state in {})", version(), options_.paths.socket.string(),
+                 options_.paths.state_dir.string());
+    io_.run();
+
+    store_->stop();  // commits everything already handed to it
+    forwarder_->stop();
+    if (owns_socket_file_) ::unlink(options_.paths.socket.c_str());
+    spdlog::info("tk-agent stopped");
+    return 0;
+}
+
+void Agent::shutdown(const char* why) {
+    spdlog::info("{}: shutting down", why);
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    io_.stop();
+}
+
+void Agent::accept() {
+    acceptor_.async_accept([this](const boost::system::error_code& error, stream_protocol::socket socket) {
+        if (error == asio::error::operation_aborted) return;
+        if (error) {
+            spdlog::warn("accept failed: {}", error.message());
+        } else {
+            const std::uint64_t id = next_session_id_++;
+            ucred peer{};
+            socklen_t length = sizeof peer;
+            if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+                spdlog::warn("connection {}: cannot read the peer's credentials; closing", id);
+            } else if (peer.uid != ::geteuid()) {
+                spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer.uid, peer.pid);
+            } else {
+                std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id)->start();
+            }
+        }
+        accept();
+    });
+}
+
+// ---- spool ----
+
+void Agent::import_spool() {
+    const fs::path spool = options_.paths.spool();
+    const fs::path importing = spool.string() + ".importing";
+    std::error_code ec;
+    // A crash during an earlier import left spool.importing: finish it first (dedup by id makes
+    // re-importing harmless). Then take the spool itself, and once more in case a client wrote a
+    // new one meanwhile.
+    for (int round = 0; round < 3; ++round) {
+        if (!fs::exists(importing, ec)) {
+            if (!fs::exists(spool, ec)) return;
+            if (::rename(spool.c_str(), importing.c_str()) != 0) {
+                spdlog::error("cannot rename {} for import: {}", spool.string(), std::strerror(errno));
+                return;
+            }
+        }
+        const std::size_t imported = import_spool_file(importing);
+        if (imported == static_cast<std::size_t>(-1)) return;  // the store failed: keep the file
+        fs::remove(importing, ec);
+        spdlog::info("imported {} spooled events", imported);
+    }
+}
+
+std::size_t Agent::import_spool_file(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        spdlog::error("cannot open {}: {}", file.string(), std::strerror(errno));
+        return 0;
+    }
+    framing::FrameDecoder decoder(framing::kMaxClientFrameBytes);
+    std::map<std::string, ToolContext> contexts;  // by tool identity + signals
+    std::map<std::string, IntakeBatch> batches;
+    v1::SpoolRecord record;
+    std::size_t kept = 0;
+    std::size_t records = 0;
+    std::size_t bad = 0;
+    std::vector<char> chunk(64 * 1024);
+    bool stop = false;
+    while (!stop && in) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        decoder.feed(chunk.data(), static_cast<std::size_t>(in.gcount()));
+        std::string_view payload;
+        for (;;) {
+            const auto status = decoder.next(payload);
+            if (status == framing::FrameDecoder::Status::need_more) break;
+            if (status == framing::FrameDecoder::Status::too_large) {
+                spdlog::error("spool {}: record of {} bytes exceeds the limit; the rest of the file is skipped",
+                              file.string(), decoder.rejected_length());
+                stop = true;
+                break;
+            }
+            ++records;
+            if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+                ++bad;
+                continue;
+            }
+            const std::string key = record.tool().SerializeAsString() + '\0' + record.signals().SerializeAsString();
+            auto it = contexts.find(key);
+            if (it == contexts.end()) {
+                v1::Hello hello;
+                hello.set_protocol_version(1);
+                *hello.mutable_tool() = record.tool();
+                *hello.mutable_signals() = record.signals();
+                ToolContext context;
+                if (const std::string refused = intake_->hello(hello, context); !refused.empty()) {
+                    ++bad;
+                    continue;
+                }
+                it = contexts.emplace(key, std::move(context)).first;
+            }
+            IntakeBatch& batch = batches[key];
+            if (batch.tool.empty()) {
+                batch.tool = it->second.hello.tool().tool();
+                batch.destination = it->second.destination;
+            }
+            if (intake_->accept(it->second, *record.mutable_event(), batch)) ++kept;
+            if (batch.events.size() >= 4096) {
+                store_->submit(std::move(batch));
+                batches.erase(key);
+            }
+        }
+    }
+    if (!stop && decoder.buffered() > 0) {
+        spdlog::warn("spool {}: the last record is incomplete ({} bytes) and is ignored", file.string(),
+                     decoder.buffered());
+    }
+    if (bad > 0) spdlog::warn("spool {}: {} of {} records were unreadable and skipped", file.string(), bad, records);
+    for (auto& [key, batch] : batches) store_->submit(std::move(batch));
+    std::promise<bool> committed;
+    store_->run([](EventStore::Tx&) {}, [&committed](bool ok) { committed.set_value(ok); });
+    if (!committed.get_future().get()) return static_cast<std::size_t>(-1);
+    return kept;
+}
+
+// ---- control ----
+
+v1::ConsentResponse Agent::consent_snapshot(const std::string& tool) const {
+    v1::ConsentResponse response;
+    response.set_global_consent(registry_->global_consent());
+    for (const auto& [name, entry] : registry_->tools()) {
+        if (!tool.empty() && name != tool) continue;
+        auto* item = response.add_tools();
+        item->set_tool(name);
+        item->set_consent(entry->consent);
+        item->set_consent_mode(entry->identity.consent_mode());
+    }
+    return response;
+}
+
+void Agent::control(const v1::ControlRequest& request, std::function<void(v1::ControlResponse)> reply) {
+    auto respond_on_io = [this, reply](std::shared_ptr<v1::ControlResponse> response,
+                                       std::function<void(v1::ControlResponse&)> finish) {
+        return [this, reply, response, finish](bool committed) {
+            asio::post(io_, [reply, response, finish, committed] {
+                if (!committed) {
+                    response->Clear();
+                    response->set_error("the store could not commit (see the agent's log)");
+                } else if (finish) {
+                    finish(*response);
+                }
+                reply(std::move(*response));
+            });
+        };
+    };
+    switch (request.command_case()) {
+        case v1::ControlRequest::kStatus: {
+            auto response = std::make_shared<v1::ControlResponse>();
+            store_->run(
+                [response](EventStore::Tx& tx) {
+                    tx.expire();
+                    tx.fill_status(*response->mutable_status());
+                },
+                respond_on_io(response, [this](v1::ControlResponse& r) {
+                    auto* status = r.mutable_status();
+                    status->set_agent_version(version());
+                    status->set_uptime_s(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::steady_clock::now() - started_)
+                                             .count());
+                    status->set_global_consent(registry_->global_consent());
+                    for (const auto& sent : forwarder_->status()) {
+                        v1::DestinationStatus* target = nullptr;
+                        for (auto& destination : *status->mutable_destinations()) {
+                            if (destination.endpoint() == sent.endpoint()) target = &destination;
+                        }
+                        if (target == nullptr) target = status->add_destinations();
+                        const auto queued = target->queued();
+                        const auto dead = target->dead_lettered();
+                        *target = sent;
+                        target->set_queued(queued);
+                        target->set_dead_lettered(dead);
+                    }
+                }));
+            return;
+        }
+        case v1::ControlRequest::kConsent:
+            control_consent(request.consent(), std::move(reply));
+            return;
+        case v1::ControlRequest::kEvents: {
+            const std::string tool = request.events().tool();
+            std::size_t limit = request.events().limit() == 0 ? kDefaultEventsLimit : request.events().limit();
+            limit = std::min(limit, kMaxEventsLimit);
+            auto response = std::make_shared<v1::ControlResponse>();
+            store_->run(
+                [response, tool, limit](EventStore::Tx& tx) {
+                    tx.expire();
+                    tx.list_events(tool, limit, *response->mutable_events());
+                },
+                respond_on_io(response, nullptr));
+            return;
+        }
+        case v1::ControlRequest::kForget:
+            control_forget(request.forget(), std::move(reply));
+            return;
+        case v1::ControlRequest::kFlush: {
+            auto response = std::make_shared<v1::ControlResponse>();
+            store_->run([](EventStore::Tx&) {},
+                        respond_on_io(response, [this](v1::ControlResponse& r) {
+                            forwarder_->notify();
+                            r.mutable_flush()->set_queue_events(store_->queue_events());
+                            r.mutable_flush()->set_queue_bytes(store_->queue_bytes());
+                        }));
+            return;
+        }
+        default: {
+            v1::ControlResponse response;
+            response.set_error("unknown control command (is tk newer than this agent?)");
+            reply(std::move(response));
+        }
+    }
+}
+
+void Agent::control_consent(const v1::ConsentRequest& request, std::function<void(v1::ControlResponse)> reply) {
+    const std::string tool = request.tool();
+    if (!tool.empty() && !valid_tool_name(tool)) {
+        v1::ControlResponse response;
+        response.set_error("invalid tool name '" + tool + "'");
+        reply(std::move(response));
+        return;
+    }
+    v1::Consent consent = v1::CONSENT_UNSET;
+    switch (request.action()) {
+        case v1::ConsentRequest::ACTION_GRANT: consent = v1::CONSENT_GRANTED; break;
+        case v1::ConsentRequest::ACTION_DENY: consent = v1::CONSENT_DENIED; break;
+        case v1::ConsentRequest::ACTION_RESET: consent = v1::CONSENT_UNSET; break;
+        default: {
+            v1::ControlResponse response;
+            *response.mutable_consent() = consent_snapshot(request.all() ? std::string() : tool);
+            reply(std::move(response));
+            return;
+        }
+    }
+    std::vector<std::string> tools;
+    if (!tool.empty()) {
+        tools.push_back(tool);
+        registry_->set_consent(registry_->get_or_add(tool), consent);
+    } else {
+        // --all: every known tool and the global switch; neither: the global switch alone.
+        if (request.all()) {
+            for (const auto& [name, entry] : registry_->tools()) {
+                tools.push_back(name);
+                registry_->set_consent(*entry, consent);
+            }
+        }
+        registry_->set_global_consent(consent);
+    }
+    const bool global = tool.empty();
+    spdlog::info("consent {} for {}", v1::Consent_Name(consent),
+                 global ? (request.all() ? std::string("every tool") : std::string("the global switch")) : tool);
+    auto deleted = std::make_shared<std::uint64_t>(0);
+    store_->run(
+        [tools, consent, global, deleted](EventStore::Tx& tx) {
+            if (global) tx.set_global_consent(consent);
+            for (const auto& name : tools) *deleted += tx.set_tool_consent(name, consent);
+        },
+        [this, reply, tool, deleted](bool committed) {
+            asio::post(io_, [this, reply, tool, deleted, committed] {
+                v1::ControlResponse response;
+                if (!committed) {
+                    response.set_error("the store could not commit (see the agent's log)");
+                } else {
+                    if (*deleted > 0) spdlog::info("deleted {} queued events after consent was denied", *deleted);
+                    *response.mutable_consent() = consent_snapshot(tool);
+                }
+                reply(std::move(response));
+            });
+        });
+}
+
+void Agent::control_forget(const v1::ForgetRequest& request, std::function<void(v1::ControlResponse)> reply) {
+    struct Forget {
+        std::string tool;
+        std::uint64_t generation;
+        std::string old_id;
+        std::optional<Destination> destination;
+    };
+    std::vector<Forget> forgets;
+    if (!request.tool().empty()) {
+        auto* tool = registry_->find(request.tool());
+        if (tool == nullptr) {
+            v1::ControlResponse response;
+            response.set_error("unknown tool '" + request.tool() + "' (tk status lists the known tools)");
+            reply(std::move(response));
+            return;
+        }
+        std::string old_id = registry_->rotate(*tool);
+        forgets.push_back({tool->name, tool->generation, std::move(old_id), destination_of(tool->identity)});
+    } else {
+        for (const auto& [name, tool] : registry_->tools()) {
+            std::string old_id = registry_->rotate(*tool);
+            forgets.push_back({name, tool->generation, std::move(old_id), destination_of(tool->identity)});
+        }
+    }
+    auto response = std::make_shared<v1::ControlResponse>();
+    store_->run(
+        [forgets, response](EventStore::Tx& tx) {
+            auto* result = response->mutable_forget();
+            for (const auto& forget : forgets) {
+                result->set_deleted_events(result->deleted_events() +
+                                           tx.forget_tool(forget.tool, forget.generation, forget.old_id,
+                                                          forget.destination));
+                result->add_tools(forget.tool);
+            }
+        },
+        [this, reply, response](bool committed) {
+            asio::post(io_, [reply, response, committed] {
+                if (!committed) {
+                    response->Clear();
+                    response->set_error("the store could not commit (see the agent's log)");
+                }
+                reply(std::move(*response));
+            });
+        });
+    spdlog::info("forget: rotated the anonymous id of {} tool(s)", forgets.size());
+}
+
+}  // namespace tk::agent

@@ -1,0 +1,72 @@
+#include "tk/agent/identity.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace tk::agent {
+
+namespace {
+constexpr std::size_t kSecretBytes = 32;
+
+std::runtime_error error(const std::string& what, const std::filesystem::path& file) {
+    return std::runtime_error(what + " " + file.string() + ": " + std::strerror(errno));
+}
+}  // namespace
+
+std::string load_or_create_install_secret(const std::filesystem::path& file) {
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        unsigned char bytes[kSecretBytes];
+        if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("cannot make random bytes for the install secret");
+        // Write to a temp file and link it into place, so two agents racing on first start agree.
+        const auto temp = file.string() + ".new." + std::to_string(::getpid());
+        const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (out < 0) throw error("cannot create", temp);
+        const bool written = ::write(out, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes) && ::fsync(out) == 0;
+        ::close(out);
+        if (!written) {
+            ::unlink(temp.c_str());
+            throw error("cannot write", temp);
+        }
+        const int linked = ::link(temp.c_str(), file.c_str());
+        ::unlink(temp.c_str());
+        if (linked != 0 && errno != EEXIST) throw error("cannot create", file);
+        fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    }
+    if (fd < 0) throw error("cannot open", file);
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (st.st_mode & 0077) != 0) ::fchmod(fd, 0600);
+    std::string secret(kSecretBytes, '\0');
+    const ssize_t got = ::read(fd, secret.data(), secret.size());
+    ::close(fd);
+    if (got != static_cast<ssize_t>(kSecretBytes)) {
+        throw std::runtime_error("install secret " + file.string() + " is damaged (expected 32 bytes); delete it to make a new one");
+    }
+    return secret;
+}
+
+std::string anonymous_id(const std::string& secret, const std::string& tool, std::uint64_t generation) {
+    const std::string message = "tool-id:" + tool + ":" + std::to_string(generation);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(32);
+    for (unsigned i = 0; i < 16 && i < length; ++i) {
+        hex.push_back(kHex[digest[i] >> 4]);
+        hex.push_back(kHex[digest[i] & 15]);
+    }
+    return hex;
+}
+
+}  // namespace tk::agent

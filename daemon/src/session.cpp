@@ -1,0 +1,193 @@
+#include "tk/agent/session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tk::agent {
+namespace v1 = telemetry_kit::v1;
+namespace asio = boost::asio;
+
+Session::Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id)
+    : socket_(std::move(socket)),
+      intake_(intake),
+      control_(control),
+      id_(id),
+      buffer_(std::make_unique<std::array<char, 64 * 1024>>()),
+      counters_(std::make_shared<IntakeCounters>()) {}
+
+void Session::start() { read(); }
+
+void Session::close() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+}
+
+void Session::read() {
+    socket_.async_read_some(asio::buffer(*buffer_), [self = shared_from_this()](const boost::system::error_code& error,
+                                                                                   std::size_t bytes) {
+        self->on_read(error, bytes);
+    });
+}
+
+void Session::on_read(const boost::system::error_code& error, std::size_t bytes) {
+    if (error) {
+        if (error != asio::error::eof && error != asio::error::operation_aborted &&
+            error != asio::error::connection_reset) {
+            spdlog::debug("connection {}: read failed: {}", id_, error.message());
+        }
+        if (decoder_.buffered() > 0) {
+            spdlog::warn("connection {}: closed with a half frame ({} bytes) pending; it is ignored", id_,
+                         decoder_.buffered());
+        }
+        submit_pending(nullptr);
+        return;
+    }
+    if (closing_) return;
+    decoder_.feed(buffer_->data(), bytes);
+    std::string_view payload;
+    for (;;) {
+        const auto status = decoder_.next(payload);
+        if (status == framing::FrameDecoder::Status::need_more) break;
+        if (status == framing::FrameDecoder::Status::too_large) {
+            fail("frame of " + std::to_string(decoder_.rejected_length()) + " bytes exceeds the limit of " +
+                 std::to_string(decoder_.max_frame_bytes()));
+            return;
+        }
+        if (!handle(payload)) return;
+    }
+    if (intake_.store().backlog_events() > kBacklogHighWater && !pending_.events.empty()) {
+        // The writer is behind: resume reading once this batch is committed (bounded memory).
+        submit_pending([self = shared_from_this()](bool) {
+            asio::post(self->socket_.get_executor(), [self] { self->read(); });
+        });
+        return;
+    }
+    submit_pending(nullptr);
+    read();
+}
+
+bool Session::handle(std::string_view payload) {
+    if (!frame_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        fail("malformed frame (not a ClientFrame)");
+        return false;
+    }
+    switch (frame_.body_case()) {
+        case v1::ClientFrame::kHello: {
+            if (context_) submit_pending(nullptr);  // a batch holds one tool's events
+            ToolContext context;
+            const std::string refused = intake_.hello(frame_.hello(), context);
+            if (!refused.empty()) {
+                fail("hello refused: " + refused);
+                return false;
+            }
+            context_ = std::move(context);
+            spdlog::debug("connection {}: hello from {} {}", id_, context_->hello.tool().tool(),
+                          context_->hello.tool().version());
+            return true;
+        }
+        case v1::ClientFrame::kEvent:
+            if (!context_) {
+                fail("event before hello");
+                return false;
+            }
+            if (pending_.events.empty() && pending_.dropped.empty()) {
+                pending_.tool = context_->hello.tool().tool();
+                pending_.destination = context_->destination;
+            }
+            if (!intake_.accept(*context_, *frame_.mutable_event(), pending_)) ++dropped_;
+            return true;
+        case v1::ClientFrame::kFlush: {
+            const std::uint64_t request_id = frame_.flush().request_id();
+            auto self = shared_from_this();
+            // FIFO through the store: this completes after every earlier batch of this connection.
+            submit_pending([self, request_id](bool committed) {
+                asio::post(self->socket_.get_executor(), [self, request_id, committed] {
+                    if (committed) {
+                        self->on_flush(request_id);
+                    } else {
+                        self->fail("the store could not commit (see the agent's log)");
+                    }
+                });
+            });
+            return true;
+        }
+        case v1::ClientFrame::kControl: {
+            const std::uint64_t request_id = frame_.control().request_id();
+            control_(frame_.control(), [self = shared_from_this(), request_id](v1::ControlResponse response) {
+                response.set_request_id(request_id);
+                v1::AgentReply reply;
+                *reply.mutable_control() = std::move(response);
+                self->send(reply);
+            });
+            return true;
+        }
+        default:
+            fail("empty frame (no body)");
+            return false;
+    }
+}
+
+void Session::submit_pending(std::function<void(bool)> on_commit) {
+    if (pending_.events.empty() && pending_.dropped.empty() && !on_commit) return;
+    pending_.counters = counters_;
+    pending_.on_commit = std::move(on_commit);
+    if (pending_.tool.empty() && context_) {
+        pending_.tool = context_->hello.tool().tool();
+        pending_.destination = context_->destination;
+    }
+    if (pending_.tool.empty() && pending_.events.empty()) {
+        // A flush before any hello: nothing of ours can be pending, but keep the FIFO order.
+        auto done = std::move(pending_.on_commit);
+        intake_.store().run([](EventStore::Tx&) {}, std::move(done));
+    } else {
+        intake_.store().submit(std::move(pending_));
+    }
+    pending_ = IntakeBatch{};
+}
+
+void Session::on_flush(std::uint64_t request_id) {
+    v1::AgentReply reply;
+    auto* ack = reply.mutable_flush_ack();
+    ack->set_request_id(request_id);
+    ack->set_accepted(counters_->accepted.load());
+    ack->set_duplicates(counters_->duplicates.load());
+    ack->set_dropped(dropped_);
+    send(reply);
+}
+
+void Session::send(const v1::AgentReply& reply) {
+    if (!socket_.is_open()) return;
+    std::string frame;
+    framing::append_message(frame, reply);
+    writes_.push_back(std::move(frame));
+    if (writes_.size() == 1) write_next();
+}
+
+void Session::write_next() {
+    asio::async_write(socket_, asio::buffer(writes_.front()),
+                      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                          self->writes_.pop_front();
+                          if (error) {
+                              self->writes_.clear();
+                              self->close();
+                              return;
+                          }
+                          if (!self->writes_.empty()) {
+                              self->write_next();
+                          } else if (self->closing_) {
+                              self->close();
+                          }
+                      });
+}
+
+void Session::fail(const std::string& reason) {
+    spdlog::warn("connection {}: closing: {}", id_, reason);
+    submit_pending(nullptr);  // what arrived before the bad frame is valid
+    closing_ = true;
+    v1::AgentReply reply;
+    reply.mutable_error()->set_reason(reason);
+    send(reply);
+}
+
+}  // namespace tk::agent

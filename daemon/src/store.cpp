@@ -1,0 +1,581 @@
+#include "tk/agent/store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "sqlite.hpp"
+#include "tk/common/uuid.hpp"
+
+namespace tk::agent {
+namespace v1 = telemetry_kit::v1;
+using detail::Database;
+using detail::Statement;
+using detail::Transaction;
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS settings(
+  key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tools(
+  tool_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, identity BLOB NOT NULL DEFAULT x'',
+  consent INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS destinations(
+  dest_id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, ingest_key TEXT NOT NULL, UNIQUE(endpoint, ingest_key));
+CREATE TABLE IF NOT EXISTS events(
+  id BLOB PRIMARY KEY, tool_id INTEGER NOT NULL, dest_id INTEGER NOT NULL, size INTEGER NOT NULL,
+  payload BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_destination ON events(dest_id, id);
+CREATE TABLE IF NOT EXISTS counters(
+  tool_id INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(tool_id, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters(
+  id BLOB PRIMARY KEY, tool_id INTEGER NOT NULL, dest_id INTEGER NOT NULL, reason TEXT NOT NULL,
+  at_ms INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erasures(
+  request_id INTEGER PRIMARY KEY, dest_id INTEGER NOT NULL, tool TEXT NOT NULL, anonymous_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+PRAGMA user_version = 1;
+)sql";
+
+std::int64_t now_unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// The smallest UUIDv7 of millisecond `unix_ms`: ids below it were made before then.
+std::string uuid_floor(std::int64_t unix_ms) {
+    std::string id(16, '\0');
+    const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
+    for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
+    return id;
+}
+
+std::int64_t uuid_ms(std::string_view id) {
+    if (id.size() != 16) return 0;
+    std::int64_t ms = 0;
+    for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<unsigned char>(id[static_cast<std::size_t>(i)]);
+    return ms;
+}
+
+void configure(Database& db, bool synchronous_full) {
+    db.exec("PRAGMA journal_mode=WAL");
+    // NORMAL in WAL mode: a commit survives a crash of the agent (kill -9); only a power loss or OS
+    // crash can lose the last commits. FULL (config store.synchronous) fsyncs every commit.
+    db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA foreign_keys=OFF");
+}
+
+}  // namespace
+
+struct EventStore::Statements {
+    explicit Statements(Database& db)
+        : insert_event(db, "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)"),
+          add_counter(db,
+                      "INSERT INTO counters(tool_id, reason, count) VALUES(?,?,?) "
+                      "ON CONFLICT(tool_id, reason) DO UPDATE SET count = count + excluded.count"),
+          find_tool(db, "SELECT tool_id FROM tools WHERE name = ?"),
+          insert_tool(db, "INSERT INTO tools(name) VALUES(?)"),
+          find_dest(db, "SELECT dest_id FROM destinations WHERE endpoint = ? AND ingest_key = ?"),
+          insert_dest(db, "INSERT INTO destinations(endpoint, ingest_key) VALUES(?,?)"),
+          oldest(db, "SELECT id, size FROM events ORDER BY id"),
+          delete_through(db, "DELETE FROM events WHERE id <= ? RETURNING tool_id, size"),
+          delete_before(db, "DELETE FROM events WHERE id < ? RETURNING tool_id, size") {}
+    Statement insert_event;
+    Statement add_counter;
+    Statement find_tool;
+    Statement insert_tool;
+    Statement find_dest;
+    Statement insert_dest;
+    Statement oldest;
+    Statement delete_through;
+    Statement delete_before;
+};
+
+EventStore::EventStore(const std::filesystem::path& file, StoreOptions options) : options_(options) {
+    db_ = std::make_unique<Database>(file);
+    configure(*db_, options_.synchronous_full);
+    db_->exec(kSchema);
+    statements_ = std::make_unique<Statements>(*db_);
+    outbox_db_ = std::make_unique<Database>(file);
+    configure(*outbox_db_, options_.synchronous_full);
+
+    Statement totals(*db_, "SELECT count(*), coalesce(sum(size), 0) FROM events");
+    if (totals.step()) {
+        queue_events_ = totals.integer(0);
+        queue_bytes_ = totals.integer(1);
+    }
+    Transaction tx(*db_);
+    expire(true);
+    enforce_bounds();  // the limits may have been lowered since the last run
+    tx.commit();
+    queue_events_ += pending_events_delta_;
+    queue_bytes_ += pending_bytes_delta_;
+    pending_events_delta_ = pending_bytes_delta_ = 0;
+}
+
+EventStore::~EventStore() {
+    stop();
+    statements_.reset();
+}
+
+StoredState EventStore::load() {
+    StoredState state;
+    Statement global(*db_, "SELECT value FROM settings WHERE key = 'global_consent'");
+    if (global.step()) state.global_consent = static_cast<v1::Consent>(std::stoi(global.text(0)));
+    Statement tools(*db_, "SELECT tool_id, name, identity, consent, generation FROM tools ORDER BY name");
+    while (tools.step()) {
+        ToolRecord record;
+        record.name = tools.text(1);
+        const auto identity = tools.blob(2);
+        record.identity.ParseFromArray(identity.data(), static_cast<int>(identity.size()));
+        record.consent = static_cast<v1::Consent>(tools.integer(3));
+        record.generation = static_cast<std::uint64_t>(tools.integer(4));
+        tool_ids_[record.name] = tools.integer(0);
+        state.tools.push_back(std::move(record));
+    }
+    return state;
+}
+
+void EventStore::set_on_sendable(std::function<void()> callback) { on_sendable_ = std::move(callback); }
+
+void EventStore::start() {
+    if (!writer_.joinable()) writer_ = std::thread([this] { writer_loop(); });
+}
+
+void EventStore::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (writer_.joinable()) writer_.join();
+}
+
+void EventStore::submit(IntakeBatch batch) {
+    const std::size_t events = batch.events.size();
+    Work work;
+    work.batch = std::move(batch);
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(work));
+    }
+    backlog_events_.fetch_add(events, std::memory_order_relaxed);
+    wake_.notify_one();
+}
+
+void EventStore::run(std::function<void(Tx&)> work, std::function<void(bool)> done) {
+    Work item;
+    item.task = std::move(work);
+    item.done = std::move(done);
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(item));
+    }
+    wake_.notify_one();
+}
+
+void EventStore::writer_loop() {
+    std::vector<Work> items;
+    for (;;) {
+        items.clear();
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+            if (queue_.empty()) return;  // stopping, and everything submitted is committed
+            std::size_t events = 0;
+            while (!queue_.empty() && (items.empty() || events < options_.max_commit_events)) {
+                if (queue_.front().batch) events += queue_.front().batch->events.size();
+                items.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        std::size_t taken_events = 0;
+        bool committed = false;
+        sendable_added_ = false;
+        try {
+            Transaction transaction(*db_);
+            Tx tx(*this);
+            for (auto& item : items) {
+                if (item.batch) taken_events += item.batch->events.size();
+                process(item, tx);
+            }
+            enforce_bounds();
+            expire(false);
+            transaction.commit();
+            committed = true;
+        } catch (const std::exception& e) {
+            spdlog::error("store: transaction of {} items rolled back: {}", items.size(), e.what());
+            tool_ids_.clear();  // ids made in the rolled-back transaction are gone
+            dest_ids_.clear();
+        }
+        if (committed) {
+            queue_events_ += pending_events_delta_;
+            queue_bytes_ += pending_bytes_delta_;
+        }
+        pending_events_delta_ = pending_bytes_delta_ = 0;
+        backlog_events_.fetch_sub(taken_events, std::memory_order_relaxed);
+        for (auto& item : items) {
+            if (item.batch) {
+                auto& batch = *item.batch;
+                if (committed && batch.counters) {
+                    batch.counters->accepted += item.inserted;
+                    batch.counters->duplicates += item.duplicates;
+                }
+                if (batch.on_commit) batch.on_commit(committed);
+            } else if (item.done) {
+                item.done(committed);
+            }
+        }
+        if (committed && sendable_added_ && on_sendable_) on_sendable_();
+    }
+}
+
+void EventStore::process(Work& work, Tx& tx) {
+    if (!work.batch) {
+        if (work.task) work.task(tx);
+        return;
+    }
+    IntakeBatch& batch = *work.batch;
+    const std::int64_t tool = tool_id(batch.tool);
+    const std::int64_t dest = batch.destination ? dest_id(*batch.destination) : 0;
+    Statement& insert = statements_->insert_event;
+    for (const auto& event : batch.events) {
+        insert.bind_blob(1, event.id).bind(2, tool).bind(3, dest);
+        insert.bind(4, static_cast<std::int64_t>(event.payload.size())).bind_blob(5, event.payload);
+        insert.step();
+        const bool stored = db_->changes() == 1;
+        insert.reset();
+        if (stored) {
+            ++work.inserted;
+            ++pending_events_delta_;
+            pending_bytes_delta_ += static_cast<std::int64_t>(event.payload.size());
+        } else {
+            ++work.duplicates;
+        }
+    }
+    if (dest != 0 && work.inserted > 0) sendable_added_ = true;
+    for (const auto& [reason, count] : batch.dropped) add_counter(tool, reason, count);
+}
+
+std::int64_t EventStore::tool_id(const std::string& name) {
+    if (auto it = tool_ids_.find(name); it != tool_ids_.end()) return it->second;
+    auto& find = statements_->find_tool;
+    find.bind_text(1, name);
+    std::int64_t id = 0;
+    if (find.step()) {
+        id = find.integer(0);
+        find.reset();
+    } else {
+        find.reset();
+        statements_->insert_tool.bind_text(1, name).run();
+        id = sqlite3_last_insert_rowid(db_->get());
+    }
+    tool_ids_[name] = id;
+    return id;
+}
+
+std::int64_t EventStore::dest_id(const Destination& destination) {
+    if (auto it = dest_ids_.find(destination); it != dest_ids_.end()) return it->second;
+    auto& find = statements_->find_dest;
+    find.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key);
+    std::int64_t id = 0;
+    if (find.step()) {
+        id = find.integer(0);
+        find.reset();
+    } else {
+        find.reset();
+        statements_->insert_dest.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key).run();
+        id = sqlite3_last_insert_rowid(db_->get());
+    }
+    dest_ids_[destination] = id;
+    return id;
+}
+
+void EventStore::add_counter(std::int64_t tool, const std::string& reason, std::uint64_t count) {
+    if (count == 0) return;
+    statements_->add_counter.bind(1, tool).bind_text(2, reason).bind(3, static_cast<std::int64_t>(count)).run();
+}
+
+void EventStore::delete_and_count(Statement& statement, const char* reason) {
+    std::map<std::int64_t, std::uint64_t> per_tool;
+    while (statement.step()) {
+        ++per_tool[statement.integer(0)];
+        --pending_events_delta_;
+        pending_bytes_delta_ -= statement.integer(1);
+    }
+    statement.reset();
+    for (const auto& [tool, count] : per_tool) add_counter(tool, reason, count);
+}
+
+void EventStore::enforce_bounds() {
+    const std::int64_t events = queue_events_.load() + pending_events_delta_;
+    const std::int64_t bytes = queue_bytes_.load() + pending_bytes_delta_;
+    std::int64_t excess_events = events - static_cast<std::int64_t>(options_.max_queue_events);
+    std::int64_t excess_bytes = bytes - static_cast<std::int64_t>(options_.max_queue_bytes);
+    if (excess_events <= 0 && excess_bytes <= 0) return;
+    // Find the newest id that has to go so that both bounds hold, then delete through it.
+    auto& oldest = statements_->oldest;
+    std::string last;
+    while ((excess_events > 0 || excess_bytes > 0) && oldest.step()) {
+        last = std::string(oldest.blob(0));
+        --excess_events;
+        excess_bytes -= oldest.integer(1);
+    }
+    oldest.reset();
+    if (last.empty()) return;
+    statements_->delete_through.bind_blob(1, last);
+    delete_and_count(statements_->delete_through, "shed");
+}
+
+void EventStore::expire(bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_expire_ < std::chrono::minutes(1)) return;
+    last_expire_ = now;
+    const std::string cutoff = uuid_floor(now_unix_ms() - options_.retention.count());
+    statements_->delete_before.bind_blob(1, cutoff);
+    delete_and_count(statements_->delete_before, "expired");
+}
+
+// ---- tasks ----
+
+void EventStore::Tx::save_tool(const std::string& name, const v1::ToolIdentity& identity) {
+    const std::int64_t tool = store_.tool_id(name);
+    const std::string blob = identity.SerializeAsString();
+    Statement update(*store_.db_, "UPDATE tools SET identity = ? WHERE tool_id = ?");
+    update.bind_blob(1, blob).bind(2, tool).run();
+}
+
+void EventStore::Tx::set_global_consent(v1::Consent consent) {
+    Statement upsert(*store_.db_,
+                     "INSERT INTO settings(key, value) VALUES('global_consent', ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    upsert.bind_text(1, std::to_string(static_cast<int>(consent))).run();
+}
+
+std::uint64_t EventStore::Tx::set_tool_consent(const std::string& name, v1::Consent consent) {
+    const std::int64_t tool = store_.tool_id(name);
+    Statement update(*store_.db_, "UPDATE tools SET consent = ? WHERE tool_id = ?");
+    update.bind(1, consent).bind(2, tool).run();
+    if (consent != v1::CONSENT_DENIED) return 0;
+    const auto before = store_.pending_events_delta_;
+    Statement remove(*store_.db_, "DELETE FROM events WHERE tool_id = ? RETURNING tool_id, size");
+    remove.bind(1, tool);
+    store_.delete_and_count(remove, "consent_withdrawn");
+    return static_cast<std::uint64_t>(before - store_.pending_events_delta_);
+}
+
+std::uint64_t EventStore::Tx::forget_tool(const std::string& name, std::uint64_t new_generation,
+                                          const std::string& old_anonymous_id,
+                                          const std::optional<Destination>& destination) {
+    const std::int64_t tool = store_.tool_id(name);
+    std::uint64_t deleted = 0;
+    Statement remove(*store_.db_, "DELETE FROM events WHERE tool_id = ? RETURNING size");
+    remove.bind(1, tool);
+    while (remove.step()) {
+        ++deleted;
+        --store_.pending_events_delta_;
+        store_.pending_bytes_delta_ -= remove.integer(0);
+    }
+    remove.reset();
+    Statement remove_dead(*store_.db_, "DELETE FROM dead_letters WHERE tool_id = ?");
+    remove_dead.bind(1, tool).run();
+    deleted += static_cast<std::uint64_t>(store_.db_->changes());
+    Statement remove_counters(*store_.db_, "DELETE FROM counters WHERE tool_id = ?");
+    remove_counters.bind(1, tool).run();
+    Statement update(*store_.db_, "UPDATE tools SET generation = ? WHERE tool_id = ?");
+    update.bind(1, static_cast<std::int64_t>(new_generation)).bind(2, tool).run();
+    if (destination) {
+        Statement erase(*store_.db_,
+                        "INSERT INTO erasures(dest_id, tool, anonymous_id, created_ms) VALUES(?,?,?,?)");
+        erase.bind(1, store_.dest_id(*destination)).bind_text(2, name).bind_text(3, old_anonymous_id);
+        erase.bind(4, now_unix_ms()).run();
+        store_.sendable_added_ = true;  // wakes the forwarder
+    }
+    return deleted;
+}
+
+void EventStore::Tx::fill_status(v1::StatusResponse& status) {
+    Database& db = *store_.db_;
+    status.set_queue_events(static_cast<std::uint64_t>(store_.queue_events_.load() + store_.pending_events_delta_));
+    status.set_queue_bytes(static_cast<std::uint64_t>(store_.queue_bytes_.load() + store_.pending_bytes_delta_));
+    status.set_max_queue_events(store_.options_.max_queue_events);
+    status.set_max_queue_bytes(store_.options_.max_queue_bytes);
+    Statement oldest(db, "SELECT id FROM events ORDER BY id LIMIT 1");
+    status.set_oldest_event_unix_ms(oldest.step() ? uuid_ms(oldest.blob(0)) : 0);
+
+    std::map<std::int64_t, v1::ToolStatus*> by_id;
+    Statement tools(db, "SELECT tool_id, name, identity, consent FROM tools ORDER BY name");
+    while (tools.step()) {
+        auto* tool = status.add_tools();
+        tool->set_tool(tools.text(1));
+        v1::ToolIdentity identity;
+        const auto blob = tools.blob(2);
+        identity.ParseFromArray(blob.data(), static_cast<int>(blob.size()));
+        tool->set_consent(static_cast<v1::Consent>(tools.integer(3)));
+        tool->set_consent_mode(identity.consent_mode());
+        tool->set_endpoint(identity.endpoint());
+        tool->set_local_only(identity.local_only());
+        by_id[tools.integer(0)] = tool;
+    }
+    Statement queued(db, "SELECT tool_id, count(*) FROM events GROUP BY tool_id");
+    while (queued.step()) {
+        if (auto it = by_id.find(queued.integer(0)); it != by_id.end()) it->second->set_queued(queued.integer(1));
+    }
+    Statement dead(db, "SELECT tool_id, count(*) FROM dead_letters GROUP BY tool_id");
+    while (dead.step()) {
+        if (auto it = by_id.find(dead.integer(0)); it != by_id.end()) it->second->set_dead_lettered(dead.integer(1));
+    }
+    Statement counters(db, "SELECT tool_id, reason, count FROM counters ORDER BY tool_id, reason");
+    while (counters.step()) {
+        auto it = by_id.find(counters.integer(0));
+        if (it == by_id.end()) continue;
+        const std::string reason = counters.text(1);
+        const auto count = static_cast<std::uint64_t>(counters.integer(2));
+        if (reason == "shed") {
+            it->second->set_shed(count);
+        } else if (reason == "expired") {
+            it->second->set_expired(count);
+        } else {
+            auto* dropped = it->second->add_dropped();
+            dropped->set_reason(reason);
+            dropped->set_count(count);
+        }
+    }
+    Statement destinations(db,
+                           "SELECT d.endpoint, "
+                           "(SELECT count(*) FROM events e WHERE e.dest_id = d.dest_id), "
+                           "(SELECT count(*) FROM dead_letters x WHERE x.dest_id = d.dest_id) "
+                           "FROM destinations d ORDER BY d.endpoint");
+    std::map<std::string, v1::DestinationStatus*> by_endpoint;
+    while (destinations.step()) {
+        const std::string endpoint = destinations.text(0);
+        auto*& destination = by_endpoint[endpoint];
+        if (destination == nullptr) {
+            destination = status.add_destinations();
+            destination->set_endpoint(endpoint);
+        }
+        destination->set_queued(destination->queued() + destinations.integer(1));
+        destination->set_dead_lettered(destination->dead_lettered() + destinations.integer(2));
+    }
+}
+
+void EventStore::Tx::list_events(const std::string& tool, std::size_t limit, v1::EventsResponse& response) {
+    Database& db = *store_.db_;
+    std::int64_t tool_id = -1;
+    if (!tool.empty()) {
+        Statement find(db, "SELECT tool_id FROM tools WHERE name = ?");
+        find.bind_text(1, tool);
+        if (!find.step()) return;  // unknown tool: nothing queued
+        tool_id = find.integer(0);
+    }
+    Statement total(db, tool_id < 0 ? "SELECT count(*) FROM events WHERE ?1 < 0"
+                                    : "SELECT count(*) FROM events WHERE tool_id = ?1");
+    total.bind(1, tool_id);
+    if (total.step()) response.set_total(static_cast<std::uint64_t>(total.integer(0)));
+    Statement select(db, tool_id < 0 ? "SELECT payload FROM events WHERE ?1 < 0 ORDER BY id LIMIT ?2"
+                                     : "SELECT payload FROM events WHERE tool_id = ?1 ORDER BY id LIMIT ?2");
+    select.bind(1, tool_id).bind(2, static_cast<std::int64_t>(limit));
+    while (select.step()) {
+        const auto payload = select.blob(0);
+        response.add_events()->ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+    }
+}
+
+// ---- Outbox (forwarder thread, second connection) ----
+
+std::vector<Destination> EventStore::pending_destinations() {
+    std::lock_guard lock(outbox_mutex_);
+    std::vector<Destination> result;
+    Statement select(*outbox_db_,
+                     "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
+                     "EXISTS (SELECT 1 FROM events e WHERE e.dest_id = d.dest_id) OR "
+                     "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
+    while (select.step()) result.push_back(Destination{select.text(0), select.text(1)});
+    return result;
+}
+
+std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination, std::size_t max_events,
+                                                  std::size_t max_bytes) {
+    std::lock_guard lock(outbox_mutex_);
+    std::vector<OutgoingEvent> result;
+    Statement select(*outbox_db_,
+                     "SELECT e.id, e.payload FROM events e JOIN destinations d ON e.dest_id = d.dest_id "
+                     "WHERE d.endpoint = ? AND d.ingest_key = ? ORDER BY e.id LIMIT ?");
+    select.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key);
+    select.bind(3, static_cast<std::int64_t>(max_events));
+    std::size_t bytes = 0;
+    while (select.step()) {
+        const auto payload = select.blob(1);
+        if (!result.empty() && bytes + payload.size() > max_bytes) break;
+        bytes += payload.size();
+        result.push_back(OutgoingEvent{std::string(select.blob(0)), std::string(payload)});
+    }
+    return result;
+}
+
+void EventStore::remove_delivered(const std::vector<std::string>& ids) {
+    std::lock_guard lock(outbox_mutex_);
+    std::int64_t events = 0;
+    std::int64_t bytes = 0;
+    Transaction transaction(*outbox_db_);
+    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
+    for (const auto& id : ids) {
+        remove.bind_blob(1, id);
+        while (remove.step()) {
+            ++events;
+            bytes += remove.integer(0);
+        }
+        remove.reset();
+    }
+    transaction.commit();
+    queue_events_ -= events;
+    queue_bytes_ -= bytes;
+}
+
+void EventStore::dead_letter(const std::vector<std::string>& ids, const std::string& reason) {
+    std::lock_guard lock(outbox_mutex_);
+    std::int64_t events = 0;
+    std::int64_t bytes = 0;
+    Transaction transaction(*outbox_db_);
+    Statement copy(*outbox_db_,
+                   "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
+                   "SELECT id, tool_id, dest_id, ?, ?, payload FROM events WHERE id = ?");
+    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
+    const std::int64_t now = now_unix_ms();
+    for (const auto& id : ids) {
+        copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
+        remove.bind_blob(1, id);
+        while (remove.step()) {
+            ++events;
+            bytes += remove.integer(0);
+        }
+        remove.reset();
+    }
+    transaction.commit();
+    queue_events_ -= events;
+    queue_bytes_ -= bytes;
+}
+
+std::vector<ErasureRequest> EventStore::pending_erasures() {
+    std::lock_guard lock(outbox_mutex_);
+    std::vector<ErasureRequest> result;
+    Statement select(*outbox_db_,
+                     "SELECT r.request_id, d.endpoint, d.ingest_key, r.anonymous_id FROM erasures r "
+                     "JOIN destinations d ON r.dest_id = d.dest_id ORDER BY r.request_id");
+    while (select.step()) {
+        ErasureRequest request;
+        request.request_id = select.integer(0);
+        request.destination = Destination{select.text(1), select.text(2)};
+        request.anonymous_id = select.text(3);
+        result.push_back(std::move(request));
+    }
+    return result;
+}
+
+void EventStore::erasure_done(std::int64_t request_id) {
+    std::lock_guard lock(outbox_mutex_);
+    Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
+    remove.bind(1, request_id).run();
+}
+
+}  // namespace tk::agent

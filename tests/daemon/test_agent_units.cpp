@@ -1,0 +1,151 @@
+// Unit tests of the agent's pure parts: policy, scrubbing and bounds, anonymous ids, config.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "support/process.hpp"
+#include "tk/agent/config.hpp"
+#include "tk/agent/identity.hpp"
+#include "tk/agent/policy.hpp"
+#include "tk/agent/scrubber.hpp"
+
+using namespace tk::agent;
+namespace v1 = telemetry_kit::v1;
+
+TEST_CASE("opt-out values: any non-empty value but 0 and false") {
+    CHECK(opt_out_value("1"));
+    CHECK(opt_out_value("true"));
+    CHECK(opt_out_value("yes"));
+    CHECK(opt_out_value("anything"));
+    CHECK_FALSE(opt_out_value(""));
+    CHECK_FALSE(opt_out_value("0"));
+    CHECK_FALSE(opt_out_value("false"));
+    CHECK_FALSE(opt_out_value("FALSE"));
+    CHECK_FALSE(opt_out_value("False"));
+}
+
+TEST_CASE("policy precedence") {
+    v1::ToolIdentity tool;
+    tool.set_tool("t");
+    tool.set_consent_mode(v1::CONSENT_MODE_OPT_OUT);
+    v1::OptOutSignals none;
+    v1::OptOutSignals dnt;
+    dnt.set_do_not_track("1");
+    v1::OptOutSignals disabled;
+    disabled.set_tool_disabled("true");
+    v1::OptOutSignals ci;
+    ci.add_ci_markers("CI");
+
+    CHECK(decide(tool, none, v1::CONSENT_UNSET, v1::CONSENT_UNSET).keep);
+    CHECK(decide(tool, none, v1::CONSENT_DENIED, v1::CONSENT_GRANTED).reason == std::string("global_off"));
+    CHECK(decide(tool, dnt, v1::CONSENT_UNSET, v1::CONSENT_GRANTED).reason == std::string("do_not_track"));
+    CHECK(decide(tool, disabled, v1::CONSENT_UNSET, v1::CONSENT_GRANTED).reason == std::string("tool_disabled"));
+    CHECK(decide(tool, ci, v1::CONSENT_UNSET, v1::CONSENT_GRANTED).reason == std::string("ci"));
+    tool.set_allow_ci(true);
+    const auto tagged = decide(tool, ci, v1::CONSENT_UNSET, v1::CONSENT_UNSET);
+    CHECK(tagged.keep);
+    CHECK(tagged.ci);
+    CHECK(decide(tool, ci, v1::CONSENT_UNSET, v1::CONSENT_DENIED).reason == std::string("consent_denied"));
+    // Global off wins over everything, DNT over the tool's variable.
+    v1::OptOutSignals both = dnt;
+    both.set_tool_disabled("1");
+    CHECK(decide(tool, both, v1::CONSENT_UNSET, v1::CONSENT_UNSET).reason == std::string("do_not_track"));
+    CHECK(decide(tool, both, v1::CONSENT_DENIED, v1::CONSENT_UNSET).reason == std::string("global_off"));
+    // Opt-in: nothing without a grant; the person's grant wins over the default.
+    tool.set_consent_mode(v1::CONSENT_MODE_OPT_IN);
+    CHECK(decide(tool, none, v1::CONSENT_UNSET, v1::CONSENT_UNSET).reason == std::string("consent_unset"));
+    CHECK(decide(tool, none, v1::CONSENT_UNSET, v1::CONSENT_GRANTED).keep);
+    CHECK(decide(tool, none, v1::CONSENT_GRANTED, v1::CONSENT_UNSET).reason == std::string("consent_unset"));
+}
+
+TEST_CASE("scrubbing: home, user, e-mail, IP addresses") {
+    const Scrubber scrubber("/home/alice", "alice");
+    auto scrubbed = [&](std::string text) {
+        scrubber.scrub(text);
+        return text;
+    };
+    CHECK(scrubbed("/home/alice/src/app") == "~/src/app");
+    CHECK(scrubbed("/home/alice") == "~");
+    CHECK(scrubbed("/home/alicexyz/a") == "/home/alicexyz/a");
+    CHECK(scrubbed("user alice ran it") == "user <user> ran it");
+    CHECK(scrubbed("malice") == "malice");
+    CHECK(scrubbed("mail alice@example.com now") == "mail <email> now");
+    CHECK(scrubbed("a.b+c@sub.example.org.") == "<email>.");
+    CHECK(scrubbed("not@email") == "not@email");
+    CHECK(scrubbed("connect 192.168.1.20:8080") == "connect <ip>:8080");
+    CHECK(scrubbed("ip=10.0.0.1.") == "ip=<ip>.");
+    CHECK(scrubbed("[2001:db8::1]:443") == "[<ip>]:443");
+    CHECK(scrubbed("::1") == "<ip>");
+    CHECK(scrubbed("fe80::1ff:fe23:4567:890a") == "<ip>");
+    CHECK(scrubbed("std::vector<int>") == "std::vector<int>");
+    CHECK(scrubbed("at 12:30:00") == "at 12:30:00");
+    CHECK(scrubbed("version 1.2.3") == "version 1.2.3");
+    CHECK(scrubbed("999.1.1.1") == "999.1.1.1");
+    CHECK(scrubbed("build 42 ok") == "build 42 ok");
+}
+
+TEST_CASE("bounds: attribute count, key and value sizes, name") {
+    const Scrubber scrubber("", "");
+    v1::Event event;
+    event.set_name(std::string(200, 'n'));
+    auto& attributes = *event.mutable_attributes();
+    for (int i = 0; i < 70; ++i) {
+        char key[8];
+        std::snprintf(key, sizeof key, "k%02d", i);
+        attributes[key].set_int_value(i);
+    }
+    attributes[std::string(65, 'x')].set_bool_value(true);
+    // 1023 ASCII bytes, then a 2-byte character that would straddle the limit.
+    attributes["a_long"].set_string_value(std::string(1023, 'v') + "\xc3\xa9" + "tail");
+    const std::size_t dropped = scrubber.apply(event);
+    CHECK(event.name().size() == kMaxEventNameBytes);
+    CHECK(event.attributes_size() == static_cast<int>(kMaxAttributes));
+    CHECK(dropped == 72 - kMaxAttributes);
+    CHECK(event.attributes().count(std::string(65, 'x')) == 0);
+    CHECK(event.attributes().count("k00") == 1);
+    CHECK(event.attributes().count("k69") == 0);  // the last in byte order go first
+    CHECK(event.attributes().at("a_long").string_value() == std::string(1023, 'v'));
+}
+
+TEST_CASE("anonymous ids: per tool, per generation, 32 hex digits, keyed by the secret") {
+    const std::string secret(32, 's');
+    const auto a0 = anonymous_id(secret, "alpha", 0);
+    CHECK(a0.size() == 32);
+    CHECK(a0.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(a0 == anonymous_id(secret, "alpha", 0));
+    CHECK(a0 != anonymous_id(secret, "beta", 0));
+    CHECK(a0 != anonymous_id(secret, "alpha", 1));
+    CHECK(a0 != anonymous_id(std::string(32, 't'), "alpha", 0));
+}
+
+TEST_CASE("install secret: made once, 32 bytes, mode 0600") {
+    tk::test::TempDir dir;
+    const auto file = dir / "install-secret";
+    const auto first = load_or_create_install_secret(file);
+    CHECK(first.size() == 32);
+    CHECK(load_or_create_install_secret(file) == first);
+    CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+TEST_CASE("config: keys are read, unknown keys and bad values are errors") {
+    tk::test::TempDir dir;
+    const auto file = dir / "agent.conf";
+    std::ofstream(file) << "[queue]\nmax_events = 10\nmax_bytes = 2048\nretention_days = 2\n"
+                           "[forwarder]\ncoalesce_ms = 5\nca_file = /etc/ca.pem\n";
+    const auto config = load_config(file, true);
+    CHECK(config.max_queue_events == 10);
+    CHECK(config.max_queue_bytes == 2048);
+    CHECK(config.retention == std::chrono::hours(48));
+    CHECK(config.forwarder.coalesce == std::chrono::milliseconds(5));
+    CHECK(config.forwarder.ca_file == "/etc/ca.pem");
+    CHECK(load_config(dir / "missing.conf", false).max_queue_events == AgentConfig{}.max_queue_events);
+    CHECK_THROWS(load_config(dir / "missing.conf", true));
+    std::ofstream(file) << "[queue]\nmax_event = 10\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("unknown key 'queue.max_event'"));
+    std::ofstream(file) << "[queue]\nmax_events = -3\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("non-negative integer"));
+    // The documented defaults parse.
+    std::ofstream(file) << default_config_text();
+    CHECK_NOTHROW(load_config(file, true));
+}
