@@ -1,12 +1,177 @@
+// tk-collector: the command line. Everything it runs lives in tk::collector_core.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
 #include <iostream>
 
+#include "tk/collector/database.hpp"
+#include "tk/collector/keys.hpp"
+#include "tk/collector/migrations.hpp"
+#include "tk/collector/server.hpp"
 #include "tk/collector/version.hpp"
 
+namespace {
+
+using namespace tk::collector;
+
+/// "HOST:PORT" or "[V6]:PORT" into the config; throws CLI::ValidationError.
+void parse_listen(const std::string& listen, ServerConfig& config) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon + 1 == listen.size()) {
+        throw CLI::ValidationError("--listen", "expected HOST:PORT, got " + listen);
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    int port = 0;
+    try {
+        port = std::stoi(listen.substr(colon + 1));
+    } catch (const std::exception&) {
+        port = -1;
+    }
+    if (port < 0 || port > 65535) throw CLI::ValidationError("--listen", "bad port in " + listen);
+    config.host = host.empty() ? "0.0.0.0" : host;
+    config.port = static_cast<unsigned short>(port);
+}
+
+void setup_logging(const std::string& level) {
+    auto logger = spdlog::stderr_logger_mt("tk-collector");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+/// Connects and brings the schema up to date; the connection stays usable.
+std::unique_ptr<Connection> connect_and_migrate(const std::string& url) {
+    auto conn = std::make_unique<Connection>(url);
+    const int version = apply_migrations(*conn);
+    spdlog::debug("schema version {}", version);
+    return conn;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-    CLI::App app{"tk-collector — the telemetry-kit collector"};
+    CLI::App app{"tk-collector: receives telemetry-kit event batches over HTTP(S) and stores them in PostgreSQL"};
     app.set_version_flag("--version", std::string(tk::collector::version()));
+    app.require_subcommand(1);
+
+    std::string database_url;
+    std::string log_level = "info";
+    auto add_common = [&](CLI::App* command) {
+        command->add_option("--database-url", database_url, "PostgreSQL connection URL (libpq syntax)")
+            ->envname("TK_DATABASE_URL")
+            ->required();
+        command->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
+            ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+            ->capture_default_str();
+    };
+
+    ServerConfig config;
+    std::string listen = "127.0.0.1:8080";
+    int header_timeout = 10;
+    int body_timeout = 30;
+    int shutdown_timeout = 10;
+    auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
+                                              "GET /healthz and GET /metrics until SIGTERM");
+    add_common(serve);
+    serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
+        ->envname("TK_COLLECTOR_LISTEN")
+        ->capture_default_str();
+    serve->add_option("--threads", config.io_threads, "I/O threads (0: one per CPU)")->capture_default_str();
+    serve->add_option("--db-connections", config.db_workers, "database connections (and workers using them)")
+        ->check(CLI::Range(1u, 1000u))
+        ->capture_default_str();
+    serve->add_option("--tls-cert", config.tls_cert_file, "PEM certificate chain: serve HTTPS (needs --tls-key)")
+        ->check(CLI::ExistingFile);
+    serve->add_option("--tls-key", config.tls_key_file, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
+    serve->add_option("--max-body-bytes", config.max_body_bytes, "largest request body; larger: 413")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+        ->capture_default_str();
+    serve->add_option("--max-events", config.max_events, "most events in one batch; more: 400")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+        ->capture_default_str();
+    serve->add_option("--rate-limit", config.rate_limit, "requests per second per ingest key (0: unlimited); over it: 429")
+        ->capture_default_str();
+    serve->add_option("--rate-burst", config.rate_burst, "requests a key may make at once before --rate-limit applies")
+        ->capture_default_str();
+    serve->add_option("--retention-days", config.retention_days,
+                      "drop events older than this many days (whole monthly partitions; 0: keep forever)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    serve->add_option("--header-timeout", header_timeout, "seconds to receive a request's headers (and keep-alive idle time)")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
+    serve->add_option("--body-timeout", body_timeout, "seconds to receive a request's body")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
+    serve->add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests may take after SIGTERM")
+        ->check(CLI::Range(0, 3600))
+        ->capture_default_str();
+
+    auto* migrate = app.add_subcommand("migrate", "Apply the schema migrations this binary knows, then exit");
+    add_common(migrate);
+
+    auto* keys = app.add_subcommand("keys", "Manage ingest keys (stored hashed; a plain key is shown once)");
+    keys->require_subcommand(1);
+    std::string tool;
+    std::string which;
+    auto* create = keys->add_subcommand("create", "Make a key for a tool and print it (only the key, on stdout)");
+    add_common(create);
+    create->add_option("--tool", tool, "the tool's name, as its events carry it")->required();
+    auto* list = keys->add_subcommand("list", "List keys: id, tool, prefix, created, revoked");
+    add_common(list);
+    auto* revoke = keys->add_subcommand("revoke", "Revoke a key by its id, its prefix or the key itself");
+    add_common(revoke);
+    revoke->add_option("key", which, "key id, prefix (tk_xxxxxxxx) or plain key")->required();
+
     CLI11_PARSE(app, argc, argv);
-    std::cout << app.help();
+    setup_logging(log_level);
+
+    try {
+        if (*serve) {
+            parse_listen(listen, config);
+            config.header_timeout = std::chrono::seconds(header_timeout);
+            config.body_timeout = std::chrono::seconds(body_timeout);
+            config.shutdown_timeout = std::chrono::seconds(shutdown_timeout);
+            connect_and_migrate(database_url);
+            ConnectionPool pool(database_url, config.db_workers);
+            Server server(config, pool);
+            server.run();
+            return 0;
+        }
+        auto conn = connect_and_migrate(database_url);
+        if (*migrate) {
+            spdlog::info("schema is up to date");
+            return 0;
+        }
+        if (*create) {
+            std::cout << create_key(*conn, tool) << std::endl;
+            return 0;
+        }
+        if (*list) {
+            std::cout << "id\ttool\tprefix\tcreated\trevoked\n";
+            for (const auto& key : list_keys(*conn)) {
+                std::cout << key.id << '\t' << key.tool << '\t' << key.prefix << '\t' << key.created_at << '\t'
+                          << (key.revoked_at.empty() ? "-" : key.revoked_at) << '\n';
+            }
+            return 0;
+        }
+        if (*revoke) {
+            const int revoked = revoke_key(*conn, which);
+            if (revoked == 0) {
+                spdlog::error("no valid key matches {}", which);
+                return 1;
+            }
+            spdlog::info("revoked {} key(s)", revoked);
+            return 0;
+        }
+    } catch (const CLI::Error& error) {
+        return app.exit(error);
+    } catch (const std::exception& error) {
+        spdlog::error("{}", error.what());
+        return 1;
+    }
     return 0;
 }

@@ -1,0 +1,136 @@
+#pragma once
+/// PostgreSQL through libpq: a connection, its results, and a small pool of connections that
+/// reconnects by itself after the database went away.
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tk::collector {
+
+/// A failed database operation. `connection_lost` tells an outage (answer 503, retry later)
+/// from an SQL error (a bug or a constraint: answer 500). Thrown only on failure paths.
+class DatabaseError : public std::runtime_error {
+public:
+    DatabaseError(const std::string& message, bool connection_lost, std::string sqlstate = {})
+        : std::runtime_error(message), connection_lost_(connection_lost), sqlstate_(std::move(sqlstate)) {}
+    bool connection_lost() const noexcept { return connection_lost_; }
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+private:
+    bool connection_lost_;
+    std::string sqlstate_;
+};
+
+/// Owns one PGresult.
+class Result {
+public:
+    explicit Result(PGresult* result = nullptr) : result_(result, &PQclear) {}
+    PGresult* get() const { return result_.get(); }
+    int rows() const { return PQntuples(result_.get()); }
+    /// The text value of (row, column); "" for NULL.
+    std::string_view value(int row, int column) const {
+        return {PQgetvalue(result_.get(), row, column),
+                static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
+    }
+    bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+    /// Rows changed by INSERT/UPDATE/DELETE.
+    long long affected() const;
+
+private:
+    std::unique_ptr<PGresult, decltype(&PQclear)> result_;
+};
+
+/// One libpq connection. Every statement is parameterised (never text pasted into SQL).
+class Connection {
+public:
+    /// Connects; throws DatabaseError(connection_lost = true) if the database cannot be reached.
+    explicit Connection(const std::string& url);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    PGconn* native() const { return conn_; }
+    bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+    /// Runs `sql` with text parameters (no parameters: may hold several statements).
+    /// Throws DatabaseError on failure.
+    Result exec(const std::string& sql, const std::vector<std::string>& params = {});
+    /// The same, with one binary parameter per entry of `binary` set to true.
+    Result exec_params(const std::string& sql, const std::vector<std::string>& params,
+                       const std::vector<bool>& binary);
+    /// COPY ... FROM STDIN with `data` in COPY's text format. Throws DatabaseError on failure.
+    void copy_in(const std::string& copy_sql, const std::string& data);
+
+    /// Set once the per-connection temporary tables exist.
+    bool staging_ready = false;
+
+private:
+    [[noreturn]] void fail(const std::string& what, PGresult* result);
+    PGconn* conn_ = nullptr;
+};
+
+/// A bounded set of connections shared by the request workers. `acquire()` hands out a Lease;
+/// a lease returns its connection on destruction unless the connection broke, so after an
+/// outage the next lease connects afresh.
+class ConnectionPool {
+public:
+    ConnectionPool(std::string url, std::size_t max_connections);
+    ~ConnectionPool();
+
+    class Lease {
+    public:
+        Lease(ConnectionPool& pool, std::unique_ptr<Connection> conn) : pool_(&pool), conn_(std::move(conn)) {}
+        Lease(Lease&&) noexcept = default;
+        Lease& operator=(Lease&&) = delete;
+        ~Lease();
+        Connection& operator*() const { return *conn_; }
+        Connection* operator->() const { return conn_.get(); }
+
+    private:
+        ConnectionPool* pool_;
+        std::unique_ptr<Connection> conn_;
+    };
+
+    /// A connection: an idle one, else a new one (up to the maximum), else waits for one.
+    /// `fresh` = never reuse an idle connection (after one just failed). Throws DatabaseError
+    /// (connection_lost) if no connection can be made.
+    Lease acquire(bool fresh = false);
+    /// Closes the idle connections and refuses new leases.
+    void close();
+    const std::string& url() const { return url_; }
+
+private:
+    void give_back(std::unique_ptr<Connection> conn);
+
+    std::string url_;
+    std::size_t max_;
+    std::mutex mutex_;
+    std::condition_variable available_;
+    std::vector<std::unique_ptr<Connection>> idle_;
+    std::size_t open_ = 0;  // leased + idle
+    bool closed_ = false;
+};
+
+/// Runs `job(connection)`; if the connection turns out to be dead (e.g. PostgreSQL restarted
+/// since it was pooled), runs it once more on a fresh connection. Jobs must be idempotent.
+template <class Job>
+auto with_connection(ConnectionPool& pool, Job&& job) {
+    try {
+        auto lease = pool.acquire();
+        return job(*lease);
+    } catch (const DatabaseError& error) {
+        if (!error.connection_lost()) throw;
+    }
+    auto lease = pool.acquire(/*fresh=*/true);
+    return job(*lease);
+}
+
+}  // namespace tk::collector

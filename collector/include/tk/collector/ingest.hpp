@@ -1,0 +1,91 @@
+#pragma once
+/// Batch ingest: per-event validation, and the bulk insert that tells accepted from duplicate
+/// events (COPY into a per-connection staging table, then INSERT ... ON CONFLICT DO NOTHING
+/// RETURNING). Also erasure of a subject and retention by dropping monthly partitions.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "telemetry_kit/v1/collector.pb.h"
+
+namespace tk::collector {
+
+class Connection;
+
+/// Per-event bounds (bytes). An event over a bound is rejected with a reason; the rest of its
+/// batch is still accepted.
+struct FieldLimits {
+    std::size_t tool = 128;
+    std::size_t tool_version = 64;
+    std::size_t name = 128;
+    std::size_t anonymous_id = 128;
+    std::size_t attributes = 64;
+    std::size_t attribute_key = 64;
+    std::size_t string_value = 1024;
+};
+
+/// Why an event was rejected: `code` is the metrics label, `message` goes into the ack.
+struct Rejection {
+    const char* code;
+    const char* message;
+};
+
+/// The time window an event id's timestamp must fall in.
+struct TimeWindow {
+    std::int64_t oldest_ms;  ///< older ids are past retention (their partition may be gone)
+    std::int64_t newest_ms;  ///< newer ids come from a clock far in the future
+};
+
+/// A window for now: `retention_days` back (0 = no lower bound) and one day ahead.
+TimeWindow time_window_now(int retention_days);
+
+/// Why `event` cannot be stored under a key for `key_tool`, or nullopt if it can.
+std::optional<Rejection> validate_event(const telemetry_kit::v1::Event& event, std::string_view key_tool,
+                                        const FieldLimits& limits, const TimeWindow& window);
+
+/// Monthly partitions known to exist (shared by all connections of a process).
+class PartitionCache {
+public:
+    /// Creates the partitions covering these id times (ms) that are not known yet.
+    void ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms);
+    /// Forgets everything (after a partition was found missing).
+    void clear();
+    /// Drops the partitions wholly older than `retention_days`; returns their names.
+    std::vector<std::string> drop_expired(Connection& conn, int retention_days);
+
+private:
+    std::mutex mutex_;
+    std::set<int> months_;  // year * 12 + month - 1
+};
+
+/// What happened to each event of a stored batch.
+struct StoreOutcome {
+    telemetry_kit::v1::BatchAck ack;
+    std::vector<std::pair<const char*, std::uint64_t>> rejected_by_code;
+};
+
+/// Validates and stores `batch` for the key's tool in one transaction; every event is named
+/// once in the ack. Idempotent: storing the same batch again names its events duplicate.
+/// Throws DatabaseError.
+StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const telemetry_kit::v1::Batch& batch,
+                         std::string_view key_tool, const FieldLimits& limits, int retention_days);
+
+/// Deletes every event of `tool` with this anonymous id; returns how many. Throws DatabaseError.
+long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id);
+
+namespace detail {
+/// Appends `text` escaped for COPY's text format (backslash, tab, newline, carriage return).
+void append_copy_text(std::string& out, std::string_view text);
+/// Appends `text` as a JSON string literal (quotes included).
+void append_json_string(std::string& out, std::string_view text);
+/// The attributes as a JSON object (values: string, number, bool, or null when unset).
+std::string attributes_json(const telemetry_kit::v1::Event& event);
+}  // namespace detail
+
+}  // namespace tk::collector

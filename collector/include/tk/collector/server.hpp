@@ -1,0 +1,53 @@
+#pragma once
+/// The HTTP(S) server: a Beast listener on a thread pool, one session per connection, the routes
+/// (POST /v1/batches, DELETE /v1/subjects/{id}, GET /healthz, GET /metrics), and the workers
+/// that run the blocking libpq calls off the I/O threads.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "tk/collector/ingest.hpp"
+
+namespace tk::collector {
+
+class ConnectionPool;
+
+struct ServerConfig {
+    std::string host = "127.0.0.1";
+    unsigned short port = 8080;           ///< 0: any free port (the log says which)
+    unsigned io_threads = 0;              ///< 0: hardware concurrency
+    unsigned db_workers = 8;              ///< threads running database work = pool connections
+    std::string tls_cert_file;            ///< PEM chain; with tls_key_file, the listener speaks TLS
+    std::string tls_key_file;
+    std::size_t max_body_bytes = 4 << 20;  ///< larger bodies: 413
+    std::size_t max_events = 5000;        ///< more events in one batch: 400
+    FieldLimits field_limits;
+    double rate_limit = 200;              ///< requests per second per key (<= 0: no limit)
+    double rate_burst = 400;
+    int retention_days = 400;             ///< 0: keep forever
+    std::chrono::seconds header_timeout{10};  ///< also the keep-alive idle timeout
+    std::chrono::seconds body_timeout{30};
+    std::chrono::seconds shutdown_timeout{10};  ///< how long in-flight requests may take at SIGTERM
+    int unavailable_retry_after = 2;      ///< Retry-After (s) on 503
+};
+
+/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish (up to
+/// `shutdown_timeout`) and returns.
+class Server {
+public:
+    Server(ServerConfig config, ConnectionPool& pool);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Binds (throws std::runtime_error on failure), logs "listening on HOST:PORT", serves.
+    void run();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tk::collector

@@ -1,0 +1,47 @@
+#pragma once
+// Internal to the collector library: what the routes and sessions share.
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <functional>
+
+#include "tk/collector/database.hpp"
+#include "tk/collector/ingest.hpp"
+#include "tk/collector/metrics.hpp"
+#include "tk/collector/rate_limiter.hpp"
+#include "tk/collector/server.hpp"
+
+namespace tk::collector::detail {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+/// Hands the response back to its session; callable from any thread, exactly once.
+using Respond = std::function<void(Response)>;
+
+struct App {
+    App(ServerConfig config_in, ConnectionPool& pool_in)
+        : config(std::move(config_in)),
+          pool(pool_in),
+          rate_limiter(config.rate_limit, config.rate_burst),
+          db_workers(config.db_workers == 0 ? 1 : config.db_workers) {}
+
+    ServerConfig config;
+    ConnectionPool& pool;
+    Metrics metrics;
+    RateLimiter rate_limiter;
+    PartitionCache partitions;
+    boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
+    std::atomic<bool> stopping{false};
+    std::atomic<int> in_flight{0};        // requests read and not yet fully answered
+};
+
+/// Routes one request; `respond` is called exactly once, possibly from a database worker.
+void route_request(App& app, Request&& request, Respond respond);
+
+/// A plain-text response (errors and small answers).
+Response text_response(unsigned version, http::status status, std::string body);
+
+}  // namespace tk::collector::detail

@@ -1,0 +1,160 @@
+#include "tk/collector/database.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace tk::collector {
+
+namespace {
+std::string trimmed(const char* message) {
+    std::string text = message ? message : "";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+}  // namespace
+
+long long Result::affected() const {
+    const char* tuples = PQcmdTuples(result_.get());
+    return (tuples && *tuples) ? std::stoll(tuples) : 0;
+}
+
+Connection::Connection(const std::string& url) {
+    // The URL's own settings win over these defaults except for the ones listed after it.
+    const char* keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding", nullptr};
+    const char* values[] = {"5", "tk-collector", url.c_str(), "UTF8", nullptr};
+    conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    if (conn_ == nullptr) throw DatabaseError("out of memory connecting to PostgreSQL", true);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+        std::string message = trimmed(PQerrorMessage(conn_));
+        PQfinish(conn_);
+        conn_ = nullptr;
+        throw DatabaseError("cannot connect to PostgreSQL: " + message, true);
+    }
+    // Server notices ("terminating connection ...") go to the log, not to a bare stderr.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char* message) { spdlog::debug("PostgreSQL: {}", trimmed(message)); }, nullptr);
+}
+
+Connection::~Connection() {
+    if (conn_) PQfinish(conn_);
+}
+
+void Connection::fail(const std::string& what, PGresult* result) {
+    std::string sqlstate;
+    std::string message;
+    if (result) {
+        if (const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE)) sqlstate = state;
+        message = trimmed(PQresultErrorMessage(result));
+        PQclear(result);
+    }
+    if (message.empty()) message = trimmed(PQerrorMessage(conn_));
+    // Outages: a broken connection, an error libpq made itself (no SQLSTATE: the socket closed),
+    // or the server shutting down / starting up (classes 08 and 57P).
+    const bool lost = PQstatus(conn_) != CONNECTION_OK || sqlstate.empty() || sqlstate.rfind("08", 0) == 0 ||
+                      sqlstate.rfind("57P", 0) == 0;
+    throw DatabaseError(fmt::format("{}: {}", what, message), lost, sqlstate);
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<std::string>& params) {
+    return exec_params(sql, params, {});
+}
+
+Result Connection::exec_params(const std::string& sql, const std::vector<std::string>& params,
+                               const std::vector<bool>& binary) {
+    PGresult* result = nullptr;
+    if (params.empty()) {
+        result = PQexec(conn_, sql.c_str());
+    } else {
+        std::vector<const char*> values(params.size());
+        std::vector<int> lengths(params.size());
+        std::vector<int> formats(params.size());
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            values[i] = params[i].data();
+            lengths[i] = static_cast<int>(params[i].size());
+            formats[i] = i < binary.size() && binary[i] ? 1 : 0;
+        }
+        result = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                              lengths.data(), formats.data(), 0);
+    }
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("query failed", result);
+    return Result(result);
+}
+
+void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
+    PGresult* start = PQexec(conn_, copy_sql.c_str());
+    if (start == nullptr || PQresultStatus(start) != PGRES_COPY_IN) fail("COPY failed", start);
+    PQclear(start);
+    if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 || PQputCopyEnd(conn_, nullptr) != 1) {
+        fail("COPY failed", nullptr);
+    }
+    PGresult* end = PQgetResult(conn_);
+    const bool ok = end != nullptr && PQresultStatus(end) == PGRES_COMMAND_OK;
+    if (!ok) {
+        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+        fail("COPY failed", end);
+    }
+    PQclear(end);
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+}
+
+ConnectionPool::ConnectionPool(std::string url, std::size_t max_connections)
+    : url_(std::move(url)), max_(max_connections == 0 ? 1 : max_connections) {}
+
+ConnectionPool::~ConnectionPool() { close(); }
+
+ConnectionPool::Lease::~Lease() {
+    if (conn_) pool_->give_back(std::move(conn_));
+}
+
+ConnectionPool::Lease ConnectionPool::acquire(bool fresh) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (closed_) throw DatabaseError("the connection pool is closed", true);
+        if (!idle_.empty()) {
+            auto conn = std::move(idle_.back());
+            idle_.pop_back();
+            if (!fresh && conn->healthy()) return Lease(*this, std::move(conn));
+            --open_;  // drop it: stale, or the caller wants a new one
+            continue;
+        }
+        if (open_ < max_) break;
+        available_.wait(lock);
+    }
+    ++open_;
+    lock.unlock();
+    try {
+        return Lease(*this, std::make_unique<Connection>(url_));
+    } catch (...) {
+        lock.lock();
+        --open_;
+        available_.notify_one();
+        throw;
+    }
+}
+
+void ConnectionPool::give_back(std::unique_ptr<Connection> conn) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_ || !conn->healthy()) {
+            --open_;
+            conn.reset();
+        } else {
+            idle_.push_back(std::move(conn));
+        }
+    }
+    available_.notify_one();
+}
+
+void ConnectionPool::close() {
+    std::vector<std::unique_ptr<Connection>> closing;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        open_ -= idle_.size();
+        closing.swap(idle_);
+    }
+    available_.notify_all();
+}
+
+}  // namespace tk::collector

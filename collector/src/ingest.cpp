@@ -1,0 +1,386 @@
+#include "tk/collector/ingest.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tk/collector/database.hpp"
+#include "tk/common/uuid.hpp"
+
+namespace tk::collector {
+
+namespace {
+
+using telemetry_kit::v1::AttributeValue;
+using telemetry_kit::v1::Event;
+
+constexpr std::int64_t kMsPerDay = 86'400'000;
+constexpr std::int64_t kMaxTimestampMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+
+// The per-connection staging table: the batch is COPYed here, then moved into `events` by one
+// INSERT ... SELECT. ON COMMIT DELETE ROWS empties it at the end of every batch's transaction.
+constexpr const char* kCreateStaging =
+    "CREATE TEMP TABLE IF NOT EXISTS tk_staging ("
+    " event_id uuid, id_ms bigint, tool text, tool_version text, kind smallint, name text,"
+    " occurred_ms bigint, anonymous_id text, attributes jsonb, success boolean, duration_us bigint,"
+    " exit_code integer, ci boolean) ON COMMIT DELETE ROWS";
+constexpr const char* kCopyStaging = "COPY tk_staging FROM STDIN";
+constexpr const char* kMoveStaging =
+    "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
+    " anonymous_id, attributes, success, duration_us, exit_code, ci)"
+    " SELECT event_id, to_timestamp(id_ms / 1000.0), tool, tool_version, kind, name,"
+    " to_timestamp(occurred_ms / 1000.0), now(), anonymous_id, attributes, success, duration_us,"
+    " exit_code, ci FROM tk_staging ON CONFLICT DO NOTHING RETURNING event_id";
+
+constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
+constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
+constexpr Rejection kVersionTooLong{"field_too_long", "tool_version too long"};
+constexpr Rejection kNameEmpty{"name_empty", "name is empty"};
+constexpr Rejection kNameTooLong{"field_too_long", "name too long"};
+constexpr Rejection kAnonymousIdTooLong{"field_too_long", "anonymous_id too long"};
+constexpr Rejection kTooManyAttributes{"too_many_attributes", "too many attributes"};
+constexpr Rejection kBadAttributeKey{"field_too_long", "attribute key empty or too long"};
+constexpr Rejection kValueTooLong{"field_too_long", "attribute string value too long"};
+constexpr Rejection kNotFinite{"bad_value", "attribute number is not finite"};
+constexpr Rejection kNulByte{"nul_byte", "string contains a NUL byte"};
+constexpr Rejection kBadUtf8{"bad_utf8", "string is not valid UTF-8"};
+constexpr Rejection kBadKind{"bad_kind", "kind out of range"};
+constexpr Rejection kBadTimestamp{"bad_timestamp", "timestamp out of range"};
+constexpr Rejection kFutureId{"bad_timestamp", "id time is more than a day in the future"};
+constexpr Rejection kExpired{"expired", "event is older than the retention period"};
+
+bool valid_utf8(std::string_view text) {
+    std::size_t i = 0;
+    const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
+    while (i < text.size()) {
+        const unsigned char c = byte(i);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t length = 0;
+        std::uint32_t code = 0;
+        if ((c & 0xe0) == 0xc0) {
+            length = 2;
+            code = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            length = 3;
+            code = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            length = 4;
+            code = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + length > text.size()) return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            if ((byte(i + k) & 0xc0) != 0x80) return false;
+            code = (code << 6) | (byte(i + k) & 0x3f);
+        }
+        static constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (code < kMinimum[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+        i += length;
+    }
+    return true;
+}
+
+/// NUL and UTF-8 checks for a string that will become PostgreSQL text.
+std::optional<Rejection> check_text(std::string_view text) {
+    if (text.find('\0') != std::string_view::npos) return kNulByte;
+    if (!valid_utf8(text)) return kBadUtf8;
+    return std::nullopt;
+}
+
+std::int64_t uuid_ms(std::string_view id) {
+    std::int64_t ms = 0;
+    for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<unsigned char>(id[i]);
+    return ms;
+}
+
+/// UTC year and month of a Unix time in ms (Howard Hinnant's civil_from_days).
+std::pair<int, int> year_month(std::int64_t unix_ms) {
+    std::int64_t days = unix_ms / kMsPerDay - (unix_ms % kMsPerDay < 0 ? 1 : 0);
+    days += 719468;
+    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    const std::int64_t doe = days - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+    const int year = static_cast<int>(yoe + era * 400 + (month <= 2 ? 1 : 0));
+    return {year, month};
+}
+
+/// Unix ms at the start of (year, month) UTC.
+std::int64_t month_start_ms(int year, int month) {
+    const int y = year - (month <= 2 ? 1 : 0);
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const int yoe = y - era * 400;
+    const int doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (static_cast<std::int64_t>(era) * 146097 + doe - 719468) * kMsPerDay;
+}
+
+// Partition names and bounds are made from integers only, never from request data.
+std::string partition_name(int year, int month) { return fmt::format("events_p{:04}{:02}", year, month); }
+
+void append_number(std::string& out, long long value) { fmt::format_to(std::back_inserter(out), "{}", value); }
+
+}  // namespace
+
+namespace detail {
+
+void append_copy_text(std::string& out, std::string_view text) {
+    for (const char c : text) {
+        switch (c) {
+            case '\\': out += "\\\\"; break;
+            case '\t': out += "\\t"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            default: out.push_back(c);
+        }
+    }
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+    out.push_back('"');
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+std::string attributes_json(const Event& event) {
+    std::string json = "{";
+    bool first = true;
+    for (const auto& [key, value] : event.attributes()) {
+        if (!first) json.push_back(',');
+        first = false;
+        append_json_string(json, key);
+        json.push_back(':');
+        switch (value.value_case()) {
+            case AttributeValue::kStringValue: append_json_string(json, value.string_value()); break;
+            case AttributeValue::kIntValue: append_number(json, value.int_value()); break;
+            case AttributeValue::kDoubleValue: fmt::format_to(std::back_inserter(json), "{}", value.double_value()); break;
+            case AttributeValue::kBoolValue: json += value.bool_value() ? "true" : "false"; break;
+            default: json += "null";
+        }
+    }
+    json.push_back('}');
+    return json;
+}
+
+}  // namespace detail
+
+TimeWindow time_window_now(int retention_days) {
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    return {retention_days > 0 ? now_ms - retention_days * kMsPerDay : 0, now_ms + kMsPerDay};
+}
+
+std::optional<Rejection> validate_event(const Event& event, std::string_view key_tool, const FieldLimits& limits,
+                                        const TimeWindow& window) {
+    const std::string& id = event.id();
+    if (id.size() != 16 || (static_cast<unsigned char>(id[6]) >> 4) != 7) return kBadId;
+    if (event.tool() != key_tool) return kWrongTool;
+    if (event.tool_version().size() > limits.tool_version) return kVersionTooLong;
+    if (event.name().empty()) return kNameEmpty;
+    if (event.name().size() > limits.name) return kNameTooLong;
+    if (event.anonymous_id().size() > limits.anonymous_id) return kAnonymousIdTooLong;
+    if (event.kind() < 0 || event.kind() > 32767) return kBadKind;
+    if (event.timestamp_unix_ms() < 0 || event.timestamp_unix_ms() > kMaxTimestampMs) return kBadTimestamp;
+    const std::int64_t id_ms = uuid_ms(id);
+    if (id_ms > window.newest_ms) return kFutureId;
+    if (id_ms < window.oldest_ms) return kExpired;
+    for (const std::string* text : {&event.tool_version(), &event.name(), &event.anonymous_id()}) {
+        if (auto rejection = check_text(*text)) return rejection;
+    }
+    if (event.attributes_size() > static_cast<int>(limits.attributes)) return kTooManyAttributes;
+    for (const auto& [key, value] : event.attributes()) {
+        if (key.empty() || key.size() > limits.attribute_key) return kBadAttributeKey;
+        if (auto rejection = check_text(key)) return rejection;
+        if (value.value_case() == AttributeValue::kStringValue) {
+            if (value.string_value().size() > limits.string_value) return kValueTooLong;
+            if (auto rejection = check_text(value.string_value())) return rejection;
+        } else if (value.value_case() == AttributeValue::kDoubleValue && !std::isfinite(value.double_value())) {
+            return kNotFinite;
+        }
+    }
+    return std::nullopt;
+}
+
+void PartitionCache::ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms) {
+    std::set<int> wanted;
+    for (const std::int64_t ms : id_times_ms) {
+        const auto [year, month] = year_month(ms);
+        wanted.insert(year * 12 + month - 1);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        for (const int known : months_) wanted.erase(known);
+    }
+    for (const int key : wanted) {
+        const int year = key / 12;
+        const int month = key % 12 + 1;
+        const int next_year = month == 12 ? year + 1 : year;
+        const int next_month = month == 12 ? 1 : month + 1;
+        const std::string sql = fmt::format(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF events FOR VALUES FROM ('{:04}-{:02}-01 00:00:00+00')"
+            " TO ('{:04}-{:02}-01 00:00:00+00')",
+            partition_name(year, month), year, month, next_year, next_month);
+        try {
+            conn.exec(sql);
+        } catch (const DatabaseError& error) {
+            // Another collector may have made it at the same moment (duplicate catalog entry);
+            // anything else is a real failure.
+            if (error.connection_lost() || (error.sqlstate() != "23505" && error.sqlstate() != "42P07")) throw;
+        }
+        std::lock_guard lock(mutex_);
+        months_.insert(key);
+    }
+}
+
+void PartitionCache::clear() {
+    std::lock_guard lock(mutex_);
+    months_.clear();
+}
+
+std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int retention_days) {
+    std::vector<std::string> dropped;
+    if (retention_days <= 0) return dropped;
+    const std::int64_t cutoff_ms = time_window_now(retention_days).oldest_ms;
+    const Result partitions = conn.exec(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'events'::regclass");
+    for (int row = 0; row < partitions.rows(); ++row) {
+        int year = 0;
+        int month = 0;
+        const std::string name(partitions.value(row, 0));
+        if (std::sscanf(name.c_str(), "events_p%4d%2d", &year, &month) != 2 || month < 1 || month > 12) continue;
+        const std::int64_t end_ms = month == 12 ? month_start_ms(year + 1, 1) : month_start_ms(year, month + 1);
+        if (end_ms > cutoff_ms) continue;
+        conn.exec("DROP TABLE IF EXISTS " + partition_name(year, month));
+        dropped.push_back(partition_name(year, month));
+        std::lock_guard lock(mutex_);
+        months_.erase(year * 12 + month - 1);
+    }
+    return dropped;
+}
+
+StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const telemetry_kit::v1::Batch& batch,
+                         std::string_view key_tool, const FieldLimits& limits, int retention_days) {
+    StoreOutcome outcome;
+    auto& ack = outcome.ack;
+    const TimeWindow window = time_window_now(retention_days);
+    std::map<const char*, std::uint64_t> rejected_by_code;
+
+    std::string rows;
+    rows.reserve(static_cast<std::size_t>(batch.events_size()) * 256);
+    std::unordered_set<std::string_view> seen;
+    std::vector<const std::string*> staged;  // ids, in COPY order
+    std::vector<std::int64_t> id_times;
+    for (const Event& event : batch.events()) {
+        if (auto rejection = validate_event(event, key_tool, limits, window)) {
+            auto* rejected = ack.add_rejected();
+            rejected->set_id(event.id());
+            rejected->set_reason(rejection->message);
+            ++rejected_by_code[rejection->code];
+            continue;
+        }
+        if (!seen.insert(event.id()).second) {  // the same id twice in one batch
+            ack.add_duplicate(event.id());
+            continue;
+        }
+        staged.push_back(&event.id());
+        const std::int64_t id_ms = uuid_ms(event.id());
+        id_times.push_back(id_ms);
+
+        rows += tk::uuid_bytes_to_string(event.id());
+        rows.push_back('\t');
+        append_number(rows, id_ms);
+        rows.push_back('\t');
+        detail::append_copy_text(rows, event.tool());
+        rows.push_back('\t');
+        detail::append_copy_text(rows, event.tool_version());
+        rows.push_back('\t');
+        append_number(rows, event.kind());
+        rows.push_back('\t');
+        detail::append_copy_text(rows, event.name());
+        rows.push_back('\t');
+        append_number(rows, event.timestamp_unix_ms() != 0 ? event.timestamp_unix_ms() : id_ms);
+        rows.push_back('\t');
+        detail::append_copy_text(rows, event.anonymous_id());
+        rows.push_back('\t');
+        detail::append_copy_text(rows, detail::attributes_json(event));
+        rows.push_back('\t');
+        if (event.has_success()) rows += event.success() ? "t" : "f"; else rows += "\\N";
+        rows.push_back('\t');
+        if (event.has_duration_us()) append_number(rows, event.duration_us()); else rows += "\\N";
+        rows.push_back('\t');
+        if (event.has_exit_code()) append_number(rows, event.exit_code()); else rows += "\\N";
+        rows.push_back('\t');
+        rows += event.ci() ? "t" : "f";
+        rows.push_back('\n');
+    }
+    for (const auto& [code, count] : rejected_by_code) outcome.rejected_by_code.emplace_back(code, count);
+    if (staged.empty()) return outcome;
+
+    if (!conn.staging_ready) {
+        conn.exec(kCreateStaging);
+        conn.staging_ready = true;
+    }
+    partitions.ensure(conn, id_times);
+
+    std::unordered_set<std::string> inserted;
+    conn.exec("BEGIN");
+    try {
+        conn.copy_in(kCopyStaging, rows);
+        const Result result = conn.exec(kMoveStaging);
+        conn.exec("COMMIT");
+        inserted.reserve(static_cast<std::size_t>(result.rows()));
+        for (int row = 0; row < result.rows(); ++row) {
+            if (auto id = tk::parse_uuid(result.value(row, 0))) inserted.insert(tk::to_bytes(*id));
+        }
+    } catch (const DatabaseError& error) {
+        if (conn.healthy()) {
+            try {
+                conn.exec("ROLLBACK");
+            } catch (const DatabaseError&) {
+            }
+        }
+        if (error.sqlstate() == "23514") partitions.clear();  // a partition vanished under us
+        throw;
+    }
+    for (const std::string* id : staged) {
+        if (inserted.count(*id)) {
+            ack.add_accepted(*id);
+        } else {
+            ack.add_duplicate(*id);
+        }
+    }
+    return outcome;
+}
+
+long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
+    return conn.exec("DELETE FROM events WHERE tool = $1 AND anonymous_id = $2", {tool, anonymous_id}).affected();
+}
+
+}  // namespace tk::collector

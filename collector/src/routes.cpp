@@ -1,0 +1,269 @@
+// The routes: one small function each. Database work is posted to App::db_workers; everything
+// else runs on the session's I/O thread.
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
+#include "app.hpp"
+#include "tk/collector/keys.hpp"
+
+namespace tk::collector::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using telemetry_kit::v1::Batch;
+
+constexpr const char* kBatchesPath = "/v1/batches";
+constexpr std::string_view kSubjectsPrefix = "/v1/subjects/";
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+bool is_json(const Request& request) {
+    const auto type = request[http::field::content_type];
+    return type.size() >= 16 && boost::beast::iequals(type.substr(0, 16), "application/json");
+}
+
+/// The key from "Authorization: Bearer <key>", or "" if absent or malformed.
+std::string bearer_key(const Request& request) {
+    const auto header = request[http::field::authorization];
+    if (header.size() <= 7 || !boost::beast::iequals(header.substr(0, 7), "Bearer ")) return {};
+    auto key = header.substr(7);
+    while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
+    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+    return std::string(key);
+}
+
+Response unavailable(App& app, unsigned version) {
+    auto response = text_response(version, http::status::service_unavailable, "database unavailable\n");
+    response.set(http::field::retry_after, std::to_string(app.config.unavailable_retry_after));
+    return response;
+}
+
+Response too_many_requests(unsigned version, int retry_after) {
+    auto response = text_response(version, http::status::too_many_requests, "rate limit exceeded\n");
+    response.set(http::field::retry_after, std::to_string(retry_after));
+    return response;
+}
+
+/// Runs `job` on a database worker; DatabaseError becomes 503 (outage) or 500 (anything else).
+template <class Job>
+void run_db_job(App& app, unsigned version, Respond respond, Job job) {
+    boost::asio::post(app.db_workers, [&app, version, respond = std::move(respond), job = std::move(job)]() mutable {
+        try {
+            respond(job());
+        } catch (const DatabaseError& error) {
+            app.metrics.count_db_error();
+            spdlog::warn("database: {}", error.what());
+            respond(error.connection_lost()
+                        ? unavailable(app, version)
+                        : text_response(version, http::status::internal_server_error, "database error\n"));
+        } catch (const std::exception& error) {
+            spdlog::error("request failed: {}", error.what());
+            respond(text_response(version, http::status::internal_server_error, "internal error\n"));
+        }
+    });
+}
+
+/// Checks the key's presence and rate; on failure returns the response to send.
+std::optional<Response> admit(App& app, const Request& request, const std::string& key) {
+    if (key.empty()) {
+        auto response = text_response(request.version(), http::status::unauthorized, "missing ingest key\n");
+        response.set(http::field::www_authenticate, "Bearer");
+        return response;
+    }
+    if (const int wait = app.rate_limiter.acquire(hash_key(key)); wait > 0) {
+        return too_many_requests(request.version(), wait);
+    }
+    return std::nullopt;
+}
+
+Response unauthorized(unsigned version) {
+    auto response = text_response(version, http::status::unauthorized, "unknown or revoked ingest key\n");
+    response.set(http::field::www_authenticate, "Bearer");
+    return response;
+}
+
+void post_batch(App& app, Request&& request, Respond respond) {
+    const std::string key = bearer_key(request);
+    if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
+
+    const unsigned version = request.version();
+    const bool json = is_json(request);
+    auto batch = std::make_shared<Batch>();
+    if (json) {
+        google::protobuf::util::JsonParseOptions options;
+        const auto status = google::protobuf::util::JsonStringToMessage(request.body(), batch.get(), options);
+        if (!status.ok()) {
+            return respond(text_response(version, http::status::bad_request,
+                                         "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n"));
+        }
+    } else if (!batch->ParseFromString(request.body())) {
+        return respond(text_response(version, http::status::bad_request,
+                                     "malformed protobuf batch (or a string field that is not valid UTF-8)\n"));
+    }
+    if (static_cast<std::size_t>(batch->events_size()) > app.config.max_events) {
+        return respond(text_response(version, http::status::bad_request,
+                                     fmt::format("too many events: {} (at most {} per batch)\n", batch->events_size(),
+                                                 app.config.max_events)));
+    }
+
+    const auto started = Clock::now();
+    run_db_job(app, version, std::move(respond), [&app, version, json, started, batch, hash = hash_key(key)] {
+        std::optional<StoreOutcome> outcome;
+        for (int attempt = 0;; ++attempt) {
+            try {
+                outcome = with_connection(app.pool, [&](Connection& conn) -> std::optional<StoreOutcome> {
+                    const auto ingest_key = find_key(conn, hash);
+                    if (!ingest_key) return std::nullopt;
+                    return store_batch(conn, app.partitions, *batch, ingest_key->tool, app.config.field_limits,
+                                       app.config.retention_days);
+                });
+                break;
+            } catch (const DatabaseError& error) {
+                // A partition dropped by retention (or by hand) under our cache: once more, afresh.
+                if (attempt > 0 || error.sqlstate() != "23514") throw;
+            }
+        }
+        if (!outcome) return unauthorized(version);
+
+        const auto& ack = outcome->ack;
+        app.metrics.count_events(static_cast<std::uint64_t>(ack.accepted_size()),
+                                 static_cast<std::uint64_t>(ack.duplicate_size()));
+        for (const auto& [code, count] : outcome->rejected_by_code) app.metrics.count_rejected(code, count);
+
+        Response response{http::status::ok, version};
+        if (json) {
+            google::protobuf::util::JsonPrintOptions options;
+            (void)google::protobuf::util::MessageToJsonString(ack, &response.body(), options);
+            response.set(http::field::content_type, "application/json");
+        } else {
+            ack.SerializeToString(&response.body());
+            response.set(http::field::content_type, "application/x-protobuf");
+        }
+        app.metrics.observe_batch_seconds(std::chrono::duration<double>(Clock::now() - started).count());
+        return response;
+    });
+}
+
+/// Percent-decodes a path segment; nullopt if malformed.
+std::optional<std::string> percent_decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out.push_back(text[i]);
+            continue;
+        }
+        if (i + 2 >= text.size()) return std::nullopt;
+        const auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        const int high = hex(text[i + 1]);
+        const int low = hex(text[i + 2]);
+        if (high < 0 || low < 0) return std::nullopt;
+        out.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+    }
+    return out;
+}
+
+void delete_subject(App& app, Request&& request, std::string_view encoded_id, Respond respond) {
+    const unsigned version = request.version();
+    const auto anonymous_id = percent_decode(encoded_id);
+    if (!anonymous_id || anonymous_id->empty() || anonymous_id->size() > app.config.field_limits.anonymous_id ||
+        anonymous_id->find('\0') != std::string::npos || anonymous_id->find('/') != std::string::npos) {
+        return respond(text_response(version, http::status::bad_request, "malformed anonymous id\n"));
+    }
+    const std::string key = bearer_key(request);
+    if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
+
+    run_db_job(app, version, std::move(respond), [&app, version, id = *anonymous_id, hash = hash_key(key)] {
+        const auto deleted = with_connection(app.pool, [&](Connection& conn) -> std::optional<long long> {
+            const auto ingest_key = find_key(conn, hash);
+            if (!ingest_key) return std::nullopt;
+            return erase_subject(conn, ingest_key->tool, id);
+        });
+        if (!deleted) return unauthorized(version);
+        Response response{http::status::ok, version};
+        response.set(http::field::content_type, "application/json");
+        response.body() = fmt::format("{{\"deleted\":{}}}\n", *deleted);
+        return response;
+    });
+}
+
+void get_healthz(App& app, const Request& request, Respond respond) {
+    const unsigned version = request.version();
+    run_db_job(app, version, std::move(respond), [&app, version] {
+        with_connection(app.pool, [](Connection& conn) { conn.exec("SELECT 1"); });
+        return text_response(version, http::status::ok, "ok\n");
+    });
+}
+
+Response get_metrics(App& app, const Request& request) {
+    auto response = text_response(request.version(), http::status::ok, app.metrics.render());
+    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    return response;
+}
+
+Response method_not_allowed(const Request& request, const char* allow) {
+    auto response = text_response(request.version(), http::status::method_not_allowed, "method not allowed\n");
+    response.set(http::field::allow, allow);
+    return response;
+}
+
+}  // namespace
+
+Response text_response(unsigned version, http::status status, std::string body) {
+    Response response{status, version};
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.body() = std::move(body);
+    return response;
+}
+
+void route_request(App& app, Request&& request, Respond respond) {
+    const std::string_view path = path_of({request.target().data(), request.target().size()});
+    const char* route = "other";
+    if (path == kBatchesPath) {
+        route = "batches";
+    } else if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) {
+        route = "subjects";
+    } else if (path == "/healthz") {
+        route = "healthz";
+    } else if (path == "/metrics") {
+        route = "metrics";
+    }
+    // Count every answer by route and status on its way out.
+    Respond counted = [&app, route, respond = std::move(respond)](Response response) {
+        app.metrics.count_request(route, response.result_int());
+        respond(std::move(response));
+    };
+    const auto method = request.method();
+    const std::string_view name = route;
+    if (name == "batches") {
+        if (method != http::verb::post) return counted(method_not_allowed(request, "POST"));
+        return post_batch(app, std::move(request), std::move(counted));
+    }
+    if (name == "subjects") {
+        if (method != http::verb::delete_) return counted(method_not_allowed(request, "DELETE"));
+        const std::string id(path.substr(kSubjectsPrefix.size()));
+        return delete_subject(app, std::move(request), id, std::move(counted));
+    }
+    if (name == "healthz") {
+        if (method != http::verb::get && method != http::verb::head) return counted(method_not_allowed(request, "GET"));
+        return get_healthz(app, request, std::move(counted));
+    }
+    if (name == "metrics") {
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
+        return counted(get_metrics(app, request));
+    }
+    counted(text_response(request.version(), http::status::not_found, "not found\n"));
+}
+
+}  // namespace tk::collector::detail

@@ -1,0 +1,311 @@
+// The Beast side: a Listener accepting on the I/O thread pool and one HttpSession per
+// connection (plain TCP or TLS), in the style of Beast's advanced_server examples.
+#include "tk/collector/server.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <thread>
+#include <type_traits>
+
+#include "app.hpp"
+
+namespace tk::collector {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using detail::App;
+using detail::Request;
+using detail::Response;
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+
+/// One connection, from accept to close. Reads a request (header and body under separate
+/// timeouts), hands it to the routes, writes the answer, and reads the next one (keep-alive).
+/// The client's address is never looked at.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+public:
+    template <class... StreamArgs>
+    explicit HttpSession(App& app, StreamArgs&&... stream_args)
+        : app_(app), stream_(std::forward<StreamArgs>(stream_args)...) {}
+
+    void start() {
+        net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+            if constexpr (kTls) {
+                self->tcp().expires_after(self->app_.config.header_timeout);
+                self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+                    if (ec) return;  // not speaking TLS, or gone: nothing to answer
+                    self->read_header();
+                });
+            } else {
+                self->read_header();
+            }
+        });
+    }
+
+private:
+    static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+    beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+    void read_header() {
+        parser_.emplace();
+        parser_->header_limit(kHeaderLimit);
+        parser_->body_limit(app_.config.max_body_bytes);
+        tcp().expires_after(app_.config.header_timeout);
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    void on_header(beast::error_code ec) {
+        if (ec == http::error::body_limit) return refuse(http::status::payload_too_large, "body too large\n");
+        if (ec == http::error::header_limit) return refuse(http::status::request_header_fields_too_large, "headers too large\n");
+        if (ec) return close();  // end of stream, idle timeout, garbage: nothing to answer
+        tcp().expires_after(app_.config.body_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+    }
+
+    void on_body(beast::error_code ec) {
+        if (ec == http::error::body_limit) return refuse(http::status::payload_too_large, "body too large\n");
+        if (ec) return close();
+        Request request = parser_->release();
+        keep_alive_ = request.keep_alive();
+        ++app_.in_flight;
+        in_flight_ = true;
+        tcp().expires_never();  // the database work has its own bounds
+        detail::route_request(app_, std::move(request), [self = this->shared_from_this()](Response response) {
+            net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+                self->write(std::move(response), /*then_drain=*/false);
+            });
+        });
+    }
+
+    /// Answers a request that will not be read to its end, then drains what the client is still
+    /// sending so that it sees the answer rather than a reset connection.
+    void refuse(http::status status, const char* reason) {
+        keep_alive_ = false;
+        app_.metrics.count_request("other", static_cast<unsigned>(status));
+        write(detail::text_response(parser_->get().version(), status, reason), /*then_drain=*/true);
+    }
+
+    void write(Response response, bool then_drain) {
+        response_ = std::move(response);
+        response_.keep_alive(keep_alive_ && !app_.stopping);
+        response_.prepare_payload();
+        tcp().expires_after(kWriteTimeout);
+        http::async_write(stream_, response_, [self = this->shared_from_this(), then_drain](beast::error_code ec, std::size_t) {
+            self->on_write(ec, then_drain);
+        });
+    }
+
+    void on_write(beast::error_code ec, bool then_drain) {
+        if (in_flight_) {
+            in_flight_ = false;
+            --app_.in_flight;
+        }
+        if (ec) return;
+        if (then_drain) return drain();
+        if (!response_.keep_alive()) return close();
+        response_ = {};
+        read_header();
+    }
+
+    void drain() {
+        beast::error_code ignored;
+        tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        drain_buffer_.resize(64 * 1024);
+        tcp().expires_after(kDrainTimeout);
+        read_and_discard();
+    }
+
+    void read_and_discard() {
+        tcp().async_read_some(net::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->drained_ += n;
+            if (!ec && self->drained_ < 4 * self->app_.config.max_body_bytes) self->read_and_discard();
+        });
+    }
+
+    void close() {
+        if constexpr (kTls) {
+            tcp().expires_after(std::chrono::seconds(2));
+            stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+                beast::error_code ignored;
+                self->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+            });
+        } else {
+            beast::error_code ignored;
+            tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        }
+    }
+
+    App& app_;
+    Stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    Response response_;
+    bool keep_alive_ = true;
+    bool in_flight_ = false;
+    std::string drain_buffer_;
+    std::size_t drained_ = 0;
+};
+
+/// Accepts connections and starts a session for each, each on its own strand.
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(net::io_context& ioc, App& app, ssl::context* tls, const tcp::endpoint& endpoint)
+        : ioc_(ioc), app_(app), tls_(tls), acceptor_(net::make_strand(ioc)) {
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(net::socket_base::reuse_address(true));
+        acceptor_.bind(endpoint);
+        acceptor_.listen(net::socket_base::max_listen_connections);
+    }
+
+    tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+    void start() { accept(); }
+    void stop() {
+        net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->acceptor_.close(ignored);
+        });
+    }
+
+private:
+    void accept() {
+        acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+            if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
+            if (!ec) {
+                if (self->tls_) {
+                    std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(self->app_, std::move(socket), *self->tls_)->start();
+                } else {
+                    std::make_shared<HttpSession<beast::tcp_stream>>(self->app_, std::move(socket))->start();
+                }
+            } else {
+                spdlog::warn("accept failed: {}", ec.message());
+            }
+            self->accept();
+        });
+    }
+
+    net::io_context& ioc_;
+    App& app_;
+    ssl::context* tls_;
+    tcp::acceptor acceptor_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    Impl(ServerConfig config, ConnectionPool& pool) : app(std::move(config), pool) {}
+
+    void schedule_retention(net::steady_timer& timer, std::chrono::seconds delay) {
+        if (app.config.retention_days <= 0) return;
+        timer.expires_after(delay);
+        timer.async_wait([this, &timer](beast::error_code ec) {
+            if (ec || app.stopping) return;
+            net::post(app.db_workers, [this] {
+                try {
+                    const auto dropped = with_connection(app.pool, [this](Connection& conn) {
+                        return app.partitions.drop_expired(conn, app.config.retention_days);
+                    });
+                    for (const auto& name : dropped) spdlog::info("retention: dropped partition {}", name);
+                } catch (const std::exception& error) {
+                    spdlog::warn("retention: {}", error.what());
+                }
+            });
+            schedule_retention(timer, std::chrono::hours(1));
+        });
+    }
+
+    App app;
+};
+
+Server::Server(ServerConfig config, ConnectionPool& pool) : impl_(std::make_unique<Impl>(std::move(config), pool)) {}
+Server::~Server() = default;
+
+void Server::run() {
+    App& app = impl_->app;
+    const unsigned threads = app.config.io_threads ? app.config.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    std::optional<ssl::context> tls;  // outlives the io_context, whose handlers hold TLS sessions
+    if (!app.config.tls_cert_file.empty() || !app.config.tls_key_file.empty()) {
+        if (app.config.tls_cert_file.empty() || app.config.tls_key_file.empty()) {
+            throw std::runtime_error("TLS needs both --tls-cert and --tls-key");
+        }
+        tls.emplace(ssl::context::tls_server);
+        tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        beast::error_code ec;
+        tls->use_certificate_chain_file(app.config.tls_cert_file, ec);
+        if (ec) throw std::runtime_error("cannot load TLS certificate " + app.config.tls_cert_file + ": " + ec.message());
+        tls->use_private_key_file(app.config.tls_key_file, ssl::context::pem, ec);
+        if (ec) throw std::runtime_error("cannot load TLS key " + app.config.tls_key_file + ": " + ec.message());
+    }
+
+    net::io_context ioc(static_cast<int>(threads));
+    beast::error_code ec;
+    const auto address = net::ip::make_address(app.config.host, ec);
+    if (ec) throw std::runtime_error("bad listen address " + app.config.host);
+    std::shared_ptr<Listener> listener;
+    try {
+        listener = std::make_shared<Listener>(ioc, app, tls ? &*tls : nullptr, tcp::endpoint(address, app.config.port));
+    } catch (const boost::system::system_error& error) {
+        throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", app.config.host, app.config.port,
+                                             error.code().message()));
+    }
+    listener->start();
+    const auto bound = listener->local_endpoint();
+    spdlog::info("listening on {}:{} ({}, {} I/O threads, {} database connections)", bound.address().to_string(),
+                 bound.port(), tls ? "https" : "http", threads, app.config.db_workers);
+
+    net::steady_timer retention_timer(ioc);
+    impl_->schedule_retention(retention_timer, std::chrono::seconds(0));
+
+    // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (bounded), then stop.
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    net::steady_timer shutdown_timer(ioc);
+    std::chrono::steady_clock::time_point shutdown_deadline;
+    std::function<void()> wait_for_in_flight = [&] {
+        if (app.in_flight == 0 || std::chrono::steady_clock::now() >= shutdown_deadline) {
+            if (app.in_flight != 0) spdlog::warn("shutdown: {} requests still in flight, closing anyway", app.in_flight.load());
+            ioc.stop();
+            return;
+        }
+        shutdown_timer.expires_after(std::chrono::milliseconds(10));
+        shutdown_timer.async_wait([&](beast::error_code) { wait_for_in_flight(); });
+    };
+    signals.async_wait([&](beast::error_code error, int signal) {
+        if (error) return;
+        spdlog::info("signal {}: shutting down", signal);
+        app.stopping = true;
+        listener->stop();
+        retention_timer.cancel();
+        shutdown_deadline = std::chrono::steady_clock::now() + app.config.shutdown_timeout;
+        wait_for_in_flight();
+    });
+
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& thread : pool) thread.join();
+    app.db_workers.join();
+    app.pool.close();
+    spdlog::info("stopped");
+}
+
+}  // namespace tk::collector
