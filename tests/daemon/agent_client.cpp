@@ -137,7 +137,8 @@ v1::ToolIdentity tool_identity(const std::string& name, bool opt_out) {
 v1::Event make_event(const std::string& name, std::optional<std::uint64_t> unix_ms) {
     static thread_local UuidV7Generator generator;
     v1::Event event;
-    const Uuid id = unix_ms ? generator.next_at(*unix_ms) : generator.next();
+    // A generator never goes back in time, so an id from the past needs a fresh one.
+    const Uuid id = unix_ms ? UuidV7Generator().next_at(*unix_ms) : generator.next();
     event.set_id(to_bytes(id));
     event.set_name(name);
     event.set_kind(v1::EVENT_KIND_COMMAND);

@@ -1,0 +1,94 @@
+#include "agent_connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tk/common/framing.hpp"
+
+namespace tk::cli {
+
+std::optional<AgentConnection> AgentConnection::connect(const std::filesystem::path& socket) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (socket.native().size() >= sizeof address.sun_path) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    return AgentConnection(fd);
+}
+
+AgentConnection::~AgentConnection() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool AgentConnection::send(const telemetry_kit::v1::ClientFrame& frame) {
+    std::string bytes;
+    if (!framing::append_message(bytes, frame)) return false;
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::optional<telemetry_kit::v1::AgentReply> AgentConnection::receive(std::chrono::milliseconds deadline,
+                                                                      std::string& error) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+        if (buffer_.size() >= framing::kHeaderBytes) {
+            framing::FrameDecoder decoder(framing::kMaxReplyFrameBytes);
+            decoder.feed(buffer_);
+            std::string_view payload;
+            const auto status = decoder.next(payload);
+            if (status == framing::FrameDecoder::Status::too_large) {
+                error = "the agent's reply is too large";
+                return std::nullopt;
+            }
+            if (status == framing::FrameDecoder::Status::frame) {
+                telemetry_kit::v1::AgentReply reply;
+                if (!reply.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+                    error = "the agent's reply does not parse";
+                    return std::nullopt;
+                }
+                buffer_.erase(0, framing::kHeaderBytes + payload.size());
+                return reply;
+            }
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            error = "the agent did not answer in time";
+            return std::nullopt;
+        }
+        pollfd p{fd_, POLLIN, 0};
+        const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno != EINTR) {
+            error = std::strerror(errno);
+            return std::nullopt;
+        }
+        if (ready <= 0) continue;
+        char chunk[65536];
+        const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (n <= 0) {
+            error = "the agent closed the connection";
+            return std::nullopt;
+        }
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+}
+
+}  // namespace tk::cli
