@@ -58,7 +58,7 @@ TEST_CASE("a batch posted twice is stored once and the second ack names every ev
     CHECK(count_rows(collector) == "51");
 }
 
-TEST_CASE("events over a bound are rejected one by one with a reason; the rest are stored") {
+TEST_CASE("events over a bound are rejected one by one with a reason and the rest are stored") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     Batch batch;
@@ -117,7 +117,7 @@ TEST_CASE("events over a bound are rejected one by one with a reason; the rest a
     CHECK(metrics.body.find("tk_collector_events_rejected_total{reason=\"wrong_tool\"} 1") != std::string::npos);
 }
 
-TEST_CASE("whole-batch refusals: oversize 413, malformed 400, too many events 400, invalid UTF-8 400") {
+TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events or invalid UTF-8 400") {
     CollectorFixture collector({"--max-body-bytes", "100000", "--max-events", "100"});
     const std::string key = collector.create_key("my-cli");
 
@@ -159,7 +159,7 @@ TEST_CASE("whole-batch refusals: oversize 413, malformed 400, too many events 40
     CHECK(count_rows(collector) == "100");
 }
 
-TEST_CASE("missing, unknown and revoked keys get 401; keys list and revoke work") {
+TEST_CASE("missing or unknown or revoked keys get 401 and keys list and revoke work") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     CHECK(key.rfind("tk_", 0) == 0);
@@ -210,7 +210,7 @@ TEST_CASE("JSON batches get JSON acks") {
     CHECK(malformed.status == 400);
 }
 
-TEST_CASE("DELETE /v1/subjects/{id} erases that id's events of the key's tool only, idempotently") {
+TEST_CASE("DELETE /v1/subjects/{id} erases that id's events of the key's tool only and is idempotent") {
     CollectorFixture collector;
     const std::string cli_key = collector.create_key("my-cli");
     const std::string other_key = collector.create_key("other-tool");
@@ -237,7 +237,7 @@ TEST_CASE("DELETE /v1/subjects/{id} erases that id's events of the key's tool on
     CHECK(count_rows(collector) == "7");
 }
 
-TEST_CASE("healthz follows the database; metrics count requests, events and latency") {
+TEST_CASE("healthz follows the database and metrics count requests and events and latency") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     const auto health = http_request(collector.port(), http::verb::get, "/healthz");
@@ -265,7 +265,7 @@ TEST_CASE("healthz follows the database; metrics count requests, events and late
     CHECK(wait_until([&] { return http_request(collector.port(), http::verb::get, "/healthz").status == 200; }));
 }
 
-TEST_CASE("a database outage answers 503 with Retry-After, and ingest resumes by itself") {
+TEST_CASE("a database outage answers 503 with Retry-After and ingest resumes by itself") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     // Fill the pool with connections that the restart will break.
@@ -289,7 +289,7 @@ TEST_CASE("a database outage answers 503 with Retry-After, and ingest resumes by
     CHECK(metrics.find("tk_collector_db_errors_total 0") == std::string::npos);
 }
 
-TEST_CASE("a key over its rate limit gets 429 with Retry-After; other keys are unaffected") {
+TEST_CASE("a key over its rate limit gets 429 with Retry-After while other keys are unaffected") {
     CollectorFixture collector({"--rate-limit", "0.2", "--rate-burst", "3"});
     const std::string key = collector.create_key("my-cli");
     const std::string other = collector.create_key("my-cli");
@@ -303,7 +303,7 @@ TEST_CASE("a key over its rate limit gets 429 with Retry-After; other keys are u
     CHECK(count_rows(collector) == "4");
 }
 
-TEST_CASE("migrations are recorded, and a newer schema than the binary knows stops start-up") {
+TEST_CASE("migrations are recorded and a newer schema than the binary knows stops start-up") {
     CollectorFixture collector;
     CHECK(collector.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") == "1");
     CHECK(collector.run_command({"migrate"}).exit_code == 0);  // idempotent
@@ -318,7 +318,7 @@ TEST_CASE("migrations are recorded, and a newer schema than the binary knows sto
     CHECK_THROWS(collector.start());
 }
 
-TEST_CASE("SIGTERM lets an in-flight request finish, then exits 0") {
+TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 1)).status == 200);

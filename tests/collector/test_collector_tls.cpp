@@ -86,7 +86,7 @@ HttpResponse https_request(unsigned short port, const fs::path& ca_file, http::v
 
 }  // namespace
 
-TEST_CASE("HTTPS with a self-signed certificate, verified against it as a CA file") {
+TEST_CASE("HTTPS with a self-signed certificate verified against it as a CA file") {
     TempDir dir;
     make_self_signed(dir / "cert.pem", dir / "key.pem");
     CollectorFixture collector({"--tls-cert", (dir / "cert.pem").string(), "--tls-key", (dir / "key.pem").string()});

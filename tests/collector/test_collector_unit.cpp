@@ -62,7 +62,7 @@ TEST_CASE("COPY text and JSON escaping keep every byte") {
     CHECK(attributes.find("\"unset\":null") != std::string::npos);
 }
 
-TEST_CASE("the rate limiter allows a burst, then one request per refill, per key") {
+TEST_CASE("the rate limiter allows a burst and then one request per refill for each key") {
     RateLimiter limiter(2.0, 3.0);
     const auto t0 = RateLimiter::Clock::now();
     for (int i = 0; i < 3; ++i) CHECK(limiter.acquire("a", t0) == 0);
