@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -35,7 +36,7 @@ using namespace std::chrono_literals;
 
 constexpr int kBatches = 40;
 constexpr int kBatch = 1000;  // calls between two flushes (not timed): a busy tool
-constexpr int kProcessRuns = 150;
+constexpr int kProcessRuns = 300;
 
 struct Percentiles {
     double p50_ns, p99_ns;
@@ -138,33 +139,45 @@ Percentiles measure_bare_send(const fs::path& path, const std::string& frame) {
     return percentiles(std::move(ns));
 }
 
-// Median wall time of running the one-event tool `runs` times in `mode`.
-double median_process_us(const std::string& mode, int runs) {
-    std::vector<std::int64_t> ns;
-    for (int i = 0; i < runs; ++i) {
-        const auto start = clock_type::now();
-        const pid_t pid = spawn({TK_ONE_EVENT_BINARY, mode});
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        ns.push_back(since_ns(start));
-    }
+struct ProcessCost {
+    std::int64_t wall_ns;
+    std::int64_t cpu_ns;  // user + system time of the child
+};
+
+// One run of the one-event tool in `mode`.
+ProcessCost run_once(const char* mode) {
+    const auto start = clock_type::now();
+    const pid_t pid = spawn({TK_ONE_EVENT_BINARY, mode});
+    int status = 0;
+    rusage usage{};
+    ::wait4(pid, &status, 0, &usage);
+    const auto cpu = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + std::int64_t{t.tv_usec} * 1000; };
+    return {since_ns(start), cpu(usage.ru_utime) + cpu(usage.ru_stime)};
+}
+
+double median_us(std::vector<std::int64_t> ns) {
     std::sort(ns.begin(), ns.end());
     return static_cast<double>(ns[ns.size() / 2]) / 1000.0;
 }
 
 void process_cost(const char* label) {
-    median_process_us("none", 10);  // warm the page cache
-    median_process_us("telemetry", 10);
-    // Interleave the two so drift on a shared machine hits both alike.
-    std::vector<double> none, with;
-    for (int round = 0; round < 3; ++round) {
-        none.push_back(median_process_us("none", kProcessRuns / 3));
-        with.push_back(median_process_us("telemetry", kProcessRuns / 3));
+    for (int i = 0; i < 10; ++i) run_once(i % 2 ? "none" : "telemetry");  // warm the page cache
+    // Alternate the two so drift on a shared machine hits both alike; compare medians.
+    std::vector<std::int64_t> none_wall, none_cpu, with_wall, with_cpu;
+    for (int i = 0; i < kProcessRuns; ++i) {
+        const ProcessCost none = run_once("none");
+        const ProcessCost with = run_once("telemetry");
+        none_wall.push_back(none.wall_ns);
+        none_cpu.push_back(none.cpu_ns);
+        with_wall.push_back(with.wall_ns);
+        with_cpu.push_back(with.cpu_ns);
     }
-    std::sort(none.begin(), none.end());
-    std::sort(with.begin(), with.end());
-    std::printf("one-event process, %s: %.0f us with telemetry vs %.0f us without: +%.0f us (target <= 1000 us)\n",
-                label, with[1], none[1], with[1] - none[1]);
+    const double nw = median_us(none_wall), ww = median_us(with_wall);
+    const double nc = median_us(none_cpu), wc = median_us(with_cpu);
+    std::printf("one-event process, %s (%d runs each, medians; target <= +1000 us):\n"
+                "    wall %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n"
+                "    cpu  %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n",
+                label, kProcessRuns, ww, nw, ww - nw, wc, nc, wc - nc);
 }
 
 }  // namespace

@@ -85,13 +85,16 @@ void EventBuilder::discard() noexcept { core_ = nullptr; }
 
 Client::Client(Config config) noexcept {
     try {
-        core_ = std::make_unique<detail::ClientCore>(std::move(config));
+        core_ = std::make_shared<detail::ClientCore>(std::move(config));
+        core_->start();
     } catch (...) {
         core_.reset();  // could not start (out of memory, no threads): disabled
     }
 }
 
-Client::~Client() = default;
+Client::~Client() {
+    if (core_) core_->shutdown();
+}
 
 EventBuilder Client::track_command(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
     return EventBuilder(core_.get(), static_cast<int>(detail::wire::Kind::command), name, attributes);

@@ -95,35 +95,69 @@ ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)
     register_fork_handler();
     fork_generation_ = g_fork_generation.load();
     make_pipe(wake_read_, wake_write_);
-    try {
-        io_thread_ = std::make_unique<std::thread>([this] { io_main(); });
-    } catch (...) {
-        ::close(wake_read_);
-        ::close(wake_write_);
-        throw;
-    }
     mode_ = Mode::sending;
 }
 
+void ClientCore::start() { created_at_ = clock::now(); }
+
+void ClientCore::ensure_thread() noexcept {
+    if (thread_started_.load()) return;
+    std::lock_guard<std::mutex> lock(thread_mutex_);
+    if (io_thread_ || shutdown_started_) return;
+    try {
+        io_thread_ = std::make_unique<std::thread>(&ClientCore::io_main, shared_from_this());
+        thread_started_.store(true);
+    } catch (...) {
+        // No thread: events wait for flush() or the destructor, which hand them over themselves.
+    }
+}
+
 ClientCore::~ClientCore() {
-    if (!io_thread_) return;
+    // Runs when both the Client and the I/O thread have let go.
+    if (wake_read_ >= 0) ::close(wake_read_);
+    if (wake_write_ >= 0) ::close(wake_write_);
+    if (socket_ >= 0) ::close(socket_);
+}
+
+void ClientCore::shutdown() noexcept {
+    if (mode_ != Mode::sending) return;
     if (forked()) {
-        // The parent's thread does not exist here and its lock may be held: leave everything.
+        // The parent's thread does not exist here and its locks may be held: touch nothing.
         (void)io_thread_.release();
         return;
     }
+    const clock::time_point deadline = clock::now() + Client::kShutdownDeadline;
+    {
+        std::lock_guard<std::mutex> lock(thread_mutex_);
+        shutdown_started_ = true;  // no thread is started from here on
+    }
+    std::deque<std::string> queued;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
-        stop_deadline_ = clock::now() + Client::kShutdownDeadline;
+        stopping_ = true;  // later events are dropped
+        queued.swap(pending_);
+        pending_bytes_ = 0;
     }
-    const char byte = 1;
-    if (::write(wake_write_, &byte, 1) < 0) {
-        // The pipe is full, so the I/O thread is already awake.
+    {
+        std::lock_guard<std::mutex> io(io_mutex_);
+        try {
+            for (std::string& event : queued) {
+                backlog_bytes_ += event.size();
+                backlog_.push_back(std::move(event));
+            }
+            drain_on_shutdown(deadline);
+        } catch (...) {
+            // Out of memory while handing over: what is left is lost; the host goes on.
+        }
+        io_stopped_ = true;
     }
-    io_thread_->join();
-    ::close(wake_read_);
-    ::close(wake_write_);
+    if (io_thread_) {
+        const char byte = 1;
+        if (::write(wake_write_, &byte, 1) < 0) {
+            // The pipe is full, so the I/O thread is already awake.
+        }
+        io_thread_->detach();  // it exits when next scheduled; it co-owns this object
+    }
 }
 
 bool ClientCore::forked() const noexcept { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
@@ -158,6 +192,7 @@ void ClientCore::submit(EventDraft& draft) noexcept {
         fields.success = draft.success;
         fields.duration_us = draft.duration_us;
         fields.exit_code = draft.exit_code;
+        bool start_thread = false;
         std::string event;
         event.reserve(48 + config_.tool.size() + config_.version.size() + draft.name.size() +
                       24 * draft.attributes.size());
@@ -176,7 +211,12 @@ void ClientCore::submit(EventDraft& draft) noexcept {
             pending_bytes_ += event.size();
             pending_.push_back(std::move(event));
             ++accepted_;
+            if (!thread_started_.load(std::memory_order_relaxed) &&
+                (pending_.size() >= limits_.thread_start_events || clock::now() - created_at_ >= limits_.thread_start_after)) {
+                start_thread = true;
+            }
         }
+        if (start_thread) ensure_thread();
         wake_io();
     } catch (...) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -202,6 +242,7 @@ bool ClientCore::flush(std::chrono::milliseconds deadline) noexcept {
         if (settled_ >= target) return true;
         ++flush_requests_;
         lock.unlock();
+        ensure_thread();
         const char byte = 1;
         if (::write(wake_write_, &byte, 1) < 0) {
             // Full pipe: a wake-up is already pending.
@@ -284,14 +325,12 @@ void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexc
 
 // ---- the I/O thread ----
 
-void ClientCore::io_main() noexcept {
+void ClientCore::io_main(std::shared_ptr<ClientCore> self) noexcept {
     try {
-        io_loop();
+        self->io_loop();
     } catch (...) {
         // Out of memory in the I/O thread: stop sending. The host's calls still return at once;
         // the queue fills to its bound and further events are dropped and counted.
-        if (socket_ >= 0) ::close(socket_);
-        socket_ = -1;
     }
 }
 
@@ -300,78 +339,84 @@ bool ClientCore::spooling(clock::time_point now) const {
 }
 
 void ClientCore::io_loop() {
-    try_connect(clock::now());
     for (;;) {
-        clock::time_point now = clock::now();
-        bool stopping = false;
-        bool flush_now = false;
-        clock::time_point stop_deadline;
-        std::deque<std::string> overflow;
+        pollfd fds[2] = {{wake_read_, POLLIN, 0}, {-1, 0, 0}};
+        int count = 0;
+        int timeout_ms = -1;
         {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stopping = stopping_;
-            stop_deadline = stop_deadline_;
-            if (flush_requests_ != handled_flush_requests_) {
-                handled_flush_requests_ = flush_requests_;
-                flush_now = true;
-                flush_wanted_ = true;
-            } else if (settled_ >= accepted_) {
-                flush_wanted_ = false;
-            }
-            const bool take_all = stopping || spooling(now) || (flush_now && socket_ < 0);
-            while (!pending_.empty() &&
-                   (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
-                                 backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
-                pending_bytes_ -= pending_.front().size();
-                backlog_bytes_ += pending_.front().size();
-                backlog_.push_back(std::move(pending_.front()));
-                pending_.pop_front();
-            }
-            // The agent lags behind: spool past the high-water mark rather than let the queue fill.
-            while (pending_.size() > limits_.spool_high_water) {
-                pending_bytes_ -= pending_.front().size();
-                overflow.push_back(std::move(pending_.front()));
-                pending_.pop_front();
-            }
+            std::lock_guard<std::mutex> io(io_mutex_);
+            if (io_stopped_) return;
+            io_step(fds, count, timeout_ms);
         }
-        spool(overflow);
-        if (stopping) {
-            drain_on_shutdown(stop_deadline);
-            return;
-        }
-
-        if (socket_ < 0 && !backlog_.empty() && (flush_now || now >= next_connect_)) try_connect(now);
-        if (socket_ >= 0) {
-            fill_output(now, flush_now || flush_wanted_, false);
-            if (!write_output() || !read_replies(now)) disconnect(now);
-        }
-        if (socket_ < 0 && !backlog_.empty() && (flush_now || spooling(now))) {
-            spool(backlog_);
-            backlog_bytes_ = 0;
-        }
-
-        // Sleep until there is work: an event, a flush, a reply, room to write, or a timer.
-        io_sleeping_.store(true);
-        bool work;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            const bool room = backlog_.size() + inflight_.size() < limits_.max_held_events || spooling(now);
-            work = (!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_;
-        }
-        if (!work) {
-            pollfd fds[2] = {{wake_read_, POLLIN, 0}, {socket_, 0, 0}};
-            nfds_t count = 1;
-            if (socket_ >= 0) {
-                fds[1].events = static_cast<short>(POLLIN | (output_offset_ < output_.size() ? POLLOUT : 0));
-                count = 2;
-            }
-            ::poll(fds, count, wait_timeout_ms(now));
-        }
+        if (count > 0) ::poll(fds, static_cast<nfds_t>(count), timeout_ms);
         io_sleeping_.store(false);
         char drain[64];
         while (::read(wake_read_, drain, sizeof drain) > 0) {
         }
     }
+}
+
+void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
+    const clock::time_point now = clock::now();
+    bool flush_now = false;
+    std::deque<std::string> overflow;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_) {
+            // shutdown() is taking over; wait for its wake-up.
+            io_sleeping_.store(true);
+            count = 1;
+            return;
+        }
+        if (flush_requests_ != handled_flush_requests_) {
+            handled_flush_requests_ = flush_requests_;
+            flush_now = true;
+            flush_wanted_ = true;
+        } else if (settled_ >= accepted_) {
+            flush_wanted_ = false;
+        }
+        const bool take_all = spooling(now) || (flush_now && socket_ < 0);
+        while (!pending_.empty() &&
+               (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
+                             backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
+            pending_bytes_ -= pending_.front().size();
+            backlog_bytes_ += pending_.front().size();
+            backlog_.push_back(std::move(pending_.front()));
+            pending_.pop_front();
+        }
+        // The agent lags behind: spool past the high-water mark rather than let the queue fill.
+        while (pending_.size() > limits_.spool_high_water) {
+            pending_bytes_ -= pending_.front().size();
+            overflow.push_back(std::move(pending_.front()));
+            pending_.pop_front();
+        }
+    }
+    spool(overflow);
+
+    if (socket_ < 0 && !backlog_.empty() && (flush_now || now >= next_connect_)) try_connect(now);
+    if (socket_ >= 0) {
+        fill_output(now, flush_now || flush_wanted_, false);
+        if (!write_output() || !read_replies(now)) disconnect(now);
+    }
+    if (socket_ < 0 && !backlog_.empty() && (flush_now || spooling(now))) {
+        spool(backlog_);
+        backlog_bytes_ = 0;
+    }
+
+    // Sleep until there is work: an event, a flush, a reply, room to write, or a timer.
+    io_sleeping_.store(true);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const bool room = backlog_.size() + inflight_.size() < limits_.max_held_events || spooling(now);
+        if ((!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_) return;
+    }
+    count = 1;
+    if (socket_ >= 0) {
+        fds[1].fd = socket_;
+        fds[1].events = static_cast<short>(POLLIN | (output_offset_ < output_.size() ? POLLOUT : 0));
+        count = 2;
+    }
+    timeout_ms = wait_timeout_ms(now);
 }
 
 int ClientCore::wait_timeout_ms(clock::time_point now) const {

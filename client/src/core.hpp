@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 
+#include <poll.h>
+
 #include "spool.hpp"
 #include "telemetry_kit/client.hpp"
 #include "wire.hpp"
@@ -38,12 +40,23 @@ struct Limits {
     std::chrono::milliseconds reconnect_grace{1000};  // after losing the agent, hold events this long
     std::chrono::milliseconds stall_after{500};    // an ack this late: the agent is stalled
     std::chrono::milliseconds max_backoff{1000};
+    /// The I/O thread is started by the first event recorded this long after the client was made
+    /// (or by `thread_start_events` queued events, or by flush()). A short-lived tool thus never
+    /// pays for a thread: its destructor hands its few events over itself.
+    std::chrono::milliseconds thread_start_after{50};
+    std::size_t thread_start_events = 256;
 };
 
-class ClientCore {
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
 public:
     ClientCore(Config config, Limits limits = {});
     ~ClientCore();
+    /// Notes the start time; the I/O thread comes later (Limits::thread_start_after).
+    void start();
+    /// Hands over what is queued, on the calling thread, within Client::kShutdownDeadline
+    /// (leftovers go to the spool), then lets the I/O thread go without waiting for it: joining
+    /// would cost the host a scheduling delay of the I/O thread (milliseconds on a busy machine).
+    void shutdown() noexcept;
     ClientCore(const ClientCore&) = delete;
     ClientCore& operator=(const ClientCore&) = delete;
 
@@ -65,11 +78,15 @@ private:
 
     void print_debug(const EventDraft& draft, std::string_view id) noexcept;
     void wake_io() noexcept;
+    /// Starts the I/O thread if it is not running yet (and the client is not shutting down).
+    void ensure_thread() noexcept;
     void settle(std::size_t events) noexcept;
 
     // I/O thread.
-    void io_main() noexcept;
+    static void io_main(std::shared_ptr<ClientCore> self) noexcept;
     void io_loop();
+    /// One round of I/O work (io_mutex_ held); fills what to poll for until there is more.
+    void io_step(pollfd* fds, int& count, int& timeout_ms);
     bool try_connect(clock::time_point now);
     void disconnect(clock::time_point now);
     bool spooling(clock::time_point now) const;
@@ -99,15 +116,21 @@ private:
     std::uint64_t settled_ = 0;   // of those: delivered, spooled or dropped
     std::uint64_t flush_requests_ = 0;
     bool stopping_ = false;
-    clock::time_point stop_deadline_{};
 
     std::atomic<bool> io_sleeping_{false};
+    clock::time_point created_at_{};
+    std::mutex thread_mutex_;                 // guards io_thread_ and shutdown_started_
+    std::atomic<bool> thread_started_{false};
+    bool shutdown_started_ = false;
     int wake_read_ = -1;
     int wake_write_ = -1;
 
     std::atomic<std::uint64_t> tracked_{0}, delivered_{0}, spooled_{0}, dropped_{0}, suppressed_{0}, reconnects_{0};
 
-    // I/O thread only.
+    // The I/O state below belongs to whoever holds io_mutex_: the I/O thread, or the host's
+    // thread in shutdown(). io_stopped_: shutdown() has run; the I/O thread exits.
+    std::mutex io_mutex_;
+    bool io_stopped_ = false;
     int socket_ = -1;
     bool ever_connected_ = false;
     std::optional<clock::time_point> lost_at_;  // an established connection broke then

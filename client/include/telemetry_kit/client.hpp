@@ -184,7 +184,7 @@ public:
     const Config& config() const noexcept;
 
 private:
-    std::unique_ptr<detail::ClientCore> core_;
+    std::shared_ptr<detail::ClientCore> core_;
 };
 
 /// Records one command run: its duration, and its success — failure if `fail()` or a non-zero
