@@ -112,7 +112,25 @@ void Intake::refresh(ToolContext& context) {
     context.epoch = registry_.epoch();
 }
 
-bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch) {
+namespace {
+
+void append_varint(std::string& out, std::uint64_t value) {
+    while (value >= 0x80) {
+        out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+        value >>= 7;
+    }
+    out.push_back(static_cast<char>(value));
+}
+
+void append_string_field(std::string& out, std::uint32_t field, const std::string& value) {
+    append_varint(out, (field << 3) | 2);
+    append_varint(out, value.size());
+    out += value;
+}
+
+}  // namespace
+
+bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, std::string_view raw) {
     refresh(context);
     if (!context.decision.keep) {
         count_drop(batch, context.decision.reason);
@@ -123,11 +141,34 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch) 
         return false;
     }
     const auto& identity = context.hello.tool();
+    const bool ci_would_stay = event.ci() && !context.decision.ci;  // false is not on the wire: cannot override
+    bool scrubbed_already = false;
+    if (!raw.empty() && !ci_would_stay) {
+        const auto scrubbed = scrubber_.apply(event);
+        scrubbed_already = true;
+        if (!scrubbed.changed) {
+            PreparedEvent prepared;
+            prepared.id = event.id();
+            prepared.payload.reserve(raw.size() + 64);
+            prepared.payload.append(raw.data(), raw.size());
+            append_string_field(prepared.payload, v1::Event::kToolFieldNumber, identity.tool());
+            if (event.tool_version().empty() && !identity.version().empty()) {
+                append_string_field(prepared.payload, v1::Event::kToolVersionFieldNumber, identity.version());
+            }
+            append_string_field(prepared.payload, v1::Event::kAnonymousIdFieldNumber, context.tool->anonymous_id);
+            if (context.decision.ci) {
+                append_varint(prepared.payload, (v1::Event::kCiFieldNumber << 3) | 0);
+                append_varint(prepared.payload, 1);
+            }
+            batch.events.push_back(std::move(prepared));
+            return true;
+        }
+    }
     event.set_tool(identity.tool());
     if (event.tool_version().empty()) event.set_tool_version(identity.version());
     event.set_anonymous_id(context.tool->anonymous_id);
     event.set_ci(context.decision.ci);
-    scrubber_.apply(event);
+    if (!scrubbed_already) scrubber_.apply(event);
     PreparedEvent prepared;
     prepared.id = event.id();
     event.SerializeToString(&prepared.payload);

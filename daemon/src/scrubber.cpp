@@ -170,29 +170,45 @@ void Scrubber::replace_user(std::string& text, bool& changed) const {
 }
 
 bool Scrubber::scrub(std::string& text) const {
+    // One pass to see which scans can matter: most attribute values have no '@', digit or ':'.
+    bool at = false;
+    bool address = false;
+    for (const char c : text) {
+        at |= c == '@';
+        address |= (c >= '0' && c <= '9') || c == ':';
+    }
     bool changed = false;
     replace_home(text, changed);
-    if (text.find('@') != std::string::npos) replace_emails(text, changed);
-    if (text.find_first_of("0123456789:") != std::string::npos) replace_addresses(text, changed);
+    if (at) replace_emails(text, changed);
+    if (address) replace_addresses(text, changed);
     replace_user(text, changed);
     return changed;
 }
 
-std::size_t Scrubber::apply(telemetry_kit::v1::Event& event) const {
-    truncate_utf8(*event.mutable_name(), kMaxEventNameBytes);
-    truncate_utf8(*event.mutable_tool_version(), kMaxToolVersionBytes);
+Scrubber::Result Scrubber::apply(telemetry_kit::v1::Event& event) const {
+    Result result;
+    if (event.name().size() > kMaxEventNameBytes) {
+        truncate_utf8(*event.mutable_name(), kMaxEventNameBytes);
+        result.changed = true;
+    }
+    if (event.tool_version().size() > kMaxToolVersionBytes) {
+        truncate_utf8(*event.mutable_tool_version(), kMaxToolVersionBytes);
+        result.changed = true;
+    }
     auto& attributes = *event.mutable_attributes();
-    std::size_t dropped = 0;
     for (auto it = attributes.begin(); it != attributes.end();) {
         if (it->first.empty() || it->first.size() > kMaxAttributeKeyBytes) {
             it = attributes.erase(it);
-            ++dropped;
+            ++result.dropped_attributes;
             continue;
         }
         if (it->second.has_string_value()) {
             std::string& value = *it->second.mutable_string_value();
-            scrub(value);
-            truncate_utf8(value, kMaxStringValueBytes);
+            if (scrub(value)) result.changed = true;
+            if (value.size() > kMaxStringValueBytes) {
+                truncate_utf8(value, kMaxStringValueBytes);
+                result.changed = true;
+            }
         }
         ++it;
     }
@@ -204,9 +220,10 @@ std::size_t Scrubber::apply(telemetry_kit::v1::Event& event) const {
         for (const auto& entry : attributes) keys.push_back(entry.first);
         std::sort(keys.begin(), keys.end());
         for (std::size_t i = kMaxAttributes; i < keys.size(); ++i) attributes.erase(keys[i]);
-        dropped += keys.size() - kMaxAttributes;
+        result.dropped_attributes += keys.size() - kMaxAttributes;
     }
-    return dropped;
+    if (result.dropped_attributes > 0) result.changed = true;
+    return result;
 }
 
 }  // namespace tk::agent

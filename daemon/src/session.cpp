@@ -56,6 +56,7 @@ void Session::on_read(const boost::system::error_code& error, std::size_t bytes)
         }
         if (!handle(payload)) return;
     }
+    arena_.Reset();
     if (intake_.store().backlog_events() > kBacklogHighWater && !pending_.events.empty()) {
         // The writer is behind: resume reading once this batch is committed (bounded memory).
         submit_pending([self = shared_from_this()](bool) {
@@ -68,6 +69,20 @@ void Session::on_read(const boost::system::error_code& error, std::size_t bytes)
 }
 
 bool Session::handle(std::string_view payload) {
+    // Hot path: a frame that is just ClientFrame.event (field 2, length-delimited) is parsed as
+    // an Event straight from its bytes, which the intake can then store without re-serializing.
+    if (payload.size() >= 2 && static_cast<unsigned char>(payload[0]) == 0x12) {
+        std::uint64_t length = 0;
+        std::size_t position = 1;
+        for (int shift = 0; position < payload.size() && shift < 35; shift += 7) {
+            const auto byte = static_cast<unsigned char>(payload[position++]);
+            length |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+            if ((byte & 0x80) == 0) {
+                if (position + length == payload.size()) return handle_event(payload.substr(position));
+                break;
+            }
+        }
+    }
     if (!frame_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
         fail("malformed frame (not a ClientFrame)");
         return false;
@@ -86,7 +101,7 @@ bool Session::handle(std::string_view payload) {
                           context_->hello.tool().version());
             return true;
         }
-        case v1::ClientFrame::kEvent:
+        case v1::ClientFrame::kEvent: {
             if (!context_) {
                 fail("event before hello");
                 return false;
@@ -97,6 +112,7 @@ bool Session::handle(std::string_view payload) {
             }
             if (!intake_.accept(*context_, *frame_.mutable_event(), pending_)) ++dropped_;
             return true;
+        }
         case v1::ClientFrame::kFlush: {
             const std::uint64_t request_id = frame_.flush().request_id();
             auto self = shared_from_this();
@@ -126,6 +142,24 @@ bool Session::handle(std::string_view payload) {
             fail("empty frame (no body)");
             return false;
     }
+}
+
+bool Session::handle_event(std::string_view raw_event) {
+    if (!context_) {
+        fail("event before hello");
+        return false;
+    }
+    auto* event = google::protobuf::Arena::CreateMessage<v1::Event>(&arena_);
+    if (!event->ParseFromArray(raw_event.data(), static_cast<int>(raw_event.size()))) {
+        fail("malformed frame (event does not parse)");
+        return false;
+    }
+    if (pending_.events.empty() && pending_.dropped.empty()) {
+        pending_.tool = context_->hello.tool().tool();
+        pending_.destination = context_->destination;
+    }
+    if (!intake_.accept(*context_, *event, pending_, raw_event)) ++dropped_;
+    return true;
 }
 
 void Session::submit_pending(std::function<void(bool)> on_commit) {

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS destinations(
 CREATE TABLE IF NOT EXISTS events(
   id BLOB PRIMARY KEY, tool_id INTEGER NOT NULL, dest_id INTEGER NOT NULL, size INTEGER NOT NULL,
   payload BLOB NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_destination ON events(dest_id, id);
+DROP INDEX IF EXISTS events_by_destination;
 CREATE TABLE IF NOT EXISTS counters(
   tool_id INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(tool_id, reason)) WITHOUT ROWID;

@@ -97,7 +97,9 @@ TEST_CASE("bounds: attribute count, key and value sizes, name") {
     attributes[std::string(65, 'x')].set_bool_value(true);
     // 1023 ASCII bytes, then a 2-byte character that would straddle the limit.
     attributes["a_long"].set_string_value(std::string(1023, 'v') + "\xc3\xa9" + "tail");
-    const std::size_t dropped = scrubber.apply(event);
+    const auto result = scrubber.apply(event);
+    const std::size_t dropped = result.dropped_attributes;
+    CHECK(result.changed);
     CHECK(event.name().size() == kMaxEventNameBytes);
     CHECK(event.attributes_size() == static_cast<int>(kMaxAttributes));
     CHECK(dropped == 72 - kMaxAttributes);

@@ -72,7 +72,11 @@ public:
 
     /// Applies policy to `event`; if kept, scrubs and bounds it, sets the agent's fields and
     /// appends it to `batch`; if dropped, counts the reason in `batch.dropped`. Returns true if kept.
-    bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch);
+    /// `raw`, if given, is the serialized `event` as received: when scrubbing changed nothing, the
+    /// stored payload is `raw` plus the agent's fields appended (protobuf: the last value of a
+    /// field wins), which saves serializing the event again on the hot path.
+    bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch,
+                std::string_view raw = {});
 
     ToolRegistry& registry() { return registry_; }
     EventStore& store() { return store_; }

@@ -27,8 +27,12 @@ public:
     /// Replaces what identifies a person in `text`. Returns true if anything changed.
     bool scrub(std::string& text) const;
 
-    /// Bounds the event and scrubs its attribute strings. Returns how many attributes were dropped.
-    std::size_t apply(telemetry_kit::v1::Event& event) const;
+    struct Result {
+        std::size_t dropped_attributes = 0;
+        bool changed = false;  ///< anything at all was scrubbed, truncated or dropped
+    };
+    /// Bounds the event and scrubs its attribute strings.
+    Result apply(telemetry_kit::v1::Event& event) const;
 
 private:
     void replace_home(std::string& text, bool& changed) const;

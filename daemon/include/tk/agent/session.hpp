@@ -4,6 +4,7 @@
 /// and passes control requests to the agent. Lives as long as its socket (shared_from_this).
 
 #include <boost/asio/local/stream_protocol.hpp>
+#include <google/protobuf/arena.h>
 
 #include <array>
 #include <cstdint>
@@ -39,6 +40,7 @@ private:
     void on_read(const boost::system::error_code& error, std::size_t bytes);
     /// Returns false if the connection must close.
     bool handle(std::string_view payload);
+    bool handle_event(std::string_view raw_event);
     void submit_pending(std::function<void(bool)> on_commit);
     void on_flush(std::uint64_t request_id);
     void send(const telemetry_kit::v1::AgentReply& reply);
@@ -52,6 +54,7 @@ private:
     std::unique_ptr<std::array<char, 64 * 1024>> buffer_;
     framing::FrameDecoder decoder_;
     telemetry_kit::v1::ClientFrame frame_;
+    google::protobuf::Arena arena_;  // events of one read are parsed here, then freed at once
     std::optional<ToolContext> context_;
     IntakeBatch pending_;
     std::shared_ptr<IntakeCounters> counters_;

@@ -1,0 +1,362 @@
+// Agent intake benchmark (docs/benchmarks.md, "Agent intake").
+//
+//   bench_agent_intake [--clients 8] [--events 50000] [--runs 3] [--idle-seconds 10]
+//
+// 1. Bare SQLite: the agent's events table (same schema, same serialized rows, WAL, synchronous=NORMAL,
+//    prepared INSERT OR IGNORE, one transaction per 8192 rows): the physical limit of the store.
+// 2. The agent: a real tk-agent; N client processes each send Hello + E events + Flush and wait for
+//    the ack (= everything committed). Rate = all events / (start signal -> last ack).
+// 3. Agent RSS idle and after load (VmHWM), CPU ticks over an idle period, and the scrubber's cost.
+// Every figure is the median of the runs; the ratio is agent / bare SQLite.
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "telemetry_kit/v1/agent.pb.h"
+#include "tk/agent/scrubber.hpp"
+#include "tk/common/framing.hpp"
+#include "tk/common/uuid.hpp"
+
+namespace fs = std::filesystem;
+namespace v1 = telemetry_kit::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+/// A typical command event, as a tool sends it.
+v1::Event typical_event(tk::UuidV7Generator& ids) {
+    v1::Event event;
+    const auto id = ids.next();
+    event.set_id(tk::to_bytes(id));
+    event.set_kind(v1::EVENT_KIND_COMMAND);
+    event.set_name("build");
+    event.set_timestamp_unix_ms(static_cast<std::int64_t>(tk::uuid_v7_unix_ms(id)));
+    (*event.mutable_attributes())["target"].set_string_value("release");
+    (*event.mutable_attributes())["cached"].set_bool_value(true);
+    (*event.mutable_attributes())["jobs"].set_int_value(8);
+    event.set_success(true);
+    event.set_duration_us(123456);
+    event.set_exit_code(0);
+    return event;
+}
+
+/// The row the agent stores for it (tool, version and anonymous id set).
+std::string stored_payload(v1::Event event) {
+    event.set_tool("bench-tool");
+    event.set_tool_version("1.0.0");
+    event.set_anonymous_id(std::string(32, 'a'));
+    return event.SerializeAsString();
+}
+
+void check(int rc, sqlite3* db, const char* what) {
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        std::fprintf(stderr, "sqlite %s: %s\n", what, sqlite3_errmsg(db));
+        std::exit(1);
+    }
+}
+
+/// Bare SQLite: rows per second for `rows` inserts in transactions of 8192.
+double bare_sqlite_rate(const fs::path& dir, std::size_t rows) {
+    const fs::path file = dir / "bare.db";
+    fs::remove(file);
+    fs::remove(file.string() + "-wal");
+    fs::remove(file.string() + "-shm");
+    sqlite3* db = nullptr;
+    check(sqlite3_open(file.c_str(), &db), db, "open");
+    check(sqlite3_exec(db,
+                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                       "CREATE TABLE events(id BLOB PRIMARY KEY, tool_id INTEGER NOT NULL, dest_id INTEGER NOT NULL,"
+                       " size INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;",
+                       nullptr, nullptr, nullptr),
+          db, "schema");
+    sqlite3_stmt* insert = nullptr;
+    check(sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)",
+                             -1, &insert, nullptr),
+          db, "prepare");
+    tk::UuidV7Generator ids;
+    std::vector<std::pair<std::string, std::string>> prepared;
+    prepared.reserve(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+        auto event = typical_event(ids);
+        prepared.emplace_back(event.id(), stored_payload(event));
+    }
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < rows; ++i) {
+        if (i % 8192 == 0) check(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), db, "begin");
+        const auto& [id, payload] = prepared[i];
+        sqlite3_bind_blob(insert, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(insert, 2, 1);
+        sqlite3_bind_int64(insert, 3, 1);
+        sqlite3_bind_int64(insert, 4, static_cast<sqlite3_int64>(payload.size()));
+        sqlite3_bind_blob(insert, 5, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+        check(sqlite3_step(insert), db, "insert");
+        sqlite3_reset(insert);
+        if (i % 8192 == 8191 || i + 1 == rows) check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+    }
+    const double elapsed = seconds_since(start);
+    sqlite3_finalize(insert);
+    sqlite3_close(db);
+    return static_cast<double>(rows) / elapsed;
+}
+
+struct ProcStat {
+    long rss_kib = 0;
+    long hwm_kib = 0;
+    long cpu_ticks = 0;
+};
+
+ProcStat proc_stat(pid_t pid) {
+    ProcStat result;
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) result.rss_kib = std::atol(line.c_str() + 6);
+        if (line.rfind("VmHWM:", 0) == 0) result.hwm_kib = std::atol(line.c_str() + 6);
+    }
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14 || i == 15) result.cpu_ticks += std::atol(field.c_str());  // utime, stime
+    }
+    return result;
+}
+
+int connect_unix(const fs::path& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool send_all(int fd, const std::string& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const ssize_t n = ::send(fd, bytes.data() + sent, std::min<std::size_t>(bytes.size() - sent, 256 * 1024), MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+/// One client process: prepares its frames, reports ready, waits for "go", sends, flushes, exits
+/// 0 once the ack says every event was accepted.
+[[noreturn]] void client_process(const fs::path& socket, std::size_t events, int ready_fd, int go_fd) {
+    tk::UuidV7Generator ids;
+    std::string frames;
+    v1::ClientFrame frame;
+    auto* hello = frame.mutable_hello();
+    hello->set_protocol_version(1);
+    hello->mutable_tool()->set_tool("bench-tool");
+    hello->mutable_tool()->set_version("1.0.0");
+    hello->mutable_tool()->set_consent_mode(v1::CONSENT_MODE_OPT_OUT);
+    // No collector: this measures intake into the store, not forwarding (bench/drain does that).
+    tk::framing::append_message(frames, frame);
+    for (std::size_t i = 0; i < events; ++i) {
+        frame.Clear();
+        *frame.mutable_event() = typical_event(ids);
+        tk::framing::append_message(frames, frame);
+    }
+    frame.Clear();
+    frame.mutable_flush()->set_request_id(1);
+    tk::framing::append_message(frames, frame);
+    const int fd = connect_unix(socket);
+    if (fd < 0) ::_exit(2);
+    char byte = 'r';
+    if (::write(ready_fd, &byte, 1) != 1 || ::read(go_fd, &byte, 1) != 1) ::_exit(3);
+    if (!send_all(fd, frames)) ::_exit(4);
+    tk::framing::FrameDecoder decoder(tk::framing::kMaxReplyFrameBytes);
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) ::_exit(5);
+        decoder.feed(buffer, static_cast<std::size_t>(n));
+        std::string_view payload;
+        if (decoder.next(payload) == tk::framing::FrameDecoder::Status::frame) {
+            v1::AgentReply reply;
+            reply.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+            ::_exit(reply.has_flush_ack() && reply.flush_ack().accepted() == events ? 0 : 6);
+        }
+    }
+}
+
+struct AgentProcess {
+    pid_t pid = -1;
+    fs::path socket;
+};
+
+AgentProcess start_agent(const fs::path& dir) {
+    AgentProcess agent;
+    agent.socket = dir / "run" / "agent.sock";
+    const fs::path home = dir / "home";
+    const fs::path config = dir / "agent.conf";
+    std::ofstream(config) << "[queue]\nmax_events = 10000000\nmax_bytes = 4000000000\n";
+    agent.pid = ::fork();
+    if (agent.pid == 0) {
+        ::execl(TK_AGENT_BINARY, TK_AGENT_BINARY, "--socket", agent.socket.c_str(), "--home", home.c_str(), "--config",
+                config.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    for (int i = 0; i < 1000; ++i) {
+        const int fd = connect_unix(agent.socket);
+        if (fd >= 0) {
+            ::close(fd);
+            return agent;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // start-up poll, not a measurement
+    }
+    std::fprintf(stderr, "tk-agent did not start\n");
+    std::exit(1);
+}
+
+void stop_agent(const AgentProcess& agent) {
+    ::kill(agent.pid, SIGTERM);
+    int status = 0;
+    ::waitpid(agent.pid, &status, 0);
+}
+
+/// One agent run: events per second from `clients` processes sending `events` each.
+double agent_rate(const AgentProcess& agent, int clients, std::size_t events) {
+    int ready[2];
+    int go[2];
+    if (::pipe(ready) != 0 || ::pipe(go) != 0) std::exit(1);
+    std::vector<pid_t> children;
+    for (int c = 0; c < clients; ++c) {
+        const pid_t pid = ::fork();
+        if (pid == 0) client_process(agent.socket, events, ready[1], go[0]);
+        children.push_back(pid);
+    }
+    char byte = 0;
+    for (int c = 0; c < clients; ++c) {
+        if (::read(ready[0], &byte, 1) != 1) std::exit(1);
+    }
+    const auto start = Clock::now();
+    const std::string go_bytes(static_cast<std::size_t>(clients), 'g');
+    if (::write(go[1], go_bytes.data(), go_bytes.size()) != static_cast<ssize_t>(go_bytes.size())) std::exit(1);
+    int failures = 0;
+    for (const pid_t pid : children) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
+    }
+    const double elapsed = seconds_since(start);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+    if (failures > 0) {
+        std::fprintf(stderr, "%d client(s) failed\n", failures);
+        std::exit(1);
+    }
+    return static_cast<double>(clients) * static_cast<double>(events) / elapsed;
+}
+
+double scrub_ns_per_event() {
+    const tk::agent::Scrubber scrubber("/home/alice", "alice");
+    tk::UuidV7Generator ids;
+    auto event = typical_event(ids);
+    (*event.mutable_attributes())["path"].set_string_value("/home/alice/src/project/build/out.o");
+    (*event.mutable_attributes())["version"].set_string_value("gcc 12.2.0");
+    constexpr int kRounds = 200'000;
+    std::vector<v1::Event> copies(1000, event);
+    const auto start = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+        auto copy = copies[static_cast<std::size_t>(i) % copies.size()];
+        scrubber.apply(copy);
+    }
+    return seconds_since(start) * 1e9 / kRounds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int clients = 8;
+    std::size_t events = 50'000;
+    int runs = 3;
+    int idle_seconds = 10;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string flag = argv[i];
+        const long value = std::atol(argv[i + 1]);
+        if (flag == "--clients") clients = static_cast<int>(value);
+        else if (flag == "--events") events = static_cast<std::size_t>(value);
+        else if (flag == "--runs") runs = static_cast<int>(value);
+        else if (flag == "--idle-seconds") idle_seconds = static_cast<int>(value);
+        else {
+            std::fprintf(stderr, "usage: %s [--clients N] [--events N] [--runs N] [--idle-seconds N]\n", argv[0]);
+            return 2;
+        }
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    char pattern[] = "/tmp/tk-bench-agent-XXXXXX";
+    if (::mkdtemp(pattern) == nullptr) return 1;
+    const fs::path dir = pattern;
+
+    const std::size_t total = static_cast<std::size_t>(clients) * events;
+    std::vector<double> bare;
+    for (int r = 0; r < runs; ++r) bare.push_back(bare_sqlite_rate(dir, total));
+
+    std::vector<double> rates;
+    long idle_rss = 0;
+    long peak_rss = 0;
+    long idle_ticks = -1;
+    for (int r = 0; r < runs; ++r) {
+        const fs::path run_dir = dir / ("run" + std::to_string(r));
+        fs::create_directories(run_dir);
+        const auto agent = start_agent(run_dir);
+        if (r == 0) idle_rss = proc_stat(agent.pid).rss_kib;
+        rates.push_back(agent_rate(agent, clients, events));
+        peak_rss = std::max(peak_rss, proc_stat(agent.pid).hwm_kib);
+        if (r + 1 == runs && idle_seconds > 0) {
+            const long before = proc_stat(agent.pid).cpu_ticks;
+            std::this_thread::sleep_for(std::chrono::seconds(idle_seconds));  // the idle period being measured
+            idle_ticks = proc_stat(agent.pid).cpu_ticks - before;
+        }
+        stop_agent(agent);
+    }
+    const double scrub_ns = scrub_ns_per_event();
+    fs::remove_all(dir);
+
+    const double agent_median = median(rates);
+    const double bare_median = median(bare);
+    std::printf("agent intake (%d client processes x %zu events, %d runs, median)\n", clients, events, runs);
+    std::printf("  bare SQLite batched insert, same rows:  %10.0f rows/s\n", bare_median);
+    std::printf("  tk-agent, socket -> committed:          %10.0f events/s   (%.0f%% of bare SQLite)\n", agent_median,
+                100.0 * agent_median / bare_median);
+    std::printf("  agent runs: ");
+    for (double rate : rates) std::printf("%.0f ", rate);
+    std::printf("\n  agent RSS idle (after start): %ld KiB; peak under load (VmHWM): %ld KiB\n", idle_rss, peak_rss);
+    if (idle_ticks >= 0) std::printf("  agent CPU over %d s idle: %ld ticks\n", idle_seconds, idle_ticks);
+    std::printf("  scrubber: %.0f ns per event (5 attributes, 2 strings scrubbed)\n", scrub_ns);
+    const bool ok = agent_median >= 200'000 && agent_median >= 0.4 * bare_median && idle_rss <= 20 * 1024 &&
+                    peak_rss <= 64 * 1024 && idle_ticks <= 0;
+    std::printf("  targets (>= 200000/s, >= 40%% of bare, RSS <= 20/64 MiB, 0 idle ticks): %s\n", ok ? "met" : "NOT met");
+    return 0;
+}
