@@ -484,98 +484,134 @@ void EventStore::Tx::list_events(const std::string& tool, std::size_t limit, v1:
 // ---- Outbox (forwarder thread, second connection) ----
 
 std::vector<Destination> EventStore::pending_destinations() {
-    std::lock_guard lock(outbox_mutex_);
-    std::vector<Destination> result;
-    Statement select(*outbox_db_,
-                     "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
-                     "EXISTS (SELECT 1 FROM events e WHERE e.dest_id = d.dest_id) OR "
-                     "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
-    while (select.step()) result.push_back(Destination{select.text(0), select.text(1)});
-    return result;
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        std::vector<Destination> result;
+        Statement select(*outbox_db_,
+                         "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
+                         "EXISTS (SELECT 1 FROM events e WHERE e.dest_id = d.dest_id) OR "
+                         "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
+        while (select.step()) result.push_back(Destination{select.text(0), select.text(1)});
+        return result;
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): pending_destinations: {}", e.what());
+        return {};
+    }
 }
 
 std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination, std::size_t max_events,
                                                   std::size_t max_bytes) {
-    std::lock_guard lock(outbox_mutex_);
-    std::vector<OutgoingEvent> result;
-    Statement select(*outbox_db_,
-                     "SELECT e.id, e.payload FROM events e JOIN destinations d ON e.dest_id = d.dest_id "
-                     "WHERE d.endpoint = ? AND d.ingest_key = ? ORDER BY e.id LIMIT ?");
-    select.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key);
-    select.bind(3, static_cast<std::int64_t>(max_events));
-    std::size_t bytes = 0;
-    while (select.step()) {
-        const auto payload = select.blob(1);
-        if (!result.empty() && bytes + payload.size() > max_bytes) break;
-        bytes += payload.size();
-        result.push_back(OutgoingEvent{std::string(select.blob(0)), std::string(payload)});
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        std::vector<OutgoingEvent> result;
+        Statement select(*outbox_db_,
+                         "SELECT e.id, e.payload FROM events e JOIN destinations d ON e.dest_id = d.dest_id "
+                         "WHERE d.endpoint = ? AND d.ingest_key = ? ORDER BY e.id LIMIT ?");
+        select.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key);
+        select.bind(3, static_cast<std::int64_t>(max_events));
+        std::size_t bytes = 0;
+        while (select.step()) {
+            const auto payload = select.blob(1);
+            if (!result.empty() && bytes + payload.size() > max_bytes) break;
+            bytes += payload.size();
+            result.push_back(OutgoingEvent{std::string(select.blob(0)), std::string(payload)});
+        }
+        return result;
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): next_batch: {}", e.what());
+        return {};
     }
-    return result;
 }
 
 void EventStore::remove_delivered(const std::vector<std::string>& ids) {
-    std::lock_guard lock(outbox_mutex_);
-    std::int64_t events = 0;
-    std::int64_t bytes = 0;
-    Transaction transaction(*outbox_db_);
-    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
-    for (const auto& id : ids) {
-        remove.bind_blob(1, id);
-        while (remove.step()) {
-            ++events;
-            bytes += remove.integer(0);
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        std::int64_t events = 0;
+        std::int64_t bytes = 0;
+        Transaction transaction(*outbox_db_);
+        Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
+        for (const auto& id : ids) {
+            remove.bind_blob(1, id);
+            while (remove.step()) {
+                ++events;
+                bytes += remove.integer(0);
+            }
+            remove.reset();
         }
-        remove.reset();
+        transaction.commit();
+        queue_events_ -= events;
+        queue_bytes_ -= bytes;
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): remove_delivered: {}", e.what());
+        return;
     }
-    transaction.commit();
-    queue_events_ -= events;
-    queue_bytes_ -= bytes;
 }
 
 void EventStore::dead_letter(const std::vector<std::string>& ids, const std::string& reason) {
-    std::lock_guard lock(outbox_mutex_);
-    std::int64_t events = 0;
-    std::int64_t bytes = 0;
-    Transaction transaction(*outbox_db_);
-    Statement copy(*outbox_db_,
-                   "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
-                   "SELECT id, tool_id, dest_id, ?, ?, payload FROM events WHERE id = ?");
-    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
-    const std::int64_t now = now_unix_ms();
-    for (const auto& id : ids) {
-        copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
-        remove.bind_blob(1, id);
-        while (remove.step()) {
-            ++events;
-            bytes += remove.integer(0);
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        std::int64_t events = 0;
+        std::int64_t bytes = 0;
+        Transaction transaction(*outbox_db_);
+        Statement copy(*outbox_db_,
+                       "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
+                       "SELECT id, tool_id, dest_id, ?, ?, payload FROM events WHERE id = ?");
+        Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
+        const std::int64_t now = now_unix_ms();
+        for (const auto& id : ids) {
+            copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
+            remove.bind_blob(1, id);
+            while (remove.step()) {
+                ++events;
+                bytes += remove.integer(0);
+            }
+            remove.reset();
         }
-        remove.reset();
+        transaction.commit();
+        queue_events_ -= events;
+        queue_bytes_ -= bytes;
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): dead_letter: {}", e.what());
+        return;
     }
-    transaction.commit();
-    queue_events_ -= events;
-    queue_bytes_ -= bytes;
 }
 
 std::vector<ErasureRequest> EventStore::pending_erasures() {
-    std::lock_guard lock(outbox_mutex_);
-    std::vector<ErasureRequest> result;
-    Statement select(*outbox_db_,
-                     "SELECT r.request_id, d.endpoint, d.ingest_key, r.anonymous_id FROM erasures r "
-                     "JOIN destinations d ON r.dest_id = d.dest_id ORDER BY r.request_id");
-    while (select.step()) {
-        ErasureRequest request;
-        request.request_id = select.integer(0);
-        request.destination = Destination{select.text(1), select.text(2)};
-        request.anonymous_id = select.text(3);
-        result.push_back(std::move(request));
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        std::vector<ErasureRequest> result;
+        Statement select(*outbox_db_,
+                         "SELECT r.request_id, d.endpoint, d.ingest_key, r.anonymous_id FROM erasures r "
+                         "JOIN destinations d ON r.dest_id = d.dest_id ORDER BY r.request_id");
+        while (select.step()) {
+            ErasureRequest request;
+            request.request_id = select.integer(0);
+            request.destination = Destination{select.text(1), select.text(2)};
+            request.anonymous_id = select.text(3);
+            result.push_back(std::move(request));
+        }
+        return result;
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): pending_erasures: {}", e.what());
+        return {};
     }
-    return result;
 }
 
 void EventStore::erasure_done(std::int64_t request_id) {
-    std::lock_guard lock(outbox_mutex_);
-    Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
-    remove.bind(1, request_id).run();
+    // The forwarder must never see an exception: log, and let it retry later.
+    try {
+        std::lock_guard lock(outbox_mutex_);
+        Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
+        remove.bind(1, request_id).run();
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): erasure_done: {}", e.what());
+        return;
+    }
 }
 
 }  // namespace tk::agent
