@@ -299,6 +299,7 @@ struct Forwarder::Impl {
         } else if (lane.wave_error) {
             retry_later(lane, *lane.wave_error, lane.wave_retry_after);
         } else {
+            lane.failures = 0;
             step(lane);
         }
     }
@@ -368,6 +369,7 @@ struct Forwarder::Impl {
                          lane.destination.endpoint, request_id);
             update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
             lane.erasures.erase(lane.erasures.begin());
+            lane.failures = 0;
             return step(lane);
         }
         std::optional<milliseconds> retry_after;
