@@ -148,6 +148,28 @@ ProcStat proc_stat(pid_t pid) {
     return result;
 }
 
+/// CPU ticks per thread name of `pid` ("tk-agent" is the intake thread, "tk-store" the writer).
+std::string thread_ticks(pid_t pid) {
+    std::string result;
+    const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    for (const auto& task : fs::directory_iterator(tasks, ec)) {
+        std::ifstream stat(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto open = text.find('(');
+        const auto close = text.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) continue;
+        std::istringstream fields(text.substr(close + 2));
+        std::string field;
+        long ticks = 0;
+        for (int i = 3; i <= 15 && fields >> field; ++i) {
+            if (i == 14 || i == 15) ticks += std::atol(field.c_str());
+        }
+        if (ticks > 0) result += text.substr(open + 1, close - open - 1) + "=" + std::to_string(ticks) + " ";
+    }
+    return result;
+}
+
 int connect_unix(const fs::path& path) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
@@ -333,6 +355,8 @@ int main(int argc, char** argv) {
         const auto agent = start_agent(run_dir);
         if (r == 0) idle_rss = proc_stat(agent.pid).rss_kib;
         rates.push_back(agent_rate(agent, clients, events));
+        std::printf("  run %d: %.0f events/s; agent CPU ticks by thread: %s\n", r + 1, rates.back(),
+                    thread_ticks(agent.pid).c_str());
         peak_rss = std::max(peak_rss, proc_stat(agent.pid).hwm_kib);
         if (r + 1 == runs && idle_seconds > 0) {
             const long before = proc_stat(agent.pid).cpu_ticks;
@@ -350,9 +374,7 @@ int main(int argc, char** argv) {
     std::printf("  bare SQLite batched insert, same rows:  %10.0f rows/s\n", bare_median);
     std::printf("  tk-agent, socket -> committed:          %10.0f events/s   (%.0f%% of bare SQLite)\n", agent_median,
                 100.0 * agent_median / bare_median);
-    std::printf("  agent runs: ");
-    for (double rate : rates) std::printf("%.0f ", rate);
-    std::printf("\n  agent RSS idle (after start): %ld KiB; peak under load (VmHWM): %ld KiB\n", idle_rss, peak_rss);
+    std::printf("  agent RSS idle (after start): %ld KiB; peak under load (VmHWM): %ld KiB\n", idle_rss, peak_rss);
     if (idle_ticks >= 0) std::printf("  agent CPU over %d s idle: %ld ticks\n", idle_seconds, idle_ticks);
     std::printf("  scrubber: %.0f ns per event (5 attributes, 2 strings scrubbed)\n", scrub_ns);
     const bool ok = agent_median >= 200'000 && agent_median >= 0.4 * bare_median && idle_rss <= 20 * 1024 &&

@@ -1,5 +1,6 @@
 #include "tk/agent/store.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include "sqlite.hpp"
@@ -139,7 +140,12 @@ StoredState EventStore::load() {
 void EventStore::set_on_sendable(std::function<void()> callback) { on_sendable_ = std::move(callback); }
 
 void EventStore::start() {
-    if (!writer_.joinable()) writer_ = std::thread([this] { writer_loop(); });
+    if (!writer_.joinable()) {
+        writer_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "tk-store");  // visible in top -H and /proc
+            writer_loop();
+        });
+    }
 }
 
 void EventStore::stop() {

@@ -1,0 +1,136 @@
+// EventStore, in process: group commit and dedup, and the Outbox contract the forwarder relies on.
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "support/process.hpp"
+#include "tk/agent/store.hpp"
+#include "tk/common/uuid.hpp"
+
+using namespace tk::agent;
+namespace v1 = telemetry_kit::v1;
+
+namespace {
+
+PreparedEvent prepared(const std::string& name) {
+    v1::Event event;
+    event.set_id(tk::to_bytes(tk::uuid_v7()));
+    event.set_name(name);
+    return PreparedEvent{event.id(), event.SerializeAsString()};
+}
+
+/// Submits and waits for the commit.
+bool commit(EventStore& store, IntakeBatch batch) {
+    std::promise<bool> done;
+    batch.on_commit = [&done](bool ok) { done.set_value(ok); };
+    store.submit(std::move(batch));
+    return done.get_future().get();
+}
+
+template <class Work>
+void in_writer(EventStore& store, Work work) {
+    std::promise<bool> done;
+    store.run(work, [&done](bool ok) { done.set_value(ok); });
+    REQUIRE(done.get_future().get());
+}
+
+}  // namespace
+
+TEST_CASE("outbox: batches per destination, delete on ack, dead letters, erasures") {
+    tk::test::TempDir dir;
+    EventStore store(dir / "queue.db", StoreOptions{});
+    store.load();
+    int notified = 0;
+    store.set_on_sendable([&notified] { ++notified; });
+    store.start();
+
+    const Destination a{"https://a.example", "key-a"};
+    const Destination b{"https://b.example", "key-b"};
+    IntakeBatch batch_a;
+    batch_a.tool = "alpha";
+    batch_a.destination = a;
+    batch_a.counters = std::make_shared<IntakeCounters>();
+    for (int i = 0; i < 5; ++i) batch_a.events.push_back(prepared("a" + std::to_string(i)));
+    batch_a.events.push_back(batch_a.events.front());  // a duplicate in the same batch
+    const auto counters = batch_a.counters;
+    const std::vector<PreparedEvent> a_events(batch_a.events.begin(), batch_a.events.end() - 1);
+    REQUIRE(commit(store, std::move(batch_a)));
+    CHECK(counters->accepted == 5);
+    CHECK(counters->duplicates == 1);
+    CHECK(notified == 1);
+
+    IntakeBatch batch_b;
+    batch_b.tool = "beta";
+    batch_b.destination = b;
+    batch_b.events.push_back(prepared("b0"));
+    REQUIRE(commit(store, std::move(batch_b)));
+    IntakeBatch local;
+    local.tool = "gamma";  // no destination: never sendable
+    local.events.push_back(prepared("local"));
+    REQUIRE(commit(store, std::move(local)));
+    CHECK(notified == 2);
+    CHECK(store.queue_events() == 7);
+
+    const auto destinations = store.pending_destinations();
+    REQUIRE(destinations.size() == 2);
+    CHECK(destinations[0] == a);
+    CHECK(destinations[1] == b);
+
+    auto first = store.next_batch(a, 3, 1 << 20);
+    REQUIRE(first.size() == 3);
+    CHECK(first[0].id == a_events[0].id);  // oldest first
+    CHECK(first[0].event == a_events[0].payload);
+    CHECK(store.next_batch(a, 100, 1).size() == 1);  // at least one even past max_bytes
+
+    store.remove_delivered({first[0].id, first[1].id});
+    store.dead_letter({first[2].id}, "rejected: too many attributes");
+    CHECK(store.queue_events() == 4);
+    const auto rest = store.next_batch(a, 100, 1 << 20);
+    REQUIRE(rest.size() == 2);
+    CHECK(rest[0].id == a_events[3].id);
+
+    v1::StatusResponse status;
+    in_writer(store, [&status](EventStore::Tx& tx) { tx.fill_status(status); });
+    CHECK(status.queue_events() == 4);
+    REQUIRE(status.tools_size() == 3);
+    CHECK(status.tools(0).tool() == "alpha");
+    CHECK(status.tools(0).queued() == 2);
+    CHECK(status.tools(0).dead_lettered() == 1);
+    REQUIRE(status.destinations_size() == 2);
+    CHECK(status.destinations(0).endpoint() == "https://a.example");
+    CHECK(status.destinations(0).queued() == 2);
+    CHECK(status.destinations(0).dead_lettered() == 1);
+
+    // forget queues an erasure for the old id at the tool's destination.
+    std::uint64_t deleted = 0;
+    in_writer(store, [&](EventStore::Tx& tx) { deleted = tx.forget_tool("alpha", 1, "old-anon-id", a); });
+    CHECK(deleted == 3);  // two queued, one dead-lettered
+    CHECK(notified == 3);
+    const auto erasures = store.pending_erasures();
+    REQUIRE(erasures.size() == 1);
+    CHECK(erasures[0].destination == a);
+    CHECK(erasures[0].anonymous_id == "old-anon-id");
+    CHECK(store.pending_destinations().size() == 2);  // a still has an erasure to deliver
+    store.erasure_done(erasures[0].request_id);
+    CHECK(store.pending_erasures().empty());
+    CHECK(store.pending_destinations() == std::vector<Destination>{b});
+    store.stop();
+}
+
+TEST_CASE("store: everything submitted before stop() is committed") {
+    tk::test::TempDir dir;
+    {
+        EventStore store(dir / "queue.db", StoreOptions{});
+        store.load();
+        store.start();
+        for (int i = 0; i < 100; ++i) {
+            IntakeBatch batch;
+            batch.tool = "t";
+            batch.events.push_back(prepared("e"));
+            store.submit(std::move(batch));
+        }
+        store.stop();
+    }
+    EventStore reopened(dir / "queue.db", StoreOptions{});
+    CHECK(reopened.queue_events() == 100);
+}
