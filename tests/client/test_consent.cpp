@@ -94,7 +94,7 @@ TEST_CASE("consent: never asked in CI, even on a terminal") {
     CHECK(telemetry_kit::consent_status("my-cli") == telemetry_kit::Consent::unset);
 }
 
-TEST_CASE("consent: on a terminal, asked once; the answer is recorded with the agent") {
+TEST_CASE("consent: on a terminal, asked once, the answer recorded with the agent") {
     ClientHome env;
     AgentUnderTest agent(env);
     Terminal terminal;

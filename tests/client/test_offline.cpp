@@ -151,7 +151,7 @@ TEST_CASE("TELEMETRY_KIT_DEBUG=1 prints each event as a JSON line and sends noth
     CHECK_FALSE(fs::exists(env.spool()));
 }
 
-TEST_CASE("CommandScope records duration and success; an escaping exception is a failure") {
+TEST_CASE("CommandScope records duration and success, and an escaping exception is a failure") {
     ClientHome env;
     {
         Client client(demo_config());
