@@ -15,6 +15,8 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <unistd.h>
 #include <thread>
 
 #include "support/postgres.hpp"
@@ -220,6 +222,19 @@ Stats run_bare(const std::string& conninfo, int events_per_batch, int connection
     return total;
 }
 
+/// CPU seconds (user + system) a process has used so far.
+double cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 /// A /proc/PID/status field in KiB (VmRSS, VmHWM).
 long proc_kib(pid_t pid, const std::string& field) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -286,15 +301,17 @@ int main(int argc, char** argv) {
         const std::string wire = make_batch(events_per_batch).SerializeAsString();
         fmt::print("collector ingest, {}-event protobuf batches ({} bytes), {} s per step, {} database connections\n",
                    events_per_batch, wire.size(), seconds, db_connections);
-        fmt::print("{:>12} {:>12} {:>10} {:>10} {:>10} {:>8}\n", "connections", "events/s", "p50 ms", "p99 ms",
-                   "RSS MiB", "vs bare");
+        fmt::print("{:>12} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}\n", "connections", "events/s", "p50 ms", "p99 ms",
+                   "RSS MiB", "collector CPU", "vs bare");
         double best = 0;
         double best_p99 = 0;
         for (const int connections : connection_counts) {
+            const double cpu_before = cpu_seconds(collector.pid());
             Stats stats = run_load(port, key, wire, events_per_batch, connections, duration);
+            const double cpu_share = (cpu_seconds(collector.pid()) - cpu_before) / stats.seconds;
             const double rss = proc_kib(collector.pid(), "VmRSS") / 1024.0;
-            fmt::print("{:>12} {:>12.0f} {:>10.1f} {:>10.1f} {:>10.1f} {:>7.0f}%{}\n", connections,
-                       stats.events_per_second(), stats.percentile(0.5), stats.percentile(0.99), rss,
+            fmt::print("{:>12} {:>12.0f} {:>10.1f} {:>10.1f} {:>10.1f} {:>11.0f}% {:>7.0f}%{}\n", connections,
+                       stats.events_per_second(), stats.percentile(0.5), stats.percentile(0.99), rss, 100.0 * cpu_share,
                        100.0 * stats.events_per_second() / bare.events_per_second(),
                        stats.errors ? fmt::format("  ({} failed batches)", stats.errors) : "");
             if (stats.events_per_second() > best) {

@@ -256,7 +256,7 @@ void route_request(App& app, Request&& request, Respond respond) {
         return delete_subject(app, std::move(request), id, std::move(counted));
     }
     if (name == "healthz") {
-        if (method != http::verb::get && method != http::verb::head) return counted(method_not_allowed(request, "GET"));
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
         return get_healthz(app, request, std::move(counted));
     }
     if (name == "metrics") {

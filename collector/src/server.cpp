@@ -101,7 +101,7 @@ private:
     void refuse(http::status status, const char* reason) {
         keep_alive_ = false;
         app_.metrics.count_request("other", static_cast<unsigned>(status));
-        write(detail::text_response(parser_->get().version(), status, reason), /*then_drain=*/true);
+        write(detail::text_response(11, status, reason), /*then_drain=*/true);
     }
 
     void write(Response response, bool then_drain) {
