@@ -154,13 +154,15 @@ void Agent::listen() {
 }
 
 int Agent::run() {
+    // Catch SIGTERM/SIGINT before anyone can connect: a signal during the spool import is held
+    // until the loop runs, then handled like any other.
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
     listen();  // listening, but nothing is accepted before the spool is imported
     store_->start();
     forwarder_->start();
     import_spool();
 
-    signals_.add(SIGTERM);
-    signals_.add(SIGINT);
     signals_.async_wait([this](const boost::system::error_code& error, int signal) {
         if (!error) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
     });

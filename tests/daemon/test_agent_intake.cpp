@@ -316,7 +316,7 @@ TEST_CASE("a spool left while the agent was down is imported once, policy applie
     CHECK(agent.log().find("last record is incomplete") != std::string::npos);
 }
 
-TEST_CASE("a second agent on a live socket refuses to start; a stale socket is replaced") {
+TEST_CASE("a second agent on a live socket refuses to start, a stale socket is replaced") {
     RunningAgent agent;
     ProcessOptions options;
     options.argv = {binary("tk-agent").string(), "--socket", agent.socket().string(), "--home",

@@ -40,7 +40,7 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-TEST_CASE("each policy rule drops and counts by reason; nothing dropped is stored") {
+TEST_CASE("each policy rule drops and counts by reason, nothing dropped is stored") {
     RunningAgent agent;
     const auto opt_out = tool_identity("optout", true);
     const auto opt_in = tool_identity("optin", false);

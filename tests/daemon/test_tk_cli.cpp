@@ -36,7 +36,7 @@ TEST_CASE("tk status says plainly when no agent runs, and exits 3") {
     CHECK(run(options).exit_code == 3);
 }
 
-TEST_CASE("tk track records typed attributes; tk events and tk status show them") {
+TEST_CASE("tk track records typed attributes, tk events and tk status show them") {
     RunningAgent agent;
     auto tracked = tk_run(agent, {"track", "shelltool", "deploy", "env=prod", "count=3", "ratio=0.25", "dry=false",
                                   "--opt-out", "--kind", "command", "--tool-version", "2.0"});
