@@ -4,10 +4,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -331,4 +334,49 @@ TEST_CASE("a second agent on a live socket refuses to start, a stale socket is r
     agent.start();
     CHECK(agent.log().find("removing stale socket") != std::string::npos);
     CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("the agent adopts a socket-activated listener (LISTEN_FDS)") {
+    TempDir dir;
+    const auto socket_path = dir / "activated.sock";
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener, 16) == 0);
+
+    const auto log = dir / "agent.log";
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // What systemd does: the listener as fd 3, LISTEN_PID naming this very process.
+        ::dup2(listener, 3);
+        ::setenv("LISTEN_FDS", "1", 1);
+        ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+        const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(err, 2);
+        const std::string agent = binary("tk-agent").string();
+        const std::string home = (dir / "home").string();
+        const std::string unused = (dir / "unused" / "agent.sock").string();
+        ::execl(agent.c_str(), agent.c_str(), "--home", home.c_str(), "--socket", unused.c_str(),
+                static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(listener);
+    {
+        AgentClient client(socket_path);
+        REQUIRE(client.hello(tool_identity("activated")));
+        REQUIRE(client.event(make_event("run")));
+        const auto ack = client.flush();
+        REQUIRE(ack);
+        CHECK(ack->accepted() == 1);
+    }
+    CHECK(!std::filesystem::exists(dir / "unused" / "agent.sock"));
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read_file(log).find("socket-activated listener") != std::string::npos);
 }
