@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent_client.hpp"
@@ -379,4 +380,30 @@ TEST_CASE("the agent adopts a socket-activated listener (LISTEN_FDS)") {
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(read_file(log).find("socket-activated listener") != std::string::npos);
+}
+
+TEST_CASE("an idle agent does not wake up") {
+    RunningAgent agent;
+    {
+        AgentClient client(agent.socket());
+        REQUIRE(client.hello(tool_identity("idle")));
+        REQUIRE(client.event(make_event("once")));
+        REQUIRE(client.flush());
+    }
+    agent.status();
+    auto cpu_ticks = [&agent] {
+        const std::string stat = read_file("/proc/" + std::to_string(agent.process().pid()) + "/stat");
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+        std::string field;
+        long ticks = 0;
+        for (int i = 3; i <= 15 && fields >> field; ++i) {
+            if (i == 14 || i == 15) ticks += std::atol(field.c_str());
+        }
+        return ticks;
+    };
+    // Let the last reply's work finish, then measure a quiet window (a measurement, not a wait).
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const long before = cpu_ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(cpu_ticks() - before == 0);
 }
