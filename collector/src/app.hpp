@@ -36,6 +36,7 @@ struct App {
     boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};        // requests read and not yet fully answered
+    std::atomic<std::size_t> queued_bytes{0};  // batch bodies waiting for or in database work
 };
 
 /// Routes one request; `respond` is called exactly once, possibly from a database worker.

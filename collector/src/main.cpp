@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
         command->add_option("--database-url", database_url, "PostgreSQL connection URL (libpq syntax)")
             ->envname("TK_DATABASE_URL")
             ->required();
-        command->add_option("--log-level", log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
+        command->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off (logs go to stderr)")
             ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
             ->capture_default_str();
     };
@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     serve->add_option("--max-events", config.max_events, "most events in one batch; more: 400")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+        ->capture_default_str();
+    serve->add_option("--max-queued-bytes", config.max_queued_bytes,
+                      "batch bodies waiting for the database, in bytes; beyond: 503 with Retry-After")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
     serve->add_option("--rate-limit", config.rate_limit, "requests per second per ingest key (0: unlimited); over it: 429")
         ->capture_default_str();

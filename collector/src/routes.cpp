@@ -88,32 +88,63 @@ Response unauthorized(unsigned version) {
     return response;
 }
 
+/// Parses a batch body (protobuf, or JSON); on failure returns the 400 answer's text.
+std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events, Batch& batch) {
+    if (json) {
+        google::protobuf::util::JsonParseOptions options;
+        const auto status = google::protobuf::util::JsonStringToMessage(body, &batch, options);
+        if (!status.ok()) return "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n";
+    } else if (!batch.ParseFromString(body)) {
+        return std::string("malformed protobuf batch (or a string field that is not valid UTF-8)\n");
+    }
+    if (static_cast<std::size_t>(batch.events_size()) > max_events) {
+        return fmt::format("too many events: {} (at most {} per batch)\n", batch.events_size(), max_events);
+    }
+    return std::nullopt;
+}
+
+/// Holds `bytes` of App::queued_bytes (request bodies waiting for or in database work) until
+/// destroyed. Bounds the memory that queued batches take when PostgreSQL is slower than the
+/// clients: past the bound, batches get 503 (retry later) instead of a place in the queue.
+class QueuedBytes {
+public:
+    QueuedBytes(App& app, std::size_t bytes) : app_(app), bytes_(bytes) {
+        const std::size_t before = app_.queued_bytes.fetch_add(bytes_);
+        admitted_ = before == 0 || before + bytes_ <= app_.config.max_queued_bytes;
+    }
+    ~QueuedBytes() { app_.queued_bytes -= bytes_; }
+    QueuedBytes(const QueuedBytes&) = delete;
+    QueuedBytes& operator=(const QueuedBytes&) = delete;
+    bool admitted() const { return admitted_; }
+
+private:
+    App& app_;
+    std::size_t bytes_;
+    bool admitted_;
+};
+
 void post_batch(App& app, Request&& request, Respond respond) {
     const std::string key = bearer_key(request);
     if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
 
     const unsigned version = request.version();
     const bool json = is_json(request);
-    auto batch = std::make_shared<Batch>();
-    if (json) {
-        google::protobuf::util::JsonParseOptions options;
-        const auto status = google::protobuf::util::JsonStringToMessage(request.body(), batch.get(), options);
-        if (!status.ok()) {
-            return respond(text_response(version, http::status::bad_request,
-                                         "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n"));
-        }
-    } else if (!batch->ParseFromString(request.body())) {
-        return respond(text_response(version, http::status::bad_request,
-                                     "malformed protobuf batch (or a string field that is not valid UTF-8)\n"));
+    auto reservation = std::make_shared<QueuedBytes>(app, request.body().size());
+    if (!reservation->admitted()) {
+        auto response = text_response(version, http::status::service_unavailable, "overloaded, retry later\n");
+        response.set(http::field::retry_after, "1");
+        return respond(std::move(response));
     }
-    if (static_cast<std::size_t>(batch->events_size()) > app.config.max_events) {
-        return respond(text_response(version, http::status::bad_request,
-                                     fmt::format("too many events: {} (at most {} per batch)\n", batch->events_size(),
-                                                 app.config.max_events)));
-    }
+    // Parsed on the worker: a queued batch holds only its compact wire form.
+    auto body = std::make_shared<std::string>(std::move(request.body()));
 
     const auto started = Clock::now();
-    run_db_job(app, version, std::move(respond), [&app, version, json, started, batch, hash = hash_key(key)] {
+    run_db_job(app, version, std::move(respond), [&app, version, json, started, body, reservation, hash = hash_key(key)] {
+        auto batch = std::make_unique<Batch>();
+        if (auto error = parse_batch(*body, json, app.config.max_events, *batch)) {
+            return text_response(version, http::status::bad_request, std::move(*error));
+        }
+        std::string().swap(*body);
         std::optional<StoreOutcome> outcome;
         for (int attempt = 0;; ++attempt) {
             try {

@@ -319,7 +319,8 @@ TEST_CASE("migrations are recorded and a newer schema than the binary knows stop
 }
 
 TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
-    CollectorFixture collector;
+    // --max-queued-bytes 1: while one batch waits for the database, the next is turned away.
+    CollectorFixture collector({"--max-queued-bytes", "1"});
     const std::string key = collector.create_key("my-cli");
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 1)).status == 200);
 
@@ -340,6 +341,9 @@ TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
         return collector.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tk-collector'"
                                " AND wait_event_type = 'Lock'") == "1";
     }));
+    const auto overloaded = post_batch(collector.port(), key, make_batch("my-cli", 5));
+    CHECK(overloaded.status == 503);
+    CHECK(overloaded.header("retry-after") == "1");
     collector.process()->signal(SIGTERM);
     // Not accepting any more.
     CHECK(wait_until([&] { return !wait_for_tcp_port(collector.port(), std::chrono::milliseconds(50)); }));
