@@ -98,6 +98,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     store_options.max_queue_bytes = config.max_queue_bytes;
     store_options.retention = config.retention;
     store_options.max_commit_events = config.max_commit_events;
+    store_options.commit_wait = config.commit_wait;
     store_options.synchronous_full = config.synchronous_full;
     store_ = std::make_unique<EventStore>(paths.database(), store_options);
     registry_ = std::make_unique<ToolRegistry>(load_or_create_install_secret(paths.install_secret()), store_->load());

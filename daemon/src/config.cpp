@@ -48,6 +48,8 @@ const std::map<std::string, Setter>& setters() {
              c.max_commit_events = parse_unsigned(k, v);
              if (c.max_commit_events == 0) throw std::runtime_error(k + ": must be at least 1");
          }},
+        {"store.commit_wait_us",
+         [](AgentConfig& c, auto& k, auto& v) { c.commit_wait = std::chrono::microseconds(parse_unsigned(k, v)); }},
         {"store.synchronous",
          [](AgentConfig& c, auto& k, auto& v) {
              if (v != "normal" && v != "full") throw std::runtime_error(k + ": expected normal or full, got '" + v + "'");
@@ -126,6 +128,8 @@ std::string default_config_text() {
         "[store]\n"
         "; events per group commit, at most\n"
         "max_commit_events = {}\n"
+        "; while events arrive, wait this long (microseconds) for more to share a commit; 0 = never\n"
+        "commit_wait_us = {}\n"
         "; normal: a commit survives a crash of the agent; full: also a power loss (slower)\n"
         "synchronous = normal\n"
         "[log]\n"
@@ -142,7 +146,7 @@ std::string default_config_text() {
         "ca_file =\n"
         "; one line per sent batch in <state dir>/sent.log\n"
         "sent_log = true\n",
-        d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.log_level,
+        d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
         d.forwarder.max_batch_events, d.forwarder.max_batch_bytes, d.forwarder.coalesce.count(),
         d.forwarder.initial_backoff.count(),
         std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.max_backoff).count(),

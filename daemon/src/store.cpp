@@ -188,6 +188,13 @@ void EventStore::writer_loop() {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
             if (queue_.empty()) return;  // stopping, and everything submitted is committed
+            // Group commit: while events are arriving, wait a moment for more to share the commit
+            // (only while work is pending, so an idle agent still never wakes up).
+            const std::size_t enough = options_.max_commit_events / 2;
+            if (!stopping_ && options_.commit_wait.count() > 0 && backlog_events_.load() < enough) {
+                wake_.wait_for(lock, options_.commit_wait,
+                               [this, enough] { return stopping_ || backlog_events_.load() >= enough; });
+            }
             std::size_t events = 0;
             while (!queue_.empty() && (items.empty() || events < options_.max_commit_events)) {
                 if (queue_.front().batch) events += queue_.front().batch->events.size();

@@ -20,6 +20,7 @@ struct AgentConfig {
 
     // [store]
     std::size_t max_commit_events = 8192;             ///< events per group commit, at most
+    std::chrono::microseconds commit_wait{1000};      ///< wait for more events to share a commit
     bool synchronous_full = false;                    ///< PRAGMA synchronous=FULL instead of NORMAL
 
     // [log]

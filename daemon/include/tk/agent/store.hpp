@@ -38,6 +38,8 @@ struct StoreOptions {
     std::size_t max_queue_bytes = 64u << 20;
     std::chrono::milliseconds retention{std::chrono::hours(24 * 30)};
     std::size_t max_commit_events = 8192;
+    /// How long the writer waits for more events to share a commit (0 = commit at once).
+    std::chrono::microseconds commit_wait{1000};
     bool synchronous_full = false;
 };
 
