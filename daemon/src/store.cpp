@@ -227,6 +227,7 @@ void EventStore::writer_loop() {
         }
         pending_events_delta_ = pending_bytes_delta_ = 0;
         backlog_events_.fetch_sub(taken_events, std::memory_order_relaxed);
+        if (committed && sendable_added_ && on_sendable_) on_sendable_();
         for (auto& item : items) {
             if (item.batch) {
                 auto& batch = *item.batch;
@@ -239,7 +240,6 @@ void EventStore::writer_loop() {
                 item.done(committed);
             }
         }
-        if (committed && sendable_added_ && on_sendable_) on_sendable_();
     }
 }
 

@@ -1,6 +1,7 @@
 // EventStore, in process: group commit and dedup, and the Outbox contract the forwarder relies on.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <future>
 
 #include "support/process.hpp"
@@ -40,7 +41,7 @@ TEST_CASE("outbox: batches per destination, delete on ack, dead letters, erasure
     tk::test::TempDir dir;
     EventStore store(dir / "queue.db", StoreOptions{});
     store.load();
-    int notified = 0;
+    std::atomic<int> notified{0};
     store.set_on_sendable([&notified] { ++notified; });
     store.start();
 
