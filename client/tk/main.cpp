@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
         "The socket is --socket, else $TELEMETRY_KIT_SOCKET, else the per-user default (docs/agent.md).");
     app.set_version_flag("--version", std::string(TK_VERSION));
     app.require_subcommand(1);
+    app.fallthrough();  // `tk status --socket X` works as well as `tk --socket X status`
     std::string socket;
     app.add_option("--socket", socket, "the agent's Unix socket (default: $TELEMETRY_KIT_SOCKET, else per user)");
 

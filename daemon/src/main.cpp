@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
                  "choices, queues them in SQLite and forwards them to each tool's collector.\n"
                  "Runs in the foreground (systemd or launchd supervise it); logs go to stderr."};
     app.set_version_flag("--version", std::string(tk::agent::version()));
+    app.footer("Exit status: 0 after SIGTERM/SIGINT (everything received is committed first); 1 if it cannot\n"
+               "start (the reason is printed on stderr), e.g. another agent is live on the socket.\n"
+               "Config keys: tk-agent --print-config. Details: docs/agent.md.");
     std::string socket;
     std::string home;
     std::string config_file;

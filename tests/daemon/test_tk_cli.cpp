@@ -34,6 +34,10 @@ TEST_CASE("tk status says plainly when no agent runs, and exits 3") {
     CHECK(result.out.empty());
     options.argv = {binary("tk").string(), "--socket", (dir / "other.sock").string(), "events"};
     CHECK(run(options).exit_code == 3);
+    options.argv = {binary("tk").string(), "status", "--socket", (dir / "other.sock").string()};
+    const auto after = run(options);
+    CHECK(after.exit_code == 3);
+    CHECK(after.err.find("other.sock") != std::string::npos);
 }
 
 TEST_CASE("tk track records typed attributes, tk events and tk status show them") {
