@@ -42,6 +42,9 @@ struct App {
 /// Routes one request; `respond` is called exactly once, possibly from a database worker.
 void route_request(App& app, Request&& request, Respond respond);
 
+/// The metrics label of a request target: "batches", "subjects", "healthz", "metrics" or "other".
+const char* route_label(std::string_view target);
+
 /// A plain-text response (errors and small answers).
 Response text_response(unsigned version, http::status status, std::string body);
 

@@ -258,18 +258,18 @@ Response text_response(unsigned version, http::status status, std::string body) 
     return response;
 }
 
+const char* route_label(std::string_view target) {
+    const std::string_view path = path_of(target);
+    if (path == kBatchesPath) return "batches";
+    if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) return "subjects";
+    if (path == "/healthz") return "healthz";
+    if (path == "/metrics") return "metrics";
+    return "other";
+}
+
 void route_request(App& app, Request&& request, Respond respond) {
     const std::string_view path = path_of({request.target().data(), request.target().size()});
-    const char* route = "other";
-    if (path == kBatchesPath) {
-        route = "batches";
-    } else if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) {
-        route = "subjects";
-    } else if (path == "/healthz") {
-        route = "healthz";
-    } else if (path == "/metrics") {
-        route = "metrics";
-    }
+    const char* route = route_label(path);
     // Count every answer by route and status on its way out.
     Respond counted = [&app, route, respond = std::move(respond)](Response response) {
         app.metrics.count_request(route, response.result_int());

@@ -100,7 +100,8 @@ private:
     /// sending so that it sees the answer rather than a reset connection.
     void refuse(http::status status, const char* reason) {
         keep_alive_ = false;
-        app_.metrics.count_request("other", static_cast<unsigned>(status));
+        const auto target = parser_->get().target();  // empty if the headers did not parse
+        app_.metrics.count_request(detail::route_label({target.data(), target.size()}), static_cast<unsigned>(status));
         write(detail::text_response(11, status, reason), /*then_drain=*/true);
     }
 

@@ -149,7 +149,8 @@ TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events o
     // Invalid UTF-8 inside a JSON body.
     const std::string json_bad_utf8 = "{\"events\":[{\"id\":\"AZq7yPZ0dx2d4LJ5Fw3e4A==\",\"tool\":\"my-cli\",\"name\":\"b\xff\"}]}";
     const auto json_response = post_batch(collector.port(), key, json_bad_utf8, "application/json");
-    CHECK((json_response.status == 400 || json_response.status == 200));
+    INFO(json_response.body);
+    CHECK(json_response.status == 400);
     CHECK(count_rows(collector) == "0");
 
     // Still serving.
@@ -157,6 +158,9 @@ TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events o
     REQUIRE(fine.status == 200);
     CHECK(parse_ack(fine).accepted_size() == 100);
     CHECK(count_rows(collector) == "100");
+    const auto metrics = http_request(collector.port(), http::verb::get, "/metrics").body;
+    CHECK(metrics.find("tk_collector_requests_total{route=\"batches\",status=\"413\"} 1") != std::string::npos);
+    CHECK(metrics.find("tk_collector_requests_total{route=\"batches\",status=\"400\"} 4") != std::string::npos);
 }
 
 TEST_CASE("missing or unknown or revoked keys get 401 and keys list and revoke work") {
