@@ -331,7 +331,7 @@ TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
     // Hold the key table locked for a moment, so the next batch waits inside the database.
     ProcessOptions locker;
     locker.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-d", collector.postgres().conninfo(), "-c",
-                   "BEGIN; LOCK TABLE ingest_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"};
+                   "BEGIN; LOCK TABLE ingest_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"};
     locker.stdout_file = "/dev/null";
     ChildProcess lock(locker);
     REQUIRE(wait_until([&] {
