@@ -127,6 +127,8 @@ struct Forwarder::Impl {
         std::size_t in_flight = 0;
         std::optional<std::string> wave_error;
         std::optional<milliseconds> wave_retry_after;
+        std::vector<std::string> wave_delivered;  // removed from the queue in one go when the wave ends
+        std::vector<std::string> wave_sent_log;   // then logged
     };
 
     Impl(Outbox& outbox, ForwarderOptions options)
@@ -254,6 +256,8 @@ struct Forwarder::Impl {
         lane.in_flight = batches.size();
         lane.wave_error.reset();
         lane.wave_retry_after.reset();
+        lane.wave_delivered.clear();
+        lane.wave_sent_log.clear();
         update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
         const std::string target = lane.url.url.target("/v1/batches");
         for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -294,6 +298,7 @@ struct Forwarder::Impl {
             note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
         }
         if (lane.in_flight > 0) return;
+        finish_wave(lane);
         if (stopping) {
             lane.busy = false;
         } else if (lane.wave_error) {
@@ -304,12 +309,26 @@ struct Forwarder::Impl {
         }
     }
 
+    /// Deletes what the wave delivered, then writes its lines to the sent log.
+    void finish_wave(Lane& lane) {
+        try {
+            if (!lane.wave_delivered.empty()) outbox.remove_delivered(lane.wave_delivered);
+        } catch (const std::exception& e) {
+            note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        }
+        for (const auto& line : lane.wave_sent_log) sent_log.record(line);
+        lane.wave_delivered.clear();
+        lane.wave_sent_log.clear();
+    }
+
     void accept_ack(Lane& lane, const std::vector<OutgoingEvent>& batch, const http::Response& response) {
         const auto outcome = wire::read_ack(response.body, batch);
         if (!outcome) return note_failure(lane, "HTTP 200 without a BatchAck", std::nullopt);
-        if (!outcome->delivered.empty()) outbox.remove_delivered(outcome->delivered);
+        // Deleted from the queue when the whole wave has answered: one store transaction per wave.
+        // (A crash before then only means the collector sees them again and answers "duplicate".)
+        lane.wave_delivered.insert(lane.wave_delivered.end(), outcome->delivered.begin(), outcome->delivered.end());
         for (const auto& [reason, ids] : outcome->rejected) outbox.dead_letter(ids, reason);
-        sent_log.record(sent_log_line(lane.destination.endpoint, batch, *outcome));
+        lane.wave_sent_log.push_back(sent_log_line(lane.destination.endpoint, batch, *outcome));
         spdlog::debug("forwarder: {}: {} accepted, {} duplicate, {} rejected", lane.destination.endpoint,
                       outcome->accepted, outcome->duplicate, outcome->rejected_count);
         update_status(lane, [&](auto& s) {
