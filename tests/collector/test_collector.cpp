@@ -118,7 +118,8 @@ TEST_CASE("events over a bound are rejected one by one with a reason and the res
 }
 
 TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events or invalid UTF-8 400") {
-    CollectorFixture collector({"--max-body-bytes", "100000", "--max-events", "100"});
+    CollectorFixture collector(
+        {"--max-body-bytes", "100000", "--max-events", "100", "--header-timeout", "1", "--body-timeout", "1"});
     const std::string key = collector.create_key("my-cli");
 
     // Oversize: Content-Length over the limit, with the whole body sent.
@@ -152,6 +153,21 @@ TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events o
     INFO(json_response.body);
     CHECK(json_response.status == 400);
     CHECK(count_rows(collector) == "0");
+
+    // Slow clients: headers or a body that never finish are cut off after their timeout.
+    const auto cut_off_after = [&](const std::string& partial_request) {
+        HttpConnection connection(collector.port());
+        boost::asio::write(connection.stream().socket(), boost::asio::buffer(partial_request));
+        const auto started = std::chrono::steady_clock::now();
+        char byte = 0;
+        boost::system::error_code ec;
+        connection.stream().socket().read_some(boost::asio::buffer(&byte, 1), ec);  // the server closes
+        CHECK(ec == boost::asio::error::eof);
+        return std::chrono::steady_clock::now() - started;
+    };
+    CHECK(cut_off_after("POST /v1/batches HTTP/1.1\r\nHost: x\r\n") < std::chrono::seconds(5));
+    CHECK(cut_off_after("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc") <
+          std::chrono::seconds(5));
 
     // Still serving.
     const auto fine = post_batch(collector.port(), key, make_batch("my-cli", 100));
