@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -79,6 +80,14 @@ void check(int rc, sqlite3* db, const char* what) {
     }
 }
 
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double g_bare_cpu_us_per_row = 0;  // of the last bare run
+
 /// Bare SQLite: rows per second for `rows` inserts in transactions of 8192.
 double bare_sqlite_rate(const fs::path& dir, std::size_t rows) {
     const fs::path file = dir / "bare.db";
@@ -105,6 +114,7 @@ double bare_sqlite_rate(const fs::path& dir, std::size_t rows) {
         prepared.emplace_back(event.id(), stored_payload(event));
     }
     const auto start = Clock::now();
+    const double cpu_start = thread_cpu_seconds();
     for (std::size_t i = 0; i < rows; ++i) {
         if (i % 8192 == 0) check(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), db, "begin");
         const auto& [id, payload] = prepared[i];
@@ -118,6 +128,7 @@ double bare_sqlite_rate(const fs::path& dir, std::size_t rows) {
         if (i % 8192 == 8191 || i + 1 == rows) check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
     }
     const double elapsed = seconds_since(start);
+    g_bare_cpu_us_per_row = (thread_cpu_seconds() - cpu_start) * 1e6 / static_cast<double>(rows);
     sqlite3_finalize(insert);
     sqlite3_close(db);
     return static_cast<double>(rows) / elapsed;
@@ -340,9 +351,15 @@ int main(int argc, char** argv) {
 
     const std::size_t total = static_cast<std::size_t>(clients) * events;
     std::vector<double> bare;
-    for (int r = 0; r < runs; ++r) bare.push_back(bare_sqlite_rate(dir, total));
+    std::vector<double> bare_cpu;
+    for (int r = 0; r < runs; ++r) {
+        bare.push_back(bare_sqlite_rate(dir, total));
+        bare_cpu.push_back(g_bare_cpu_us_per_row);
+    }
 
     std::vector<double> rates;
+    std::vector<double> agent_cpu;
+    const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
     long idle_rss = 0;
     long peak_rss = 0;
     long idle_ticks = -1;
@@ -351,7 +368,10 @@ int main(int argc, char** argv) {
         fs::create_directories(run_dir);
         const auto agent = start_agent(run_dir);
         if (r == 0) idle_rss = proc_stat(agent.pid).rss_kib;
+        const long ticks_before = proc_stat(agent.pid).cpu_ticks;
         rates.push_back(agent_rate(agent, clients, events));
+        agent_cpu.push_back(static_cast<double>(proc_stat(agent.pid).cpu_ticks - ticks_before) * tick_us /
+                            static_cast<double>(total));
         std::printf("  run %d: %.0f events/s; agent CPU ticks by thread: %s\n", r + 1, rates.back(),
                     thread_ticks(agent.pid).c_str());
         peak_rss = std::max(peak_rss, proc_stat(agent.pid).hwm_kib);
@@ -371,6 +391,8 @@ int main(int argc, char** argv) {
     std::printf("  bare SQLite batched insert, same rows:  %10.0f rows/s\n", bare_median);
     std::printf("  tk-agent, socket -> committed:          %10.0f events/s   (%.0f%% of bare SQLite)\n", agent_median,
                 100.0 * agent_median / bare_median);
+    std::printf("  CPU per event (load-independent): tk-agent %.2f us (all threads), bare SQLite %.2f us per row\n",
+                median(agent_cpu), median(bare_cpu));
     std::printf("  agent RSS idle (after start): %ld KiB; peak under load (VmHWM): %ld KiB\n", idle_rss, peak_rss);
     if (idle_ticks >= 0) std::printf("  agent CPU over %d s idle: %ld ticks\n", idle_seconds, idle_ticks);
     std::printf("  scrubber: %.0f ns per event (5 attributes, 2 strings scrubbed)\n", scrub_ns);
