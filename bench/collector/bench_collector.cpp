@@ -255,7 +255,8 @@ int main(int argc, char** argv) {
     unsigned db_connections = 4;
     unsigned io_threads = 0;
     app.add_option("--events", events_per_batch, "events per batch")->capture_default_str();
-    app.add_option("--connections", connection_counts, "load-generator connection counts to try, in order")
+    app.add_option("--connections", connection_counts, "load-generator connection counts to try, in order (e.g. 4,16,64)")
+        ->delimiter(',')
         ->capture_default_str();
     app.add_option("--seconds", seconds, "seconds per measurement")->capture_default_str();
     app.add_option("--db-connections", db_connections, "collector database connections (bare PostgreSQL uses as many)")
