@@ -22,6 +22,9 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <unordered_set>
+#include <algorithm>
+#include <string_view>
 
 #include "telemetry_kit/v1/event.pb.h"
 #include "tk/agent/backoff.hpp"
@@ -127,7 +130,7 @@ struct Forwarder::Impl {
         std::size_t in_flight = 0;
         std::optional<std::string> wave_error;
         std::optional<milliseconds> wave_retry_after;
-        std::vector<std::string> wave_delivered;  // removed from the queue in one go when the wave ends
+        std::vector<std::string> wave_delivered;  // deleted from the queue in one go after the wave
         std::vector<std::string> wave_sent_log;   // then logged
     };
 
@@ -200,19 +203,70 @@ struct Forwarder::Impl {
         step(lane);
     }
 
-    /// The next thing to send for a busy lane, or the end of its round.
+    /// Events a finished wave delivered, still to be deleted from the queue, and their sent-log lines.
+    struct Delivered {
+        std::vector<std::string> ids;
+        std::vector<std::string> log_lines;
+    };
+
+    Delivered take_delivered(Lane& lane) {
+        Delivered done{std::move(lane.wave_delivered), std::move(lane.wave_sent_log)};
+        lane.wave_delivered.clear();
+        lane.wave_sent_log.clear();
+        return done;
+    }
+
+    /// Deletes delivered events from the queue, then writes their lines to the sent log.
+    void settle(Delivered& done) {
+        try {
+            if (!done.ids.empty()) outbox.remove_delivered(done.ids);
+        } catch (const std::exception& e) {
+            // They stay queued and are sent again; the collector answers "duplicate".
+            spdlog::error("forwarder: deleting delivered events from the queue: {}", e.what());
+        }
+        for (const auto& line : done.log_lines) sent_log.record(line);
+        done.ids.clear();
+        done.log_lines.clear();
+    }
+
+    void finish_wave(Lane& lane) {
+        auto done = take_delivered(lane);
+        settle(done);
+    }
+
+    /// The next thing to send for a busy lane, or the end of its round. What the previous wave
+    /// delivered is still queued: the next wave is fetched past it and put on the wire first, and
+    /// only then is it deleted, so the collector and PostgreSQL work while the store does.
     void step(Lane& lane) {
+        Delivered done = take_delivered(lane);
         if (stopping) {
+            settle(done);
             lane.busy = false;
             return;
         }
         try {
-            if (!lane.url) return give_up_on_endpoint(lane);
-            if (!lane.erasures.empty()) return send_erasure(lane);
+            if (!lane.url) {
+                settle(done);
+                return give_up_on_endpoint(lane);
+            }
+            if (!lane.erasures.empty()) {
+                send_erasure(lane);
+                return settle(done);
+            }
             // Several batches at once while a backlog drains, but only one after a 413.
             const std::size_t parallel = lane.batch_events < options.max_batch_events ? 1 : options.max_in_flight;
-            auto events = outbox.next_batch(lane.destination, lane.batch_events * parallel,
+            auto events = outbox.next_batch(lane.destination, lane.batch_events * parallel + done.ids.size(),
                                             options.max_batch_bytes * parallel);
+            if (!done.ids.empty()) {
+                const std::unordered_set<std::string_view> skip(done.ids.begin(), done.ids.end());
+                events.erase(std::remove_if(events.begin(), events.end(),
+                                            [&](const OutgoingEvent& e) { return skip.count(e.id) > 0; }),
+                             events.end());
+                if (events.empty()) {  // the fetch may have been filled by them alone: look again
+                    settle(done);
+                    return step(lane);
+                }
+            }
             if (events.empty()) {
                 lane.busy = false;
                 lane.failures = 0;
@@ -220,7 +274,9 @@ struct Forwarder::Impl {
                 return;
             }
             send_wave(lane, split(std::move(events), lane.batch_events, parallel));
+            settle(done);
         } catch (const std::exception& e) {
+            settle(done);
             retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
         }
     }
@@ -256,8 +312,6 @@ struct Forwarder::Impl {
         lane.in_flight = batches.size();
         lane.wave_error.reset();
         lane.wave_retry_after.reset();
-        lane.wave_delivered.clear();
-        lane.wave_sent_log.clear();
         update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
         const std::string target = lane.url.url.target("/v1/batches");
         for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -298,10 +352,11 @@ struct Forwarder::Impl {
             note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
         }
         if (lane.in_flight > 0) return;
-        finish_wave(lane);
         if (stopping) {
+            finish_wave(lane);
             lane.busy = false;
         } else if (lane.wave_error) {
+            finish_wave(lane);
             retry_later(lane, *lane.wave_error, lane.wave_retry_after);
         } else {
             lane.failures = 0;
@@ -309,23 +364,12 @@ struct Forwarder::Impl {
         }
     }
 
-    /// Deletes what the wave delivered, then writes its lines to the sent log.
-    void finish_wave(Lane& lane) {
-        try {
-            if (!lane.wave_delivered.empty()) outbox.remove_delivered(lane.wave_delivered);
-        } catch (const std::exception& e) {
-            note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
-        }
-        for (const auto& line : lane.wave_sent_log) sent_log.record(line);
-        lane.wave_delivered.clear();
-        lane.wave_sent_log.clear();
-    }
-
     void accept_ack(Lane& lane, const std::vector<OutgoingEvent>& batch, const http::Response& response) {
         const auto outcome = wire::read_ack(response.body, batch);
         if (!outcome) return note_failure(lane, "HTTP 200 without a BatchAck", std::nullopt);
-        // Deleted from the queue when the whole wave has answered: one store transaction per wave.
-        // (A crash before then only means the collector sees them again and answers "duplicate".)
+        // Deleted from the queue after the whole wave has answered (see step): one store
+        // transaction per wave. A crash before then only means the collector sees them again and
+        // answers "duplicate".
         lane.wave_delivered.insert(lane.wave_delivered.end(), outcome->delivered.begin(), outcome->delivered.end());
         for (const auto& [reason, ids] : outcome->rejected) outbox.dead_letter(ids, reason);
         lane.wave_sent_log.push_back(sent_log_line(lane.destination.endpoint, batch, *outcome));
