@@ -68,9 +68,22 @@ void configure(Database& db, bool synchronous_full) {
 
 }  // namespace
 
+/// Rows per multi-row INSERT: one statement step for many rows costs much less than one per row.
+constexpr std::size_t kRowsPerInsert = 32;
+
+std::string multi_row_insert() {
+    std::string sql = "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)";
+    for (std::size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?,?,?,?,?)";
+    return sql;
+}
+
 struct EventStore::Statements {
     explicit Statements(Database& db)
         : insert_event(db, "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)"),
+          insert_events(db, multi_row_insert().c_str()),
+          savepoint(db, "SAVEPOINT rows"),
+          release(db, "RELEASE rows"),
+          rollback_to(db, "ROLLBACK TO rows"),
           add_counter(db,
                       "INSERT INTO counters(tool_id, reason, count) VALUES(?,?,?) "
                       "ON CONFLICT(tool_id, reason) DO UPDATE SET count = count + excluded.count"),
@@ -82,6 +95,10 @@ struct EventStore::Statements {
           delete_through(db, "DELETE FROM events WHERE id <= ? RETURNING tool_id, size"),
           delete_before(db, "DELETE FROM events WHERE id < ? RETURNING tool_id, size") {}
     Statement insert_event;
+    Statement insert_events;  // kRowsPerInsert rows
+    Statement savepoint;
+    Statement release;
+    Statement rollback_to;
     Statement add_counter;
     Statement find_tool;
     Statement insert_tool;
@@ -251,21 +268,50 @@ void EventStore::process(Work& work, Tx& tx) {
     IntakeBatch& batch = *work.batch;
     const std::int64_t tool = tool_id(batch.tool);
     const std::int64_t dest = batch.destination ? dest_id(*batch.destination) : 0;
-    Statement& insert = statements_->insert_event;
-    for (const auto& event : batch.events) {
+    auto stored = [&](const PreparedEvent& event) {
+        ++work.inserted;
+        ++pending_events_delta_;
+        pending_bytes_delta_ += static_cast<std::int64_t>(event.payload.size());
+    };
+    auto insert_one = [&](const PreparedEvent& event) {
+        Statement& insert = statements_->insert_event;
         insert.bind_blob(1, event.id).bind(2, tool).bind(3, dest);
         insert.bind(4, static_cast<std::int64_t>(event.payload.size())).bind_blob(5, event.payload);
         insert.step();
-        const bool stored = db_->changes() == 1;
-        insert.reset();
-        if (stored) {
-            ++work.inserted;
-            ++pending_events_delta_;
-            pending_bytes_delta_ += static_cast<std::int64_t>(event.payload.size());
+        const bool inserted = db_->changes() == 1;
+        insert.rewind();
+        if (inserted) {
+            stored(event);
         } else {
             ++work.duplicates;
         }
+    };
+    const auto& events = batch.events;
+    std::size_t next = 0;
+    // Full chunks in one multi-row statement each. If a chunk holds a duplicate, the chunk is
+    // undone (savepoint) and inserted row by row, so each event's fate and size are known exactly.
+    for (; events.size() - next >= kRowsPerInsert; next += kRowsPerInsert) {
+        Statement& insert = statements_->insert_events;
+        for (std::size_t row = 0; row < kRowsPerInsert; ++row) {
+            const auto& event = events[next + row];
+            const int base = static_cast<int>(row * 5);
+            insert.bind_blob(base + 1, event.id).bind(base + 2, tool).bind(base + 3, dest);
+            insert.bind(base + 4, static_cast<std::int64_t>(event.payload.size())).bind_blob(base + 5, event.payload);
+        }
+        statements_->savepoint.run();
+        insert.step();
+        const bool all_new = db_->changes() == static_cast<std::int64_t>(kRowsPerInsert);
+        insert.rewind();
+        if (all_new) {
+            statements_->release.run();
+            for (std::size_t row = 0; row < kRowsPerInsert; ++row) stored(events[next + row]);
+        } else {
+            statements_->rollback_to.run();
+            statements_->release.run();
+            for (std::size_t row = 0; row < kRowsPerInsert; ++row) insert_one(events[next + row]);
+        }
     }
+    for (; next < events.size(); ++next) insert_one(events[next]);
     if (dest != 0 && work.inserted > 0) sendable_added_ = true;
     for (const auto& [reason, count] : batch.dropped) add_counter(tool, reason, count);
 }

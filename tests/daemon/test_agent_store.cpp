@@ -135,3 +135,38 @@ TEST_CASE("store: everything submitted before stop() is committed") {
     EventStore reopened(dir / "queue.db", StoreOptions{});
     CHECK(reopened.queue_events() == 100);
 }
+
+TEST_CASE("store: duplicates inside multi-row chunks are counted exactly, bytes too") {
+    tk::test::TempDir dir;
+    EventStore store(dir / "queue.db", StoreOptions{});
+    store.load();
+    store.start();
+    std::vector<PreparedEvent> events;
+    std::int64_t bytes = 0;
+    for (int i = 0; i < 70; ++i) {
+        events.push_back(prepared(std::string(static_cast<std::size_t>(i), 'x')));  // sizes differ
+        bytes += static_cast<std::int64_t>(events.back().payload.size());
+    }
+    IntakeBatch first;
+    first.tool = "t";
+    first.counters = std::make_shared<IntakeCounters>();
+    first.events = events;
+    first.events[40] = events[5];  // a duplicate inside the second chunk of 32
+    const auto first_counters = first.counters;
+    REQUIRE(commit(store, std::move(first)));
+    CHECK(first_counters->accepted == 69);
+    CHECK(first_counters->duplicates == 1);
+    CHECK(store.queue_bytes() == static_cast<std::uint64_t>(bytes - static_cast<std::int64_t>(events[40].payload.size())));
+
+    IntakeBatch second;  // 64 re-sent (two full chunks) and the one that was missing
+    second.tool = "t";
+    second.counters = std::make_shared<IntakeCounters>();
+    second.events.assign(events.begin(), events.begin() + 64);
+    const auto second_counters = second.counters;
+    REQUIRE(commit(store, std::move(second)));
+    CHECK(second_counters->accepted == 1);
+    CHECK(second_counters->duplicates == 63);
+    CHECK(store.queue_events() == 70);
+    CHECK(store.queue_bytes() == static_cast<std::uint64_t>(bytes));
+    store.stop();
+}
