@@ -144,10 +144,12 @@ struct ProcessCost {
     std::int64_t cpu_ns;  // user + system time of the child
 };
 
-// One run of the one-event tool in `mode`.
-ProcessCost run_once(const char* mode) {
+// One run of the one-event tool with `args`.
+ProcessCost run_once(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {TK_ONE_EVENT_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
     const auto start = clock_type::now();
-    const pid_t pid = spawn({TK_ONE_EVENT_BINARY, mode});
+    const pid_t pid = spawn(argv);
     int status = 0;
     rusage usage{};
     ::wait4(pid, &status, 0, &usage);
@@ -160,24 +162,39 @@ double median_us(std::vector<std::int64_t> ns) {
     return static_cast<double>(ns[ns.size() / 2]) / 1000.0;
 }
 
-void process_cost(const char* label) {
-    for (int i = 0; i < 10; ++i) run_once(i % 2 ? "none" : "telemetry");  // warm the page cache
-    // Alternate the two so drift on a shared machine hits both alike; compare medians.
-    std::vector<std::int64_t> none_wall, none_cpu, with_wall, with_cpu;
-    for (int i = 0; i < kProcessRuns; ++i) {
-        const ProcessCost none = run_once("none");
-        const ProcessCost with = run_once("telemetry");
-        none_wall.push_back(none.wall_ns);
-        none_cpu.push_back(none.cpu_ns);
-        with_wall.push_back(with.wall_ns);
-        with_cpu.push_back(with.cpu_ns);
+// Runs `variants` alternately (so drift on a shared machine hits all alike); medians in µs.
+std::vector<std::pair<double, double>> process_medians(const std::vector<std::vector<std::string>>& variants) {
+    for (int i = 0; i < 4; ++i) {
+        for (const auto& variant : variants) run_once(variant);  // warm the page cache
     }
-    const double nw = median_us(none_wall), ww = median_us(with_wall);
-    const double nc = median_us(none_cpu), wc = median_us(with_cpu);
-    std::printf("one-event process, %s (%d runs each, medians; target <= +1000 us):\n"
+    std::vector<std::vector<std::int64_t>> wall(variants.size()), cpu(variants.size());
+    for (int i = 0; i < kProcessRuns; ++i) {
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            const ProcessCost cost = run_once(variants[v]);
+            wall[v].push_back(cost.wall_ns);
+            cpu[v].push_back(cost.cpu_ns);
+        }
+    }
+    std::vector<std::pair<double, double>> medians;
+    for (std::size_t v = 0; v < variants.size(); ++v) medians.emplace_back(median_us(wall[v]), median_us(cpu[v]));
+    return medians;
+}
+
+void process_cost(const char* label, const std::string& bare_append_file) {
+    std::vector<std::vector<std::string>> variants = {{"none"}, {"telemetry"}};
+    if (!bare_append_file.empty()) variants.push_back({"append", bare_append_file});
+    const auto m = process_medians(variants);
+    std::printf("one-event process, %s (%d runs each, alternating, medians; target <= +1000 us):\n"
                 "    wall %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n"
                 "    cpu  %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n",
-                label, kProcessRuns, ww, nw, ww - nw, wc, nc, wc - nc);
+                label, kProcessRuns, m[1].first, m[0].first, m[1].first - m[0].first, m[1].second, m[0].second,
+                m[1].second - m[0].second);
+    if (m.size() > 2) {
+        std::printf("    physical limit, a bare open/append/close of a record in the same dir: wall %+5.0f us, cpu %+5.0f us;\n"
+                    "    telemetry / bare append (added wall): %.2f\n",
+                    m[2].first - m[0].first, m[2].second - m[0].second,
+                    (m[1].first - m[0].first) / std::max(1.0, m[2].first - m[0].first));
+    }
 }
 
 }  // namespace
@@ -217,7 +234,7 @@ int main() {
                 static_cast<unsigned long long>(stats.dropped));
     std::printf("bare send():  %zu-byte frame   p50 %6.0f ns  p99 %6.0f ns\n", frame.size(), bare.p50_ns, bare.p99_ns);
     std::printf("ratio track/send: p50 %.2f  p99 %.2f\n\n", up.p50_ns / bare.p50_ns, up.p99_ns / bare.p99_ns);
-    process_cost("agent up");
+    process_cost("agent up", "");
     ::kill(agent, SIGTERM);
     int status = 0;
     ::waitpid(agent, &status, 0);
@@ -230,7 +247,12 @@ int main() {
     std::printf("              spooled %llu, dropped %llu; ratio to bare send(): p50 %.2f\n",
                 static_cast<unsigned long long>(stats.spooled), static_cast<unsigned long long>(stats.dropped),
                 absent.p50_ns / bare.p50_ns);
-    process_cost("agent absent (spool)");
+    const fs::path bare_append = root / "home" / "bare-append";
+    {
+        std::error_code copy_error;  // as large as the spool, in the same directory
+        fs::copy_file(root / "home" / "spool", bare_append, copy_error);
+    }
+    process_cost("agent absent (spool)", bare_append.string());
 
     // --- size ---
     const fs::path stripped = root / "libtelemetry_kit.stripped.so";
