@@ -276,3 +276,22 @@ TEST_CASE("tk forget: the collector erases the old anonymous id's rows; new even
     CHECK(new_id.size() == 32);
     CHECK(new_id != old_id);
 }
+
+TEST_CASE("TLS end to end: the agent trusts a self-signed collector through ca_file in agent.conf") {
+    TempDir certs;
+    const auto cert = certs / "cert.pem";
+    const auto key_file = certs / "key.pem";
+    ProcessOptions openssl;
+    openssl.argv = {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key_file.string(), "-out", cert.string(), "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"};
+    REQUIRE(run(openssl).exit_code == 0);
+    CollectorFixture collector({"--tls-cert", cert.string(), "--tls-key", key_file.string()});
+    REQUIRE(collector.base_url().rfind("https://", 0) == 0);
+    const std::string key = collector.create_key("demo");
+
+    RunningAgent agent(std::string(kQuickAgent) + "ca_file = " + cert.string() + "\n");
+    send_events(agent, identity("demo", collector, key), 5);
+    REQUIRE(wait_until([&] { return count(collector) == 5; }));
+    REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }));
+}

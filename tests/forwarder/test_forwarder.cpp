@@ -382,6 +382,14 @@ TEST_CASE("an idle forwarder does not wake up, nor while it waits out a backoff"
     REQUIRE(wait_until([&] { return thread_wakeups("tk-forwarder") >= 0; }));
 
     auto quiet_for = [&](std::chrono::milliseconds window) {
+        // First let the thread finish what it was doing and block (blocking itself is a switch).
+        long long last = -2;
+        wait_until([&] {
+            const long long now = thread_wakeups("tk-forwarder");
+            const bool settled = now == last;
+            last = now;
+            return settled;
+        }, 5s);
         const int calls = outbox.calls;
         const long long before = thread_wakeups("tk-forwarder");
         std::this_thread::sleep_for(window);  // observation window, not synchronisation
