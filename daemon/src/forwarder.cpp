@@ -14,17 +14,16 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
-#include <algorithm>
-#include <string_view>
 
 #include "telemetry_kit/v1/event.pb.h"
 #include "tk/agent/backoff.hpp"
