@@ -214,22 +214,29 @@ private:
 struct Server::Impl {
     Impl(ServerConfig config, ConnectionPool& pool) : app(std::move(config), pool) {}
 
-    void schedule_retention(net::steady_timer& timer, std::chrono::seconds delay) {
-        if (app.config.retention_days <= 0) return;
+    /// Hourly (and at start): drop the partitions past retention, and make this month's and
+    /// next month's ahead of time so no batch waits for that DDL at a month's turn.
+    void schedule_housekeeping(net::steady_timer& timer, std::chrono::seconds delay) {
         timer.expires_after(delay);
         timer.async_wait([this, &timer](beast::error_code ec) {
             if (ec || app.stopping) return;
             net::post(app.db_workers, [this] {
                 try {
                     const auto dropped = with_connection(app.pool, [this](Connection& conn) {
+                        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count();
+                        constexpr std::int64_t kDayMs = 86'400'000;
+                        // +15 and +31 days: one of them always falls in next month.
+                        app.partitions.ensure(conn, {now_ms, now_ms + 15 * kDayMs, now_ms + 31 * kDayMs});
                         return app.partitions.drop_expired(conn, app.config.retention_days);
                     });
                     for (const auto& name : dropped) spdlog::info("retention: dropped partition {}", name);
                 } catch (const std::exception& error) {
-                    spdlog::warn("retention: {}", error.what());
+                    spdlog::warn("housekeeping: {}", error.what());
                 }
             });
-            schedule_retention(timer, std::chrono::hours(1));
+            schedule_housekeeping(timer, std::chrono::hours(1));
         });
     }
 
@@ -273,8 +280,8 @@ void Server::run() {
     spdlog::info("listening on {}:{} ({}, {} I/O threads, {} database connections)", bound.address().to_string(),
                  bound.port(), tls ? "https" : "http", threads, app.config.db_workers);
 
-    net::steady_timer retention_timer(ioc);
-    impl_->schedule_retention(retention_timer, std::chrono::seconds(0));
+    net::steady_timer housekeeping_timer(ioc);
+    impl_->schedule_housekeeping(housekeeping_timer, std::chrono::seconds(0));
 
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (bounded), then stop.
     net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -294,7 +301,7 @@ void Server::run() {
         spdlog::info("signal {}: shutting down", signal);
         app.stopping = true;
         listener->stop();
-        retention_timer.cancel();
+        housekeeping_timer.cancel();
         shutdown_deadline = std::chrono::steady_clock::now() + app.config.shutdown_timeout;
         wait_for_in_flight();
     });

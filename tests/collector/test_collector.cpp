@@ -375,7 +375,7 @@ TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
     CHECK(lock.wait() == 0);
 }
 
-TEST_CASE("retention: expired events are rejected and expired partitions dropped") {
+TEST_CASE("retention: expired events are rejected and expired partitions dropped while new ones are made ahead") {
     CollectorFixture collector({"--retention-days", "30"});
     const std::string key = collector.create_key("my-cli");
     // One generator per id: a generator never goes back in time.
@@ -402,4 +402,9 @@ TEST_CASE("retention: expired events are rejected and expired partitions dropped
     collector.start();
     CHECK(wait_until([&] { return collector.query("SELECT count(*) FROM pg_class WHERE relname = 'events_p202001'") == "0"; }));
     CHECK(count_rows(collector) == "1");
+    // Next month's partition is made ahead of time.
+    CHECK(wait_until([&] {
+        return collector.query("SELECT count(*) FROM pg_class WHERE relname ="
+                               " to_char(now() AT TIME ZONE 'UTC' + interval '31 days', '\"events_p\"YYYYMM')") == "1";
+    }));
 }
