@@ -584,22 +584,27 @@ std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination
     }
 }
 
+std::pair<std::int64_t, std::int64_t> EventStore::remove_queued(const std::vector<std::string>& ids) {
+    std::int64_t events = 0;
+    std::int64_t bytes = 0;
+    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
+    for (const auto& id : ids) {
+        remove.bind_blob(1, id);
+        while (remove.step()) {
+            ++events;
+            bytes += remove.integer(0);
+        }
+        remove.reset();
+    }
+    return {events, bytes};
+}
+
 void EventStore::remove_delivered(const std::vector<std::string>& ids) {
     // The forwarder must never see an exception: log, and let it retry later.
     try {
         std::lock_guard lock(outbox_mutex_);
-        std::int64_t events = 0;
-        std::int64_t bytes = 0;
         Transaction transaction(*outbox_db_);
-        Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
-        for (const auto& id : ids) {
-            remove.bind_blob(1, id);
-            while (remove.step()) {
-                ++events;
-                bytes += remove.integer(0);
-            }
-            remove.reset();
-        }
+        const auto [events, bytes] = remove_queued(ids);
         transaction.commit();
         queue_events_ -= events;
         queue_bytes_ -= bytes;
@@ -613,23 +618,13 @@ void EventStore::dead_letter(const std::vector<std::string>& ids, const std::str
     // The forwarder must never see an exception: log, and let it retry later.
     try {
         std::lock_guard lock(outbox_mutex_);
-        std::int64_t events = 0;
-        std::int64_t bytes = 0;
         Transaction transaction(*outbox_db_);
         Statement copy(*outbox_db_,
                        "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
                        "SELECT id, tool_id, dest_id, ?, ?, payload FROM events WHERE id = ?");
-        Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
         const std::int64_t now = now_unix_ms();
-        for (const auto& id : ids) {
-            copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
-            remove.bind_blob(1, id);
-            while (remove.step()) {
-                ++events;
-                bytes += remove.integer(0);
-            }
-            remove.reset();
-        }
+        for (const auto& id : ids) copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
+        const auto [events, bytes] = remove_queued(ids);
         transaction.commit();
         queue_events_ -= events;
         queue_bytes_ -= bytes;

@@ -144,6 +144,8 @@ private:
     void enforce_bounds();
     void expire(bool force);
     void delete_and_count(detail::Statement& select_delete, const char* reason);
+    /// Deletes queued events by id (outbox connection, inside its transaction): {events, bytes}.
+    std::pair<std::int64_t, std::int64_t> remove_queued(const std::vector<std::string>& ids);
 
     StoreOptions options_;
     std::unique_ptr<detail::Database> db_;      // writer thread (and load() before start)
