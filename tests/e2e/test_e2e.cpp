@@ -256,7 +256,7 @@ TEST_CASE("a batch the collector refuses (401) lands in the dead-letter table an
     CHECK(json.out.find("\"dead_lettered\"") != std::string::npos);
 }
 
-TEST_CASE("tk forget: the collector erases the old anonymous id's rows; new events carry a new id") {
+TEST_CASE("tk forget: the collector erases the old anonymous id's rows: new events carry a new id") {
     CollectorFixture collector;
     const std::string key = collector.create_key("demo");
     RunningAgent agent(kQuickAgent);

@@ -151,7 +151,7 @@ TEST_CASE("events that arrive later are sent soon after notify") {
     CHECK(outbox.queued() == 0);
 }
 
-TEST_CASE("events the collector rejects go to the dead letters with its reason; the rest are stored") {
+TEST_CASE("events the collector rejects go to the dead letters with its reason: the rest are stored") {
     CollectorFixture collector;
     VectorOutbox outbox;
     const Destination destination{collector.base_url(), collector.create_key("demo")};
@@ -308,7 +308,7 @@ TEST_CASE("TLS: a self-signed collector is trusted with ca_file, refused without
     }
 }
 
-TEST_CASE("a collector that says 413 gets smaller batches; a lone oversize event is dead-lettered") {
+TEST_CASE("a collector that says 413 gets smaller batches: a lone oversize event is dead-lettered") {
     CollectorFixture collector({"--max-body-bytes", "3000"});
     VectorOutbox outbox;
     const Destination destination{collector.base_url(), collector.create_key("demo")};
@@ -348,7 +348,7 @@ TEST_CASE("429 with Retry-After: the forwarder waits as long as the collector as
     CHECK(count(collector) == 6);
 }
 
-TEST_CASE("erasure: the collector deletes the old id's rows; retried while it is down") {
+TEST_CASE("erasure: the collector deletes the old id's rows: retried while it is down") {
     CollectorFixture collector;
     VectorOutbox outbox;
     const Destination destination{collector.base_url(), collector.create_key("demo")};
