@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: installs dependencies, builds (warnings on), runs every test with ctest.
+# The README's test command: installs dependencies, builds (warnings as errors), runs every test with
+# ctest, then the sanitizer job (ASan + UBSan; scripts/test-sanitizers.sh).
 # Tests start what they need themselves: the agent, the collector, a throwaway PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,5 +8,5 @@ if [ "${TK_SKIP_DEPS:-0}" != "1" ]; then scripts/install-deps.sh; fi
 BUILD_DIR="${BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTK_WERROR=ON
 cmake --build "$BUILD_DIR" -j"$(nproc)"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j"$(nproc)" --timeout 300
+(cd "$BUILD_DIR" && ctest --output-on-failure -j"$(nproc)" --timeout 300)
+if [ "${TK_SANITIZERS:-1}" = "1" ]; then scripts/test-sanitizers.sh; fi
