@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sanitizer job: the codec, the client library and the agent, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, and their tests run against the instrumented binaries (the real agent
-# process included). Called by scripts/test.sh after the main suite; TK_SANITIZERS=0 skips it.
+# process included). Called by scripts/test.sh after the main suite; runs it with TK_SANITIZERS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${SANITIZE_BUILD_DIR:-build-sanitize}"
@@ -10,7 +10,7 @@ TESTS=(test_framing test_uuid test_paths test_proto
        test_client_wire test_client_offline test_client_transport test_client_c_api test_client_agent)
 # -Werror stays off here: GCC 12's -O2 + ASan gives false-positive warnings inside Catch2.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTK_SANITIZE=ON -DTK_BUILD_BENCH=OFF
-cmake --build "$BUILD_DIR" -j"$(nproc)" --target tk-agent tk "${TESTS[@]}"
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target tk-agent tk demo-cli "${TESTS[@]}"
 cd "$BUILD_DIR"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
