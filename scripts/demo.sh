@@ -88,7 +88,10 @@ step "tk events (what is queued, exactly as it will be sent)"
 "$BIN/client/tk/tk" events || true
 
 step "Waiting for the agent to forward to the collector"
-wait_for "3 events in PostgreSQL" 30 test "$(psql_q 'SELECT count(*) FROM events')" -ge 3
+events_stored() { [ "$(psql_q "SELECT count(*) FROM events")" -ge 3 ]; }
+if ! wait_for "3 events in PostgreSQL" 30 events_stored; then
+  echo "--- agent log"; cat "$WORK/agent.log"; echo "--- collector log"; cat "$WORK/collector.log"; psql_q "SELECT count(*) FROM events" || true; exit 1
+fi
 
 step "tk status"
 "$BIN/client/tk/tk" status
