@@ -13,6 +13,7 @@
 
 #include "environment.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/json.hpp"
 #include "tk/common/uuid.hpp"
 #include "unix_socket.hpp"
 
@@ -38,28 +39,6 @@ void make_pipe(int& read_end, int& write_end) {
     }
     read_end = fds[0];
     write_end = fds[1];
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-    out += '"';
-    for (const char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char escaped[8];
-                    std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-                    out += escaped;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
 }
 
 const char* kind_name(int kind) {
@@ -277,26 +256,26 @@ void ClientCore::settle(std::size_t events) noexcept {
 void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexcept {
     try {
         std::string line = "{\"id\":";
-        append_json_string(line, tk::uuid_bytes_to_string(id));
+        tk::json::append_string(line, tk::uuid_bytes_to_string(id));
         line += ",\"tool\":";
-        append_json_string(line, config_.tool);
+        tk::json::append_string(line, config_.tool);
         line += ",\"tool_version\":";
-        append_json_string(line, config_.version);
+        tk::json::append_string(line, config_.version);
         line += ",\"kind\":\"";
         line += kind_name(draft.kind);
         line += "\",\"name\":";
-        append_json_string(line, draft.name);
+        tk::json::append_string(line, draft.name);
         line += ",\"timestamp_unix_ms\":" + std::to_string(draft.timestamp_unix_ms);
         line += ",\"attributes\":{";
         bool first = true;
         for (const Attribute& attribute : draft.attributes) {
             if (!first) line += ',';
             first = false;
-            append_json_string(line, attribute.key);
+            tk::json::append_string(line, attribute.key);
             line += ':';
             const auto& value = attribute.value.get();
             if (const auto* text = std::get_if<std::string>(&value)) {
-                append_json_string(line, *text);
+                tk::json::append_string(line, *text);
             } else if (const auto* number = std::get_if<std::int64_t>(&value)) {
                 line += std::to_string(*number);
             } else if (const auto* real = std::get_if<double>(&value)) {

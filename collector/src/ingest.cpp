@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "tk/collector/database.hpp"
+#include "tk/common/json.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace tk::collector {
@@ -147,36 +148,16 @@ void append_copy_text(std::string& out, std::string_view text) {
     }
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-    out.push_back('"');
-    for (const char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-                } else {
-                    out.push_back(c);
-                }
-        }
-    }
-    out.push_back('"');
-}
-
 std::string attributes_json(const Event& event) {
     std::string json = "{";
     bool first = true;
     for (const auto& [key, value] : event.attributes()) {
         if (!first) json.push_back(',');
         first = false;
-        append_json_string(json, key);
+        tk::json::append_string(json, key);
         json.push_back(':');
         switch (value.value_case()) {
-            case AttributeValue::kStringValue: append_json_string(json, value.string_value()); break;
+            case AttributeValue::kStringValue: tk::json::append_string(json, value.string_value()); break;
             case AttributeValue::kIntValue: append_number(json, value.int_value()); break;
             case AttributeValue::kDoubleValue: fmt::format_to(std::back_inserter(json), "{}", value.double_value()); break;
             case AttributeValue::kBoolValue: json += value.bool_value() ? "true" : "false"; break;

@@ -1,6 +1,8 @@
 // The collector's pure parts: per-event validation, COPY/JSON escaping, the rate limiter.
 #include <catch2/catch.hpp>
 
+#include "tk/common/json.hpp"
+
 #include "tk/collector/ingest.hpp"
 #include "tk/collector/rate_limiter.hpp"
 #include "tk/common/uuid.hpp"
@@ -52,7 +54,7 @@ TEST_CASE("COPY text and JSON escaping keep every byte") {
     detail::append_copy_text(copy, "a\\b\tc\nd\re");
     CHECK(copy == "a\\\\b\\tc\\nd\\re");
     std::string json;
-    detail::append_json_string(json, "q\"b\\n\n\x01");
+    tk::json::append_string(json, "q\"b\\n\n\x01");
     CHECK(json == "\"q\\\"b\\\\n\\n\\u0001\"");
     Event event = valid_event();
     (*event.mutable_attributes())["d"].set_double_value(0.5);

@@ -82,8 +82,6 @@ long long erase_subject(Connection& conn, const std::string& tool, const std::st
 namespace detail {
 /// Appends `text` escaped for COPY's text format (backslash, tab, newline, carriage return).
 void append_copy_text(std::string& out, std::string_view text);
-/// Appends `text` as a JSON string literal (quotes included).
-void append_json_string(std::string& out, std::string_view text);
 /// The attributes as a JSON object (values: string, number, bool, or null when unset).
 std::string attributes_json(const telemetry_kit::v1::Event& event);
 }  // namespace detail
