@@ -14,4 +14,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   catch2 libcli11-dev \
   libpq-dev postgresql postgresql-client \
   libssl-dev openssl \
-  curl procps util-linux
+  curl procps util-linux \
+  systemd dpkg-dev libxml2-utils
