@@ -7,6 +7,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "service.hpp"
 #include "tk/common/paths.hpp"
 
 int main(int argc, char** argv) {
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
     CLI::App app{"tk — talk to your telemetry-kit agent: what it holds, what it sends, and your consent.\n"};
     app.footer(
         "Exit codes: 0 ok; 1 the agent answered with an error (or did not answer); 2 bad command line;\n"
-        "3 no agent is running on the socket.\n"
+        "3 no agent is running on the socket; 4 (tk service) the service manager is not reachable.\n"
         "The socket is --socket, else $TELEMETRY_KIT_SOCKET, else the per-user default (docs/agent.md).");
     app.set_version_flag("--version", std::string(TK_VERSION));
     app.require_subcommand(1);
@@ -77,6 +78,30 @@ int main(int argc, char** argv) {
     track->add_option("--timeout-ms", track_options.timeout_ms, "how long to wait for the agent (default 5000)");
     add_json(track);
 
+    tk::cli::ServiceOptions service_options;
+    std::string platform;
+    auto* service = app.add_subcommand(
+        "service", "run the agent as your user service (systemd user units, or a launchd LaunchAgent on macOS)");
+    service->require_subcommand(1);
+    auto add_service_flags = [&](CLI::App* command, bool writes) {
+        command->add_option("--platform", platform, "systemd or launchd (default: this system's)")
+            ->check(CLI::IsMember({"systemd", "launchd"}));
+        if (writes) command->add_flag("--dry-run", service_options.dry_run, "print what would be written and run; change nothing");
+    };
+    auto* service_install = service->add_subcommand(
+        "install", "write the unit files (or plist) for you, enable and start them; the agent then starts on the\n"
+                   "first connection and exits when idle");
+    add_service_flags(service_install, true);
+    service_install->add_option("--agent", service_options.agent,
+                                "the tk-agent to run (default: the one next to tk, else the first on PATH)");
+    auto* service_uninstall = service->add_subcommand(
+        "uninstall", "stop and disable the service and remove its files; your queued data stays unless --purge");
+    add_service_flags(service_uninstall, true);
+    service_uninstall->add_flag("--purge", service_options.purge,
+                                "also delete the queue, spool, install secret, sent log and config");
+    auto* service_status = service->add_subcommand("status", "whether the service is installed, enabled and running");
+    add_service_flags(service_status, false);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -84,6 +109,15 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : tk::cli::kExitUsage;
     }
 
+    if (service->parsed()) {
+        if (!platform.empty()) {
+            service_options.platform =
+                platform == "launchd" ? tk::cli::ServicePlatform::launchd : tk::cli::ServicePlatform::systemd;
+        }
+        if (service_install->parsed()) return tk::cli::service_install(service_options);
+        if (service_uninstall->parsed()) return tk::cli::service_uninstall(service_options);
+        return tk::cli::service_status(service_options);
+    }
     common.socket = socket.empty() ? tk::resolve_paths().socket : std::filesystem::path(socket);
     if (status->parsed()) return tk::cli::status(common);
     if (consent->parsed()) return tk::cli::consent(common, consent_action, consent_tool, consent_all);

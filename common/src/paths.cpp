@@ -18,16 +18,22 @@ const char* non_empty(const EnvLookup& env, const char* name) {
     return (value != nullptr && *value != '\0') ? value : nullptr;
 }
 
-fs::path home_dir(const EnvLookup& env) {
+fs::path home_dir_of(const EnvLookup& env) {
     if (const char* home = non_empty(env, "HOME")) return home;
     if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
     return fs::path("/tmp") / ("telemetry-kit-home-" + std::to_string(getuid()));
 }
 
+EnvLookup process_env_or(const EnvLookup& lookup) {
+    return lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
+}
+
 }  // namespace
 
+fs::path home_directory(const EnvLookup& env) { return home_dir_of(process_env_or(env)); }
+
 Paths resolve_paths(const EnvLookup& lookup) {
-    const EnvLookup env = lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
+    const EnvLookup env = process_env_or(lookup);
     Paths paths;
 
     if (const char* socket = non_empty(env, "TELEMETRY_KIT_SOCKET")) {
@@ -44,18 +50,18 @@ Paths resolve_paths(const EnvLookup& lookup) {
         return paths;
     }
 #ifdef __APPLE__
-    paths.state_dir = home_dir(env) / "Library" / "Application Support" / "telemetry-kit";
+    paths.state_dir = home_dir_of(env) / "Library" / "Application Support" / "telemetry-kit";
     paths.config_dir = paths.state_dir;
 #else
     if (const char* state = non_empty(env, "XDG_STATE_HOME")) {
         paths.state_dir = fs::path(state) / "telemetry-kit";
     } else {
-        paths.state_dir = home_dir(env) / ".local" / "state" / "telemetry-kit";
+        paths.state_dir = home_dir_of(env) / ".local" / "state" / "telemetry-kit";
     }
     if (const char* config = non_empty(env, "XDG_CONFIG_HOME")) {
         paths.config_dir = fs::path(config) / "telemetry-kit";
     } else {
-        paths.config_dir = home_dir(env) / ".config" / "telemetry-kit";
+        paths.config_dir = home_dir_of(env) / ".config" / "telemetry-kit";
     }
 #endif
     return paths;

@@ -19,6 +19,8 @@ struct Paths {
     std::filesystem::path install_secret() const { return state_dir / "install-secret"; }
     std::filesystem::path config_file() const { return config_dir / "agent.conf"; }
     std::filesystem::path sent_log() const { return state_dir / "sent.log"; }
+    /// Held (flock) by the running agent: one agent per state dir.
+    std::filesystem::path agent_lock() const { return state_dir / "agent.lock"; }
 };
 
 /// Looks up an environment variable; returns nullptr when unset.
@@ -30,6 +32,9 @@ using EnvLookup = std::function<const char*(const char*)>;
 /// config in $XDG_CONFIG_HOME/telemetry-kit/ (else ~/.config/telemetry-kit/).
 /// macOS: state and config in ~/Library/Application Support/telemetry-kit/.
 Paths resolve_paths(const EnvLookup& env = nullptr);
+
+/// The user's home directory: $HOME, else the password database's entry.
+std::filesystem::path home_directory(const EnvLookup& env = nullptr);
 
 /// Creates `dir` (and parents) if missing and makes it mode 0700 and owned by us.
 /// Returns an empty string on success, else why not.
