@@ -19,6 +19,7 @@
 #include <future>
 #include <stdexcept>
 
+#include "tk/agent/activation.hpp"
 #include "tk/agent/identity.hpp"
 #include "tk/agent/version.hpp"
 #include "tk/common/framing.hpp"
@@ -44,20 +45,6 @@ bool socket_is_live(const fs::path& path) {
     const bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
     ::close(fd);
     return live;
-}
-
-/// A listener handed over by systemd/launchd-style socket activation (LISTEN_PID/LISTEN_FDS), or -1.
-int activated_listener() {
-    const char* pid = std::getenv("LISTEN_PID");
-    const char* fds = std::getenv("LISTEN_FDS");
-    if (pid == nullptr || fds == nullptr) return -1;
-    if (std::strtol(pid, nullptr, 10) != ::getpid() || std::strtol(fds, nullptr, 10) < 1) return -1;
-    ::unsetenv("LISTEN_PID");
-    ::unsetenv("LISTEN_FDS");
-    ::unsetenv("LISTEN_FDNAMES");
-    constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
-    ::fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
-    return kFirstFd;
 }
 
 /// Hundreds of clients at once need more descriptors than the usual soft limit of 1024.
@@ -123,6 +110,7 @@ void Agent::listen() {
     const fs::path& socket = options_.paths.socket;
     if (const int fd = activated_listener(); fd >= 0) {
         acceptor_.assign(stream_protocol(), fd);
+        activated_ = true;
         spdlog::info("using the socket-activated listener (fd {})", fd);
         return;
     }
@@ -160,6 +148,13 @@ int Agent::run() {
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     listen();  // listening, but nothing is accepted before the spool is imported
+    // Idle exit only makes sense when the service manager holds the socket and starts the agent
+    // again on the next connection; a directly started agent would be gone for good.
+    if (activated_) {
+        idle_exit_ = options_.config.idle_exit;
+    } else if (options_.config.idle_exit.count() > 0) {
+        spdlog::info("idle exit is off: the agent was not socket-activated, so nothing would start it again");
+    }
     store_->start();
     forwarder_->start();
     import_spool();
@@ -168,9 +163,14 @@ int Agent::run() {
         if (!error) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
     });
     accept();
-    spdlog::info("tk-agent {} ready on {} (state in {})", version(), options_.paths.socket.string(),
+    arm_idle_timer();
+    spdlog::info("tk-agent {} ready on {} (state in {})", version(),
+                 activated_ ? std::string("the socket-activated listener") : options_.paths.socket.string(),
                  options_.paths.state_dir.string());
+    if (idle_exit_.count() > 0) spdlog::info("socket-activated: exits after {} s idle", idle_exit_.count());
+    notify_ready();
     io_.run();
+    stopping_ = true;
 
     store_->stop();  // commits everything already handed to it
     forwarder_->stop();
@@ -181,14 +181,22 @@ int Agent::run() {
 
 void Agent::shutdown(const char* why) {
     spdlog::info("{}: shutting down", why);
+    stopping_ = true;
+    notify_stopping();
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    idle_timer_.cancel();
+    acceptor_.close(ignored);  // an activated listener stays open in the service manager
     io_.stop();
 }
 
 void Agent::accept() {
     acceptor_.async_accept([this](const boost::system::error_code& error, stream_protocol::socket socket) {
-        if (error == asio::error::operation_aborted) return;
+        if (error == asio::error::operation_aborted) {
+            // Cancelled by the idle timer (or closed by shutdown). Now no accept is pending, so no
+            // connection can slip in while we decide: new ones wait in the kernel's backlog.
+            if (idle_check_ && !stopping_) check_idle();
+            return;
+        }
         if (error) {
             spdlog::warn("accept failed: {}", error.message());
         } else {
@@ -200,11 +208,69 @@ void Agent::accept() {
             } else if (peer.uid != ::geteuid()) {
                 spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer.uid, peer.pid);
             } else {
-                std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id)->start();
+                ++live_sessions_;
+                idle_timer_.cancel();
+                std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id, [this] { on_session_end(); })
+                    ->start();
             }
+        }
+        if (idle_check_) {
+            // The idle timer fired just as this accept completed (cancel cannot undo a completed
+            // accept): the connection is served, and the idle time starts again after it.
+            idle_check_ = false;
+            arm_idle_timer();
         }
         accept();
     });
+}
+
+// ---- idle exit (socket-activated only) ----
+//
+// Idle means: no client connection for idle_exit_ and nothing the forwarder could send. The timer
+// is armed when the last session ends (and at start), so an idle agent wakes once per idle period
+// at most. When it fires, the pending accept is cancelled and the decision is made in its handler:
+// a connection the kernel completed meanwhile is still delivered and served; one that is only in
+// the backlog stays there, and the service manager, which keeps the listening socket, starts the
+// next agent for it.
+
+void Agent::on_session_end() {
+    // Any thread: the last reference to a session may be dropped on the store's writer thread.
+    if (live_sessions_.fetch_sub(1) == 1 && !stopping_) asio::post(io_, [this] { arm_idle_timer(); });
+}
+
+void Agent::arm_idle_timer() {
+    if (idle_exit_.count() == 0 || stopping_ || idle_check_ || live_sessions_ > 0) return;
+    idle_timer_.expires_after(idle_exit_);
+    idle_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (error || stopping_ || idle_check_ || live_sessions_ > 0) return;
+        idle_check_ = true;
+        boost::system::error_code ignored;
+        acceptor_.cancel(ignored);  // its handler calls check_idle(), or serves a completed accept
+    });
+}
+
+void Agent::check_idle() {
+    // A no-op store task completes after everything sessions handed to the store is committed and
+    // the forwarder notified of it; only then is the forwarder's answer complete.
+    store_->run([](EventStore::Tx&) {}, [this](bool) {
+        forwarder_->has_work([this](bool work) { asio::post(io_, [this, work] { finish_idle_check(work); }); });
+    });
+}
+
+void Agent::finish_idle_check(bool forwarder_has_work) {
+    idle_check_ = false;
+    if (stopping_) return;
+    if (forwarder_has_work) {
+        // Staying up to deliver; asked again one idle period from now.
+        spdlog::debug("idle for {} s, but there are events to send: staying", idle_exit_.count());
+        accept();
+        arm_idle_timer();
+        return;
+    }
+    spdlog::info("idle for {} s with nothing to send: exiting; the next connection starts the agent again",
+                 idle_exit_.count());
+    notify_status("exited after being idle; the next connection starts it again");
+    shutdown("idle");
 }
 
 // ---- spool ----

@@ -37,6 +37,15 @@ using Setter = std::function<void(AgentConfig&, const std::string& key, const st
 
 const std::map<std::string, Setter>& setters() {
     static const std::map<std::string, Setter> table = {
+        {"agent.idle_exit_s",
+         [](AgentConfig& c, auto& k, auto& v) {
+             const std::uint64_t seconds = parse_unsigned(k, v);
+             if (seconds > kMaxIdleExitSeconds) {
+                 throw std::runtime_error(fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k,
+                                                      kMaxIdleExitSeconds, v));
+             }
+             c.idle_exit = std::chrono::seconds(seconds);
+         }},
         {"queue.max_events", [](AgentConfig& c, auto& k, auto& v) { c.max_queue_events = parse_unsigned(k, v); }},
         {"queue.max_bytes", [](AgentConfig& c, auto& k, auto& v) { c.max_queue_bytes = parse_unsigned(k, v); }},
         {"queue.retention_days",
@@ -119,6 +128,10 @@ std::string default_config_text() {
     return fmt::format(
         "# telemetry-kit agent configuration (INI). Every key is optional; an unknown key is an error.\n"
         "# Comments go on lines of their own.\n"
+        "[agent]\n"
+        "; when socket-activated (systemd, launchd): exit after this many seconds with no client connected\n"
+        "; and nothing to send; the next connection starts the agent again. 0 = never (--idle-exit wins)\n"
+        "idle_exit_s = {}\n"
         "[queue]\n"
         "; past either bound the oldest queued events are shed (counted per tool)\n"
         "max_events = {}\n"
@@ -146,7 +159,7 @@ std::string default_config_text() {
         "ca_file =\n"
         "; one line per sent batch in <state dir>/sent.log\n"
         "sent_log = true\n",
-        d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
+        d.idle_exit.count(), d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
         d.forwarder.max_batch_events, d.forwarder.max_batch_bytes, d.forwarder.coalesce.count(),
         d.forwarder.initial_backoff.count(),
         std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.max_backoff).count(),

@@ -478,6 +478,18 @@ struct Forwarder::Impl {
         });
     }
 
+    /// See Forwarder::has_work. A lane is busy (a round or a request running) or waiting (a retry
+    /// pending) exactly while its destination has something to send.
+    bool has_work_now() {
+        if (stopping) return false;
+        if (coalesce_armed) return true;  // a notify() whose pass has not run yet
+        for (const auto& [destination, lane] : lanes) {
+            if (lane->busy || lane->waiting) return true;
+        }
+        // Idle lanes and yet something queued would be a missed wake-up; count it as work all the same.
+        return !outbox.pending_destinations().empty() || !outbox.pending_erasures().empty();
+    }
+
     void arm_coalesce_timer() {
         if (stopping) return;
         coalesce_timer.expires_after(options.coalesce);
@@ -550,6 +562,25 @@ void Forwarder::stop() {
     if (!impl_->thread.joinable()) return;
     asio::post(impl_->io, [impl = impl_.get()] { impl->shut_down(); });
     impl_->thread.join();
+}
+
+void Forwarder::has_work(std::function<void(bool)> answer) {
+    {
+        std::lock_guard lock(impl_->lifecycle_mutex);  // stop() cannot join before our task ran
+        if (impl_->thread.joinable() && !impl_->stopped) {
+            asio::post(impl_->io, [impl = impl_.get(), answer] {
+                bool work = true;  // if the queue cannot be read, assume there is work: never exit on a guess
+                try {
+                    work = impl->has_work_now();
+                } catch (const std::exception& e) {
+                    spdlog::error("forwarder: reading the queue failed: {}", e.what());
+                }
+                answer(work);
+            });
+            return;
+        }
+    }
+    answer(false);
 }
 
 std::vector<telemetry_kit::v1::DestinationStatus> Forwarder::status() const {

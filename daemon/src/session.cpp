@@ -8,13 +8,20 @@ namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
 namespace asio = boost::asio;
 
-Session::Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id)
+Session::Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id,
+                 std::function<void()> on_end)
     : socket_(std::move(socket)),
       intake_(intake),
       control_(control),
       id_(id),
+      on_end_(std::move(on_end)),
       buffer_(std::make_unique<std::array<char, 64 * 1024>>()),
       counters_(std::make_shared<IntakeCounters>()) {}
+
+Session::~Session() {
+    close();  // before on_end_: whoever counts live connections sees this one gone
+    if (on_end_) on_end_();
+}
 
 void Session::start() { read(); }
 

@@ -5,7 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -36,7 +38,8 @@ public:
     Agent& operator=(const Agent&) = delete;
 
     /// Listens (or adopts a socket-activated listener), imports the spool, then serves until
-    /// SIGTERM/SIGINT. Returns the exit code.
+    /// SIGTERM/SIGINT — or, when socket-activated, until it has been idle for `idle_exit`.
+    /// Returns the exit code.
     int run();
 
 private:
@@ -44,6 +47,10 @@ private:
     void import_spool();
     std::size_t import_spool_file(const std::filesystem::path& file);
     void accept();
+    void on_session_end();
+    void arm_idle_timer();
+    void check_idle();
+    void finish_idle_check(bool forwarder_has_work);
     void control(const telemetry_kit::v1::ControlRequest& request,
                  std::function<void(telemetry_kit::v1::ControlResponse)> reply);
     void control_consent(const telemetry_kit::v1::ConsentRequest& request,
@@ -56,9 +63,18 @@ private:
     AgentOptions options_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     int lock_fd_ = -1;
+    // Declared before io_: sessions still held by io_'s handlers end (on_session_end) while it is
+    // destroyed. live_sessions_ is changed on the io thread at accept and on any thread at a
+    // session's end; everything else of the idle exit lives on the io thread.
+    std::atomic<std::size_t> live_sessions_{0};
+    std::atomic<bool> stopping_{false};
+    bool activated_ = false;               ///< the listener came from the service manager
+    std::chrono::seconds idle_exit_{0};    ///< 0: never (also whenever not activated)
+    bool idle_check_ = false;              ///< the idle timer cancelled the accept to decide
     boost::asio::io_context io_{1};
     boost::asio::local::stream_protocol::acceptor acceptor_{io_};
     boost::asio::signal_set signals_{io_};
+    boost::asio::steady_timer idle_timer_{io_};
     bool owns_socket_file_ = false;
     std::unique_ptr<EventStore> store_;
     std::unique_ptr<ToolRegistry> registry_;

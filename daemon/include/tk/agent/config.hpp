@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -12,7 +13,16 @@
 
 namespace tk::agent {
 
+/// The longest idle_exit accepted (a year); "never" is 0.
+inline constexpr std::uint64_t kMaxIdleExitSeconds = 365ull * 24 * 3600;
+
 struct AgentConfig {
+    // [agent]
+    /// Socket-activated only: exit after this long with no client connection and nothing the
+    /// forwarder could send; the service manager starts the agent again on the next connection.
+    /// 0 = never. (`tk-agent --idle-exit` wins.)
+    std::chrono::seconds idle_exit{900};
+
     // [queue]
     std::size_t max_queue_events = 100'000;           ///< past it the oldest queued events are shed
     std::size_t max_queue_bytes = 64u << 20;          ///< serialized event bytes, same

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,13 @@ public:
     void notify();
     /// Cancels timers and in-flight requests and joins the thread. Idempotent.
     void stop();
+
+    /// Asks whether there is anything it could send now: queued events with a destination, an
+    /// erasure, a request in flight, a retry or a notify() not yet looked at. (Events stored with
+    /// no destination are never sent and do not count.) `answer` runs once, on the forwarding
+    /// thread after everything notified before the call; at once with false if the thread is not
+    /// running. Thread-safe. The agent's idle exit asks this before it exits.
+    void has_work(std::function<void(bool)> answer);
 
     /// Per destination: last attempt, last success, last error, next retry, sent.
     /// (queued and dead_lettered are filled in by the caller from the store.) Thread-safe.

@@ -30,7 +30,14 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     using Socket = boost::asio::local::stream_protocol::socket;
 
-    Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id);
+    /// `on_end`, if set, is called from the destructor — when the connection is closed and nothing
+    /// of it is pending any more (the agent's idle exit counts live sessions with it). The last
+    /// reference may be dropped on the store's writer thread, so it must be thread-safe.
+    Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id,
+            std::function<void()> on_end = nullptr);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
     void start();
     /// Closes the socket (agent shutdown).
     void close();
@@ -51,6 +58,7 @@ private:
     Intake& intake_;
     const ControlHandler& control_;
     std::uint64_t id_;
+    std::function<void()> on_end_;
     std::unique_ptr<std::array<char, 64 * 1024>> buffer_;
     framing::FrameDecoder decoder_;
     telemetry_kit::v1::ClientFrame frame_;
