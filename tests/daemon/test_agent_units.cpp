@@ -151,3 +151,21 @@ TEST_CASE("config: keys are read, unknown keys and bad values are errors") {
     std::ofstream(file) << default_config_text();
     CHECK_NOTHROW(load_config(file, true));
 }
+
+TEST_CASE("config: agent.idle_exit_s") {
+    tk::test::TempDir dir;
+    const auto file = dir / "agent.conf";
+    CHECK(AgentConfig{}.idle_exit == std::chrono::seconds(900));
+    std::ofstream(file) << "[agent]\nidle_exit_s = 30\n";
+    CHECK(load_config(file, true).idle_exit == std::chrono::seconds(30));
+    std::ofstream(file) << "[agent]\nidle_exit_s = 0\n";
+    CHECK(load_config(file, true).idle_exit == std::chrono::seconds(0));
+    std::ofstream(file) << "[agent]\nidle_exit_s = soon\n";
+    CHECK_THROWS_WITH(load_config(file, true),
+                      Catch::Contains("agent.idle_exit_s: expected a non-negative integer, got 'soon'"));
+    std::ofstream(file) << "[agent]\nidle_exit_s = -1\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("agent.idle_exit_s: expected a non-negative integer"));
+    std::ofstream(file) << "[agent]\nidle_exit_s = 99999999999\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("agent.idle_exit_s: at most 31536000"));
+    CHECK_THAT(default_config_text(), Catch::Contains("[agent]\n") && Catch::Contains("idle_exit_s = 900\n"));
+}
