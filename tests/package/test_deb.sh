@@ -60,7 +60,8 @@ for path in /usr/bin/tk /usr/bin/tk-agent /usr/bin/tk-collector \
             /usr/share/telemetry-kit/launchd/dev.telemetry-kit.agent.plist; do
   grep -qx "$path" "$tmp/contents" || fail "$path is not in the package"
 done
-grep -q '^/usr/lib/libtelemetry_kit\.so\.' "$tmp/contents" || fail "libtelemetry_kit.so.* is not in the package"
+grep -q "^/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libtelemetry_kit\.so\." "$tmp/contents" \
+  || fail "libtelemetry_kit.so.* is not in the package's multiarch library directory"
 # Programs: exactly these three (no test, benchmark or example binaries).
 programs=$(grep '^/usr/bin/.' "$tmp/contents" | sort | tr '\n' ' ')
 [ "$programs" = "/usr/bin/tk /usr/bin/tk-agent /usr/bin/tk-collector " ] || fail "unexpected programs in /usr/bin: $programs"
