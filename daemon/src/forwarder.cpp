@@ -393,10 +393,11 @@ struct Forwarder::Impl {
         std::vector<std::string> ids;
         ids.reserve(batch.size());
         for (const auto& e : batch) ids.push_back(e.id);
+        // Status first: whoever sees the events leave the queue (tk status, a test) also sees why.
+        update_status(lane, [&](auto& s) { s.set_last_error(reason); });
         outbox.dead_letter(ids, reason);
         spdlog::warn("forwarder: {} refused {} events for good ({}); moved to the dead letters",
                      lane.destination.endpoint, ids.size(), reason);
-        update_status(lane, [&](auto& s) { s.set_last_error(reason); });
     }
 
     /// The first failure of a wave decides the retry; the wave finishes before the lane waits.
