@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${SANITIZE_BUILD_DIR:-build-sanitize}"
-TESTS=(test_framing test_uuid test_paths test_proto
+TESTS=(test_framing test_uuid test_paths test_unix_socket test_proto
        test_agent_units test_agent_store test_agent_intake test_agent_policy test_tk_cli
        test_client_wire test_client_offline test_client_transport test_client_c_api test_client_agent)
 # -Werror stays off here: GCC 12's -O2 + ASan gives false-positive warnings inside Catch2.

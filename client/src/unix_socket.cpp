@@ -1,5 +1,7 @@
 #include "unix_socket.hpp"
 
+#include "tk/common/unix_socket.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,43 +14,18 @@
 namespace telemetry_kit::detail {
 namespace {
 
-#ifdef MSG_NOSIGNAL
-constexpr int kSendFlags = MSG_NOSIGNAL;
-#else
-constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on the socket instead
-#endif
-
 // Largest AgentReply the client accepts (control replies it asks for are small).
 constexpr std::size_t kMaxReplyBytes = 1u << 20;
 
 }  // namespace
 
 int connect_agent(const std::filesystem::path& socket) noexcept {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    const std::string& path = socket.native();
-    if (path.empty() || path.size() >= sizeof address.sun_path) return -1;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-#ifdef SO_NOSIGPIPE
-    const int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
-#endif
-    // A Unix socket connects at once or fails at once (EAGAIN: the agent's backlog is full).
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
+    return tk::unix_socket::connect_stream(socket, /*nonblocking=*/true);
 }
 
 ssize_t send_some(int fd, const char* data, std::size_t size) noexcept {
     for (;;) {
-        const ssize_t n = ::send(fd, data, size, kSendFlags);
+        const ssize_t n = ::send(fd, data, size, tk::unix_socket::send_flags());
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;

@@ -2,30 +2,19 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "tk/common/framing.hpp"
+#include "tk/common/unix_socket.hpp"
 
 namespace tk::cli {
 
 std::optional<AgentConnection> AgentConnection::connect(const std::filesystem::path& socket) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = unix_socket::connect_stream(socket);
     if (fd < 0) return std::nullopt;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (socket.native().size() >= sizeof address.sun_path) {
-        ::close(fd);
-        return std::nullopt;
-    }
-    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        return std::nullopt;
-    }
     return AgentConnection(fd);
 }
 
@@ -35,15 +24,7 @@ AgentConnection::~AgentConnection() {
 
 bool AgentConnection::send(const telemetry_kit::v1::ClientFrame& frame) {
     std::string bytes;
-    if (!framing::append_message(bytes, frame)) return false;
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        sent += static_cast<std::size_t>(n);
-    }
-    return true;
+    return framing::append_message(bytes, frame) && unix_socket::send_all(fd_, bytes);
 }
 
 std::optional<telemetry_kit::v1::AgentReply> AgentConnection::receive(std::chrono::milliseconds deadline,

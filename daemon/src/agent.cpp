@@ -23,6 +23,7 @@
 #include "tk/agent/identity.hpp"
 #include "tk/agent/version.hpp"
 #include "tk/common/framing.hpp"
+#include "tk/common/unix_socket.hpp"
 
 namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
@@ -37,14 +38,10 @@ constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMax
 
 /// True if something accepts connections on the Unix socket at `path`.
 bool socket_is_live(const fs::path& path) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = unix_socket::connect_stream(path);
     if (fd < 0) return false;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    const bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
     ::close(fd);
-    return live;
+    return true;
 }
 
 /// Hundreds of clients at once need more descriptors than the usual soft limit of 1024.
@@ -201,12 +198,11 @@ void Agent::accept() {
             spdlog::warn("accept failed: {}", error.message());
         } else {
             const std::uint64_t id = next_session_id_++;
-            ucred peer{};
-            socklen_t length = sizeof peer;
-            if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+            const auto peer = unix_socket::peer_credentials(socket.native_handle());
+            if (!peer) {
                 spdlog::warn("connection {}: cannot read the peer's credentials; closing", id);
-            } else if (peer.uid != ::geteuid()) {
-                spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer.uid, peer.pid);
+            } else if (peer->uid != ::geteuid()) {
+                spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
             } else {
                 ++live_sessions_;
                 idle_timer_.cancel();

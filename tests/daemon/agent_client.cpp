@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,21 +9,15 @@
 #include <stdexcept>
 
 #include "tk/common/framing.hpp"
+#include "tk/common/unix_socket.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace tk::test {
 namespace v1 = telemetry_kit::v1;
 
 AgentClient::AgentClient(const std::filesystem::path& socket) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        const std::string why = std::strerror(errno);
-        if (fd_ >= 0) ::close(fd_);
-        throw std::runtime_error("connect " + socket.string() + ": " + why);
-    }
+    fd_ = unix_socket::connect_stream(socket);
+    if (fd_ < 0) throw std::runtime_error("connect " + socket.string() + ": " + std::strerror(errno));
 }
 
 AgentClient::~AgentClient() {
@@ -32,14 +25,7 @@ AgentClient::~AgentClient() {
 }
 
 bool AgentClient::send_raw(const std::string& bytes) {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        sent += static_cast<std::size_t>(n);
-    }
-    return true;
+    return unix_socket::send_all(fd_, bytes);
 }
 
 bool AgentClient::send(const v1::ClientFrame& frame) {

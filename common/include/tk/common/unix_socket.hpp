@@ -1,0 +1,35 @@
+#pragma once
+// Plain POSIX Unix-domain stream sockets, the same on Linux and macOS: close-on-exec, no SIGPIPE,
+// and the peer's credentials. For code that talks to the agent without Boost.Asio (the client
+// library, tk, tests) and for the agent's own peer check.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+namespace tk::unix_socket {
+
+/// Connects a stream socket to `path`. The descriptor is close-on-exec, never raises SIGPIPE on
+/// write (with send_flags()), and is non-blocking if asked. Returns -1 with errno set on failure
+/// (ENAMETOOLONG if the path does not fit in sockaddr_un).
+int connect_stream(const std::filesystem::path& path, bool nonblocking = false) noexcept;
+
+/// Flags for send(2) so a closed peer gives EPIPE instead of SIGPIPE (MSG_NOSIGNAL where it
+/// exists; elsewhere connect_stream set SO_NOSIGPIPE on the socket).
+int send_flags() noexcept;
+
+/// Writes all of `bytes` to a blocking socket, retrying on EINTR. False on error (errno set).
+bool send_all(int fd, std::string_view bytes) noexcept;
+
+/// Who is on the other end of a connected Unix socket.
+struct PeerCredentials {
+    uid_t uid = 0;
+    pid_t pid = -1;  ///< -1 where the platform does not tell (macOS's getpeereid)
+};
+
+/// The peer's credentials (SO_PEERCRED on Linux, getpeereid elsewhere), or nullopt (errno set).
+std::optional<PeerCredentials> peer_credentials(int fd) noexcept;
+
+}  // namespace tk::unix_socket

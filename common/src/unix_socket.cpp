@@ -1,0 +1,76 @@
+#include "tk/common/unix_socket.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tk::unix_socket {
+
+int connect_stream(const std::filesystem::path& path, bool nonblocking) noexcept {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string& native = path.native();
+    if (native.empty() || native.size() >= sizeof address.sun_path) {
+        errno = native.empty() ? ENOENT : ENAMETOOLONG;
+        return -1;
+    }
+    std::memcpy(address.sun_path, native.c_str(), native.size() + 1);
+
+    // SOCK_CLOEXEC is not on macOS; the fcntl leaves a window only a fork-and-exec in another
+    // thread could hit, and our hosts do not fork between these two calls.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (nonblocking) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+#ifdef SO_NOSIGPIPE
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+#endif
+    // A Unix socket connects at once or fails at once (EAGAIN: the listener's backlog is full).
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        const int saved = errno;
+        ::close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int send_flags() noexcept {
+#ifdef MSG_NOSIGNAL
+    return MSG_NOSIGNAL;
+#else
+    return 0;
+#endif
+}
+
+bool send_all(int fd, std::string_view bytes) noexcept {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, send_flags());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::optional<PeerCredentials> peer_credentials(int fd) noexcept {
+#if defined(SO_PEERCRED)
+    ucred peer{};
+    socklen_t length = sizeof peer;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return std::nullopt;
+    return PeerCredentials{peer.uid, peer.pid};
+#else
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (::getpeereid(fd, &uid, &gid) != 0) return std::nullopt;
+    return PeerCredentials{uid, -1};
+#endif
+}
+
+}  // namespace tk::unix_socket
