@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cerrno>
+#include <deque>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -11,7 +12,10 @@
 #include <sstream>
 
 #include "agent_connection.hpp"
+#include "environment.hpp"  // the client library's internals: opt-out rules, spool
+#include "spool.hpp"
 #include "tk/common/ci.hpp"
+#include "tk/common/paths.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace tk::cli {
@@ -307,15 +311,6 @@ int forget(const Common& common, const std::string& tool, bool all) {
 
 namespace {
 
-std::string disabled_variable(const std::string& tool) {
-    std::string name;
-    for (const char c : tool) {
-        const auto u = static_cast<unsigned char>(c);
-        name += (std::isalnum(u) != 0 && u < 0x80) ? static_cast<char>(std::toupper(u)) : '_';
-    }
-    return name + "_TELEMETRY_DISABLED";
-}
-
 /// key=value: an int, a double, true/false, else a string.
 bool parse_attribute(const std::string& text, v1::Event& event) {
     const auto equals = text.find('=');
@@ -346,6 +341,41 @@ bool parse_attribute(const std::string& text, v1::Event& event) {
     return true;
 }
 
+/// No agent on the per-user socket: append the event to the spool, as the client library does, for
+/// the agent to import (under the same policy) when it starts. Opted out: write nothing at all.
+int spool_event(const Common& common, const v1::Hello& hello, const v1::Event& event, const Uuid& id) {
+    namespace detail = telemetry_kit::detail;
+    const Paths paths = resolve_paths();
+    // Another socket's agent keeps its spool in a state dir we cannot know.
+    if (common.socket != paths.socket) return not_running(common);
+    const auto& signals = hello.signals();
+    if (detail::truthy(signals.do_not_track_set() ? signals.do_not_track().c_str() : nullptr) ||
+        detail::truthy(signals.tool_disabled_set() ? signals.tool_disabled().c_str() : nullptr)) {
+        if (common.json) {
+            std::cout << "{\"spooled\": false, \"reason\": \"opted out\"}\n";
+        } else {
+            std::cout << "not recorded: DO_NOT_TRACK or " << detail::tool_disabled_variable(hello.tool().tool())
+                      << " is set (and the agent is not running)\n";
+        }
+        return kExitOk;
+    }
+    detail::SpoolWriter writer(paths.state_dir,
+                               detail::wire::spool_record_prefix(hello.tool().SerializeAsString(), signals.SerializeAsString()));
+    std::deque<std::string> events{event.SerializeAsString()};
+    if (writer.append(events).spooled != 1) {
+        std::cerr << "tk track: the agent is not running (no agent at " << common.socket.string()
+                  << ") and the spool " << paths.spool().string() << " is full or not writable; the event is not recorded\n";
+        return kExitNoAgent;
+    }
+    if (common.json) {
+        std::cout << "{\"spooled\": true, \"id\": \"" << to_string(id) << "\"}\n";
+    } else {
+        std::cout << "spooled " << hello.tool().tool() << " " << event.name() << " (id " << to_string(id)
+                  << "): the agent is not running; it imports " << paths.spool().string() << " when it starts\n";
+    }
+    return kExitOk;
+}
+
 }  // namespace
 
 int track(const Common& common, const TrackOptions& options) {
@@ -365,7 +395,7 @@ int track(const Common& common, const TrackOptions& options) {
         signals->set_do_not_track(dnt);
         signals->set_do_not_track_set(true);
     }
-    if (const char* disabled = std::getenv(disabled_variable(options.tool).c_str())) {
+    if (const char* disabled = std::getenv(telemetry_kit::detail::tool_disabled_variable(options.tool).c_str())) {
         signals->set_tool_disabled(disabled);
         signals->set_tool_disabled_set(true);
     }
@@ -390,7 +420,7 @@ int track(const Common& common, const TrackOptions& options) {
     }
 
     auto connection = AgentConnection::connect(common.socket);
-    if (!connection) return not_running(common);
+    if (!connection) return spool_event(common, hello.hello(), event_frame.event(), id);
     v1::ClientFrame flush;
     flush.mutable_flush()->set_request_id(1);
     flush.mutable_flush()->set_deadline_ms(options.timeout_ms);

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     CLI::App app{"tk — talk to your telemetry-kit agent: what it holds, what it sends, and your consent.\n"};
     app.footer(
         "Exit codes: 0 ok; 1 the agent answered with an error (or did not answer); 2 bad command line;\n"
-        "3 no agent is running on the socket; 4 (tk service) the service manager is not reachable.\n"
+        "3 no agent is running on the socket (tk track: and the spool is not writable); 4 (tk service) the service manager is not reachable.\n"
         "The socket is --socket, else $TELEMETRY_KIT_SOCKET, else the per-user default (docs/agent.md).");
     app.set_version_flag("--version", std::string(TK_VERSION));
     app.require_subcommand(1);
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     add_json(forget);
 
     tk::cli::TrackOptions track_options;
-    auto* track = app.add_subcommand("track", "record an event from a shell script (waits until it is stored)");
+    auto* track = app.add_subcommand("track", "record an event from a shell script (waits until the agent has it; with no agent running, spools it)");
     track->add_option("tool", track_options.tool, "the tool's name")->required();
     track->add_option("event", track_options.event, "the event's name")->required();
     track->add_option("attributes", track_options.attributes,

@@ -142,3 +142,33 @@ TEST_CASE("tk --help lists every command and the exit codes") {
         CHECK(contains(agent_help.out, flag));
     }
 }
+
+TEST_CASE("tk track with no agent spools the event, and the agent imports it when it starts") {
+    RunningAgent agent;
+    REQUIRE(agent.stop() == 0);
+    const auto spool = agent.home() / "spool";
+
+    const auto spooled = tk_run(agent, {"track", "shelltool", "offline", "n=1", "--opt-out"});
+    CHECK(spooled.exit_code == 0);
+    CHECK(contains(spooled.out, "spooled shelltool offline"));
+    REQUIRE(fs::exists(spool));
+    const auto spool_size = fs::file_size(spool);
+    CHECK(spool_size > 0);
+
+    // Opted out: nothing is written, not even to the local spool.
+    const auto dnt = tk_run(agent, {"track", "shelltool", "private", "--opt-out"}, {{"DO_NOT_TRACK", "1"}});
+    CHECK(dnt.exit_code == 0);
+    CHECK(contains(dnt.out, "not recorded"));
+    CHECK(fs::file_size(spool) == spool_size);
+    // Another agent's socket: its spool is unknown, so nothing is written and tk says no agent runs.
+    const auto elsewhere = tk_run(agent, {"track", "shelltool", "lost", "--opt-out", "--socket", (agent.root() / "other.sock").string()});
+    CHECK(elsewhere.exit_code == 3);
+    CHECK(fs::file_size(spool) == spool_size);
+
+    agent.start();
+    const auto events = agent.control(events_request("shelltool")).events();
+    REQUIRE(events.events_size() == 1);
+    CHECK(events.events(0).name() == "offline");
+    CHECK(events.events(0).attributes().at("n").int_value() == 1);
+    CHECK_FALSE(fs::exists(spool));
+}
