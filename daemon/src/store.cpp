@@ -3,6 +3,10 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <string_view>
+#include <type_traits>
+
 #include "sqlite.hpp"
 #include "tk/common/uuid.hpp"
 
@@ -64,6 +68,54 @@ void configure(Database& db, bool synchronous_full) {
     // crash can lose the last commits. FULL (config store.synchronous) fsyncs every commit.
     db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db.exec("PRAGMA foreign_keys=OFF");
+}
+
+/// Runs one Outbox operation under the outbox lock. The forwarder must never see an exception: a
+/// failure is logged and the operation returns an empty result (or nothing), and the forwarder
+/// retries later.
+template <class Work>
+std::invoke_result_t<Work&> outbox_call(std::mutex& mutex, const char* operation, Work&& work) {
+    try {
+        std::lock_guard lock(mutex);
+        return work();
+    } catch (const std::exception& e) {
+        spdlog::error("store (outbox): {}: {}", operation, e.what());
+        return std::invoke_result_t<Work&>();
+    }
+}
+
+/// Event ids bound per statement by for_id_chunks: well below SQLITE_MAX_VARIABLE_NUMBER (999 in
+/// SQLite builds before 3.32, 32766 since), and large enough that a wave of acks takes a few steps.
+constexpr std::size_t kIdsPerStatement = 500;
+
+/// Runs `head` + "(?,?,...)" + `tail` once per chunk of at most kIdsPerStatement of `ids` (none for
+/// an empty list): `bind_fixed` binds the statement's first `fixed_params` parameters, the chunk's
+/// ids are bound after them as blobs, and `on_row` sees every row a step returns. At most two
+/// statements are prepared: one for full chunks and one for the last, shorter one.
+template <class BindFixed, class OnRow>
+void for_id_chunks(Database& db, std::string_view head, std::string_view tail, const std::vector<std::string>& ids,
+                   int fixed_params, BindFixed bind_fixed, OnRow on_row) {
+    std::optional<Statement> statement;
+    std::size_t prepared_for = 0;
+    for (std::size_t next = 0; next < ids.size();) {
+        const std::size_t count = std::min(kIdsPerStatement, ids.size() - next);
+        if (count != prepared_for) {
+            std::string sql(head);
+            sql += "(?";
+            for (std::size_t i = 1; i < count; ++i) sql += ",?";
+            sql += ')';
+            sql += tail;
+            statement.emplace(db, sql.c_str());  // finalizes the one for full chunks
+            prepared_for = count;
+        }
+        bind_fixed(*statement);
+        for (std::size_t i = 0; i < count; ++i) {
+            statement->bind_blob(fixed_params + 1 + static_cast<int>(i), ids[next + i]);
+        }
+        while (statement->step()) on_row(std::as_const(*statement));
+        statement->reset();
+        next += count;
+    }
 }
 
 }  // namespace
@@ -543,9 +595,7 @@ void EventStore::Tx::list_events(const std::string& tool, std::size_t limit, v1:
 // ---- Outbox (forwarder thread, second connection) ----
 
 std::vector<Destination> EventStore::pending_destinations() {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    return outbox_call(outbox_mutex_, "pending_destinations", [this] {
         std::vector<Destination> result;
         Statement select(*outbox_db_,
                          "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
@@ -553,17 +603,12 @@ std::vector<Destination> EventStore::pending_destinations() {
                          "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
         while (select.step()) result.push_back(Destination{select.text(0), select.text(1)});
         return result;
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): pending_destinations: {}", e.what());
-        return {};
-    }
+    });
 }
 
 std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination, std::size_t max_events,
                                                   std::size_t max_bytes) {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    return outbox_call(outbox_mutex_, "next_batch", [&] {
         std::vector<OutgoingEvent> result;
         Statement select(*outbox_db_,
                          "SELECT e.id, e.payload FROM events e JOIN destinations d ON e.dest_id = d.dest_id "
@@ -578,66 +623,48 @@ std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination
             result.push_back(OutgoingEvent{std::string(select.blob(0)), std::string(payload)});
         }
         return result;
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): next_batch: {}", e.what());
-        return {};
-    }
+    });
 }
 
 std::pair<std::int64_t, std::int64_t> EventStore::remove_queued(const std::vector<std::string>& ids) {
     std::int64_t events = 0;
     std::int64_t bytes = 0;
-    Statement remove(*outbox_db_, "DELETE FROM events WHERE id = ? RETURNING size");
-    for (const auto& id : ids) {
-        remove.bind_blob(1, id);
-        while (remove.step()) {
-            ++events;
-            bytes += remove.integer(0);
-        }
-        remove.reset();
-    }
+    for_id_chunks(*outbox_db_, "DELETE FROM events WHERE id IN ", " RETURNING size", ids, 0, [](Statement&) {},
+                  [&](const Statement& row) {
+                      ++events;
+                      bytes += row.integer(0);
+                  });
     return {events, bytes};
 }
 
 void EventStore::remove_delivered(const std::vector<std::string>& ids) {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    outbox_call(outbox_mutex_, "remove_delivered", [&] {
         Transaction transaction(*outbox_db_);
         const auto [events, bytes] = remove_queued(ids);
         transaction.commit();
         queue_events_ -= events;
         queue_bytes_ -= bytes;
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): remove_delivered: {}", e.what());
-        return;
-    }
+    });
 }
 
 void EventStore::dead_letter(const std::vector<std::string>& ids, const std::string& reason) {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    outbox_call(outbox_mutex_, "dead_letter", [&] {
         Transaction transaction(*outbox_db_);
-        Statement copy(*outbox_db_,
-                       "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
-                       "SELECT id, tool_id, dest_id, ?, ?, payload FROM events WHERE id = ?");
         const std::int64_t now = now_unix_ms();
-        for (const auto& id : ids) copy.bind_text(1, reason).bind(2, now).bind_blob(3, id).run();
+        for_id_chunks(*outbox_db_,
+                      "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
+                      "SELECT id, tool_id, dest_id, ?1, ?2, payload FROM events WHERE id IN ",
+                      "", ids, 2, [&](Statement& copy) { copy.bind_text(1, reason).bind(2, now); },
+                      [](const Statement&) {});
         const auto [events, bytes] = remove_queued(ids);
         transaction.commit();
         queue_events_ -= events;
         queue_bytes_ -= bytes;
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): dead_letter: {}", e.what());
-        return;
-    }
+    });
 }
 
 std::vector<ErasureRequest> EventStore::pending_erasures() {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    return outbox_call(outbox_mutex_, "pending_erasures", [this] {
         std::vector<ErasureRequest> result;
         Statement select(*outbox_db_,
                          "SELECT r.request_id, d.endpoint, d.ingest_key, r.anonymous_id FROM erasures r "
@@ -650,22 +677,14 @@ std::vector<ErasureRequest> EventStore::pending_erasures() {
             result.push_back(std::move(request));
         }
         return result;
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): pending_erasures: {}", e.what());
-        return {};
-    }
+    });
 }
 
 void EventStore::erasure_done(std::int64_t request_id) {
-    // The forwarder must never see an exception: log, and let it retry later.
-    try {
-        std::lock_guard lock(outbox_mutex_);
+    outbox_call(outbox_mutex_, "erasure_done", [&] {
         Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
         remove.bind(1, request_id).run();
-    } catch (const std::exception& e) {
-        spdlog::error("store (outbox): erasure_done: {}", e.what());
-        return;
-    }
+    });
 }
 
 }  // namespace tk::agent

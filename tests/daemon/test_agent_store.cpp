@@ -170,3 +170,126 @@ TEST_CASE("store: duplicates inside multi-row chunks are counted exactly, bytes 
     CHECK(store.queue_bytes() == static_cast<std::uint64_t>(bytes));
     store.stop();
 }
+
+namespace {
+
+/// A started store in a temporary directory with `count` events of tool "t" queued for `destination`
+/// (their sizes differ), kept oldest first.
+struct QueuedStore {
+    explicit QueuedStore(int count) {
+        store.load();
+        store.start();
+        IntakeBatch batch;
+        batch.tool = "t";
+        batch.destination = destination;
+        for (int i = 0; i < count; ++i) {
+            batch.events.push_back(prepared(std::string(static_cast<std::size_t>(i % 50), 'x')));
+        }
+        events = batch.events;
+        REQUIRE(commit(store, std::move(batch)));
+    }
+    ~QueuedStore() { store.stop(); }
+
+    /// Ids still queued, oldest first.
+    std::vector<std::string> queued_ids() {
+        std::vector<std::string> ids;
+        for (const auto& event : store.next_batch(destination, 1'000'000, std::size_t{1} << 30)) {
+            ids.push_back(event.id);
+        }
+        return ids;
+    }
+    v1::StatusResponse status() {
+        v1::StatusResponse status;
+        in_writer(store, [&status](EventStore::Tx& tx) { tx.fill_status(status); });
+        return status;
+    }
+
+    tk::test::TempDir dir;
+    EventStore store{dir / "queue.db", StoreOptions{}};
+    const Destination destination{"https://a.example", "key-a"};
+    std::vector<PreparedEvent> events;
+};
+
+/// The events' ids split by `take(index)`, and the bytes of those taken.
+struct Split {
+    std::vector<std::string> taken;
+    std::vector<std::string> kept;
+    std::uint64_t taken_bytes = 0;
+};
+template <class Take>
+Split split(const std::vector<PreparedEvent>& events, Take take) {
+    Split result;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (take(i)) {
+            result.taken.push_back(events[i].id);
+            result.taken_bytes += events[i].payload.size();
+        } else {
+            result.kept.push_back(events[i].id);
+        }
+    }
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("outbox: removing more ids than one statement binds deletes exactly those, counted once") {
+    QueuedStore q(1'500);
+    REQUIRE(q.store.queue_events() == 1'500);
+    const std::uint64_t bytes_before = q.store.queue_bytes();
+    // 1,200 of the 1,500 (every fifth one stays): statements of 500, 500 and 200 ids. Plus an id
+    // given twice in the call and one that was never queued: neither is counted again.
+    const Split ids = split(q.events, [](std::size_t i) { return i % 5 != 4; });
+    REQUIRE(ids.taken.size() == 1'200);
+    std::vector<std::string> remove = ids.taken;
+    remove.insert(remove.begin() + 700, remove[3]);
+    remove.push_back(tk::to_bytes(tk::uuid_v7()));
+
+    q.store.remove_delivered(remove);
+
+    CHECK(q.store.queue_events() == 300);
+    CHECK(q.store.queue_bytes() == bytes_before - ids.taken_bytes);
+    CHECK(q.queued_ids() == ids.kept);  // the others, still oldest first
+    const auto status = q.status();
+    CHECK(status.queue_events() == 300);
+    REQUIRE(status.tools_size() == 1);
+    CHECK(status.tools(0).queued() == 300);
+    CHECK(status.tools(0).dead_lettered() == 0);
+}
+
+TEST_CASE("outbox: dead-lettering more ids than one statement binds moves exactly those") {
+    QueuedStore q(1'300);
+    const std::uint64_t bytes_before = q.store.queue_bytes();
+    const Split ids = split(q.events, [](std::size_t i) { return i % 13 != 0; });
+    REQUIRE(ids.taken.size() == 1'200);
+
+    q.store.dead_letter(ids.taken, "rejected: schema");
+
+    CHECK(q.store.queue_events() == 100);
+    CHECK(q.store.queue_bytes() == bytes_before - ids.taken_bytes);
+    CHECK(q.queued_ids() == ids.kept);
+    const auto status = q.status();
+    REQUIRE(status.tools_size() == 1);
+    CHECK(status.tools(0).queued() == 100);
+    CHECK(status.tools(0).dead_lettered() == 1'200);
+    REQUIRE(status.destinations_size() == 1);
+    CHECK(status.destinations(0).dead_lettered() == 1'200);
+}
+
+TEST_CASE("outbox: removing or dead-lettering an empty list of ids changes nothing") {
+    QueuedStore q(10);
+    const std::uint64_t bytes = q.store.queue_bytes();
+
+    q.store.remove_delivered({});
+    q.store.dead_letter({}, "rejected");
+
+    CHECK(q.store.queue_events() == 10);
+    CHECK(q.store.queue_bytes() == bytes);
+    CHECK(q.queued_ids().size() == 10);
+    const auto status = q.status();
+    REQUIRE(status.tools_size() == 1);
+    CHECK(status.tools(0).queued() == 10);
+    CHECK(status.tools(0).dead_lettered() == 0);
+
+    q.store.remove_delivered({q.events[0].id});  // and the outbox still works after them
+    CHECK(q.store.queue_events() == 9);
+}
