@@ -30,6 +30,9 @@ function(tk_install_service_file template)
   string(APPEND code "set(TK_SF_BINDIR [==[${CMAKE_INSTALL_BINDIR}]==])\n")
   string(APPEND code "set(TK_SF_QUOTING [==[${ARG_QUOTING}]==])\n")
   string(APPEND code "set(TK_SF_STAGING [==[${CMAKE_CURRENT_BINARY_DIR}/rendered]==])\n")
+  # Made now, by whoever configures: if a `sudo cmake --install` made it, a later unprivileged
+  # install or cpack could not add its own subdirectory.
+  file(MAKE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}/rendered")
   set(names "")
   list(LENGTH ARG_VALUES count)
   if(count GREATER 0)

@@ -7,6 +7,8 @@
 #include <mach-o/dyld.h>
 #endif
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -76,10 +78,13 @@ struct Plan {
     std::string what;                  ///< "systemd user units", for messages
     std::vector<ServiceFile> files;
     std::vector<fs::path> directories;  ///< made (0700) before loading: launchd makes none itself
+    Command probe;                     ///< succeeds if the service manager can be reached
     std::vector<Command> load;         ///< after writing the files
+    std::vector<Command> socket_changed;  ///< after `load`, when the socket's definition changed
     std::vector<Command> unload;       ///< before removing them
     std::vector<Command> after_remove;
     std::string logs;                  ///< how to read the agent's log
+    std::string problem;               ///< set if this environment cannot be written as a service
 };
 
 const char* env_or_null(const char* name) {
@@ -102,6 +107,31 @@ std::string systemd_quote(const std::string& text) {
         quoted += c;
     }
     return quoted + '"';
+}
+
+/// ListenStream= takes the rest of the line as the path, unquoted: only '%' needs escaping, and a
+/// path that starts or ends with a blank or holds a line break cannot be written at all.
+std::optional<std::string> systemd_listen_path(const std::string& path) {
+    if (path.empty() || path.find_first_of("\n\r") != std::string::npos || std::isspace(static_cast<unsigned char>(path.front())) != 0 ||
+        std::isspace(static_cast<unsigned char>(path.back())) != 0) {
+        return std::nullopt;
+    }
+    std::string escaped;
+    for (char c : path) {
+        if (c == '%') escaped += '%';
+        escaped += c;
+    }
+    return escaped;
+}
+
+/// True if `path` is in /tmp or /var/tmp, which PrivateTmp=yes would swap for the unit's own.
+bool in_shared_tmp(const fs::path& path) {
+    const fs::path normal = path.lexically_normal();
+    for (const fs::path tmp : {"/tmp", "/var/tmp"}) {
+        const auto [end, _] = std::mismatch(tmp.begin(), tmp.end(), normal.begin(), normal.end());
+        if (end == tmp.end()) return true;
+    }
+    return false;
 }
 
 std::string xml_escape(const std::string& text) {
@@ -139,26 +169,38 @@ Plan make_plan(ServicePlatform platform, const fs::path& agent) {
         const fs::path dir = systemd_unit_dir();
         std::map<std::string, std::string> values;
         if (!agent.empty()) {
+            // The state dir as this shell resolves it (XDG_STATE_HOME, TELEMETRY_KIT_HOME): the
+            // only writable path in the sandbox, so it must be the one the agent will use.
+            const fs::path state_dir = tk::resolve_paths().state_dir;
             values["TK_AGENT_PATH"] = systemd_quote(agent.string());
-            values["TK_SOCKET_PATH"] = socket_override ? systemd_quote(socket_override) : "%t/telemetry-kit/agent.sock";
+            values["TK_SOCKET_PATH"] = "%t/telemetry-kit/agent.sock";
+            if (socket_override) {
+                const auto listen = systemd_listen_path(socket_override);
+                if (!listen) plan.problem = "TELEMETRY_KIT_SOCKET starts or ends with a blank or holds a line break; systemd cannot listen on it";
+                values["TK_SOCKET_PATH"] = listen.value_or("");
+            }
             std::string environment;
-            std::string writable = "-%S/telemetry-kit";
             if (socket_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_SOCKET=") + socket_override) + "\n";
-            if (home_override) {
-                environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_HOME=") + home_override) + "\n";
-                writable += " -" + systemd_quote(home_override);
+            if (home_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_HOME=") + home_override) + "\n";
+            if (const char* state = env_or_null("XDG_STATE_HOME"); state && !home_override) {
+                environment += "Environment=" + systemd_quote(std::string("XDG_STATE_HOME=") + state) + "\n";
             }
             values["TK_ENVIRONMENT"] = environment;
-            values["TK_WRITABLE_PATHS"] = writable;
+            values["TK_STATE_DIR"] = systemd_quote(state_dir.string());
+            // A private /tmp would hide a state dir that lives in the shared one from the agent.
+            values["TK_PRIVATE_TMP"] = in_shared_tmp(state_dir) ? "no" : "yes";
         }
         auto file = [&](const char* name, std::string_view text) {
             return ServiceFile{dir / name, agent.empty() ? std::string() : detail::render(text, values)};
         };
         plan.files = {file(kSocketUnit, templates::systemd_socket()), file(kServiceUnit, templates::systemd_service())};
+        plan.probe = {{"systemctl", "--user", "show-environment"}};
         plan.load = {{{"systemctl", "--user", "daemon-reload"}},
                      {{"systemctl", "--user", "enable", "--now", kSocketUnit}},
                      // An upgrade: a running agent is restarted on the new binary; otherwise a no-op.
                      {{"systemctl", "--user", "try-restart", kServiceUnit}}};
+        // enable --now leaves an active socket as it was: a new ListenStream= needs a restart.
+        plan.socket_changed = {{{"systemctl", "--user", "restart", kSocketUnit}}};
         plan.unload = {{{"systemctl", "--user", "disable", "--now", kSocketUnit, kServiceUnit}, true}};
         plan.after_remove = {{{"systemctl", "--user", "daemon-reload"}, true}};
         plan.logs = std::string("journalctl --user -u ") + kServiceUnit;
@@ -191,6 +233,7 @@ Plan make_plan(ServicePlatform platform, const fs::path& agent) {
     plan.directories = {socket.parent_path(), log.parent_path()};
     const std::string domain = "gui/" + uid_text();
     const std::string service = domain + "/" + kLaunchdLabel;
+    plan.probe = {{"launchctl", "print", domain}};
     plan.load = {{{"launchctl", "bootout", service}, true},  // an upgrade: unload the old definition first
                  {{"launchctl", "enable", service}},
                  {{"launchctl", "bootstrap", domain, plist.string()}}};
@@ -402,11 +445,16 @@ int service_install(const ServiceOptions& options) {
     const auto agent = find_agent(options.agent);
     if (!agent) return kExitFailed;
     const Plan plan = make_plan(options.platform, *agent);
+    if (!plan.problem.empty()) {
+        std::cerr << "tk: " << plan.problem << "\n";
+        return kExitFailed;
+    }
     if (options.dry_run) {
         std::cout << "tk service install --dry-run: " << plan.what << " running " << agent->string() << "\n";
         print_dry_run(plan, {&plan.load}, {});
         return kExitOk;
     }
+    bool socket_changed = false;
     for (const auto& file : plan.files) {
         std::error_code ec;
         const bool existed = fs::exists(file.path, ec);
@@ -414,6 +462,7 @@ int service_install(const ServiceOptions& options) {
             std::cout << "unchanged " << file.path.string() << "\n";
             continue;
         }
+        if (existed && file.path.filename() == kSocketUnit) socket_changed = true;
         if (const std::string error = write_atomically(file.path, file.text); !error.empty()) {
             std::cerr << "tk: " << error << "\n";
             return kExitFailed;
@@ -426,9 +475,15 @@ int service_install(const ServiceOptions& options) {
             return kExitFailed;
         }
     }
-    if (!run_all(plan.load)) {
+    if (run_command(plan.probe.argv, true).exit_code != 0) {
+        std::cerr << "tk: `" << command_line(plan.probe.argv) << "` failed\n";
         explain_manager_unavailable(options.platform, plan);
         return kExitServiceManager;
+    }
+    if (!run_all(plan.load) || (socket_changed && !run_all(plan.socket_changed))) {
+        std::cerr << "tk: the files are in place, but the service manager refused them; its log says why:\n    "
+                  << plan.logs << "\n";
+        return kExitFailed;
     }
     std::cout << "installed " << plan.what << ": the agent (" << agent->string()
               << ") starts on the first connection to " << tk::resolve_paths().socket.string()
@@ -500,7 +555,7 @@ int service_status(const ServiceOptions& options) {
     };
     bool active = false;
     if (options.platform == ServicePlatform::systemd) {
-        if (query({"systemctl", "--user", "show-environment"}).exit_code != 0) {
+        if (query(plan.probe.argv).exit_code != 0) {
             std::cout << "  systemd's user manager is not reachable (no login session?); `tk service install`\n"
                          "  explains the ways around that\n";
             return kExitServiceManager;

@@ -41,7 +41,13 @@ Paths resolve_paths(const EnvLookup& lookup) {
     } else if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR")) {
         paths.socket = fs::path(runtime) / "telemetry-kit" / "agent.sock";
     } else {
+#ifdef __APPLE__
+        // launchd makes the socket file but not its directory, and /tmp is emptied at boot: a
+        // directory in the user's Library outlives reboots and no other user can take its name.
+        paths.socket = home_dir_of(env) / "Library" / "Application Support" / "telemetry-kit" / "agent.sock";
+#else
         paths.socket = fs::path("/tmp") / ("telemetry-kit-" + std::to_string(getuid())) / "agent.sock";
+#endif
     }
 
     if (const char* home = non_empty(env, "TELEMETRY_KIT_HOME")) {

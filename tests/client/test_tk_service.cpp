@@ -35,6 +35,7 @@ struct ServiceSandbox {
     }
     fs::path unit_dir() const { return fs::path(env.at("XDG_CONFIG_HOME")) / "systemd" / "user"; }
     fs::path plist() const { return fs::path(env.at("HOME")) / "Library" / "LaunchAgents" / "dev.telemetry-kit.agent.plist"; }
+    fs::path state_dir() const { return fs::path(env.at("XDG_STATE_HOME")) / "telemetry-kit"; }
 
     /// Puts a recording `name` first on PATH. `script` is the body of a shell `case "$*" in`.
     void fake(const std::string& name, const std::string& cases = "") {
@@ -92,6 +93,16 @@ TEST_CASE("tk service install --dry-run prints the systemd units and commands an
     CHECK(contains(out, "\nListenStream=%t/telemetry-kit/agent.sock\n"));
     CHECK(contains(out, "\nExecStart=" + agent() + "\n"));
     CHECK(contains(out, "\nType=notify\n"));
+    // The sandbox: a user namespace so the file-system options apply, and the state dir this shell
+    // resolves (XDG_STATE_HOME here) as the one writable path, made before the sandbox.
+    CHECK(contains(out, "\nPrivateUsers=yes\n"));
+    CHECK(contains(out, "\nExecStartPre=+/bin/mkdir -p -m 0700 " + box.state_dir().string() + "\n"));
+    CHECK(contains(out, "\nReadWritePaths=" + box.state_dir().string() + "\n"));
+    CHECK(contains(out, "\nEnvironment=XDG_STATE_HOME=" + box.env.at("XDG_STATE_HOME") + "\n"));
+    // A state dir in the shared /tmp would be hidden by a private one.
+    const std::string state = box.state_dir().string();
+    const bool in_tmp = state.rfind("/tmp/", 0) == 0 || state.rfind("/var/tmp/", 0) == 0;
+    CHECK(contains(out, in_tmp ? "\nPrivateTmp=no\n" : "\nPrivateTmp=yes\n"));
     CHECK(contains(out, "would run: systemctl --user daemon-reload\n"
                         "would run: systemctl --user enable --now telemetry-kit-agent.socket\n"));
     CHECK_FALSE(contains(out, "@TK_"));
@@ -125,14 +136,17 @@ TEST_CASE("tk service install writes units systemd-analyze accepts, then enables
     const fs::path service_unit = box.unit_dir() / "telemetry-kit-agent.service";
     CHECK(contains(result.out, "wrote " + socket_unit.string()));
     CHECK(contains(read_file(service_unit), "\nExecStart=" + agent() + "\n"));
-    CHECK(box.recorded() ==
-          "systemctl --user daemon-reload\n"
-          "systemctl --user enable --now telemetry-kit-agent.socket\n"
-          "systemctl --user try-restart telemetry-kit-agent.service\n");
+    const std::string load =
+        "systemctl --user show-environment\n"
+        "systemctl --user daemon-reload\n"
+        "systemctl --user enable --now telemetry-kit-agent.socket\n"
+        "systemctl --user try-restart telemetry-kit-agent.service\n";
+    CHECK(box.recorded() == load);
 
     // The real systemd checks the files as its user manager would load them.
     const auto verify = run_tool({"systemd-analyze", "verify", "--user", socket_unit.string(), service_unit.string()},
-                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")}, {"HOME", box.env.at("HOME")}});
+                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")}, {"HOME", box.env.at("HOME")},
+                                  {"XDG_CONFIG_HOME", box.env.at("XDG_CONFIG_HOME")}});
     INFO(verify.err);
     CHECK(verify.exit_code == 0);
     CHECK(verify.err.empty());  // unknown keys and bad values are only warnings there
@@ -141,6 +155,40 @@ TEST_CASE("tk service install writes units systemd-analyze accepts, then enables
     const auto again = box.tk({"service", "install", "--agent", agent()});
     CHECK(again.exit_code == 0);
     CHECK(contains(again.out, "unchanged " + socket_unit.string()));
+    CHECK(box.recorded() == load + load);
+
+    // A new socket path: `enable --now` would keep the old listener, so the socket is restarted.
+    const fs::path socket = box.dir / "run" / "other dir" / "agent.sock";
+    box.env["TELEMETRY_KIT_SOCKET"] = socket.string();
+    const auto moved = box.tk({"service", "install", "--agent", agent()});
+    INFO(moved.out << moved.err);
+    CHECK(moved.exit_code == 0);
+    CHECK(contains(moved.out, "updated " + socket_unit.string()));
+    CHECK(contains(read_file(socket_unit), "\nListenStream=" + socket.string() + "\n"));  // unquoted: systemd takes it verbatim
+    CHECK(box.recorded() == load + load + load + "systemctl --user restart telemetry-kit-agent.socket\n");
+}
+
+TEST_CASE("tk service install refuses a socket path systemd cannot listen on") {
+    ServiceSandbox box;
+    box.fake("systemctl");
+    box.env["TELEMETRY_KIT_SOCKET"] = (box.dir / "agent.sock ").string();
+    const auto result = box.tk({"service", "install", "--agent", agent()});
+    CHECK(result.exit_code == 1);
+    CHECK(contains(result.err, "TELEMETRY_KIT_SOCKET starts or ends with a blank"));
+    CHECK_FALSE(fs::exists(box.unit_dir()));
+    CHECK(box.recorded().empty());
+}
+
+TEST_CASE("tk service install names a service manager that refuses the units, and does not blame lingering") {
+    ServiceSandbox box;
+    box.fake("systemctl", "  *enable*) echo 'Failed to enable unit: Unit file is masked.' >&2; exit 1 ;;\n");
+    const auto result = box.tk({"service", "install", "--agent", agent()});
+    INFO(result.out << result.err);
+    CHECK(result.exit_code == 1);
+    CHECK(contains(result.err, "`systemctl --user enable --now telemetry-kit-agent.socket` failed (exit 1)"));
+    CHECK(contains(result.err, "journalctl --user -u telemetry-kit-agent.service"));
+    CHECK_FALSE(contains(result.err, "not reachable"));
+    CHECK_FALSE(contains(result.err, "enable-linger"));
 }
 
 TEST_CASE("tk service install finds tk-agent on PATH and carries TELEMETRY_KIT_HOME into the unit") {
@@ -155,7 +203,17 @@ TEST_CASE("tk service install finds tk-agent on PATH and carries TELEMETRY_KIT_H
     const std::string unit = read_file(box.unit_dir() / "telemetry-kit-agent.service");
     CHECK(contains(unit, "\nExecStart=" + agent() + "\n"));
     CHECK(contains(unit, "\nEnvironment=\"TELEMETRY_KIT_HOME=" + home.string() + "\"\n"));
-    CHECK(contains(unit, "\nReadWritePaths=-%S/telemetry-kit -\"" + home.string() + "\"\n"));
+    CHECK(contains(unit, "\nReadWritePaths=\"" + home.string() + "\"\n"));
+    CHECK(contains(unit, "\nExecStartPre=+/bin/mkdir -p -m 0700 \"" + home.string() + "\"\n"));
+    CHECK_FALSE(contains(unit, "XDG_STATE_HOME"));  // TELEMETRY_KIT_HOME decides the state dir
+    // The real systemd parses the quoted path.
+    const auto verify = run_tool({"systemd-analyze", "verify", "--user", (box.unit_dir() / "telemetry-kit-agent.socket").string(),
+                                  (box.unit_dir() / "telemetry-kit-agent.service").string()},
+                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")}, {"HOME", box.env.at("HOME")},
+                                  {"XDG_CONFIG_HOME", box.env.at("XDG_CONFIG_HOME")}});
+    INFO(verify.err);
+    CHECK(verify.exit_code == 0);
+    CHECK(verify.err.empty());
 }
 
 TEST_CASE("tk service install without a reachable user manager keeps the files and says what to do") {
@@ -163,6 +221,7 @@ TEST_CASE("tk service install without a reachable user manager keeps the files a
     const auto result = box.tk({"service", "install", "--agent", agent()});
     CHECK(result.exit_code == 4);
     CHECK(fs::exists(box.unit_dir() / "telemetry-kit-agent.socket"));
+    CHECK(contains(result.err, "`systemctl --user show-environment` failed"));
     CHECK(contains(result.err, "systemd's user manager is not reachable"));
     CHECK(contains(result.err, "loginctl enable-linger"));
     CHECK(contains(result.err, "other supervisor"));
@@ -206,7 +265,8 @@ TEST_CASE("tk service install for launchd writes a well-formed plist with the ke
     INFO(result.out << result.err);
     REQUIRE(result.exit_code == 0);
     const std::string uid = std::to_string(::getuid());
-    CHECK(box.recorded() == "launchctl bootout gui/" + uid + "/dev.telemetry-kit.agent\n"
+    CHECK(box.recorded() == "launchctl print gui/" + uid + "\n"
+                            "launchctl bootout gui/" + uid + "/dev.telemetry-kit.agent\n"
                             "launchctl enable gui/" + uid + "/dev.telemetry-kit.agent\n"
                             "launchctl bootstrap gui/" + uid + " " + box.plist().string() + "\n");
 
@@ -221,7 +281,8 @@ TEST_CASE("tk service install for launchd writes a well-formed plist with the ke
     const fs::path socket = fs::path(box.env.at("XDG_RUNTIME_DIR")) / "telemetry-kit" / "agent.sock";
     CHECK(plist_value(plist, listener + "key[.='SockPathName']/following-sibling::*[1]") == socket.string());
     CHECK(plist_value(plist, listener + "key[.='SockPathMode']/following-sibling::*[1]") == "384");
-    CHECK(plist_value(plist, "name(" + top + "key[.='KeepAlive']/following-sibling::*[1])") == "dict");
+    // Started on demand only: KeepAlive (which implies RunAtLoad) would start it at every login.
+    CHECK(plist_value(plist, "count(" + top + "key[.='KeepAlive' or .='RunAtLoad'])") == "0");
     // launchd makes neither the socket's directory nor the log's: tk does, private.
     struct stat st {};
     REQUIRE(::stat(socket.parent_path().c_str(), &st) == 0);

@@ -95,7 +95,12 @@ units="$tmp/root/usr/lib/systemd/user"
 plist="$tmp/root/usr/share/telemetry-kit/launchd/dev.telemetry-kit.agent.plist"
 grep -qx 'ExecStart=/usr/bin/tk-agent' "$units/telemetry-kit-agent.service" || fail "ExecStart= is not /usr/bin/tk-agent: $(grep ExecStart "$units/telemetry-kit-agent.service")"
 grep -qx 'Restart=on-failure' "$units/telemetry-kit-agent.service" || fail "the service lost Restart=on-failure (the @TK_ENVIRONMENT@ line)"
-grep -qx 'ReadWritePaths=-%S/telemetry-kit' "$units/telemetry-kit-agent.service" || fail "ReadWritePaths= is wrong"
+# Not %S: on systemd < 254 that is $XDG_CONFIG_HOME, not the clients' state dir.
+grep -qx 'ReadWritePaths=%h/.local/state/telemetry-kit' "$units/telemetry-kit-agent.service" || fail "ReadWritePaths= is wrong"
+grep -qx 'ExecStartPre=+/bin/mkdir -p -m 0700 %h/.local/state/telemetry-kit' "$units/telemetry-kit-agent.service" \
+  || fail "the state dir is not made before the sandbox"
+grep -qx 'PrivateUsers=yes' "$units/telemetry-kit-agent.service" || fail "PrivateUsers= is missing: the sandbox would not apply"
+grep -qx 'PrivateTmp=yes' "$units/telemetry-kit-agent.service" || fail "PrivateTmp= is wrong"
 grep -qx 'ListenStream=%t/telemetry-kit/agent.sock' "$units/telemetry-kit-agent.socket" || fail "ListenStream= is wrong"
 grep -q '<string>/usr/bin/tk-agent</string>' "$plist" || fail "the plist's ProgramArguments is not /usr/bin/tk-agent"
 if grep -En '@[A-Za-z_][A-Za-z0-9_]*@' "$units"/* "$plist"; then

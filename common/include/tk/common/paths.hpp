@@ -30,7 +30,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 /// Linux: socket in $XDG_RUNTIME_DIR/telemetry-kit/ (else /tmp/telemetry-kit-<uid>/),
 /// state in $XDG_STATE_HOME/telemetry-kit/ (else ~/.local/state/telemetry-kit/),
 /// config in $XDG_CONFIG_HOME/telemetry-kit/ (else ~/.config/telemetry-kit/).
-/// macOS: state and config in ~/Library/Application Support/telemetry-kit/.
+/// macOS: state, config and (without $XDG_RUNTIME_DIR) the socket in
+/// ~/Library/Application Support/telemetry-kit/.
 Paths resolve_paths(const EnvLookup& env = nullptr);
 
 /// The user's home directory: $HOME, else the password database's entry.
