@@ -5,9 +5,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #ifdef __APPLE__
@@ -15,6 +17,47 @@
 #endif
 
 namespace tk::agent {
+
+namespace {
+
+/// Throws unless `fd` is a listening AF_UNIX stream socket; then makes it close-on-exec.
+/// `what` names it in the message ("fd 3 (LISTEN_FDS=1)").
+void check_listener(int fd, const std::string& what) {
+    auto fail = [&what](const std::string& why) {
+        throw std::runtime_error("socket activation: " + what + " " + why +
+                                 "; the agent needs a listening Unix stream socket (ListenStream=<path>)");
+    };
+    int type = 0;
+    socklen_t length = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0) {
+        if (errno == ENOTSOCK) fail("is not a socket");
+        if (errno == EBADF) fail("is not open");
+        fail(std::string("cannot be inspected (getsockopt SO_TYPE: ") + std::strerror(errno) + ")");
+    }
+    if (type != SOCK_STREAM) fail("is not a stream socket (SO_TYPE " + std::to_string(type) + ")");
+    sockaddr_storage address{};
+    length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        fail(std::string("cannot be inspected (getsockname: ") + std::strerror(errno) + ")");
+    }
+    if (address.ss_family != AF_UNIX) {
+        fail("is not a Unix socket (address family " + std::to_string(address.ss_family) + ")");
+    }
+#ifdef __linux__
+    // SO_ACCEPTCONN is readable on Linux; elsewhere the first accept() would fail instead.
+    int listening = 0;
+    length = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) {
+        fail(std::string("cannot be inspected (getsockopt SO_ACCEPTCONN: ") + std::strerror(errno) + ")");
+    }
+    if (listening == 0) fail("is not listening (no listen() was called on it)");
+#endif
+    if (const int flags = ::fcntl(fd, F_GETFD); flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+        fail(std::string("cannot be made close-on-exec: ") + std::strerror(errno));
+    }
+}
+
+}  // namespace
 
 #ifdef __APPLE__
 
@@ -33,7 +76,7 @@ int activated_listener() {
         }
     }
     std::free(fds);
-    if (listener >= 0) ::fcntl(listener, F_SETFD, FD_CLOEXEC);
+    if (listener >= 0) check_listener(listener, "the launchd socket \"Listeners\"");
     return listener;
 }
 
@@ -44,12 +87,27 @@ int activated_listener() {
     const char* fds = std::getenv("LISTEN_FDS");
     if (pid == nullptr || fds == nullptr) return -1;
     // LISTEN_PID guards against inheriting the variables from a parent that was activated.
-    if (std::strtol(pid, nullptr, 10) != ::getpid() || std::strtol(fds, nullptr, 10) < 1) return -1;
+    if (std::strtol(pid, nullptr, 10) != ::getpid()) return -1;
+    const std::string count(fds);
     ::unsetenv("LISTEN_PID");
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_FDNAMES");
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(count.c_str(), &end, 10);
+    if (errno != 0 || end == count.c_str() || *end != '\0' || n < 0) {
+        throw std::runtime_error("socket activation: LISTEN_FDS='" + count + "' is not a number of descriptors");
+    }
+    if (n == 0) return -1;  // activated with no socket: bind it ourselves, as sd_listen_fds() callers do
+    if (n != 1) {
+        // Only fd 3 would be used; the others would stay open (and be inherited) for nothing. A
+        // second socket is a mistake in the .socket unit, so say so instead of guessing.
+        throw std::runtime_error("socket activation: LISTEN_FDS=" + count +
+                                 ", but the agent takes exactly one socket (telemetry-kit-agent.socket must "
+                                 "have a single ListenStream= for the agent's Unix socket)");
+    }
     constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
-    ::fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
+    check_listener(kFirstFd, "fd 3 (LISTEN_FDS=1)");
     return kFirstFd;
 }
 

@@ -61,6 +61,13 @@ std::optional<Destination> destination_of(const v1::ToolIdentity& identity) {
 }  // namespace
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+    // A socket-activated listener is adopted (and checked) first: a bad one fails the start before
+    // the state directory, the lock or the database is touched, and none of them can have landed
+    // on fd 3 (were it not open) and be taken for the listener.
+    if (const int fd = activated_listener(); fd >= 0) {
+        acceptor_.assign(stream_protocol(), fd);
+        activated_ = true;
+    }
     const Paths& paths = options_.paths;
     if (const std::string error = ensure_private_dir(paths.state_dir); !error.empty()) {
         throw std::runtime_error("state directory: " + error);
@@ -68,7 +75,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     raise_fd_limit();
 
     // One agent per state dir (the queue database), and one per socket.
-    const fs::path lock_file = paths.state_dir / "agent.lock";
+    const fs::path lock_file = paths.agent_lock();
     lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -105,10 +112,8 @@ Agent::~Agent() {
 
 void Agent::listen() {
     const fs::path& socket = options_.paths.socket;
-    if (const int fd = activated_listener(); fd >= 0) {
-        acceptor_.assign(stream_protocol(), fd);
-        activated_ = true;
-        spdlog::info("using the socket-activated listener (fd {})", fd);
+    if (activated_) {  // adopted in the constructor
+        spdlog::info("using the socket-activated listener (fd {})", acceptor_.native_handle());
         return;
     }
     if (const std::string error = ensure_private_dir(socket.parent_path()); !error.empty()) {
@@ -204,10 +209,19 @@ void Agent::accept() {
             } else if (peer->uid != ::geteuid()) {
                 spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
             } else {
-                ++live_sessions_;
-                idle_timer_.cancel();
-                std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id, [this] { on_session_end(); })
-                    ->start();
+                try {
+                    // Counted only once the session exists: its destructor is what uncounts it, so
+                    // a constructor that throws must not leave a count behind (the agent would
+                    // never be idle again). If start() throws, the destructor uncounts it.
+                    auto session = std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id,
+                                                             [this] { on_session_end(); });
+                    ++live_sessions_;
+                    idle_timer_.cancel();
+                    session->start();
+                } catch (const std::exception& e) {
+                    // Out of memory or descriptors for this one connection: drop it, keep serving.
+                    spdlog::error("connection {}: cannot start a session: {}; closing", id, e.what());
+                }
             }
         }
         if (idle_check_) {
@@ -242,6 +256,10 @@ void Agent::arm_idle_timer() {
         idle_check_ = true;
         boost::system::error_code ignored;
         acceptor_.cancel(ignored);  // its handler calls check_idle(), or serves a completed accept
+        // From here on no accept is pending: a connection made now waits in the backlog (for
+        // this agent if it stays, else for the next one). Tests wait for this line to connect.
+        spdlog::debug("idle for {} s: stopped accepting; checking whether there is anything to send",
+                      idle_exit_.count());
     });
 }
 

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,7 +44,13 @@ SocketActivator::SocketActivator(const std::filesystem::path& socket, std::vecto
     if (listener_ < 0) throw system_error("socket");
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    if (socket.native().size() >= sizeof address.sun_path) {
+        ::close(listener_);
+        throw std::runtime_error("socket path " + socket.string() + " is too long for a Unix socket (" +
+                                 std::to_string(socket.native().size()) + " bytes, at most " +
+                                 std::to_string(sizeof address.sun_path - 1) + ")");
+    }
+    std::memcpy(address.sun_path, socket.c_str(), socket.native().size() + 1);
     std::filesystem::create_directories(socket.parent_path());
     if (::bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
         ::listen(listener_, SOMAXCONN) != 0) {
@@ -56,21 +63,21 @@ SocketActivator::SocketActivator(const std::filesystem::path& socket, std::vecto
 }
 
 SocketActivator::~SocketActivator() {
-    stopping_ = true;
-    char byte = 0;
-    (void)!::write(wake_[1], &byte, 1);
-    thread_.join();
-    if (auto pid = running()) {
-        ::kill(*pid, SIGTERM);
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!reap(false) && std::chrono::steady_clock::now() < deadline) {
-            ::poll(nullptr, 0, 10);
-        }
-        if (running()) {
-            ::kill(*pid, SIGKILL);
-            reap(true);
+    {
+        // Under the mutex: spawn() checks stopping_ under it too, so no agent starts after this.
+        std::unique_lock lock(mutex_);
+        stopping_ = true;
+        if (child_ >= 0) {
+            // watch() is blocked waiting for this agent; it reaps it and returns.
+            ::kill(child_, SIGTERM);
+            if (!reaped_.wait_for(lock, std::chrono::seconds(10), [this] { return child_ < 0; })) {
+                ::kill(child_, SIGKILL);  // still not reaped: the pid is still this agent's
+            }
         }
     }
+    char byte = 0;
+    (void)!::write(wake_[1], &byte, 1);  // ends a poll() for the next connection
+    thread_.join();
     ::close(listener_);
     ::close(wake_[0]);
     ::close(wake_[1]);
@@ -92,30 +99,41 @@ std::optional<pid_t> SocketActivator::running() const {
     return child_;
 }
 
-bool SocketActivator::reap(bool block) {
+void SocketActivator::wait_for_exit(pid_t pid) {
+    // Blocks until the agent exits, without reaping it (WNOWAIT): until the waitpid() below, under
+    // the mutex, the pid stays this agent's, so the destructor can signal it without a race.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
     std::lock_guard lock(mutex_);
-    if (child_ < 0) return true;
     int status = 0;
-    const pid_t pid = ::waitpid(child_, &status, block ? 0 : WNOHANG);
-    if (pid != child_) return false;
-    exit_codes_.push_back(exit_code_of(status));
+    const pid_t reaped = ::waitpid(pid, &status, 0);
+    exit_codes_.push_back(reaped == pid ? exit_code_of(status) : -1);
     child_ = -1;
-    return true;
+    reaped_.notify_all();
 }
 
 void SocketActivator::watch() {
-    while (!stopping_) {
-        if (running()) {
-            // An agent runs and serves the socket itself; wait for it to exit (or for our end).
-            pollfd wake{wake_[0], POLLIN, 0};
-            ::poll(&wake, 1, 5);
-            reap(false);
+    for (;;) {
+        pid_t child = -1;
+        {
+            std::lock_guard lock(mutex_);
+            child = child_;
+            if (child < 0 && stopping_) return;
+        }
+        if (child >= 0) {
+            // An agent runs and serves the socket itself; wait for it to exit (the destructor
+            // ends it with SIGTERM).
+            wait_for_exit(child);
             continue;
         }
         // No agent: like systemd, start one as soon as a connection waits in the backlog.
         pollfd fds[2] = {{listener_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
-        if (stopping_) return;
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        if ((fds[1].revents & POLLIN) != 0) return;  // the destructor
         if ((fds[0].revents & POLLIN) != 0) {
             // An agent that keeps failing to start would be restarted in a tight loop: give up,
             // as systemd's start rate limit does.
@@ -143,6 +161,7 @@ void SocketActivator::spawn() {
     const int max_fd = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 65536 ? 65536 : static_cast<int>(files.rlim_cur);
 
     std::lock_guard lock(mutex_);
+    if (stopping_) return;
     const pid_t pid = ::fork();
     if (pid < 0) return;
     if (pid == 0) {

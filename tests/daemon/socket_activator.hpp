@@ -3,12 +3,13 @@
 /// socket for as long as it lives, and whenever no agent runs and a connection is waiting (the
 /// socket polls readable), it starts the agent with the listener as fd 3 — LISTEN_FDS=1 and
 /// LISTEN_PID set in the child to its own pid, as systemd does. It reaps each agent and keeps
-/// its exit code, and counts starts. Connections made while no agent runs wait in the socket's
+/// its exit code, and counts starts. Paths too long for sockaddr_un are refused (the constructor
+/// throws), not truncated. Connections made while no agent runs wait in the socket's
 /// backlog, exactly as under systemd.
 
 #include <sys/types.h>
 
-#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -40,15 +41,17 @@ public:
 private:
     void watch();
     void spawn();
-    bool reap(bool block);
+    /// Blocks until `pid` exits, then reaps it and records its exit code.
+    void wait_for_exit(pid_t pid);
 
     int listener_ = -1;
     int wake_[2] = {-1, -1};  // the destructor writes here to end watch()
     std::vector<std::string> argv_;
     std::vector<std::string> env_;
     std::filesystem::path log_;
-    std::atomic<bool> stopping_{false};
     mutable std::mutex mutex_;
+    std::condition_variable reaped_;  // signalled (under mutex_) when child_ becomes -1
+    bool stopping_ = false;           // under mutex_
     pid_t child_ = -1;
     int starts_ = 0;
     std::vector<int> exit_codes_;

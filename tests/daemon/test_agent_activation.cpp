@@ -4,10 +4,14 @@
 // be sent, or when the agent was started directly; sd_notify READY=1 and STOPPING=1.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -56,6 +60,46 @@ std::string send_event(const fs::path& socket, const v1::ToolIdentity& tool, con
     REQUIRE(ack->accepted() == 1);
     return event.id();
 }
+
+/// On one connection: sends one event of `tool`, waits for its flush ack, then lists the queued
+/// events. The open connection keeps an activated agent from idling out in between, so both come
+/// from the same agent and the listing costs no extra start.
+struct SentAndQueued {
+    std::string id;
+    std::set<std::string> queued;
+};
+SentAndQueued send_and_list(const fs::path& socket, const v1::ToolIdentity& tool, const std::string& name) {
+    AgentClient client(socket);
+    REQUIRE(client.hello(tool));
+    auto event = make_event(name);
+    REQUIRE(client.event(event));
+    const auto ack = client.flush(std::chrono::seconds(20));  // includes the agent's start
+    REQUIRE(ack);
+    REQUIRE(ack->accepted() == 1);
+    const auto response = client.control(events_request("", 1000), std::chrono::seconds(20));
+    REQUIRE(response);
+    REQUIRE(response->error().empty());
+    SentAndQueued result{event.id(), {}};
+    for (const auto& queued : response->events().events()) result.queued.insert(queued.id());
+    return result;
+}
+
+/// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t count = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
+    return count;
+}
+
+/// Waits until the agents' shared log holds `needle` `count` times.
+bool wait_for_log(const AgentDir& dir, const std::string& needle, std::size_t count) {
+    return wait_until([&] { return occurrences(read_file(dir.log()), needle) >= count; }, 20s);
+}
+
+// The agent's log lines when its idle timer fires (its accept is cancelled: from now on a new
+// connection waits in the backlog) and when it has decided to exit.
+const std::string kStoppedAccepting = "stopped accepting; checking whether there is anything to send";
+const std::string kExiting = "with nothing to send: exiting";
 
 std::set<std::string> queued_ids(const fs::path& socket) {
     AgentClient client(socket);
@@ -109,6 +153,88 @@ private:
     int fd_ = -1;
 };
 
+/// A socket of `family`/`type`, bound (to `path` for AF_UNIX, to a free 127.0.0.1 port for
+/// AF_INET) and listening if `listening`; close-on-exec, closed on destruction.
+class TestSocket {
+public:
+    TestSocket(int family, int type, const fs::path& path, bool listening) {
+        fd_ = ::socket(family, type | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        if (family == AF_UNIX) {
+            sockaddr_un address{};
+            address.sun_family = AF_UNIX;
+            REQUIRE(path.native().size() < sizeof address.sun_path);
+            std::memcpy(address.sun_path, path.c_str(), path.native().size() + 1);
+            REQUIRE(::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+        } else {
+            sockaddr_in address{};
+            address.sin_family = AF_INET;
+            address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+        }
+        if (listening) REQUIRE(::listen(fd_, 16) == 0);
+    }
+    ~TestSocket() { ::close(fd_); }
+    TestSocket(const TestSocket&) = delete;
+    TestSocket& operator=(const TestSocket&) = delete;
+    int fd() const { return fd_; }
+
+private:
+    int fd_ = -1;
+};
+
+/// Runs tk-agent as a service manager would — LISTEN_PID set to its pid, LISTEN_FDS to
+/// `listen_fds` — with `fd3` as its fd 3 and `fd4` as its fd 4 (-1: nothing open there), stderr
+/// appended to dir.log(). Returns its exit code, or nullopt if it still ran after 20 s (then it is
+/// killed).
+std::optional<int> run_activated(const AgentDir& dir, int fd3, int fd4, const std::string& listen_fds) {
+    // Everything the child needs is made before fork(): after it only async-signal-safe calls.
+    std::vector<std::string> argv_strings = dir.agent_argv({"--idle-exit", "1"});
+    std::vector<char*> argv;
+    for (auto& arg : argv_strings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (const auto& [name, value] : dir.env()) env_strings.push_back(name + "=" + value);
+    if (const char* path = std::getenv("PATH"); path != nullptr) env_strings.push_back(std::string("PATH=") + path);
+    env_strings.push_back("LISTEN_FDS=" + listen_fds);
+    env_strings.push_back("LISTEN_PID=" + std::string(20, '\0'));  // filled in by the child
+    std::vector<char*> envp;
+    for (auto& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    char* pid_digits = env_strings.back().data() + std::strlen("LISTEN_PID=");
+    const std::string log = dir.log().string();
+    constexpr int kHigh = 200;  // above anything the test has open, so the dup2s below cannot clobber
+
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int null = ::open("/dev/null", O_RDWR);
+        const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null < 0 || err < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+        const int high3 = fd3 >= 0 ? ::fcntl(fd3, F_DUPFD, kHigh) : -1;
+        const int high4 = fd4 >= 0 ? ::fcntl(fd4, F_DUPFD, kHigh + 10) : -1;
+        for (int fd = 3; fd < kHigh; ++fd) ::close(fd);
+        if (high3 >= 0 && ::dup2(high3, 3) < 0) ::_exit(126);  // dup2: the copy is not close-on-exec
+        if (high4 >= 0 && ::dup2(high4, 4) < 0) ::_exit(126);
+        for (int fd = kHigh; fd < kHigh + 20; ++fd) ::close(fd);
+        char digits[20];
+        int n = 0;
+        for (pid_t self = ::getpid(); self > 0 || n == 0; self /= 10) digits[n++] = static_cast<char>('0' + self % 10);
+        for (int i = 0; i < n; ++i) pid_digits[i] = digits[n - 1 - i];
+        pid_digits[n] = '\0';
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    if (!wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 20s)) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return std::nullopt;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
 }  // namespace
 
 TEST_CASE("systemd-socket-activate: the first connection starts the agent, and idle it exits 0 by itself") {
@@ -138,8 +264,10 @@ TEST_CASE("systemd-socket-activate: the first connection starts the agent, and i
     CHECK(process.running());
     CHECK_FALSE(fs::exists(dir.home()));
 
-    const std::string id = send_event(dir.socket(), tool_identity("demo"), "first");
-    CHECK(queued_ids(dir.socket()) == std::set<std::string>{id});
+    // One connection: nothing restarts the agent once it has exited (systemd-socket-activate has
+    // become the agent), so it must not idle out between the event and the listing.
+    const auto first = send_and_list(dir.socket(), tool_identity("demo"), "first");
+    CHECK(first.queued == std::set<std::string>{first.id});
     const auto log = read_file(dir.log());
     CHECK_THAT(log, Catch::Contains("using the socket-activated listener"));
     CHECK_THAT(log, Catch::Contains("exits after 2 s idle"));
@@ -167,31 +295,61 @@ TEST_CASE("socket activation: idle exit and restart on the next connection lose 
     CHECK_FALSE(activator.running());
     CHECK(fs::is_socket(dir.socket()));  // the listener's file is the activator's, not removed
 
-    // The next connection starts it again; the first event is still queued.
-    const std::string second = send_event(dir.socket(), tool_identity("demo"), "second");
+    // The next connection starts it again; the first event is still queued. Event and listing go
+    // over one connection, which keeps this agent up until both are answered: exactly one start.
+    const auto second = send_and_list(dir.socket(), tool_identity("demo"), "second");
+    CHECK(second.queued == std::set<std::string>{first, second.id});
     CHECK(activator.starts() == 2);
-    CHECK(queued_ids(dir.socket()) == std::set<std::string>{first, second});
     REQUIRE(wait_until([&] { return activator.exit_codes().size() == 2; }, 15s));
     CHECK(activator.exit_codes()[1] == 0);
     CHECK(activator.starts() == 2);
+
+    // A third agent, started by a listing alone, finds both events in the queue.
+    CHECK(queued_ids(dir.socket()) == std::set<std::string>{first, second.id});
+    CHECK(activator.starts() == 3);
+    REQUIRE(wait_until([&] { return activator.exit_codes().size() == 3; }, 15s));
+    CHECK(activator.exit_codes()[2] == 0);
 }
 
 TEST_CASE("socket activation: connections arriving just as the agent goes idle are all served") {
-    // The sleeps are the load pattern, not synchronisation: each connection comes about when the
-    // idle timer (1 s after the previous connection closed) fires. Whether the running agent serves
-    // it or it waits in the backlog for the next one, it must be acknowledged and stored.
+    // Each connection is made right after the agent logged a step of going idle: once its idle
+    // timer fired (its pending accept is cancelled, the decision not yet made), once it decided to
+    // exit (before it closes its listener). From either point the agent accepts nothing more, so
+    // the connection waits in the backlog of the activator's socket, and the next agent must serve
+    // it: the event is acknowledged and stored, and each such connection costs exactly one start.
+    // A lost connection or event fails a REQUIRE in send_and_list (no ack within 20 s) or the
+    // comparison of the queue.
     AgentDir dir;
     SocketActivator activator(dir.socket(), dir.agent_argv({"--idle-exit", "1"}), dir.env(), dir.log());
     std::set<std::string> sent;
-    for (const int gap_ms : {0, 990, 1000, 1003, 1006, 1010, 1020}) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
-        sent.insert(send_event(dir.socket(), tool_identity("demo"), "tick"));
+    sent.insert(send_event(dir.socket(), tool_identity("demo"), "first"));
+    REQUIRE(activator.starts() == 1);
+
+    // The first agent's idle timer fired and it stopped accepting; connect at once.
+    REQUIRE(wait_for_log(dir, kStoppedAccepting, 1));
+    {
+        const auto served = send_and_list(dir.socket(), tool_identity("demo"), "after the idle timer");
+        sent.insert(served.id);
+        CHECK(served.queued == sent);
     }
-    CHECK(queued_ids(dir.socket()) == sent);
-    REQUIRE(wait_until([&] { return !activator.running(); }, 15s));
-    for (const int code : activator.exit_codes()) CHECK(code == 0);
-    INFO("agent starts: " << activator.starts());
-    CHECK(activator.starts() >= 1);
+    // The first agent exited without taking the connection; a second one served it.
+    CHECK(activator.starts() == 2);
+    CHECK(activator.exit_codes() == std::vector<int>{0});
+
+    // The second agent decided to exit (the first one's line is in the log too); connect at once.
+    REQUIRE(wait_for_log(dir, kExiting, 2));
+    {
+        const auto served = send_and_list(dir.socket(), tool_identity("demo"), "after the decision to exit");
+        sent.insert(served.id);
+        CHECK(served.queued == sent);
+    }
+    CHECK(activator.starts() == 3);
+    CHECK(activator.exit_codes() == std::vector<int>{0, 0});
+
+    // And the third one goes idle and exits cleanly too.
+    REQUIRE(wait_until([&] { return activator.exit_codes().size() == 3; }, 15s));
+    CHECK(activator.exit_codes() == std::vector<int>{0, 0, 0});
+    CHECK(activator.starts() == 3);
 }
 
 TEST_CASE("socket activation: no idle exit while a client is connected") {
@@ -202,6 +360,16 @@ TEST_CASE("socket activation: no idle exit while a client is connected") {
         REQUIRE(client.hello(tool_identity("demo")));
         REQUIRE(client.event(make_event("held")));
         REQUIRE(client.flush(20s));
+#ifdef __linux__
+        // The agent made the listener it inherited (fd 3, not close-on-exec) close-on-exec.
+        const auto pid = activator.running();
+        REQUIRE(pid);
+        const std::string fdinfo = read_file(fs::path("/proc") / std::to_string(*pid) / "fdinfo" / "3");
+        const auto flags_at = fdinfo.find("flags:");
+        REQUIRE(flags_at != std::string::npos);
+        const unsigned long flags = std::stoul(fdinfo.substr(flags_at + 6), nullptr, 8);  // octal
+        CHECK((flags & O_CLOEXEC) != 0);
+#endif
         // A bounded observation well past idle_exit_s (1 s): the open connection keeps it up.
         CHECK_FALSE(wait_until([&] { return !activator.exit_codes().empty(); }, 3s));
         CHECK(activator.running());
@@ -227,6 +395,67 @@ TEST_CASE("socket activation: events waiting for an unreachable collector keep t
     CHECK(activator.starts() == 1);
     CHECK(queued_ids(dir.socket()).size() == 1);
     CHECK_THAT(read_file(dir.log()), Catch::Contains("there are events to send: staying"));
+}
+
+TEST_CASE("socket activation: anything but one listening Unix stream socket on fd 3 stops the start") {
+    struct Case {
+        const char* name;
+        const char* listen_fds;
+        const char* message;
+    };
+    const Case c = GENERATE(
+        Case{"two sockets", "2", "LISTEN_FDS=2, but the agent takes exactly one socket"},
+        Case{"LISTEN_FDS not a number", "one", "LISTEN_FDS='one' is not a number of descriptors"},
+        // Whatever the agent opens first (its event loop's descriptors) may land on fd 3: the
+        // message may then say "is not a socket", but it must not take that for the listener.
+        Case{"nothing on fd 3", "1", "fd 3 (LISTEN_FDS=1) is not "},
+        Case{"a file", "1", "fd 3 (LISTEN_FDS=1) is not a socket"},
+        Case{"a datagram socket", "1", "fd 3 (LISTEN_FDS=1) is not a stream socket"},
+        Case{"a TCP socket", "1", "fd 3 (LISTEN_FDS=1) is not a Unix socket"},
+        Case{"a Unix socket nobody listens on", "1", "fd 3 (LISTEN_FDS=1) is not listening"});
+    INFO(c.name);
+    const std::string name = c.name;
+#ifndef __linux__
+    if (name == "a Unix socket nobody listens on") return;  // SO_ACCEPTCONN is checked on Linux only
+#endif
+    AgentDir dir;
+    fs::create_directories(dir.socket().parent_path());
+    std::optional<TestSocket> socket;
+    std::optional<TestSocket> second;
+    int fd3 = -1;
+    int fd4 = -1;
+    int file = -1;
+    if (name == "two sockets") {
+        socket.emplace(AF_UNIX, SOCK_STREAM, dir.socket(), true);
+        second.emplace(AF_UNIX, SOCK_STREAM, dir.dir.path() / "second.sock", true);
+        fd3 = socket->fd();
+        fd4 = second->fd();
+    } else if (name == "LISTEN_FDS not a number") {
+        socket.emplace(AF_UNIX, SOCK_STREAM, dir.socket(), true);
+        fd3 = socket->fd();
+    } else if (name == "a file") {
+        file = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        REQUIRE(file >= 0);
+        fd3 = file;
+    } else if (name == "a datagram socket") {
+        socket.emplace(AF_UNIX, SOCK_DGRAM, dir.socket(), false);
+        fd3 = socket->fd();
+    } else if (name == "a TCP socket") {
+        socket.emplace(AF_INET, SOCK_STREAM, fs::path(), true);
+        fd3 = socket->fd();
+    } else if (name == "a Unix socket nobody listens on") {
+        socket.emplace(AF_UNIX, SOCK_STREAM, dir.socket(), false);
+        fd3 = socket->fd();
+    }
+
+    const auto code = run_activated(dir, fd3, fd4, c.listen_fds);
+    if (file >= 0) ::close(file);
+    const std::string log = read_file(dir.log());
+    INFO(log);
+    REQUIRE(code);  // it did not start serving
+    CHECK(*code == 1);
+    CHECK_THAT(log, Catch::Contains(std::string("tk-agent: socket activation: ") + c.message));
+    CHECK_THAT(log, !Catch::Contains("ready on"));
 }
 
 TEST_CASE("without socket activation --idle-exit does not stop the agent") {

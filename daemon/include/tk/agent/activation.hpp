@@ -15,9 +15,14 @@ namespace tk::agent {
 
 /// The listening socket the service manager handed over, or -1 if the agent was started directly
 /// (then it binds the socket itself). The descriptor is made close-on-exec.
-///  - Linux and others: systemd's protocol — $LISTEN_PID is our pid and $LISTEN_FDS >= 1; the
+///  - Linux and others: systemd's protocol — $LISTEN_PID is our pid and $LISTEN_FDS is 1; the
 ///    listener is fd 3 (SD_LISTEN_FDS_START). The variables are unset so no child inherits them.
-///  - macOS: launch_activate_socket("Listeners") — the plist names its socket "Listeners".
+///    LISTEN_FDS=0 counts as not activated.
+///  - macOS: launch_activate_socket("Listeners") — the plist names its socket "Listeners"; any
+///    further descriptors launchd passes are closed.
+/// Throws std::runtime_error (a start-up failure) if LISTEN_FDS is not a number or more than 1,
+/// or if the handed-over descriptor is not a listening AF_UNIX stream socket (SO_TYPE, the
+/// address family and, on Linux, SO_ACCEPTCONN are checked).
 int activated_listener();
 
 /// Sends one sd_notify message (e.g. "READY=1") to $NOTIFY_SOCKET. True if it was sent;
