@@ -18,6 +18,14 @@
 
 namespace tk::test {
 
+void write_pid_digits(pid_t pid, char* out) noexcept {
+    char digits[20];
+    int n = 0;
+    for (; pid > 0 || n == 0; pid /= 10) digits[n++] = static_cast<char>('0' + pid % 10);
+    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
 namespace {
 
 constexpr int kMaxStarts = 20;
@@ -180,11 +188,7 @@ void SocketActivator::spawn() {
         if (log >= 0) ::dup2(log, 2);
         for (int fd = 4; fd < max_fd; ++fd) ::close(fd);  // nothing of the test leaks into the agent
         // LISTEN_PID=<our pid>, written without allocating.
-        char digits[20];
-        int n = 0;
-        for (pid_t self = ::getpid(); self > 0 || n == 0; self /= 10) digits[n++] = static_cast<char>('0' + self % 10);
-        for (int i = 0; i < n; ++i) pid_digits[i] = digits[n - 1 - i];
-        pid_digits[n] = '\0';
+        write_pid_digits(::getpid(), pid_digits);
         ::execve(args[0], args.data(), envp.data());
         ::_exit(127);
     }

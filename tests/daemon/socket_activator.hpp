@@ -20,6 +20,10 @@
 
 namespace tk::test {
 
+/// Writes the decimal digits of `pid` and a NUL into `out` (room for 20 chars) without allocating:
+/// for LISTEN_PID=, between fork() and exec().
+void write_pid_digits(pid_t pid, char* out) noexcept;
+
 class SocketActivator {
 public:
     /// Binds and listens on `socket` at once; `argv[0]` is the program. The child's environment

@@ -49,9 +49,8 @@ struct AgentDir {
     }
 };
 
-/// Sends one event of `tool` on a new connection and waits for its flush ack; returns the event id.
-std::string send_event(const fs::path& socket, const v1::ToolIdentity& tool, const std::string& name) {
-    AgentClient client(socket);
+/// On `client`: Hello, one event of `tool`, and its flush ack; returns the event id.
+std::string send_one(AgentClient& client, const v1::ToolIdentity& tool, const std::string& name) {
     REQUIRE(client.hello(tool));
     auto event = make_event(name);
     REQUIRE(client.event(event));
@@ -59,6 +58,12 @@ std::string send_event(const fs::path& socket, const v1::ToolIdentity& tool, con
     REQUIRE(ack);
     REQUIRE(ack->accepted() == 1);
     return event.id();
+}
+
+/// Sends one event of `tool` on a new connection and waits for its flush ack; returns the event id.
+std::string send_event(const fs::path& socket, const v1::ToolIdentity& tool, const std::string& name) {
+    AgentClient client(socket);
+    return send_one(client, tool, name);
 }
 
 /// On one connection: sends one event of `tool`, waits for its flush ack, then lists the queued
@@ -70,16 +75,11 @@ struct SentAndQueued {
 };
 SentAndQueued send_and_list(const fs::path& socket, const v1::ToolIdentity& tool, const std::string& name) {
     AgentClient client(socket);
-    REQUIRE(client.hello(tool));
-    auto event = make_event(name);
-    REQUIRE(client.event(event));
-    const auto ack = client.flush(std::chrono::seconds(20));  // includes the agent's start
-    REQUIRE(ack);
-    REQUIRE(ack->accepted() == 1);
+    const std::string id = send_one(client, tool, name);
     const auto response = client.control(events_request("", 1000), std::chrono::seconds(20));
     REQUIRE(response);
     REQUIRE(response->error().empty());
-    SentAndQueued result{event.id(), {}};
+    SentAndQueued result{id, {}};
     for (const auto& queued : response->events().events()) result.queued.insert(queued.id());
     return result;
 }
@@ -217,11 +217,7 @@ std::optional<int> run_activated(const AgentDir& dir, int fd3, int fd4, const st
         if (high3 >= 0 && ::dup2(high3, 3) < 0) ::_exit(126);  // dup2: the copy is not close-on-exec
         if (high4 >= 0 && ::dup2(high4, 4) < 0) ::_exit(126);
         for (int fd = kHigh; fd < kHigh + 20; ++fd) ::close(fd);
-        char digits[20];
-        int n = 0;
-        for (pid_t self = ::getpid(); self > 0 || n == 0; self /= 10) digits[n++] = static_cast<char>('0' + self % 10);
-        for (int i = 0; i < n; ++i) pid_digits[i] = digits[n - 1 - i];
-        pid_digits[n] = '\0';
+        write_pid_digits(::getpid(), pid_digits);
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
