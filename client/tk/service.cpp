@@ -566,6 +566,13 @@ int service_status(const ServiceOptions& options) {
         std::cout << "  socket: " << enabled.out << ", " << socket_state.out << "\n"
                   << "  agent:  " << service_state.out
                   << (service_state.out == "inactive" ? " (started by the next connection)" : "") << "\n";
+        if (socket_state.out == "failed" || service_state.out == "failed") {
+            // An agent that keeps failing (a bad agent.conf, say) hits systemd's start limit, and
+            // the socket gives up with it; both stay failed until told otherwise.
+            std::cout << "  the agent failed; its log (below) says why. Once fixed:\n"
+                         "      systemctl --user reset-failed "
+                      << kServiceUnit << " " << kSocketUnit << "\n      systemctl --user start " << kSocketUnit << "\n";
+        }
         active = socket_state.exit_code == 0;
     } else {
         const auto loaded = query({"launchctl", "print", "gui/" + uid_text() + "/" + kLaunchdLabel});

@@ -258,6 +258,20 @@ TEST_CASE("tk service status reports what the user manager says") {
     CHECK(contains(status.out, "journalctl --user -u telemetry-kit-agent.service"));
 }
 
+TEST_CASE("tk service status says how to recover an agent that hit systemd's start limit") {
+    ServiceSandbox box;
+    box.fake("systemctl",
+             "  *is-enabled*) echo enabled ;;\n"
+             "  *is-active*) echo failed; exit 3 ;;\n");
+    REQUIRE(box.tk({"service", "install", "--agent", agent()}).exit_code == 0);
+    const auto status = box.tk({"service", "status"});
+    INFO(status.out << status.err);
+    CHECK(status.exit_code == 1);
+    CHECK(contains(status.out, "socket: enabled, failed\n"));
+    CHECK(contains(status.out, "systemctl --user reset-failed telemetry-kit-agent.service telemetry-kit-agent.socket\n"));
+    CHECK(contains(status.out, "systemctl --user start telemetry-kit-agent.socket\n"));
+}
+
 TEST_CASE("tk service install for launchd writes a well-formed plist with the keys launchd needs") {
     ServiceSandbox box;
     box.fake("launchctl", "  bootout*) echo 'Boot-out failed: 3: No such process' >&2; exit 3 ;;\n");
