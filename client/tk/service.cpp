@@ -376,23 +376,6 @@ void print_dry_run(const Plan& plan, const std::vector<const std::vector<Command
     std::cout << "(dry run: nothing was written, run or removed)\n";
 }
 
-/// The files the agent and the client keep in the state and config dirs. --purge deletes exactly
-/// these, never a whole directory: TELEMETRY_KIT_HOME may point somewhere shared.
-std::vector<fs::path> data_files(const tk::Paths& paths) {
-    const fs::path db = paths.database();
-    return {db,
-            db.string() + "-wal",
-            db.string() + "-shm",
-            db.string() + "-journal",
-            paths.spool(),
-            paths.spool().string() + ".importing",
-            paths.install_secret(),
-            paths.sent_log(),
-            paths.sent_log().string() + ".1",
-            paths.agent_lock(),
-            paths.config_file()};
-}
-
 /// True if a running agent holds the state dir's lock.
 bool agent_holds_lock(const tk::Paths& paths) {
     const int fd = ::open(paths.agent_lock().c_str(), O_RDWR | O_CLOEXEC);
@@ -410,7 +393,7 @@ int purge_data(const tk::Paths& paths) {
     }
     std::size_t removed = 0;
     std::error_code ec;
-    for (const auto& file : data_files(paths)) {
+    for (const auto& file : paths.owned_files()) {
         if (fs::remove(file, ec)) {
             std::cout << "removed " << file.string() << "\n";
             ++removed;
@@ -506,7 +489,7 @@ int service_uninstall(const ServiceOptions& options) {
         std::cout << "tk service uninstall --dry-run: " << plan.what << "\n";
         std::vector<fs::path> removed = present;
         if (options.purge) {
-            for (const auto& file : data_files(paths)) {
+            for (const auto& file : paths.owned_files()) {
                 if (fs::exists(file, ec)) removed.push_back(file);
             }
         }

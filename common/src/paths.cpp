@@ -30,6 +30,21 @@ EnvLookup process_env_or(const EnvLookup& lookup) {
 
 }  // namespace
 
+std::vector<fs::path> Paths::owned_files() const {
+    const fs::path db = database();
+    return {db,
+            db.string() + "-wal",
+            db.string() + "-shm",
+            db.string() + "-journal",
+            spool(),
+            spool().string() + ".importing",
+            install_secret(),
+            sent_log(),
+            sent_log().string() + ".1",
+            agent_lock(),
+            config_file()};
+}
+
 fs::path home_directory(const EnvLookup& env) { return home_dir_of(process_env_or(env)); }
 
 Paths resolve_paths(const EnvLookup& lookup) {

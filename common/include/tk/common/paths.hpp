@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace tk {
 
@@ -21,6 +22,9 @@ struct Paths {
     std::filesystem::path sent_log() const { return state_dir / "sent.log"; }
     /// Held (flock) by the running agent: one agent per state dir.
     std::filesystem::path agent_lock() const { return state_dir / "agent.lock"; }
+    /// Every file telemetry-kit itself keeps in the state and config dirs (with SQLite's and the
+    /// spool's companions): what `tk service uninstall --purge` deletes, and nothing else.
+    std::vector<std::filesystem::path> owned_files() const;
 };
 
 /// Looks up an environment variable; returns nullptr when unset.
