@@ -2,14 +2,11 @@
 
 #include "tk/common/unix_socket.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 namespace telemetry_kit::detail {
 namespace {

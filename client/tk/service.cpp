@@ -92,14 +92,19 @@ const char* env_or_null(const char* name) {
     return value != nullptr && *value != '\0' ? value : nullptr;
 }
 
-/// systemd unit syntax: '%' starts a specifier, so a literal one is doubled; a path with blanks
-/// or quotes is quoted.
-std::string systemd_quote(const std::string& text) {
+/// In unit files '%' starts a specifier, so a literal one is doubled.
+std::string escape_specifiers(const std::string& text) {
     std::string escaped;
     for (char c : text) {
         if (c == '%') escaped += '%';
         escaped += c;
     }
+    return escaped;
+}
+
+/// systemd unit syntax: specifiers escaped; a path with blanks or quotes is quoted.
+std::string systemd_quote(const std::string& text) {
+    const std::string escaped = escape_specifiers(text);
     if (escaped.find_first_of(" \t\"'\\") == std::string::npos) return escaped;
     std::string quoted = "\"";
     for (char c : escaped) {
@@ -116,12 +121,7 @@ std::optional<std::string> systemd_listen_path(const std::string& path) {
         std::isspace(static_cast<unsigned char>(path.back())) != 0) {
         return std::nullopt;
     }
-    std::string escaped;
-    for (char c : path) {
-        if (c == '%') escaped += '%';
-        escaped += c;
-    }
-    return escaped;
+    return escape_specifiers(path);
 }
 
 /// True if `path` is in /tmp or /var/tmp, which PrivateTmp=yes would swap for the unit's own.

@@ -37,7 +37,7 @@ std::vector<fs::path> Paths::owned_files() const {
             db.string() + "-shm",
             db.string() + "-journal",
             spool(),
-            spool().string() + ".importing",
+            spool_importing(),
             install_secret(),
             sent_log(),
             sent_log().string() + ".1",

@@ -291,7 +291,7 @@ void Agent::finish_idle_check(bool forwarder_has_work) {
 
 void Agent::import_spool() {
     const fs::path spool = options_.paths.spool();
-    const fs::path importing = spool.string() + ".importing";
+    const fs::path importing = options_.paths.spool_importing();
     std::error_code ec;
     // A crash during an earlier import left spool.importing: finish it first (dedup by id makes
     // re-importing harmless). Then take the spool itself, and once more in case a client wrote a

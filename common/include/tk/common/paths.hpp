@@ -17,6 +17,8 @@ struct Paths {
 
     std::filesystem::path database() const { return state_dir / "queue.db"; }
     std::filesystem::path spool() const { return state_dir / "spool"; }
+    /// The spool the agent is importing (renamed from spool(), so clients start a new one).
+    std::filesystem::path spool_importing() const { return state_dir / "spool.importing"; }
     std::filesystem::path install_secret() const { return state_dir / "install-secret"; }
     std::filesystem::path config_file() const { return config_dir / "agent.conf"; }
     std::filesystem::path sent_log() const { return state_dir / "sent.log"; }
