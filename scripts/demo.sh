@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 ROOT_DIR="$PWD"
 if [ "${TK_SKIP_DEPS:-0}" != "1" ]; then scripts/install-deps.sh; fi
 BUILD_DIR="${BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+source scripts/ccache.sh
+cmake -S . -B "$BUILD_DIR" -G Ninja "${CMAKE_LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 BIN="$ROOT_DIR/$BUILD_DIR"
 

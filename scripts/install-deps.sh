@@ -15,4 +15,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libpq-dev postgresql postgresql-client \
   libssl-dev openssl \
   curl procps util-linux \
-  systemd dpkg-dev libxml2-utils
+  systemd dpkg-dev libxml2-utils \
+  ccache

@@ -11,7 +11,8 @@ TESTS=(test_framing test_uuid test_paths test_unix_socket test_proto
 # -O0 -g1: ASan's clearest reports (nothing inlined away, line numbers in the stacks), and a third
 # of -O2's compile time (Beast's HTTP client: 57 s instead of 195 s), which is what lets this job run
 # in CI. -Werror stays off here: GCC 12 + ASan gives false-positive warnings inside Catch2.
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O0 -g1" -DTK_SANITIZE=ON -DTK_BUILD_BENCH=OFF
+source scripts/ccache.sh
+cmake -S . -B "$BUILD_DIR" -G Ninja "${CMAKE_LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O0 -g1" -DTK_SANITIZE=ON -DTK_BUILD_BENCH=OFF
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target tk-agent tk demo-cli "${TESTS[@]}"
 cd "$BUILD_DIR"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
