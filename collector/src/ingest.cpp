@@ -1,6 +1,7 @@
 #include "tk/collector/ingest.hpp"
 
 #include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -169,6 +170,21 @@ std::string attributes_json(const Event& event) {
 }
 
 }  // namespace detail
+
+std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events,
+                                       telemetry_kit::v1::Batch& batch) {
+    if (json) {
+        google::protobuf::util::JsonParseOptions options;
+        const auto status = google::protobuf::util::JsonStringToMessage(body, &batch, options);
+        if (!status.ok()) return "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n";
+    } else if (!batch.ParseFromString(body)) {
+        return std::string("malformed protobuf batch (or a string field that is not valid UTF-8)\n");
+    }
+    if (static_cast<std::size_t>(batch.events_size()) > max_events) {
+        return fmt::format("too many events: {} (at most {} per batch)\n", batch.events_size(), max_events);
+    }
+    return std::nullopt;
+}
 
 TimeWindow time_window_now(int retention_days) {
     const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

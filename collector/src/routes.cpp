@@ -88,21 +88,6 @@ Response unauthorized(unsigned version) {
     return response;
 }
 
-/// Parses a batch body (protobuf, or JSON); on failure returns the 400 answer's text.
-std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events, Batch& batch) {
-    if (json) {
-        google::protobuf::util::JsonParseOptions options;
-        const auto status = google::protobuf::util::JsonStringToMessage(body, &batch, options);
-        if (!status.ok()) return "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n";
-    } else if (!batch.ParseFromString(body)) {
-        return std::string("malformed protobuf batch (or a string field that is not valid UTF-8)\n");
-    }
-    if (static_cast<std::size_t>(batch.events_size()) > max_events) {
-        return fmt::format("too many events: {} (at most {} per batch)\n", batch.events_size(), max_events);
-    }
-    return std::nullopt;
-}
-
 /// Holds `bytes` of App::queued_bytes (request bodies waiting for or in database work) until
 /// destroyed. Bounds the memory that queued batches take when PostgreSQL is slower than the
 /// clients: past the bound, batches get 503 (retry later) instead of a place in the queue.

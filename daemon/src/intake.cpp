@@ -176,4 +176,19 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
     return true;
 }
 
+std::optional<std::string_view> lone_event(std::string_view payload) {
+    if (payload.size() < 2 || static_cast<unsigned char>(payload[0]) != 0x12) return std::nullopt;
+    std::uint64_t length = 0;
+    std::size_t position = 1;
+    for (int shift = 0; position < payload.size() && shift < 35; shift += 7) {
+        const auto byte = static_cast<unsigned char>(payload[position++]);
+        length |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) {
+            if (position + length == payload.size()) return payload.substr(position);
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace tk::agent

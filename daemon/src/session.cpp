@@ -76,20 +76,9 @@ void Session::on_read(const boost::system::error_code& error, std::size_t bytes)
 }
 
 bool Session::handle(std::string_view payload) {
-    // Hot path: a frame that is just ClientFrame.event (field 2, length-delimited) is parsed as
-    // an Event straight from its bytes, which the intake can then store without re-serializing.
-    if (payload.size() >= 2 && static_cast<unsigned char>(payload[0]) == 0x12) {
-        std::uint64_t length = 0;
-        std::size_t position = 1;
-        for (int shift = 0; position < payload.size() && shift < 35; shift += 7) {
-            const auto byte = static_cast<unsigned char>(payload[position++]);
-            length |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
-            if ((byte & 0x80) == 0) {
-                if (position + length == payload.size()) return handle_event(payload.substr(position));
-                break;
-            }
-        }
-    }
+    // Hot path: a frame that is just ClientFrame.event is parsed as an Event straight from its
+    // bytes, which the intake can then store without re-serializing.
+    if (const auto raw_event = lone_event(payload)) return handle_event(*raw_event);
     if (!frame_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
         fail("malformed frame (not a ClientFrame)");
         return false;

@@ -45,6 +45,11 @@ struct TimeWindow {
 /// A window for now: `retention_days` back (0 = no lower bound) and one day ahead.
 TimeWindow time_window_now(int retention_days);
 
+/// Parses a batch body (protobuf, or JSON when `json`) into `batch`; on failure (malformed, or
+/// more than `max_events` events) returns the 400 answer's text. Pure, so that it can be fuzzed.
+std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events,
+                                       telemetry_kit::v1::Batch& batch);
+
 /// Why `event` cannot be stored under a key for `key_tool`, or nullopt if it can.
 std::optional<Rejection> validate_event(const telemetry_kit::v1::Event& event, std::string_view key_tool,
                                         const FieldLimits& limits, const TimeWindow& window);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "telemetry_kit/v1/agent.pb.h"
 #include "tk/agent/policy.hpp"
@@ -91,5 +92,10 @@ private:
 
 /// Adds `count` drops for `reason` to `batch.dropped`.
 void count_drop(IntakeBatch& batch, const char* reason, std::uint64_t count = 1);
+
+/// The Event bytes of a ClientFrame payload that is nothing but its `event` field (field 2,
+/// length-delimited, the length running to the end), or nullopt for any other frame, which is
+/// then parsed as a whole ClientFrame. Pure, so that it can be fuzzed (fuzz/).
+std::optional<std::string_view> lone_event(std::string_view payload);
 
 }  // namespace tk::agent
