@@ -16,4 +16,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libssl-dev openssl \
   curl procps util-linux \
   systemd dpkg-dev libxml2-utils \
-  ccache
+  ccache \
+  haproxy
