@@ -209,6 +209,7 @@ void Agent::accept() {
             } else if (peer->uid != ::geteuid()) {
                 spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
             } else {
+                import_spool_while_serving();
                 try {
                     // Counted only once the session exists: its destructor is what uncounts it, so
                     // a constructor that throws must not leave a count behind (the agent would
@@ -308,6 +309,18 @@ void Agent::import_spool() {
         if (imported == static_cast<std::size_t>(-1)) return;  // the store failed: keep the file
         fs::remove(importing, ec);
         spdlog::info("imported {} spooled events", imported);
+    }
+}
+
+void Agent::import_spool_while_serving() noexcept {
+    // Clients also spool while this agent runs: one backing off before it reconnects (up to 1 s
+    // after a restart), one the agent lagged behind. Imported only at start, those events would
+    // wait for the next start, for weeks if the agent stays up. So a connection of our user takes
+    // them in first; with no spool this costs two stat() calls.
+    try {
+        import_spool();
+    } catch (const std::exception& e) {
+        spdlog::error("spool import failed: {}", e.what());
     }
 }
 

@@ -45,6 +45,7 @@ public:
 private:
     void listen();
     void import_spool();
+    void import_spool_while_serving() noexcept;
     std::size_t import_spool_file(const std::filesystem::path& file);
     void accept();
     void on_session_end();
