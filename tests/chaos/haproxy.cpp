@@ -42,8 +42,8 @@ std::string stats_command(const fs::path& socket, const std::string& command) {
     return answer;
 }
 
-/// The `status` column of `server` in the backend `collectors` of a `show stat` answer.
-std::string server_status(const std::string& csv, const std::string& server) {
+/// The column `name` of `server` in the backend `collectors` of a `show stat` answer.
+std::string server_field(const std::string& csv, const std::string& server, const std::string& name) {
     std::stringstream in(csv);
     std::string line;
     std::size_t column = std::string::npos;
@@ -51,7 +51,7 @@ std::string server_status(const std::string& csv, const std::string& server) {
         const auto fields = split_csv(line);
         if (line.rfind("# ", 0) == 0) {
             for (std::size_t i = 0; i < fields.size(); ++i) {
-                if (fields[i] == "status") column = i;
+                if (fields[i] == name) column = i;
             }
         } else if (column != std::string::npos && fields.size() > column && fields[0] == "collectors" &&
                    fields[1] == server) {
@@ -118,7 +118,12 @@ HaProxy::~HaProxy() {
 }
 
 std::string HaProxy::status(const std::string& server) const {
-    return server_status(stats_command(dir_ / "stats.sock", "show stat"), server);
+    return server_field(stats_command(dir_ / "stats.sock", "show stat"), server, "status");
+}
+
+long long HaProxy::sessions(const std::string& server) const {
+    const std::string total = server_field(stats_command(dir_ / "stats.sock", "show stat"), server, "stot");
+    return total.empty() ? -1 : std::stoll(total);
 }
 
 bool HaProxy::wait_for(const std::string& server, const std::string& state, std::chrono::milliseconds deadline) const {

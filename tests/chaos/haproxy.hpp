@@ -37,6 +37,8 @@ public:
     std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     /// The server's status as HAProxy's stats say it ("UP", "DOWN", "UP 1/2", ...), "" if unknown.
     std::string status(const std::string& server) const;
+    /// Connections HAProxy has sent to the server so far (its `stot`), -1 if unknown.
+    long long sessions(const std::string& server) const;
     /// Waits (deadline) until `server`'s status starts with `state` ("UP" or "DOWN").
     bool wait_for(const std::string& server, const std::string& state, std::chrono::milliseconds deadline = 20s) const;
     std::string log() const { return read_file(dir_ / "haproxy.log"); }

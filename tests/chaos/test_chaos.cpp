@@ -267,19 +267,23 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     clients.open_gate(1400);
     REQUIRE_OR_SHOW_LOGS(wait_for_rows(postgres, mark + 100));
 
-    // 3. PostgreSQL restarted (fast: in-flight transactions abort) under load; the collectors
-    //    answer 503 meanwhile, then reconnect.
+    // 3. The killed collector comes back; HAProxy's health check marks it UP.
+    c1.start();
+    ++collector_restarts;
+    REQUIRE_OR_SHOW_LOGS(haproxy.wait_for("c1", "UP"));
+    const long long c1_before = haproxy.sessions("c1");
+
+    // 4. PostgreSQL restarted (fast: in-flight transactions abort) under load; both collectors
+    //    answer 503 meanwhile, then reconnect: rows arrive again, and both answer /healthz (a
+    //    query) again.
     clients.open_gate(1600);
     postgres.restart();
     ++postgres_restarts;
     mark = stored(postgres);
     clients.open_gate(1800);
     REQUIRE_OR_SHOW_LOGS(wait_for_rows(postgres, mark + 100));
-
-    // 4. The killed collector comes back and HAProxy sends it traffic again.
-    c1.start();
-    ++collector_restarts;
     REQUIRE_OR_SHOW_LOGS(haproxy.wait_for("c1", "UP"));
+    REQUIRE_OR_SHOW_LOGS(haproxy.wait_for("c2", "UP"));
     clients.open_gate(kEvents);
 
     // Every client finishes and says what it sent and what it lost.
@@ -316,6 +320,8 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     const long long logical =
         stored(postgres, "count(DISTINCT (attributes->>'client') || ':' || (attributes->>'seq'))");
     const long long duplicates = rows - logical;
+    const long long c1_served = haproxy.sessions("c1") - c1_before;
+    const long long c2_served = haproxy.sessions("c2");
     const long long missing = expected - logical;
     std::cout << "chaos run: " << kClients << " clients x " << kEvents << " events = " << sent << " sent, " << dropped
               << " reported dropped (" << spooled << " spooled, " << reconnects << " client reconnects)\n"
@@ -325,6 +331,7 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
               << "  faults: agent SIGKILL " << agent_kills << " (restarted " << agent_restarts << ")"
               << ", collector SIGKILL " << collector_kills << " (restarted " << collector_restarts
               << "), PostgreSQL restarts " << postgres_restarts << "\n"
+              << "  HAProxy's connections to c1 after its restart " << c1_served << ", to c2 in all " << c2_served << "\n"
               << "  drained " << drain_s << " s after the last client exited; whole run " << seconds_since(run_start)
               << " s" << std::endl;
 
@@ -335,6 +342,7 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     CHECK(duplicates == 0);
     CHECK(missing == 0);
     CHECK(dead_letters(agent) == 0);
+    CHECK(c1_served > 0);  // the restarted collector took traffic again
     for (int i = 0; i < kClients; ++i) {
         INFO("client " << i);
         CHECK(stored(postgres, "count(*) FILTER (WHERE attributes->>'client' = '" + std::to_string(i) + "')") ==
