@@ -1,5 +1,7 @@
 #include "tk/agent/intake.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
@@ -95,6 +97,8 @@ std::string Intake::hello(const v1::Hello& hello, ToolContext& context) {
         store_.run([name = tool.name, identity](EventStore::Tx& tx) { tx.save_tool(name, identity); }, nullptr);
     }
     context.tool = &tool;
+    context.tool_version = identity.version();
+    truncate_utf8(context.tool_version, kMaxToolVersionBytes);
     if (!identity.endpoint().empty() && !identity.local_only()) {
         context.destination = Destination{identity.endpoint(), identity.ingest_key()};
     } else {
@@ -128,6 +132,172 @@ void append_string_field(std::string& out, std::uint32_t field, const std::strin
     out += value;
 }
 
+// ---- the canonical-form check: a validating walk over the protobuf wire format ----
+
+enum WireType : std::uint32_t { kVarint = 0, kFixed64 = 1, kLength = 2 };
+
+/// A cursor over serialized bytes that accepts only what protobuf itself would write.
+struct WireReader {
+    const unsigned char* at;
+    const unsigned char* end;
+
+    explicit WireReader(std::string_view bytes)
+        : at(reinterpret_cast<const unsigned char*>(bytes.data())), end(at + bytes.size()) {}
+    bool done() const { return at == end; }
+
+    /// A varint in its shortest encoding (protobuf never writes a redundant 0x80 byte).
+    bool varint(std::uint64_t& value) {
+        value = 0;
+        for (int i = 0; i < 10 && at < end; ++i) {
+            const unsigned char byte = *at++;
+            value |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
+            if ((byte & 0x80) == 0) return (i == 0 || byte != 0) && (i < 9 || byte == 1);
+        }
+        return false;
+    }
+    bool tag(std::uint32_t& field, std::uint32_t& type) {
+        std::uint64_t value = 0;
+        if (!varint(value) || value > 0xFFFFFFFFu) return false;
+        field = static_cast<std::uint32_t>(value >> 3);
+        type = static_cast<std::uint32_t>(value & 7);
+        return true;
+    }
+    bool bytes(std::string_view& out) {
+        std::uint64_t length = 0;
+        if (!varint(length) || length > static_cast<std::uint64_t>(end - at)) return false;
+        out = std::string_view(reinterpret_cast<const char*>(at), static_cast<std::size_t>(length));
+        at += length;
+        return true;
+    }
+    bool skip(std::size_t count) {
+        if (count > static_cast<std::size_t>(end - at)) return false;
+        at += count;
+        return true;
+    }
+};
+
+/// int32 fields (and enums) are written sign-extended to 64 bits.
+bool int32_range(std::uint64_t value) { return value <= 0x7FFFFFFFu || value >= 0xFFFFFFFF80000000u; }
+
+/// AttributeValue: empty (no value set) or exactly one field of its oneof, in canonical form
+/// (a oneof member is written even when it holds its default).
+bool canonical_attribute_value(std::string_view bytes) {
+    WireReader in(bytes);
+    if (in.done()) return true;
+    std::uint32_t field = 0;
+    std::uint32_t type = 0;
+    std::uint64_t value = 0;
+    std::string_view text;
+    if (!in.tag(field, type)) return false;
+    bool ok = false;
+    switch (field) {
+        case 1: ok = type == kLength && in.bytes(text); break;
+        case 2: ok = type == kVarint && in.varint(value); break;
+        case 3: ok = type == kFixed64 && in.skip(8); break;
+        case 4: ok = type == kVarint && in.varint(value) && value <= 1; break;
+        default: return false;
+    }
+    return ok && in.done();
+}
+
+/// A map<string, AttributeValue> entry: key (field 1), then value (field 2), both always written.
+bool canonical_map_entry(std::string_view bytes, std::string_view& key) {
+    WireReader in(bytes);
+    std::uint32_t field = 0;
+    std::uint32_t type = 0;
+    std::string_view value;
+    if (!in.tag(field, type) || field != 1 || type != kLength || !in.bytes(key)) return false;
+    if (!in.tag(field, type) || field != 2 || type != kLength || !in.bytes(value)) return false;
+    return in.done() && canonical_attribute_value(value);
+}
+
+}  // namespace
+
+bool canonical_client_event(std::string_view raw) {
+    WireReader in(raw);
+    std::uint32_t last = 0;
+    std::string_view last_key;
+    while (!in.done()) {
+        std::uint32_t field = 0;
+        std::uint32_t type = 0;
+        std::uint64_t value = 0;
+        std::string_view bytes;
+        if (!in.tag(field, type)) return false;
+        // In field order, each once; only the attribute map's entries repeat.
+        if (field < last || (field == last && field != v1::Event::kAttributesFieldNumber)) return false;
+        switch (field) {
+            case v1::Event::kIdFieldNumber:
+            case v1::Event::kToolVersionFieldNumber:
+            case v1::Event::kNameFieldNumber:
+                // Implicit presence: an empty string is never written.
+                if (type != kLength || !in.bytes(bytes) || bytes.empty()) return false;
+                break;
+            case v1::Event::kKindFieldNumber:
+                if (type != kVarint || !in.varint(value) || value == 0 || !int32_range(value)) return false;
+                break;
+            case v1::Event::kTimestampUnixMsFieldNumber:
+                if (type != kVarint || !in.varint(value) || value == 0) return false;
+                break;
+            case v1::Event::kAttributesFieldNumber: {
+                std::string_view key;
+                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key)) return false;
+                // Sorted by key, strictly: a duplicated key (whose first copy would otherwise
+                // travel unscrubbed) is not canonical.
+                if (field == last && key <= last_key) return false;
+                last_key = key;
+                break;
+            }
+            case v1::Event::kSuccessFieldNumber:  // explicit presence: false is written
+                if (type != kVarint || !in.varint(value) || value > 1) return false;
+                break;
+            case v1::Event::kDurationUsFieldNumber:
+                if (type != kVarint || !in.varint(value)) return false;
+                break;
+            case v1::Event::kExitCodeFieldNumber:
+                if (type != kVarint || !in.varint(value) || !int32_range(value)) return false;
+                break;
+            default:
+                // tool, anonymous_id and ci are the agent's to set; anything else is unknown.
+                return false;
+        }
+        last = field;
+    }
+    return true;
+}
+
+void serialize_canonical(const v1::Event& event, std::string& out) {
+    out.clear();
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);  // map entries sorted by key
+    event.SerializeToCodedStream(&coded);
+}
+
+namespace {
+
+/// `raw` (canonical_client_event) with the agent's fields spliced in at their places: tool (2)
+/// and, if the event has none, tool_version (3) right after the id (1), which is always first;
+/// anonymous_id (11) and ci (12) at the end. Equals serialize_canonical() of the final event.
+void splice_agent_fields(std::string_view raw, const ToolContext& context, const std::string& anonymous_id,
+                         std::string& out) {
+    // The id is field 1 of 16 bytes (accept() checked it): tag, length, 16 bytes.
+    constexpr std::size_t kIdBytes = 2 + 16;
+    const bool has_version = raw.size() > kIdBytes &&
+                             static_cast<unsigned char>(raw[kIdBytes]) == ((v1::Event::kToolVersionFieldNumber << 3) | 2);
+    out.reserve(raw.size() + context.hello.tool().tool().size() + anonymous_id.size() + 16);
+    out.append(raw.data(), kIdBytes);
+    append_string_field(out, v1::Event::kToolFieldNumber, context.hello.tool().tool());
+    if (!has_version && !context.tool_version.empty()) {
+        append_string_field(out, v1::Event::kToolVersionFieldNumber, context.tool_version);
+    }
+    out.append(raw.data() + kIdBytes, raw.size() - kIdBytes);
+    append_string_field(out, v1::Event::kAnonymousIdFieldNumber, anonymous_id);
+    if (context.decision.ci) {
+        append_varint(out, (v1::Event::kCiFieldNumber << 3) | 0);
+        append_varint(out, 1);
+    }
+}
+
 }  // namespace
 
 bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, std::string_view raw) {
@@ -140,38 +310,20 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
         count_drop(batch, drop_reason::invalid_event);
         return false;
     }
-    const auto& identity = context.hello.tool();
-    const bool ci_would_stay = event.ci() && !context.decision.ci;  // false is not on the wire: cannot override
-    bool scrubbed_already = false;
-    if (!raw.empty() && !ci_would_stay) {
-        const auto scrubbed = scrubber_.apply(event);
-        scrubbed_already = true;
-        if (!scrubbed.changed) {
-            PreparedEvent prepared;
-            prepared.id = event.id();
-            prepared.payload.reserve(raw.size() + 64);
-            prepared.payload.append(raw.data(), raw.size());
-            append_string_field(prepared.payload, v1::Event::kToolFieldNumber, identity.tool());
-            if (event.tool_version().empty() && !identity.version().empty()) {
-                append_string_field(prepared.payload, v1::Event::kToolVersionFieldNumber, identity.version());
-            }
-            append_string_field(prepared.payload, v1::Event::kAnonymousIdFieldNumber, context.tool->anonymous_id);
-            if (context.decision.ci) {
-                append_varint(prepared.payload, (v1::Event::kCiFieldNumber << 3) | 0);
-                append_varint(prepared.payload, 1);
-            }
-            batch.events.push_back(std::move(prepared));
-            return true;
-        }
-    }
-    event.set_tool(identity.tool());
-    if (event.tool_version().empty()) event.set_tool_version(identity.version());
-    event.set_anonymous_id(context.tool->anonymous_id);
-    event.set_ci(context.decision.ci);
-    if (!scrubbed_already) scrubber_.apply(event);
+    const auto scrubbed = scrubber_.apply(event);
     PreparedEvent prepared;
     prepared.id = event.id();
-    event.SerializeToString(&prepared.payload);
+    if (!raw.empty() && !scrubbed.changed && canonical_client_event(raw)) {
+        // Hot path: the client sent the canonical form and nothing was scrubbed.
+        splice_agent_fields(raw, context, context.tool->anonymous_id, prepared.payload);
+    } else {
+        event.set_tool(context.hello.tool().tool());
+        if (event.tool_version().empty()) event.set_tool_version(context.tool_version);
+        event.set_anonymous_id(context.tool->anonymous_id);
+        event.set_ci(context.decision.ci);
+        event.DiscardUnknownFields();  // protobuf keeps them for re-serialization; we must not
+        serialize_canonical(event, prepared.payload);
+    }
     batch.events.push_back(std::move(prepared));
     return true;
 }

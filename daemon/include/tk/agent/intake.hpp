@@ -59,10 +59,22 @@ struct ToolContext {
     std::optional<Destination> destination;  ///< none: local only
     std::uint64_t epoch = 0;
     Decision decision;
+    std::string tool_version;  ///< the Hello's version, bounded like an event's
 };
 
 /// Checks tool names: 1-64 bytes of [A-Za-z0-9._-].
 bool valid_tool_name(const std::string& name);
+
+/// True if `raw` (a client's serialized Event) is byte for byte what the agent's canonical
+/// serialization of the parsed event would be, and carries none of the agent's own fields (tool,
+/// anonymous_id, ci): fields in number order, each once, no default values, minimal varints, no
+/// unknown fields, map entries sorted by key with no key twice. One pass, no allocation: the
+/// hot path uses it to splice the agent's fields in instead of serializing the event again.
+bool canonical_client_event(std::string_view raw);
+
+/// The canonical form of `event`: deterministic serialization (map entries sorted by key). What
+/// the agent stores, `tk events` shows and the forwarder sends are these bytes.
+void serialize_canonical(const telemetry_kit::v1::Event& event, std::string& out);
 
 class Intake {
 public:
@@ -73,9 +85,10 @@ public:
 
     /// Applies policy to `event`; if kept, scrubs and bounds it, sets the agent's fields and
     /// appends it to `batch`; if dropped, counts the reason in `batch.dropped`. Returns true if kept.
-    /// `raw`, if given, is the serialized `event` as received: when scrubbing changed nothing, the
-    /// stored payload is `raw` plus the agent's fields appended (protobuf: the last value of a
-    /// field wins), which saves serializing the event again on the hot path.
+    /// The stored payload is always the canonical serialization (serialize_canonical) of the
+    /// event with the agent's fields set. `raw`, if given, is the serialized `event` as received:
+    /// when scrubbing changed nothing and `raw` is canonical_client_event(), the agent's fields
+    /// are spliced into `raw` at their places, which gives the same bytes without serializing.
     bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch,
                 std::string_view raw = {});
 
