@@ -5,6 +5,9 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+
 #include "tk/agent/identity.hpp"
 
 namespace tk::agent {
@@ -211,13 +214,30 @@ bool canonical_map_entry(std::string_view bytes, std::string_view& key) {
     return in.done() && canonical_attribute_value(value);
 }
 
-}  // namespace
+/// Where a client's event, canonical but for the order of its attribute map, keeps its pieces.
+struct EventLayout {
+    struct Entry {
+        std::string_view key;
+        std::string_view field;  ///< the whole map-entry field: tag, length, entry
+    };
+    std::size_t entries_begin = 0;  ///< the attribute fields are one run in raw: [begin, end)
+    std::size_t entries_end = 0;
+    std::size_t count = 0;
+    bool sorted = true;             ///< the entries are already in key order
+    std::array<Entry, kMaxAttributes> entries;
+};
 
-bool canonical_client_event(std::string_view raw) {
+/// canonical_client_event(), except that map entries may come in any order (each key once):
+/// they are then recorded in `layout`, sorted, so the splice can put them in order. Bounded:
+/// more entries than the scrubber keeps is not a fast-path event.
+bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout& layout) {
     WireReader in(raw);
     std::uint32_t last = 0;
-    std::string_view last_key;
+    layout.entries_begin = layout.entries_end = raw.size();
+    layout.count = 0;
+    layout.sorted = true;
     while (!in.done()) {
+        const auto* field_start = in.at;
         std::uint32_t field = 0;
         std::uint32_t type = 0;
         std::uint64_t value = 0;
@@ -226,6 +246,10 @@ bool canonical_client_event(std::string_view raw) {
         // In field order, each once; only the attribute map's entries repeat.
         if (field < last || (field == last && field != v1::Event::kAttributesFieldNumber)) return false;
         switch (field) {
+            case v1::Event::kToolFieldNumber:
+                // The client library names its tool; only the Hello's name is what the agent sets.
+                if (type != kLength || !in.bytes(bytes) || bytes.empty() || bytes != tool) return false;
+                break;
             case v1::Event::kIdFieldNumber:
             case v1::Event::kToolVersionFieldNumber:
             case v1::Event::kNameFieldNumber:
@@ -241,10 +265,16 @@ bool canonical_client_event(std::string_view raw) {
             case v1::Event::kAttributesFieldNumber: {
                 std::string_view key;
                 if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key)) return false;
-                // Sorted by key, strictly: a duplicated key (whose first copy would otherwise
-                // travel unscrubbed) is not canonical.
-                if (field == last && key <= last_key) return false;
-                last_key = key;
+                if (layout.count == layout.entries.size()) return false;
+                const auto begin = static_cast<std::size_t>(field_start - reinterpret_cast<const unsigned char*>(raw.data()));
+                const auto end = static_cast<std::size_t>(in.at - field_start);
+                if (layout.count == 0) {
+                    layout.entries_begin = begin;
+                } else if (key <= layout.entries[layout.count - 1].key) {
+                    layout.sorted = false;
+                }
+                layout.entries_end = begin + end;
+                layout.entries[layout.count++] = {key, raw.substr(begin, end)};
                 break;
             }
             case v1::Event::kSuccessFieldNumber:  // explicit presence: false is written
@@ -257,12 +287,27 @@ bool canonical_client_event(std::string_view raw) {
                 if (type != kVarint || !in.varint(value) || !int32_range(value)) return false;
                 break;
             default:
-                // tool, anonymous_id and ci are the agent's to set; anything else is unknown.
+                // anonymous_id and ci are the agent's to set; anything else is unknown.
                 return false;
         }
         last = field;
     }
+    if (!layout.sorted) {
+        auto* first = layout.entries.data();
+        std::sort(first, first + layout.count, [](const auto& a, const auto& b) { return a.key < b.key; });
+    }
+    // No key twice: protobuf keeps the last copy, and the first would travel unscrubbed.
+    for (std::size_t i = 1; i < layout.count; ++i) {
+        if (layout.entries[i - 1].key == layout.entries[i].key) return false;
+    }
     return true;
+}
+
+}  // namespace
+
+bool canonical_client_event(std::string_view raw, std::string_view tool) {
+    EventLayout layout;
+    return scan_client_event(raw, tool, layout) && layout.sorted;
 }
 
 void serialize_canonical(const v1::Event& event, std::string& out) {
@@ -275,22 +320,36 @@ void serialize_canonical(const v1::Event& event, std::string& out) {
 
 namespace {
 
-/// `raw` (canonical_client_event) with the agent's fields spliced in at their places: tool (2)
-/// and, if the event has none, tool_version (3) right after the id (1), which is always first;
-/// anonymous_id (11) and ci (12) at the end. Equals serialize_canonical() of the final event.
-void splice_agent_fields(std::string_view raw, const ToolContext& context, const std::string& anonymous_id,
-                         std::string& out) {
+/// `raw` (scan_client_event) with the agent's fields spliced in at their places: tool (2) and
+/// tool_version (3), where the event has none, right after the id (1), which is always first;
+/// the attribute entries in key order; anonymous_id (11) and ci (12) at the end. Equals
+/// serialize_canonical() of the final event.
+void splice_agent_fields(std::string_view raw, const EventLayout& layout, const ToolContext& context,
+                         const std::string& anonymous_id, std::string& out) {
     // The id is field 1 of 16 bytes (accept() checked it): tag, length, 16 bytes.
     constexpr std::size_t kIdBytes = 2 + 16;
-    const bool has_version = raw.size() > kIdBytes &&
-                             static_cast<unsigned char>(raw[kIdBytes]) == ((v1::Event::kToolVersionFieldNumber << 3) | 2);
+    const auto tag_at = [&raw](std::size_t at) {
+        return at < raw.size() ? static_cast<unsigned char>(raw[at]) : 0;  // tags 2 and 3 are one byte
+    };
+    const bool has_tool = tag_at(kIdBytes) == ((v1::Event::kToolFieldNumber << 3) | 2);
+    // With a tool field in raw, the version (if any) follows it: skip tag, length (< 128: the
+    // name is at most 64 bytes) and name.
+    const std::size_t after_tool =
+        has_tool ? kIdBytes + 2 + static_cast<unsigned char>(raw[kIdBytes + 1]) : kIdBytes;
+    const bool has_version = tag_at(after_tool) == ((v1::Event::kToolVersionFieldNumber << 3) | 2);
     out.reserve(raw.size() + context.hello.tool().tool().size() + anonymous_id.size() + 16);
-    out.append(raw.data(), kIdBytes);
-    append_string_field(out, v1::Event::kToolFieldNumber, context.hello.tool().tool());
+    out.append(raw.data(), after_tool);
+    if (!has_tool) append_string_field(out, v1::Event::kToolFieldNumber, context.hello.tool().tool());
     if (!has_version && !context.tool_version.empty()) {
         append_string_field(out, v1::Event::kToolVersionFieldNumber, context.tool_version);
     }
-    out.append(raw.data() + kIdBytes, raw.size() - kIdBytes);
+    if (layout.sorted) {
+        out.append(raw.data() + after_tool, raw.size() - after_tool);
+    } else {
+        out.append(raw.data() + after_tool, layout.entries_begin - after_tool);
+        for (std::size_t i = 0; i < layout.count; ++i) out += layout.entries[i].field;
+        out.append(raw.data() + layout.entries_end, raw.size() - layout.entries_end);
+    }
     append_string_field(out, v1::Event::kAnonymousIdFieldNumber, anonymous_id);
     if (context.decision.ci) {
         append_varint(out, (v1::Event::kCiFieldNumber << 3) | 0);
@@ -313,9 +372,11 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
     const auto scrubbed = scrubber_.apply(event);
     PreparedEvent prepared;
     prepared.id = event.id();
-    if (!raw.empty() && !scrubbed.changed && canonical_client_event(raw)) {
-        // Hot path: the client sent the canonical form and nothing was scrubbed.
-        splice_agent_fields(raw, context, context.tool->anonymous_id, prepared.payload);
+    static thread_local EventLayout layout;  // 2 KiB: not cleared per event
+    if (!raw.empty() && !scrubbed.changed && scan_client_event(raw, context.hello.tool().tool(), layout)) {
+        // Hot path: the client sent the canonical form (but perhaps for the order of its
+        // attributes) and nothing was scrubbed.
+        splice_agent_fields(raw, layout, context, context.tool->anonymous_id, prepared.payload);
     } else {
         event.set_tool(context.hello.tool().tool());
         if (event.tool_version().empty()) event.set_tool_version(context.tool_version);

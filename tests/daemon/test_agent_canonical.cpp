@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ using tk::agent::serialize_canonical;
 namespace v1 = telemetry_kit::v1;
 
 namespace {
+
+constexpr const char* kTool = "handmade";
+
+/// The check as the agent runs it for a connection whose Hello named kTool.
+bool check(const std::string& raw) { return canonical_client_event(raw, kTool); }
 
 std::string canonical(const v1::Event& event) {
     std::string out;
@@ -98,67 +104,70 @@ std::string event_frame(const std::string& raw_event) {
 }  // namespace
 
 TEST_CASE("canonical check: protobuf's own deterministic serialization passes") {
-    CHECK(canonical_client_event(canonical(make_event("plain"))));
-    CHECK(canonical_client_event(canonical(rich_event())));
+    CHECK(check(canonical(make_event("plain"))));
+    CHECK(check(canonical(rich_event())));
     auto many = make_event("many");
     for (int i = 0; i < 50; ++i) (*many.mutable_attributes())["k" + std::to_string(i * 7919 % 101)].set_int_value(i);
-    CHECK(canonical_client_event(canonical(many)));
+    CHECK(check(canonical(many)));
 }
 
 TEST_CASE("canonical check: anything protobuf would not write, or the agent's own fields, fail") {
     const auto base = rich_event();
     const std::string bytes = canonical(base);
-    REQUIRE(canonical_client_event(bytes));
+    REQUIRE(check(bytes));
 
     SECTION("agent-owned fields set by the client") {
-        for (int field : {2, 11}) {
-            auto event = base;
-            if (field == 2) event.set_tool("spoofed");
-            if (field == 11) event.set_anonymous_id("client-made-up");
-            CHECK_FALSE(canonical_client_event(canonical(event)));
-        }
+        auto spoofed = base;
+        spoofed.set_tool("spoofed");
+        CHECK_FALSE(check(canonical(spoofed)));
+        auto own = base;
+        own.set_tool(kTool);  // what the client library sends: the Hello's name
+        CHECK(check(canonical(own)));
+        auto anonymous = base;
+        anonymous.set_anonymous_id("client-made-up");
+        CHECK_FALSE(check(canonical(anonymous)));
         auto ci = base;
         ci.set_ci(true);
-        CHECK_FALSE(canonical_client_event(canonical(ci)));
+        CHECK_FALSE(check(canonical(ci)));
     }
     SECTION("an unknown field") {
         std::string unknown = bytes;
         append_bytes_field(unknown, 99, std::string(100, 'x'));
-        CHECK_FALSE(canonical_client_event(unknown));
+        CHECK_FALSE(check(unknown));
     }
     SECTION("a duplicated field (protobuf keeps the last)") {
         std::string twice = bytes;
         append_bytes_field(twice, 5, "again");
-        CHECK_FALSE(canonical_client_event(twice));
+        CHECK_FALSE(check(twice));
     }
     SECTION("a duplicated map key, or keys out of order") {
         auto event = make_event("map");
         std::string raw = canonical(event);
         std::string duplicated = raw + attribute_entry("path", "/home/alice/x") + attribute_entry("path", "ok");
-        CHECK_FALSE(canonical_client_event(duplicated));
+        CHECK_FALSE(check(duplicated));
         std::string unsorted = raw + attribute_entry("b", "1") + attribute_entry("a", "2");
-        CHECK_FALSE(canonical_client_event(unsorted));
+        CHECK_FALSE(check(unsorted));
         std::string sorted = raw + attribute_entry("a", "2") + attribute_entry("b", "1");
-        CHECK(canonical_client_event(sorted));
+        CHECK(check(sorted));
     }
     SECTION("fields out of order") {
         auto event = make_event("order");
         std::string raw;
         append_bytes_field(raw, 5, "order");
         append_bytes_field(raw, 1, event.id());
-        CHECK_FALSE(canonical_client_event(raw));
+        CHECK_FALSE(check(raw));
     }
     SECTION("default values written, overlong varints, out-of-range bools and int32s") {
         const std::string id = canonical(make_event("x")).substr(0, 18);  // field 1, 16 bytes
-        CHECK(canonical_client_event(id + std::string("\x20\x01", 2)));        // kind = 1
-        CHECK_FALSE(canonical_client_event(id + std::string("\x20\x00", 2)));  // kind = 0 written
-        CHECK_FALSE(canonical_client_event(id + std::string("\x20\x81\x00", 3)));  // overlong 1
-        CHECK_FALSE(canonical_client_event(id + std::string("\x40\x02", 2)));  // success = 2
-        CHECK(canonical_client_event(id + std::string("\x40\x00", 2)));        // success = false
+        CHECK(check(id + std::string("\x20\x01", 2)));        // kind = 1
+        CHECK_FALSE(check(id + std::string("\x20\x00", 2)));  // kind = 0 written
+        CHECK_FALSE(check(id + std::string("\x20\x81\x00", 3)));  // overlong 1
+        CHECK_FALSE(check(id + std::string("\x40\x02", 2)));  // success = 2
+        CHECK(check(id + std::string("\x40\x00", 2)));        // success = false
         // exit_code -1 truncated to 32 bits (5 bytes) parses, but protobuf writes 10 bytes.
-        CHECK_FALSE(canonical_client_event(id + std::string("\x50\xFF\xFF\xFF\xFF\x0F", 6)));
-        CHECK_FALSE(canonical_client_event(id + std::string("\x2A\x00", 2)));  // name = "" written
-        CHECK_FALSE(canonical_client_event(id.substr(0, 10)));                 // truncated
+        CHECK_FALSE(check(id + std::string("\x50\xFF\xFF\xFF\xFF\x0F", 6)));
+        CHECK_FALSE(check(id + std::string("\x2A\x00", 2)));  // name = "" written
+        CHECK_FALSE(check(id.substr(0, 10)));                 // truncated
     }
 }
 
@@ -166,7 +175,7 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
     RunningAgent agent;
     const std::string home_path = agent.home().string() + "/secret-project";
     AgentClient client(agent.socket());
-    REQUIRE(client.hello(tool_identity("handmade")));
+    REQUIRE(client.hello(tool_identity(kTool)));
 
     // 1. The client's own anonymous_id and ci flag.
     auto own_id = make_event("own-id");
@@ -184,6 +193,11 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
     const std::string dup_key_raw =
         canonical(dup_key) + attribute_entry("path", home_path) + attribute_entry("path", "plain");
     REQUIRE(client.send_raw(event_frame(dup_key_raw)));
+    // 3b. The same, the copies apart and out of key order.
+    auto dup_apart = make_event("dup-apart");
+    const std::string dup_apart_raw = canonical(dup_apart) + attribute_entry("path", home_path) +
+                                      attribute_entry("a", "1") + attribute_entry("path", "plain");
+    REQUIRE(client.send_raw(event_frame(dup_apart_raw)));
     // 4. Unknown fields, top level and inside an attribute value.
     auto unknown = make_event("unknown");
     std::string unknown_raw = canonical(unknown);
@@ -198,18 +212,31 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
         append_bytes_field(unknown_raw, 7, entry);
     }
     REQUIRE(client.send_raw(event_frame(unknown_raw)));
-    // 5. A canonical event (the fast path) next to them.
+    // 5. Canonical events (the fast path) next to them: with and without the tool's name and
+    //    version, as the client library and other clients send them.
     auto plain = make_event("plain");
     (*plain.mutable_attributes())["n"].set_int_value(3);
     REQUIRE(client.send_raw(event_frame(canonical(plain))));
+    auto named = make_event("named");
+    named.set_tool(kTool);
+    named.set_tool_version("9.9");
+    REQUIRE(client.send_raw(event_frame(canonical(named))));
+    auto versioned = make_event("versioned");
+    versioned.set_tool_version("9.8");
+    REQUIRE(client.send_raw(event_frame(canonical(versioned))));
+    // 6. Attributes out of key order (the client library writes them as the tool added them).
+    auto unsorted = make_event("unsorted");
+    std::string unsorted_raw = canonical(unsorted) + attribute_entry("zz", "1") + attribute_entry("aa", "2") +
+                               attribute_entry("mm", "3");
+    REQUIRE(client.send_raw(event_frame(unsorted_raw)));
     const auto ack = client.flush();
     REQUIRE(ack);
-    REQUIRE(ack->accepted() == 5);
+    REQUIRE(ack->accepted() == 9);
 
     const auto payloads = stored_payloads(agent);
-    REQUIRE(payloads.size() == 5);
-    const auto listed = agent.control(events_request("handmade")).events();
-    REQUIRE(listed.events_size() == 5);
+    REQUIRE(payloads.size() == 9);
+    const auto listed = agent.control(events_request(kTool)).events();
+    REQUIRE(listed.events_size() == 9);
     for (std::size_t i = 0; i < payloads.size(); ++i) {
         const std::string& payload = payloads[i];
         INFO("event " << i);
@@ -223,18 +250,22 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
         CHECK(payload.find("client-made-up") == std::string::npos);
         CHECK(payload.find("uuuuuuuu") == std::string::npos);
         CHECK(payload.find("hidden-in-value") == std::string::npos);
-        CHECK(parsed.tool() == "handmade");
+        CHECK(parsed.tool() == kTool);
+        CHECK_FALSE(parsed.tool_version().empty());
         CHECK(parsed.anonymous_id().size() == 32);
         CHECK_FALSE(parsed.ci());
         // What `tk events` shows is what is stored (and the forwarder sends these bytes as is).
         CHECK(canonical(listed.events(static_cast<int>(i))) == payload);
     }
-    v1::Event by_name;
+    std::map<std::string, v1::Event> by_name;
     for (const auto& payload : payloads) {
         v1::Event e;
         e.ParseFromString(payload);
-        if (e.name() == "dup-key") by_name = e;
+        by_name[e.name()] = e;
     }
-    REQUIRE(by_name.attributes().count("path") == 1);
-    CHECK(by_name.attributes().at("path").string_value() == "plain");
+    for (const char* name : {"dup-key", "dup-apart"}) {
+        REQUIRE(by_name[name].attributes().count("path") == 1);
+        CHECK(by_name[name].attributes().at("path").string_value() == "plain");
+    }
+    CHECK(by_name["unsorted"].attributes().size() == 3);
 }

@@ -66,11 +66,11 @@ struct ToolContext {
 bool valid_tool_name(const std::string& name);
 
 /// True if `raw` (a client's serialized Event) is byte for byte what the agent's canonical
-/// serialization of the parsed event would be, and carries none of the agent's own fields (tool,
-/// anonymous_id, ci): fields in number order, each once, no default values, minimal varints, no
+/// serialization of the parsed event would be, and carries none of the agent's own fields
+/// (anonymous_id, ci; tool only if it equals `tool`, the Hello's): fields in number order, each once, no default values, minimal varints, no
 /// unknown fields, map entries sorted by key with no key twice. One pass, no allocation: the
 /// hot path uses it to splice the agent's fields in instead of serializing the event again.
-bool canonical_client_event(std::string_view raw);
+bool canonical_client_event(std::string_view raw, std::string_view tool);
 
 /// The canonical form of `event`: deterministic serialization (map entries sorted by key). What
 /// the agent stores, `tk events` shows and the forwarder sends are these bytes.
