@@ -41,6 +41,16 @@ void make_pipe(int& read_end, int& write_end) {
     write_end = fds[1];
 }
 
+void write_stderr(const std::string& text) noexcept {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
 const char* kind_name(int kind) {
     switch (static_cast<wire::Kind>(kind)) {
         case wire::Kind::command: return "command";
@@ -56,6 +66,7 @@ ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)
     const wire::Signals signals = read_signals(config_.tool);
     if (debug_requested()) {
         mode_ = Mode::debug;
+        print_trust_problems(tk::resolve_paths());
         return;
     }
     // The agent would drop these anyway; not sending them at all is cheaper and more private.
@@ -253,6 +264,23 @@ void ClientCore::settle(std::size_t events) noexcept {
     settled_changed_.notify_all();
 }
 
+void ClientCore::print_trust_problems(const tk::Paths& paths) noexcept {
+    // Debug mode sends nothing, but says whether a real run could: an impostor's socket or a
+    // planted spool would otherwise go unnoticed until someone reads `tk status`.
+    try {
+        std::string refused;
+        const int fd = connect_agent(paths.socket, refused);
+        if (fd >= 0) ::close(fd);
+        std::string lines;
+        if (!refused.empty()) lines += "telemetry-kit: " + refused + "; events would be spooled\n";
+        if (const std::string spool = SpoolWriter::problem(paths.state_dir); !spool.empty()) {
+            lines += "telemetry-kit: " + spool + "; events would be dropped\n";
+        }
+        write_stderr(lines);
+    } catch (...) {
+    }
+}
+
 void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexcept {
     try {
         std::string line = "{\"id\":";
@@ -291,13 +319,7 @@ void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexc
         if (draft.duration_us) line += ",\"duration_us\":" + std::to_string(*draft.duration_us);
         if (draft.exit_code) line += ",\"exit_code\":" + std::to_string(*draft.exit_code);
         line += "}\n";
-        std::size_t done = 0;
-        while (done < line.size()) {
-            const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            done += static_cast<std::size_t>(n);
-        }
+        write_stderr(line);
     } catch (...) {
     }
 }
@@ -414,7 +436,7 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
 }
 
 bool ClientCore::try_connect(clock::time_point now) {
-    const int fd = connect_agent(socket_path_);
+    const int fd = connect_agent(socket_path_, refused_);
     if (fd < 0) {
         backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(10)), limits_.max_backoff);
         next_connect_ = now + backoff_;

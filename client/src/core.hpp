@@ -22,6 +22,7 @@
 #include <poll.h>
 
 #include "spool.hpp"
+#include "tk/common/paths.hpp"
 #include "telemetry_kit/client.hpp"
 #include "wire.hpp"
 
@@ -77,6 +78,7 @@ private:
     };
 
     void print_debug(const EventDraft& draft, std::string_view id) noexcept;
+    static void print_trust_problems(const tk::Paths& paths) noexcept;
     void wake_io() noexcept;
     /// Starts the I/O thread if it is not running yet (and the client is not shutting down).
     void ensure_thread() noexcept;
@@ -132,6 +134,7 @@ private:
     std::mutex io_mutex_;
     bool io_stopped_ = false;
     int socket_ = -1;
+    std::string refused_;  // why the last connect refused the socket (an impostor), else empty
     bool ever_connected_ = false;
     std::optional<clock::time_point> lost_at_;  // an established connection broke then
     clock::time_point next_connect_{};

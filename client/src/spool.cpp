@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "tk/common/paths.hpp"
+#include "tk/common/private_files.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
@@ -33,17 +34,31 @@ SpoolWriter::SpoolWriter(std::filesystem::path state_dir, std::string record_pre
       max_file_bytes_(max_file_bytes) {}
 
 int SpoolWriter::open_file() noexcept {
-    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
-    int fd = ::open(file_.c_str(), flags, 0600);
-    if (fd < 0 && errno == ENOENT) {
-        try {
+    try {
+        refused_ = tk::untrusted_dir_reason(state_dir_);
+        if (!refused_.empty()) return -1;
+        const int flags = O_WRONLY | O_APPEND | O_CREAT;
+        int fd = tk::open_private_file(file_, flags, 0600, refused_);
+        if (fd < 0 && refused_.empty() && errno == ENOENT) {
             if (!tk::ensure_private_dir(state_dir_).empty()) return -1;
-        } catch (...) {
-            return -1;
+            fd = tk::open_private_file(file_, flags, 0600, refused_);
         }
-        fd = ::open(file_.c_str(), flags, 0600);
+        return fd;
+    } catch (...) {
+        return -1;
     }
-    return fd;
+}
+
+std::string SpoolWriter::problem(const std::filesystem::path& state_dir) noexcept {
+    try {
+        std::string why = tk::untrusted_dir_reason(state_dir);
+        if (!why.empty()) return why;
+        const int fd = tk::open_private_file(state_dir / "spool", O_RDONLY, 0, why);
+        if (fd >= 0) ::close(fd);
+        return why;
+    } catch (...) {
+        return {};
+    }
 }
 
 SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcept {

@@ -24,7 +24,15 @@ public:
     /// Appends one SpoolRecord per serialized event and empties `events`. Opens, appends and closes
     /// the file each time (so the agent's rename of the file never swallows later records); each
     /// write() holds whole records only, so concurrent writers never interleave within a record.
+    /// A state dir or spool file another user could control (owned by them, writable by them, a
+    /// planted symlink or FIFO) is never written to: the events are dropped and refused() says why.
     Result append(std::deque<std::string>& events) noexcept;
+
+    /// Why the last append() refused the spool, or empty.
+    const std::string& refused() const { return refused_; }
+
+    /// Why the spool in `state_dir` would be refused, without creating anything; empty if fine.
+    static std::string problem(const std::filesystem::path& state_dir) noexcept;
 
 private:
     int open_file() noexcept;
@@ -33,6 +41,7 @@ private:
     std::filesystem::path file_;
     std::string prefix_;
     std::size_t max_file_bytes_;
+    std::string refused_;
 };
 
 }  // namespace telemetry_kit::detail

@@ -16,8 +16,8 @@ constexpr std::size_t kMaxReplyBytes = 1u << 20;
 
 }  // namespace
 
-int connect_agent(const std::filesystem::path& socket) noexcept {
-    return tk::unix_socket::connect_stream(socket, /*nonblocking=*/true);
+int connect_agent(const std::filesystem::path& socket, std::string& refused) noexcept {
+    return tk::unix_socket::connect_trusted(socket, /*nonblocking=*/true, refused);
 }
 
 ssize_t send_some(int fd, const char* data, std::size_t size) noexcept {
@@ -45,9 +45,10 @@ bool agent_request(const std::filesystem::path& socket, const std::string& frame
                    std::chrono::milliseconds timeout, std::string& error) noexcept {
     using clock = std::chrono::steady_clock;
     const auto deadline = clock::now() + timeout;
-    const int fd = connect_agent(socket);
+    std::string refused;
+    const int fd = connect_agent(socket, refused);
     if (fd < 0) {
-        error = "the agent is not running (no socket at " + socket.string() + ")";
+        error = refused.empty() ? "the agent is not running (no socket at " + socket.string() + ")" : refused;
         return false;
     }
     auto wait = [&](short events) {

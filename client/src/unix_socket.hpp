@@ -12,8 +12,10 @@
 
 namespace telemetry_kit::detail {
 
-/// Connects to the agent's socket without blocking; returns a non-blocking fd, or -1.
-int connect_agent(const std::filesystem::path& socket) noexcept;
+/// Connects to the agent's socket without blocking; returns a non-blocking fd, or -1. Only our own
+/// agent is connected to (tk::unix_socket::connect_trusted): for an impostor (a socket or socket
+/// directory of another user) `refused` says why and nothing was sent; else it is empty.
+int connect_agent(const std::filesystem::path& socket, std::string& refused) noexcept;
 
 /// send() that never raises SIGPIPE and never blocks (the fd is non-blocking).
 /// Returns bytes sent, 0 if the socket buffer is full, -1 if the connection is gone.

@@ -12,8 +12,8 @@
 
 namespace tk::cli {
 
-std::optional<AgentConnection> AgentConnection::connect(const std::filesystem::path& socket) {
-    const int fd = unix_socket::connect_stream(socket);
+std::optional<AgentConnection> AgentConnection::connect(const std::filesystem::path& socket, std::string& refused) {
+    const int fd = unix_socket::connect_trusted(socket, /*nonblocking=*/false, refused);
     if (fd < 0) return std::nullopt;
     return AgentConnection(fd);
 }

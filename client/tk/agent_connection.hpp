@@ -12,8 +12,10 @@ namespace tk::cli {
 
 class AgentConnection {
 public:
-    /// Connects to `socket`. Returns nullopt if no agent accepts there (not running).
-    static std::optional<AgentConnection> connect(const std::filesystem::path& socket);
+    /// Connects to `socket`. Returns nullopt if no agent accepts there (not running), or if the
+    /// socket or its directory belongs to another user (an impostor: nothing is sent to it, and
+    /// `refused` says why).
+    static std::optional<AgentConnection> connect(const std::filesystem::path& socket, std::string& refused);
     AgentConnection(AgentConnection&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
     AgentConnection& operator=(AgentConnection&&) = delete;
     ~AgentConnection();

@@ -25,16 +25,21 @@ namespace {
 
 constexpr std::chrono::seconds kControlDeadline{30};
 
-int not_running(const Common& common) {
-    std::cerr << "telemetry-kit agent is not running (no agent at " << common.socket.string() << ")\n";
+int not_running(const Common& common, const std::string& refused = {}) {
+    if (refused.empty()) {
+        std::cerr << "telemetry-kit agent is not running (no agent at " << common.socket.string() << ")\n";
+    } else {
+        std::cerr << "telemetry-kit agent is not running: " << refused << "\n";
+    }
     return kExitNoAgent;
 }
 
 /// Sends one control request and waits for its reply. On failure prints why and sets `exit_code`.
 std::optional<v1::ControlResponse> call(const Common& common, v1::ControlRequest request, int& exit_code) {
-    auto connection = AgentConnection::connect(common.socket);
+    std::string refused;
+    auto connection = AgentConnection::connect(common.socket, refused);
     if (!connection) {
-        exit_code = not_running(common);
+        exit_code = not_running(common, refused);
         return std::nullopt;
     }
     request.set_request_id(1);
@@ -158,6 +163,18 @@ void print_consent(const v1::ConsentResponse& response) {
 
 }  // namespace
 
+/// What `tk status` checks on this machine itself: a spool (or state dir) another user could
+/// control is never written to, so events that cannot reach the agent are lost; say so.
+void print_spool_problem(const Common& common, std::ostream& out) {
+    const Paths paths = resolve_paths();
+    if (common.socket != paths.socket) return;  // another agent's state dir is unknown
+    const std::string problem = telemetry_kit::detail::SpoolWriter::problem(paths.state_dir);
+    if (!problem.empty()) {
+        out << "spool: " << problem << "; telemetry-kit writes nothing there, so events that cannot reach the agent "
+               "are dropped\n";
+    }
+}
+
 int status(const Common& common) {
     int exit_code = kExitOk;
     const auto response = call(common, [] {
@@ -165,7 +182,10 @@ int status(const Common& common) {
         request.mutable_status();
         return request;
     }(), exit_code);
-    if (!response) return exit_code;
+    if (!response) {
+        print_spool_problem(common, std::cerr);
+        return exit_code;
+    }
     const auto& status = response->status();
     if (common.json) return print_json(status);
 
@@ -177,6 +197,7 @@ int status(const Common& common) {
               << status.max_queue_events() << " events, " << bytes_text(status.max_queue_bytes()) << ")";
     if (status.oldest_event_unix_ms() > 0) std::cout << ", oldest " << time_text(status.oldest_event_unix_ms());
     std::cout << "\n";
+    print_spool_problem(common, std::cout);
     if (status.tools_size() == 0) {
         std::cout << "no tools have sent events yet\n";
     } else {
@@ -343,11 +364,14 @@ bool parse_attribute(const std::string& text, v1::Event& event) {
 
 /// No agent on the per-user socket: append the event to the spool, as the client library does, for
 /// the agent to import (under the same policy) when it starts. Opted out: write nothing at all.
-int spool_event(const Common& common, const v1::Hello& hello, const v1::Event& event, const Uuid& id) {
+int spool_event(const Common& common, const v1::Hello& hello, const v1::Event& event, const Uuid& id,
+                const std::string& refused) {
     namespace detail = telemetry_kit::detail;
     const Paths paths = resolve_paths();
     // Another socket's agent keeps its spool in a state dir we cannot know.
-    if (common.socket != paths.socket) return not_running(common);
+    if (common.socket != paths.socket) return not_running(common, refused);
+    const std::string absent = refused.empty() ? "the agent is not running (no agent at " + common.socket.string() + ")"
+                                               : "the agent is not reachable: " + refused;
     const auto& signals = hello.signals();
     if (detail::truthy(signals.do_not_track_set() ? signals.do_not_track().c_str() : nullptr) ||
         detail::truthy(signals.tool_disabled_set() ? signals.tool_disabled().c_str() : nullptr)) {
@@ -363,15 +387,16 @@ int spool_event(const Common& common, const v1::Hello& hello, const v1::Event& e
                                detail::wire::spool_record_prefix(hello.tool().SerializeAsString(), signals.SerializeAsString()));
     std::deque<std::string> events{event.SerializeAsString()};
     if (writer.append(events).spooled != 1) {
-        std::cerr << "tk track: the agent is not running (no agent at " << common.socket.string()
-                  << ") and the spool " << paths.spool().string() << " is full or not writable; the event is not recorded\n";
+        std::cerr << "tk track: " << absent << "; and the spool " << paths.spool().string() << " "
+                  << (writer.refused().empty() ? "is full or not writable" : "is refused: " + writer.refused())
+                  << "; the event is not recorded\n";
         return kExitNoAgent;
     }
     if (common.json) {
         std::cout << "{\"spooled\": true, \"id\": \"" << to_string(id) << "\"}\n";
     } else {
         std::cout << "spooled " << hello.tool().tool() << " " << event.name() << " (id " << to_string(id)
-                  << "): the agent is not running; it imports " << paths.spool().string() << " when it starts\n";
+                  << "): " << absent << "; it imports " << paths.spool().string() << " when it runs\n";
     }
     return kExitOk;
 }
@@ -419,8 +444,9 @@ int track(const Common& common, const TrackOptions& options) {
         }
     }
 
-    auto connection = AgentConnection::connect(common.socket);
-    if (!connection) return spool_event(common, hello.hello(), event_frame.event(), id);
+    std::string refused;
+    auto connection = AgentConnection::connect(common.socket, refused);
+    if (!connection) return spool_event(common, hello.hello(), event_frame.event(), id, refused);
     v1::ClientFrame flush;
     flush.mutable_flush()->set_request_id(1);
     flush.mutable_flush()->set_deadline_ms(options.timeout_ms);

@@ -42,34 +42,30 @@ std::vector<fs::path> Paths::owned_files() const {
             sent_log(),
             sent_log().string() + ".1",
             agent_lock(),
+            state_socket(),
             config_file()};
 }
 
 fs::path home_directory(const EnvLookup& env) { return home_dir_of(process_env_or(env)); }
 
+void resolve_state_and_config(const EnvLookup& env, Paths& paths);
+fs::path socket_path(const EnvLookup& env, const fs::path& state_dir);
+
 Paths resolve_paths(const EnvLookup& lookup) {
     const EnvLookup env = process_env_or(lookup);
     Paths paths;
 
-    if (const char* socket = non_empty(env, "TELEMETRY_KIT_SOCKET")) {
-        paths.socket = socket;
-    } else if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR")) {
-        paths.socket = fs::path(runtime) / "telemetry-kit" / "agent.sock";
-    } else {
-#ifdef __APPLE__
-        // launchd makes the socket file but not its directory, and /tmp is emptied at boot: a
-        // directory in the user's Library outlives reboots and no other user can take its name.
-        paths.socket = home_dir_of(env) / "Library" / "Application Support" / "telemetry-kit" / "agent.sock";
-#else
-        paths.socket = fs::path("/tmp") / ("telemetry-kit-" + std::to_string(getuid())) / "agent.sock";
-#endif
-    }
-
     if (const char* home = non_empty(env, "TELEMETRY_KIT_HOME")) {
         paths.state_dir = home;
         paths.config_dir = home;
-        return paths;
+    } else {
+        resolve_state_and_config(env, paths);
     }
+    paths.socket = socket_path(env, paths.state_dir);
+    return paths;
+}
+
+void resolve_state_and_config(const EnvLookup& env, Paths& paths) {
 #ifdef __APPLE__
     paths.state_dir = home_dir_of(env) / "Library" / "Application Support" / "telemetry-kit";
     paths.config_dir = paths.state_dir;
@@ -85,7 +81,21 @@ Paths resolve_paths(const EnvLookup& lookup) {
         paths.config_dir = home_dir_of(env) / ".config" / "telemetry-kit";
     }
 #endif
-    return paths;
+}
+
+fs::path socket_path(const EnvLookup& env, const fs::path& state_dir) {
+    if (const char* socket = non_empty(env, "TELEMETRY_KIT_SOCKET")) return socket;
+    if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR")) return fs::path(runtime) / "telemetry-kit" / "agent.sock";
+    // No runtime dir (cron, ssh without a session, containers, su): the state dir, in the person's
+    // home, where no other user can create the directory first and stand in for the agent (a
+    // guessable name under /tmp could be taken by anyone). On macOS that is also where launchd's
+    // socket lives (a directory in the user's Library outlives reboots).
+    fs::path in_state = Paths{{}, state_dir, {}}.state_socket();
+    if (in_state.native().size() < kMaxSocketPathBytes) return in_state;
+    // Too long for sockaddr_un: a per-uid directory under /tmp. Another user could create it
+    // first, but then the agent refuses to start in it and clients refuse to send to it (they
+    // check the directory's owner and the peer's uid), so the worst case is that events are spooled.
+    return fs::path("/tmp") / ("telemetry-kit-" + std::to_string(getuid())) / "agent.sock";
 }
 
 std::string ensure_private_dir(const fs::path& dir) {

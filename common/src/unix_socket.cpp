@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tk/common/private_files.hpp"
+
 namespace tk::unix_socket {
 
 int connect_stream(const std::filesystem::path& path, bool nonblocking) noexcept {
@@ -71,6 +73,37 @@ std::optional<PeerCredentials> peer_credentials(int fd) noexcept {
     if (::getpeereid(fd, &uid, &gid) != 0) return std::nullopt;
     return PeerCredentials{uid, -1};
 #endif
+}
+
+std::string judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me) {
+    if (peer_uid == me) return {};
+    return "the socket at " + path.string() + " belongs to user " + std::to_string(peer_uid) + ", not you (user " +
+           std::to_string(me) + "); telemetry-kit did not send anything to it";
+}
+
+int connect_trusted(const std::filesystem::path& path, bool nonblocking, std::string& refused) noexcept {
+    refused.clear();
+    int fd = -1;
+    try {
+        if (std::string why = untrusted_dir_reason(path.parent_path()); !why.empty()) {
+            refused = why + "; telemetry-kit did not connect to the socket " + path.string() + " in it";
+            errno = EPERM;
+            return -1;
+        }
+        fd = connect_stream(path, nonblocking);
+        if (fd < 0) return -1;
+        const auto peer = peer_credentials(fd);
+        refused = peer ? judge_peer(path, peer->uid, ::geteuid())
+                       : "cannot tell who listens on " + path.string() + "; telemetry-kit did not send anything to it";
+        if (refused.empty()) return fd;
+        ::close(fd);
+        errno = EPERM;
+        return -1;
+    } catch (...) {
+        if (fd >= 0) ::close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
 }
 
 }  // namespace tk::unix_socket

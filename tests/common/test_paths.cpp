@@ -39,11 +39,22 @@ TEST_CASE("XDG defaults on Linux") {
     CHECK(paths.config_dir == "/c/telemetry-kit");
 }
 
-TEST_CASE("without XDG variables: ~/.local/state, ~/.config and a per-uid dir under /tmp") {
+TEST_CASE("without XDG variables: ~/.local/state, ~/.config, and the socket in the state dir, not /tmp") {
     const auto paths = tk::resolve_paths(env_of({{"HOME", "/h"}, {"XDG_RUNTIME_DIR", ""}}));
-    CHECK(paths.socket == "/tmp/telemetry-kit-" + std::to_string(getuid()) + "/agent.sock");
+    // Another user could create /tmp/telemetry-kit-<uid>/ first and stand in for the agent.
+    CHECK(paths.socket == "/h/.local/state/telemetry-kit/agent.sock");
     CHECK(paths.state_dir == "/h/.local/state/telemetry-kit");
     CHECK(paths.config_dir == "/h/.config/telemetry-kit");
+    const auto home = tk::resolve_paths(env_of({{"TELEMETRY_KIT_HOME", "/y"}}));
+    CHECK(home.socket == "/y/agent.sock");
+}
+
+TEST_CASE("a state dir too long for sockaddr_un: the socket falls back to a per-uid dir under /tmp") {
+    const std::string fits(tk::kMaxSocketPathBytes - 1 - std::string("/agent.sock").size(), 'a');
+    CHECK(tk::resolve_paths(env_of({{"TELEMETRY_KIT_HOME", "/" + fits.substr(1)}})).socket ==
+          "/" + fits.substr(1) + "/agent.sock");
+    const auto long_home = tk::resolve_paths(env_of({{"TELEMETRY_KIT_HOME", "/" + fits}}));
+    CHECK(long_home.socket == "/tmp/telemetry-kit-" + std::to_string(getuid()) + "/agent.sock");
 }
 
 TEST_CASE("ensure_private_dir creates a 0700 directory and tightens a loose one") {

@@ -24,6 +24,8 @@ struct Paths {
     std::filesystem::path sent_log() const { return state_dir / "sent.log"; }
     /// Held (flock) by the running agent: one agent per state dir.
     std::filesystem::path agent_lock() const { return state_dir / "agent.lock"; }
+    /// The socket's place when there is no runtime dir (see resolve_paths).
+    std::filesystem::path state_socket() const { return state_dir / "agent.sock"; }
     /// Every file telemetry-kit itself keeps in the state and config dirs (with SQLite's and the
     /// spool's companions): what `tk service uninstall --purge` deletes, and nothing else.
     std::vector<std::filesystem::path> owned_files() const;
@@ -33,12 +35,22 @@ struct Paths {
 using EnvLookup = std::function<const char*(const char*)>;
 
 /// Resolves the paths from `env` (default: the process environment) and the user id.
-/// Linux: socket in $XDG_RUNTIME_DIR/telemetry-kit/ (else /tmp/telemetry-kit-<uid>/),
-/// state in $XDG_STATE_HOME/telemetry-kit/ (else ~/.local/state/telemetry-kit/),
+/// Linux: state in $XDG_STATE_HOME/telemetry-kit/ (else ~/.local/state/telemetry-kit/),
 /// config in $XDG_CONFIG_HOME/telemetry-kit/ (else ~/.config/telemetry-kit/).
-/// macOS: state, config and (without $XDG_RUNTIME_DIR) the socket in
-/// ~/Library/Application Support/telemetry-kit/.
+/// macOS: state and config in ~/Library/Application Support/telemetry-kit/.
+/// Socket: $XDG_RUNTIME_DIR/telemetry-kit/agent.sock, else agent.sock in the state dir (no other
+/// user can pre-create it), else — if that path does not fit in sockaddr_un (kMaxSocketPathBytes) —
+/// /tmp/telemetry-kit-<uid>/agent.sock, which clients and the agent refuse if another user owns it.
 Paths resolve_paths(const EnvLookup& env = nullptr);
+
+/// Bytes in sockaddr_un::sun_path (108 on Linux, 104 on macOS), the terminating NUL included: a
+/// socket path must be shorter than this.
+inline constexpr std::size_t kMaxSocketPathBytes =
+#ifdef __APPLE__
+    104;
+#else
+    108;
+#endif
 
 /// The user's home directory: $HOME, else the password database's entry.
 std::filesystem::path home_directory(const EnvLookup& env = nullptr);

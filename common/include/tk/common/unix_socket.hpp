@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace tk::unix_socket {
@@ -31,5 +32,15 @@ struct PeerCredentials {
 
 /// The peer's credentials (SO_PEERCRED on Linux, getpeereid elsewhere), or nullopt (errno set).
 std::optional<PeerCredentials> peer_credentials(int fd) noexcept;
+
+/// Connects to the agent's socket at `path` only if the agent is ours: before a byte is sent, the
+/// socket's directory must be owned by us and writable by no one else, and the peer must run as our
+/// uid. Returns the descriptor (as connect_stream), or -1: `refused` then says why in words a
+/// person understands (an impostor: treat it as "agent absent" and spool), or is empty if nothing
+/// accepts there (errno set).
+int connect_trusted(const std::filesystem::path& path, bool nonblocking, std::string& refused) noexcept;
+
+/// The decision of the peer check: empty if `peer_uid` is `me`, else why the socket is refused.
+std::string judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me);
 
 }  // namespace tk::unix_socket
