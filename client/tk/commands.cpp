@@ -274,6 +274,15 @@ int consent(const Common& common, const std::string& action, const std::string& 
     return kExitOk;
 }
 
+// The agent's platform facts as one short phrase: "linux (debian 12) x86_64, agent 0.1.0".
+std::string platform_text(const v1::Event& event) {
+    std::string text = event.os().empty() ? "unknown" : event.os();
+    if (!event.os_version().empty()) text += " (" + event.os_version() + ")";
+    if (!event.arch().empty()) text += " " + event.arch();
+    if (!event.agent_version().empty()) text += ", agent " + event.agent_version();
+    return text;
+}
+
 int events(const Common& common, const std::string& tool, unsigned limit) {
     v1::ControlRequest request;
     request.mutable_events()->set_tool(tool);
@@ -293,7 +302,8 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
         std::map<std::string, std::string> attributes;  // sorted, for a stable display
         for (const auto& [key, value] : event.attributes()) attributes[key] = value_text(value);
         for (const auto& [key, value] : attributes) std::cout << " " << key << "=" << value;
-        std::cout << "  [id " << uuid_bytes_to_string(event.id()) << ", anonymous id " << event.anonymous_id() << "]\n";
+        std::cout << "  [id " << uuid_bytes_to_string(event.id()) << ", anonymous id " << event.anonymous_id()
+                  << ", platform " << platform_text(event) << "]\n";
     }
     std::cout << events.events_size() << " of " << events.total() << " queued events shown"
               << (tool.empty() ? "" : " for " + tool) << "\n";

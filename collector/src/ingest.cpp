@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "tk/collector/database.hpp"
+#include "tk/collector/platform_columns.hpp"
 #include "tk/common/json.hpp"
 #include "tk/common/uuid.hpp"
 
@@ -30,14 +31,15 @@ constexpr const char* kCreateStaging =
     "CREATE TEMP TABLE IF NOT EXISTS tk_staging ("
     " event_id uuid, id_ms bigint, tool text, tool_version text, kind smallint, name text,"
     " occurred_ms bigint, anonymous_id text, attributes jsonb, success boolean, duration_us bigint,"
-    " exit_code integer, ci boolean) ON COMMIT DELETE ROWS";
+    " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text)"
+    " ON COMMIT DELETE ROWS";
 constexpr const char* kCopyStaging = "COPY tk_staging FROM STDIN";
 constexpr const char* kMoveStaging =
     "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
-    " anonymous_id, attributes, success, duration_us, exit_code, ci)"
+    " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
     " SELECT event_id, to_timestamp(id_ms / 1000.0), tool, tool_version, kind, name,"
     " to_timestamp(occurred_ms / 1000.0), now(), anonymous_id, attributes, success, duration_us,"
-    " exit_code, ci FROM tk_staging ON CONFLICT DO NOTHING RETURNING event_id";
+    " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING RETURNING event_id";
 
 constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
 constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
@@ -210,6 +212,7 @@ std::optional<Rejection> validate_event(const Event& event, std::string_view key
     for (const std::string* text : {&event.tool_version(), &event.name(), &event.anonymous_id()}) {
         if (auto rejection = check_text(*text)) return rejection;
     }
+    if (auto rejection = check_platform(event)) return rejection;
     if (event.attributes_size() > static_cast<int>(limits.attributes)) return kTooManyAttributes;
     for (const auto& [key, value] : event.attributes()) {
         if (key.empty() || key.size() > limits.attribute_key) return kBadAttributeKey;
@@ -335,6 +338,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
         if (event.has_exit_code()) append_number(rows, event.exit_code()); else rows += "\\N";
         rows.push_back('\t');
         rows += event.ci() ? "t" : "f";
+        append_platform_columns(rows, event);
         rows.push_back('\n');
     }
     for (const auto& [code, count] : rejected_by_code) outcome.rejected_by_code.emplace_back(code, count);

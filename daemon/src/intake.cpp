@@ -9,6 +9,7 @@
 #include <array>
 
 #include "tk/agent/identity.hpp"
+#include "tk/agent/platform.hpp"
 
 namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
@@ -287,7 +288,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                 if (type != kVarint || !in.varint(value) || !int32_range(value)) return false;
                 break;
             default:
-                // anonymous_id and ci are the agent's to set; anything else is unknown.
+                // anonymous_id, ci and the platform facts are the agent's to set; anything else is unknown.
                 return false;
         }
         last = field;
@@ -355,6 +356,7 @@ void splice_agent_fields(std::string_view raw, const EventLayout& layout, const 
         append_varint(out, (v1::Event::kCiFieldNumber << 3) | 0);
         append_varint(out, 1);
     }
+    out += local_platform_wire();  // fields 13-16, last in field order; scan_client_event() refused a client's
 }
 
 }  // namespace
@@ -382,6 +384,7 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
         if (event.tool_version().empty()) event.set_tool_version(context.tool_version);
         event.set_anonymous_id(context.tool->anonymous_id);
         event.set_ci(context.decision.ci);
+        stamp_platform(event, local_platform());
         event.DiscardUnknownFields();  // protobuf keeps them for re-serialization; we must not
         serialize_canonical(event, prepared.payload);
     }
