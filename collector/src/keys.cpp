@@ -42,13 +42,17 @@ std::string hash_key(std::string_view plain_key) {
     return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
+std::string random_secret(std::string_view prefix) {
+    unsigned char random[32];
+    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("no random bytes from OpenSSL");
+    return std::string(prefix) + base64url(random, sizeof random);
+}
+
 std::string create_key(Connection& conn, const std::string& tool) {
     if (tool.empty() || tool.size() > kMaxToolLength || tool.find('\0') != std::string::npos) {
         throw std::invalid_argument("tool name must be 1 to 128 bytes");
     }
-    unsigned char random[32];
-    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("no random bytes from OpenSSL");
-    const std::string key = "tk_" + base64url(random, sizeof random);
+    const std::string key = random_secret("tk_");
     conn.exec_params("INSERT INTO ingest_keys (tool, prefix, key_hash) VALUES ($1, $2, $3)",
                      {tool, key.substr(0, kPrefixLength), hash_key(key)}, {false, false, true});
     return key;

@@ -11,6 +11,7 @@
 #include "tk/collector/migrations.hpp"
 #include "tk/collector/server.hpp"
 #include "tk/collector/version.hpp"
+#include "tokens_cli.hpp"
 
 namespace {
 
@@ -130,6 +131,9 @@ int main(int argc, char** argv) {
     add_common(revoke);
     revoke->add_option("key", which, "key id, prefix (tk_xxxxxxxx) or plain key")->required();
 
+    TokenCommands token_commands;
+    add_token_commands(app, token_commands, add_common);
+
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
 
@@ -150,6 +154,7 @@ int main(int argc, char** argv) {
             spdlog::info("schema is up to date");
             return 0;
         }
+        if (const auto exit_code = run_token_commands(token_commands, *conn)) return *exit_code;
         if (*create) {
             std::cout << create_key(*conn, tool) << std::endl;
             return 0;

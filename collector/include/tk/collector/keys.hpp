@@ -28,6 +28,10 @@ struct IngestKey {
 /// looked up by.
 std::string hash_key(std::string_view plain_key);
 
+/// `prefix` and 32 random bytes in base64url (43 characters): the form of ingest keys ("tk_")
+/// and read tokens ("tkr_"). Throws std::runtime_error if OpenSSL has no random bytes.
+std::string random_secret(std::string_view prefix);
+
 /// Longest accepted tool name (bytes); also the per-event bound.
 constexpr std::size_t kMaxToolLength = 128;
 
