@@ -111,7 +111,9 @@ std::string linux_os_version(std::string_view os_release) {
     const std::string id = os_release_value(os_release, "ID");
     if (!valid_os_id(id)) return {};
     // At most 4 digits: "20231001" (a Tumbleweed snapshot date) is finer than a major version.
-    const auto major = leading_number(os_release_value(os_release, "VERSION_ID"), 4);
+    // leading_number() returns a view into its argument, so the value must outlive it.
+    const std::string version_id = os_release_value(os_release, "VERSION_ID");
+    const auto major = leading_number(version_id, 4);
     return major.empty() ? id : id + " " + std::string(major);
 }
 
