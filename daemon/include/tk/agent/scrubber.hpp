@@ -1,8 +1,8 @@
 #pragma once
-/// Scrubbing and bounding of what a tool sends, before it is stored (docs/privacy.md):
-/// home paths -> `~`, the user's login name -> `<user>`, e-mail addresses -> `<email>`,
-/// IPv4/IPv6 addresses -> `<ip>`; at most 64 attributes, keys of at most 64 bytes, string values
-/// of at most 1024 bytes, event names of at most 128 bytes.
+/// Scrubbing and bounding of what a tool sends, before it is stored (docs/privacy.md, section 3,
+/// lists every rule): private keys, credentials in URLs, secret tokens, home directories, e-mail,
+/// MAC and IP addresses, the login name; at most 64 attributes, keys of at most 64 bytes, string
+/// values of at most 1024 bytes, event names of at most 128 bytes. Linear in the value's size.
 
 #include <cstddef>
 #include <string>
@@ -19,7 +19,8 @@ inline constexpr std::size_t kMaxToolVersionBytes = 64;
 
 class Scrubber {
 public:
-    /// `home` is the user's home directory, `user` their login name; either may be empty.
+    /// `home` is the user's home directory, `user` their login name; either may be empty. Both are
+    /// matched in any case.
     Scrubber(std::string home, std::string user);
     /// From $HOME and the password database of the agent's own user.
     static Scrubber for_current_user();
@@ -35,8 +36,8 @@ public:
     Result apply(telemetry_kit::v1::Event& event) const;
 
 private:
-    void replace_home(std::string& text, bool& changed) const;
-    void replace_user(std::string& text, bool& changed) const;
+    bool replace_home(std::string& text) const;
+    bool replace_user(std::string& text) const;
 
     std::string home_;
     std::string user_;
@@ -44,5 +45,9 @@ private:
 
 /// Truncates `text` to at most `max_bytes`, never splitting a UTF-8 sequence.
 void truncate_utf8(std::string& text, std::size_t max_bytes);
+
+/// Cuts a string value longer than `max_bytes` to at most that, dropping the word the cut goes
+/// through (back to white space or punctuation such as `/ , ; = "`). Returns true if it cut.
+bool cut_value(std::string& text, std::size_t max_bytes);
 
 }  // namespace tk::agent
