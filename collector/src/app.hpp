@@ -9,6 +9,7 @@
 
 #include "tk/collector/database.hpp"
 #include "tk/collector/ingest.hpp"
+#include "tk/collector/key_cache.hpp"
 #include "tk/collector/metrics.hpp"
 #include "tk/collector/rate_limiter.hpp"
 #include "tk/collector/server.hpp"
@@ -26,17 +27,19 @@ struct App {
         : config(std::move(config_in)),
           pool(pool_in),
           rate_limiter(config.rate_limit, config.rate_burst),
+          keys(KeyCache::Settings{}),
           db_workers(config.db_workers == 0 ? 1 : config.db_workers) {}
 
     ServerConfig config;
     ConnectionPool& pool;
     Metrics metrics;
     RateLimiter rate_limiter;
+    KeyCache keys;
     PartitionCache partitions;
     boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};        // requests read and not yet fully answered
-    std::atomic<std::size_t> queued_bytes{0};  // batch bodies waiting for or in database work
+    std::atomic<std::size_t> queued_bytes{0};  // batches waiting for or in database work: wire + parsed size
 };
 
 /// Routes one request; `respond` is called exactly once, possibly from a database worker.

@@ -81,13 +81,18 @@ Result Connection::exec_params(const std::string& sql, const std::vector<std::st
     return Result(result);
 }
 
-void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
+void Connection::copy_begin(const std::string& copy_sql) {
     PGresult* start = PQexec(conn_, copy_sql.c_str());
     if (start == nullptr || PQresultStatus(start) != PGRES_COPY_IN) fail("COPY failed", start);
     PQclear(start);
-    if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 || PQputCopyEnd(conn_, nullptr) != 1) {
-        fail("COPY failed", nullptr);
-    }
+}
+
+void Connection::copy_put(std::string_view data) {
+    if (!data.empty() && PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) fail("COPY failed", nullptr);
+}
+
+void Connection::copy_end() {
+    if (PQputCopyEnd(conn_, nullptr) != 1) fail("COPY failed", nullptr);
     PGresult* end = PQgetResult(conn_);
     const bool ok = end != nullptr && PQresultStatus(end) == PGRES_COMMAND_OK;
     if (!ok) {
@@ -96,6 +101,12 @@ void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
     }
     PQclear(end);
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+}
+
+void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
+    copy_begin(copy_sql);
+    copy_put(data);
+    copy_end();
 }
 
 ConnectionPool::ConnectionPool(std::string url, std::size_t max_connections)

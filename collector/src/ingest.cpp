@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tk/collector/batch_scan.hpp"
 #include "tk/collector/database.hpp"
 #include "tk/collector/platform_columns.hpp"
 #include "tk/common/json.hpp"
@@ -175,15 +176,20 @@ std::string attributes_json(const Event& event) {
 
 std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events,
                                        telemetry_kit::v1::Batch& batch) {
+    std::string converted;
     if (json) {
-        google::protobuf::util::JsonParseOptions options;
-        const auto status = google::protobuf::util::JsonStringToMessage(body, &batch, options);
-        if (!status.ok()) return "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n";
-    } else if (!batch.ParseFromString(body)) {
-        return std::string("malformed protobuf batch (or a string field that is not valid UTF-8)\n");
+        if (auto error = batch_json_to_wire(body, converted)) return error;
     }
-    if (static_cast<std::size_t>(batch.events_size()) > max_events) {
-        return fmt::format("too many events: {} (at most {} per batch)\n", batch.events_size(), max_events);
+    const std::string& wire = json ? converted : body;
+    BatchShape shape;
+    if (auto error = scan_batch(wire, max_events, shape)) return error;
+    return parse_scanned_batch(wire, json, batch);
+}
+
+std::optional<std::string> parse_scanned_batch(const std::string& wire, bool json, telemetry_kit::v1::Batch& batch) {
+    if (!batch.ParseFromString(wire)) {
+        return json ? std::string("malformed JSON batch: a string field is not valid UTF-8\n")
+                    : std::string("malformed protobuf batch (or a string field that is not valid UTF-8)\n");
     }
     return std::nullopt;
 }
@@ -285,6 +291,60 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
     return dropped;
 }
 
+namespace {
+
+/// One event as a line of COPY's text format, appended to `rows`.
+void append_row(std::string& rows, const Event& event) {
+    const std::int64_t id_ms = uuid_ms(event.id());
+    rows += tk::uuid_bytes_to_string(event.id());
+    rows.push_back('\t');
+    append_number(rows, id_ms);
+    rows.push_back('\t');
+    detail::append_copy_text(rows, event.tool());
+    rows.push_back('\t');
+    detail::append_copy_text(rows, event.tool_version());
+    rows.push_back('\t');
+    append_number(rows, event.kind());
+    rows.push_back('\t');
+    detail::append_copy_text(rows, event.name());
+    rows.push_back('\t');
+    append_number(rows, event.timestamp_unix_ms() != 0 ? event.timestamp_unix_ms() : id_ms);
+    rows.push_back('\t');
+    detail::append_copy_text(rows, event.anonymous_id());
+    rows.push_back('\t');
+    detail::append_copy_text(rows, detail::attributes_json(event));
+    rows.push_back('\t');
+    if (event.has_success()) rows += event.success() ? "t" : "f"; else rows += "\\N";
+    rows.push_back('\t');
+    if (event.has_duration_us()) append_number(rows, event.duration_us()); else rows += "\\N";
+    rows.push_back('\t');
+    if (event.has_exit_code()) append_number(rows, event.exit_code()); else rows += "\\N";
+    rows.push_back('\t');
+    rows += event.ci() ? "t" : "f";
+    append_platform_columns(rows, event);
+    rows.push_back('\n');
+}
+
+/// COPYs the staged events into the staging table in pieces of about kCopyChunk bytes: escaping
+/// can make a row many times its wire size, and the rows of a whole batch need not be held at once.
+void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
+    constexpr std::size_t kCopyChunk = 1 << 20;
+    std::string rows;
+    rows.reserve(kCopyChunk + 64 * 1024);
+    conn.copy_begin(kCopyStaging);
+    for (const Event* event : staged) {
+        append_row(rows, *event);
+        if (rows.size() >= kCopyChunk) {
+            conn.copy_put(rows);
+            rows.clear();
+        }
+    }
+    conn.copy_put(rows);
+    conn.copy_end();
+}
+
+}  // namespace
+
 StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const telemetry_kit::v1::Batch& batch,
                          std::string_view key_tool, const FieldLimits& limits, int retention_days) {
     StoreOutcome outcome;
@@ -292,10 +352,8 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     const TimeWindow window = time_window_now(retention_days);
     std::map<const char*, std::uint64_t> rejected_by_code;
 
-    std::string rows;
-    rows.reserve(static_cast<std::size_t>(batch.events_size()) * 256);
     std::unordered_set<std::string_view> seen;
-    std::vector<const std::string*> staged;  // ids, in COPY order
+    std::vector<const Event*> staged;  // in COPY order
     std::vector<std::int64_t> id_times;
     for (const Event& event : batch.events()) {
         if (auto rejection = validate_event(event, key_tool, limits, window)) {
@@ -309,37 +367,8 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
             ack.add_duplicate(event.id());
             continue;
         }
-        staged.push_back(&event.id());
-        const std::int64_t id_ms = uuid_ms(event.id());
-        id_times.push_back(id_ms);
-
-        rows += tk::uuid_bytes_to_string(event.id());
-        rows.push_back('\t');
-        append_number(rows, id_ms);
-        rows.push_back('\t');
-        detail::append_copy_text(rows, event.tool());
-        rows.push_back('\t');
-        detail::append_copy_text(rows, event.tool_version());
-        rows.push_back('\t');
-        append_number(rows, event.kind());
-        rows.push_back('\t');
-        detail::append_copy_text(rows, event.name());
-        rows.push_back('\t');
-        append_number(rows, event.timestamp_unix_ms() != 0 ? event.timestamp_unix_ms() : id_ms);
-        rows.push_back('\t');
-        detail::append_copy_text(rows, event.anonymous_id());
-        rows.push_back('\t');
-        detail::append_copy_text(rows, detail::attributes_json(event));
-        rows.push_back('\t');
-        if (event.has_success()) rows += event.success() ? "t" : "f"; else rows += "\\N";
-        rows.push_back('\t');
-        if (event.has_duration_us()) append_number(rows, event.duration_us()); else rows += "\\N";
-        rows.push_back('\t');
-        if (event.has_exit_code()) append_number(rows, event.exit_code()); else rows += "\\N";
-        rows.push_back('\t');
-        rows += event.ci() ? "t" : "f";
-        append_platform_columns(rows, event);
-        rows.push_back('\n');
+        staged.push_back(&event);
+        id_times.push_back(uuid_ms(event.id()));
     }
     for (const auto& [code, count] : rejected_by_code) outcome.rejected_by_code.emplace_back(code, count);
     if (staged.empty()) return outcome;
@@ -353,7 +382,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     std::unordered_set<std::string> inserted;
     conn.exec("BEGIN");
     try {
-        conn.copy_in(kCopyStaging, rows);
+        copy_rows(conn, staged);
         const Result result = conn.exec(kMoveStaging);
         conn.exec("COMMIT");
         inserted.reserve(static_cast<std::size_t>(result.rows()));
@@ -370,11 +399,11 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
         if (error.sqlstate() == "23514") partitions.clear();  // a partition vanished under us
         throw;
     }
-    for (const std::string* id : staged) {
-        if (inserted.count(*id)) {
-            ack.add_accepted(*id);
+    for (const Event* event : staged) {
+        if (inserted.count(event->id())) {
+            ack.add_accepted(event->id());
         } else {
-            ack.add_duplicate(*id);
+            ack.add_duplicate(event->id());
         }
     }
     return outcome;

@@ -94,7 +94,12 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->capture_default_str();
     serve->add_option("--max-queued-bytes", config.max_queued_bytes,
-                      "batch bodies waiting for the database, in bytes; beyond: 503 with Retry-After")
+                      "batches waiting for or in database work (wire bytes + parsed size), in bytes; beyond: 503 with Retry-After")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
+        ->capture_default_str();
+    serve->add_option("--max-parsed-bytes", config.max_parsed_bytes,
+                      "largest estimated in-memory size of one parsed batch (counted from its wire bytes "
+                      "before parsing); larger: 413")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
     serve->add_option("--rate-limit", config.rate_limit, "requests per second per ingest key (0: unlimited); over it: 429")

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "app.hpp"
+#include "tk/collector/batch_scan.hpp"
 #include "tk/collector/keys.hpp"
 
 namespace tk::collector::detail {
@@ -88,82 +89,141 @@ Response unauthorized(unsigned version) {
     return response;
 }
 
-/// Holds `bytes` of App::queued_bytes (request bodies waiting for or in database work) until
-/// destroyed. Bounds the memory that queued batches take when PostgreSQL is slower than the
-/// clients: past the bound, batches get 503 (retry later) instead of a place in the queue.
+/// Holds bytes of App::queued_bytes (batches waiting for or in database work: their wire bytes,
+/// then also their parsed size) until destroyed. Bounds the memory that queued batches take when
+/// PostgreSQL is slower than the clients: past the bound, batches get 503 (retry later) instead
+/// of a place in the queue. A batch that finds the queue empty is always admitted.
 class QueuedBytes {
 public:
-    QueuedBytes(App& app, std::size_t bytes) : app_(app), bytes_(bytes) {
-        const std::size_t before = app_.queued_bytes.fetch_add(bytes_);
-        admitted_ = before == 0 || before + bytes_ <= app_.config.max_queued_bytes;
-    }
+    explicit QueuedBytes(App& app) : app_(app) {}
     ~QueuedBytes() { app_.queued_bytes -= bytes_; }
     QueuedBytes(const QueuedBytes&) = delete;
     QueuedBytes& operator=(const QueuedBytes&) = delete;
-    bool admitted() const { return admitted_; }
+
+    /// Adds `bytes` to the reservation; false (and nothing added) if that would pass the bound.
+    bool add(std::size_t bytes) {
+        const std::size_t before = app_.queued_bytes.fetch_add(bytes);
+        if (before == bytes_ || before + bytes <= app_.config.max_queued_bytes) {
+            bytes_ += bytes;
+            return true;
+        }
+        app_.queued_bytes -= bytes;
+        return false;
+    }
 
 private:
     App& app_;
-    std::size_t bytes_;
-    bool admitted_;
+    std::size_t bytes_ = 0;
 };
+
+Response overloaded(unsigned version) {
+    auto response = text_response(version, http::status::service_unavailable, "overloaded, retry later\n");
+    response.set(http::field::retry_after, "1");
+    return response;
+}
+
+/// The key's tool, from the cache or else the database (and then cached); nullopt if the key is
+/// unknown or revoked.
+std::optional<std::string> key_tool(App& app, const std::string& hash) {
+    if (const auto known = app.keys.find(hash)) return known->valid ? std::optional(known->tool) : std::nullopt;
+    const auto key = with_connection(app.pool, [&](Connection& conn) { return find_key(conn, hash); });
+    if (!key) {
+        app.keys.remember_unknown(hash);
+        return std::nullopt;
+    }
+    app.keys.remember_valid(hash, key->tool);
+    return key->tool;
+}
+
+/// Stores a parsed batch; nullopt if the key was revoked meanwhile (checked in the same round).
+std::optional<StoreOutcome> store(App& app, const Batch& batch, const std::string& hash) {
+    for (int attempt = 0;; ++attempt) {
+        try {
+            return with_connection(app.pool, [&](Connection& conn) -> std::optional<StoreOutcome> {
+                const auto ingest_key = find_key(conn, hash);
+                if (!ingest_key) return std::nullopt;
+                return store_batch(conn, app.partitions, batch, ingest_key->tool, app.config.field_limits,
+                                   app.config.retention_days);
+            });
+        } catch (const DatabaseError& error) {
+            // A partition dropped by retention (or by hand) under our cache: once more, afresh.
+            if (attempt > 0 || error.sqlstate() != "23514") throw;
+        }
+    }
+}
+
+Response ack_response(App& app, unsigned version, bool json, const StoreOutcome& outcome) {
+    const auto& ack = outcome.ack;
+    app.metrics.count_events(static_cast<std::uint64_t>(ack.accepted_size()),
+                             static_cast<std::uint64_t>(ack.duplicate_size()));
+    for (const auto& [code, count] : outcome.rejected_by_code) app.metrics.count_rejected(code, count);
+    Response response{http::status::ok, version};
+    if (json) {
+        google::protobuf::util::JsonPrintOptions options;
+        (void)google::protobuf::util::MessageToJsonString(ack, &response.body(), options);
+        response.set(http::field::content_type, "application/json");
+    } else {
+        ack.SerializeToString(&response.body());
+        response.set(http::field::content_type, "application/x-protobuf");
+    }
+    return response;
+}
+
+/// A batch on its database worker, cheapest refusals first: the key (cached), then the events
+/// counted and the parsed size estimated from the wire bytes, and only then parsing and storing.
+Response ingest(App& app, unsigned version, bool json, std::string& body, QueuedBytes& reservation,
+                const std::string& hash) {
+    if (!key_tool(app, hash)) return unauthorized(version);
+    std::string converted;
+    if (json) {
+        if (auto error = batch_json_to_wire(body, converted)) return text_response(version, http::status::bad_request, *error);
+        std::string().swap(body);
+    }
+    const std::string& wire = json ? converted : body;
+    BatchShape shape;
+    if (auto error = scan_batch(wire, app.config.max_events, shape)) {
+        return text_response(version, http::status::bad_request, std::move(*error));
+    }
+    if (shape.parsed_bytes > app.config.max_parsed_bytes) {
+        return text_response(version, http::status::payload_too_large,
+                             fmt::format("batch too large once parsed: about {} bytes (at most {})\n",
+                                         shape.parsed_bytes, app.config.max_parsed_bytes));
+    }
+    if (!reservation.add(shape.parsed_bytes)) return overloaded(version);
+    auto batch = std::make_unique<Batch>();
+    if (auto error = parse_scanned_batch(wire, json, *batch)) {
+        return text_response(version, http::status::bad_request, std::move(*error));
+    }
+    std::string().swap(body);
+    std::string().swap(converted);
+    const auto outcome = store(app, *batch, hash);
+    if (!outcome) return unauthorized(version);
+    return ack_response(app, version, json, *outcome);
+}
 
 void post_batch(App& app, Request&& request, Respond respond) {
     const std::string key = bearer_key(request);
     if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
-
     const unsigned version = request.version();
+    std::string hash = hash_key(key);
+    // A key already known to be bogus costs nothing more: no queue, no parse, no database.
+    if (const auto known = app.keys.find(hash); known && !known->valid) return respond(unauthorized(version));
+
     const bool json = is_json(request);
-    auto reservation = std::make_shared<QueuedBytes>(app, request.body().size());
-    if (!reservation->admitted()) {
-        auto response = text_response(version, http::status::service_unavailable, "overloaded, retry later\n");
-        response.set(http::field::retry_after, "1");
-        return respond(std::move(response));
-    }
+    auto reservation = std::make_shared<QueuedBytes>(app);
+    if (!reservation->add(request.body().size())) return respond(overloaded(version));
     // Parsed on the worker: a queued batch holds only its compact wire form.
     auto body = std::make_shared<std::string>(std::move(request.body()));
 
     const auto started = Clock::now();
-    run_db_job(app, version, std::move(respond), [&app, version, json, started, body, reservation, hash = hash_key(key)] {
-        auto batch = std::make_unique<Batch>();
-        if (auto error = parse_batch(*body, json, app.config.max_events, *batch)) {
-            return text_response(version, http::status::bad_request, std::move(*error));
-        }
-        std::string().swap(*body);
-        std::optional<StoreOutcome> outcome;
-        for (int attempt = 0;; ++attempt) {
-            try {
-                outcome = with_connection(app.pool, [&](Connection& conn) -> std::optional<StoreOutcome> {
-                    const auto ingest_key = find_key(conn, hash);
-                    if (!ingest_key) return std::nullopt;
-                    return store_batch(conn, app.partitions, *batch, ingest_key->tool, app.config.field_limits,
-                                       app.config.retention_days);
-                });
-                break;
-            } catch (const DatabaseError& error) {
-                // A partition dropped by retention (or by hand) under our cache: once more, afresh.
-                if (attempt > 0 || error.sqlstate() != "23514") throw;
-            }
-        }
-        if (!outcome) return unauthorized(version);
-
-        const auto& ack = outcome->ack;
-        app.metrics.count_events(static_cast<std::uint64_t>(ack.accepted_size()),
-                                 static_cast<std::uint64_t>(ack.duplicate_size()));
-        for (const auto& [code, count] : outcome->rejected_by_code) app.metrics.count_rejected(code, count);
-
-        Response response{http::status::ok, version};
-        if (json) {
-            google::protobuf::util::JsonPrintOptions options;
-            (void)google::protobuf::util::MessageToJsonString(ack, &response.body(), options);
-            response.set(http::field::content_type, "application/json");
-        } else {
-            ack.SerializeToString(&response.body());
-            response.set(http::field::content_type, "application/x-protobuf");
-        }
-        app.metrics.observe_batch_seconds(std::chrono::duration<double>(Clock::now() - started).count());
-        return response;
-    });
+    run_db_job(app, version, std::move(respond),
+               [&app, version, json, started, body, reservation, hash = std::move(hash)] {
+                   Response response = ingest(app, version, json, *body, *reservation, hash);
+                   if (response.result() == http::status::ok) {
+                       app.metrics.observe_batch_seconds(std::chrono::duration<double>(Clock::now() - started).count());
+                   }
+                   return response;
+               });
 }
 
 /// Percent-decodes a path segment; nullopt if malformed.

@@ -3,7 +3,14 @@
 
 #include "tk/common/json.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <malloc.h>
+
+#include "tk/collector/batch_scan.hpp"
 #include "tk/collector/ingest.hpp"
+#include "tk/collector/key_cache.hpp"
+#include "tk/collector/lru_map.hpp"
 #include "tk/collector/rate_limiter.hpp"
 #include "tk/common/uuid.hpp"
 
@@ -19,6 +26,21 @@ Event valid_event() {
     return event;
 }
 const TimeWindow kWindow = time_window_now(400);
+
+std::string make_ordinary_batch(int events) {
+    telemetry_kit::v1::Batch batch;
+    for (int i = 0; i < events; ++i) {
+        Event event = valid_event();
+        event.set_tool_version("1.2.3");
+        event.set_anonymous_id("a1b2c3d4e5f60718");
+        event.set_timestamp_unix_ms(1700000000000);
+        event.set_success(true);
+        (*event.mutable_attributes())["cache"].set_string_value("hit");
+        (*event.mutable_attributes())["jobs"].set_int_value(8);
+        *batch.add_events() = event;
+    }
+    return batch.SerializeAsString();
+}
 }  // namespace
 
 TEST_CASE("validate_event accepts a plain event and names what is wrong with others") {
@@ -73,4 +95,126 @@ TEST_CASE("the rate limiter allows a burst and then one request per refill for e
     CHECK(limiter.acquire("a", t0 + std::chrono::milliseconds(600)) == 0);
     RateLimiter unlimited(0, 0);
     for (int i = 0; i < 1000; ++i) REQUIRE(unlimited.acquire("a", t0) == 0);
+}
+
+namespace {
+
+/// Heap bytes in use now (glibc's own count: what parsing really allocates).
+std::size_t heap_in_use() { return mallinfo2().uordblks; }
+
+/// Parses `wire` and returns how much heap the parsed Batch holds.
+std::size_t parsed_heap(const std::string& wire) {
+    const std::size_t before = heap_in_use();
+    auto batch = std::make_unique<telemetry_kit::v1::Batch>();
+    REQUIRE(batch->ParseFromString(wire));
+    return heap_in_use() - before;
+}
+
+std::string repeat(const std::string& piece, std::size_t times) {
+    std::string out;
+    for (std::size_t i = 0; i < times; ++i) out += piece;
+    return out;
+}
+
+std::string field(int number, const std::string& payload) {  // a length-delimited field
+    std::string out;
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.WriteTag(static_cast<std::uint32_t>(number << 3 | 2));
+    coded.WriteVarint32(static_cast<std::uint32_t>(payload.size()));
+    coded.WriteString(payload);
+    coded.Trim();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("scan_batch counts events from the wire bytes and never underestimates the parsed size") {
+    BatchShape shape;
+    // Shapes an attacker would pick: empty events, tiny distinct attributes, unknown fields of
+    // each kind, long strings; and an ordinary batch.
+    std::string tiny_attributes;
+    for (int i = 0; i < 20000; ++i) tiny_attributes += field(7, field(1, std::to_string(i)) + field(2, ""));
+    std::string strings_attribute;
+    for (int i = 0; i < 2000; ++i) strings_attribute += field(7, field(1, "k" + std::to_string(i)) + field(2, field(1, std::string(40, 'v'))));
+    const std::vector<std::pair<const char*, std::string>> bodies = {
+        {"empty events", repeat(std::string("\x0a\x00", 2), 5000)},
+        {"tiny attributes", field(1, tiny_attributes)},
+        {"string attributes", field(1, strings_attribute)},
+        {"unknown varints in events", repeat(field(1, repeat(std::string("\xf8\x01\x01", 3), 500)), 40)},
+        {"unknown strings in events", repeat(field(1, repeat(field(99, "x"), 300)), 40)},
+        {"unknown varints at the top", repeat(std::string("\x10\x01", 2), 20000)},
+        {"long strings", repeat(field(1, field(5, std::string(3000, 'n'))), 300)},
+        {"an ordinary batch", make_ordinary_batch(500)},
+    };
+    for (const auto& [what, wire] : bodies) {
+        INFO(what);
+        REQUIRE(!scan_batch(wire, 100000, shape));
+        const std::size_t real = parsed_heap(wire);
+        INFO("estimate " << shape.parsed_bytes << " real " << real << " wire " << wire.size());
+        CHECK(shape.parsed_bytes >= real);
+        CHECK(shape.parsed_bytes <= 8 * real + 4096);  // an estimate, not a wild guess
+    }
+    REQUIRE(!scan_batch(make_ordinary_batch(500), 500, shape));
+    CHECK(shape.events == 500);
+
+    // More events than allowed: refused as soon as they are counted.
+    const auto too_many = scan_batch(repeat(std::string("\x0a\x00", 2), 2'000'000), 5000, shape);
+    REQUIRE(too_many);
+    CHECK(too_many->find("too many events") != std::string::npos);
+    // Malformed: truncated, a length past the end, a group, field number 0.
+    for (const std::string& bad : {std::string("\x0a\x05\x01", 3), std::string("\x0a\xff\xff\xff\xff\x0f", 6),
+                                   std::string("\x0b\x0c", 2), std::string("\x02\x00", 2), std::string("\x0a", 1)}) {
+        CHECK(scan_batch(bad, 5000, shape));
+    }
+    CHECK(!scan_batch("", 5000, shape));
+
+    // JSON goes through the same walk after conversion.
+    std::string wire;
+    REQUIRE(!batch_json_to_wire(R"({"events":[{"name":"a"},{"name":"b"}]})", wire));
+    REQUIRE(!scan_batch(wire, 10, shape));
+    CHECK(shape.events == 2);
+    CHECK(batch_json_to_wire("{\"events\":[", wire));
+}
+
+TEST_CASE("LruMap forgets the least recently used entry, not everything") {
+    LruMap<int, int> map(3);
+    map.put(1, 10);
+    map.put(2, 20);
+    map.put(3, 30);
+    REQUIRE(map.find(1));  // 1 is now the most recent
+    map.put(4, 40);        // evicts 2
+    CHECK(map.find(2) == nullptr);
+    CHECK(*map.find(1) == 10);
+    CHECK(*map.find(3) == 30);
+    CHECK(*map.find(4) == 40);
+    CHECK(map.size() == 3);
+    map.put(3, 31);
+    CHECK(*map.find(3) == 31);
+    map.erase(3);
+    CHECK(map.find(3) == nullptr);
+    CHECK(map.size() == 2);
+}
+
+TEST_CASE("KeyCache: valid and unknown keys expire, and made-up keys cannot push valid ones out") {
+    using namespace std::chrono_literals;
+    KeyCache::Settings settings;
+    settings.valid_capacity = 2;
+    settings.unknown_capacity = 2;
+    settings.valid_ttl = 60s;
+    settings.unknown_ttl = 10s;
+    KeyCache cache(settings);
+    const auto t0 = KeyCache::Clock::time_point{} + 1000s;
+    CHECK(!cache.find("k1", t0));
+    cache.remember_valid("k1", "my-cli", t0);
+    for (int i = 0; i < 100; ++i) cache.remember_unknown("bogus" + std::to_string(i), t0);
+    REQUIRE(cache.find("k1", t0));
+    CHECK(cache.find("k1", t0)->valid);
+    CHECK(cache.find("k1", t0)->tool == "my-cli");
+    REQUIRE(cache.find("bogus99", t0));
+    CHECK(!cache.find("bogus99", t0)->valid);
+    CHECK(!cache.find("bogus0", t0));  // evicted
+    CHECK(!cache.find("bogus99", t0 + 11s));
+    CHECK(cache.find("k1", t0 + 59s));
+    CHECK(!cache.find("k1", t0 + 61s));
 }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tk::collector {
@@ -68,6 +69,11 @@ public:
                        const std::vector<bool>& binary);
     /// COPY ... FROM STDIN with `data` in COPY's text format. Throws DatabaseError on failure.
     void copy_in(const std::string& copy_sql, const std::string& data);
+    /// The same in pieces, so that a large batch's rows need not be held all at once:
+    /// copy_begin, any number of copy_put, copy_end. Each throws DatabaseError on failure.
+    void copy_begin(const std::string& copy_sql);
+    void copy_put(std::string_view data);
+    void copy_end();
 
     /// Set once the per-connection temporary tables exist.
     bool staging_ready = false;

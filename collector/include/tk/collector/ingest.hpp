@@ -47,8 +47,14 @@ TimeWindow time_window_now(int retention_days);
 
 /// Parses a batch body (protobuf, or JSON when `json`) into `batch`; on failure (malformed, or
 /// more than `max_events` events) returns the 400 answer's text. Pure, so that it can be fuzzed.
+/// The events are counted from the wire bytes (scan_batch) before anything is materialised; the
+/// collector itself runs the steps one by one, to bound the parsed size in between.
 std::optional<std::string> parse_batch(const std::string& body, bool json, std::size_t max_events,
                                        telemetry_kit::v1::Batch& batch);
+
+/// The last step of parse_batch(): `wire` (already through scan_batch) into `batch`. `json`
+/// only picks the error text.
+std::optional<std::string> parse_scanned_batch(const std::string& wire, bool json, telemetry_kit::v1::Batch& batch);
 
 /// Why `event` cannot be stored under a key for `key_tool`, or nullopt if it can.
 std::optional<Rejection> validate_event(const telemetry_kit::v1::Event& event, std::string_view key_tool,
