@@ -17,4 +17,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   curl procps util-linux \
   systemd dpkg-dev libxml2-utils \
   ccache \
+  clang libclang-rt-dev \
   haproxy

@@ -1,0 +1,95 @@
+// Fuzz target: what the agent does with one ClientFrame payload of a tool that may send — parse
+// (the lone-event hot path or a whole ClientFrame), validate, scrub, bound and serialize
+// (tk::agent::Intake::accept), without a socket. Oracles beyond "no crash":
+//   - the stored payload parses, is canonical (serialize_canonical of itself) and within bounds;
+//   - the hot path (splicing the agent's fields into the client's bytes) and the slow path
+//     (re-serializing the parsed event) store the same bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tk/agent/intake.hpp"
+#include "tk/agent/scrubber.hpp"
+#include "tk/agent/store.hpp"
+
+namespace v1 = telemetry_kit::v1;
+using namespace tk::agent;
+
+namespace {
+
+struct Harness {
+    std::filesystem::path dir;
+    std::unique_ptr<EventStore> store;  // Intake needs one; accept() never writes to it
+    std::unique_ptr<ToolRegistry> registry;
+    std::unique_ptr<Intake> intake;
+    ToolContext context;
+
+    Harness() {
+        char pattern[] = "/tmp/tk-fuzz-XXXXXX";
+        if (!mkdtemp(pattern)) std::abort();
+        dir = pattern;
+        store = std::make_unique<EventStore>(dir / "agent.db", StoreOptions{});
+        registry = std::make_unique<ToolRegistry>(std::string(32, 's'), StoredState{});
+        intake = std::make_unique<Intake>(*registry, *store, Scrubber("/home/alice", "alice"));
+        auto& tool = registry->get_or_add("demo");
+        registry->set_consent(tool, v1::CONSENT_GRANTED);
+        context.hello.mutable_tool()->set_tool("demo");
+        context.hello.mutable_tool()->set_version("1.0.0");
+        context.tool = &tool;
+        context.tool_version = "1.0.0";
+    }
+    ~Harness() {
+        store.reset();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+    }
+};
+
+void check_stored(const std::string& payload) {
+    v1::Event stored;
+    if (!stored.ParseFromString(payload)) std::abort();
+    std::string again;
+    serialize_canonical(stored, again);
+    if (again != payload) std::abort();
+    if (stored.id().size() != 16 || stored.tool() != "demo" || stored.anonymous_id().size() != 32) std::abort();
+    if (stored.name().size() > kMaxEventNameBytes) std::abort();
+    if (static_cast<std::size_t>(stored.attributes_size()) > kMaxAttributes) std::abort();
+    for (const auto& [key, value] : stored.attributes()) {
+        if (key.size() > kMaxAttributeKeyBytes || value.string_value().size() > kMaxStringValueBytes) std::abort();
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static Harness harness;
+    const std::string_view payload(reinterpret_cast<const char*>(data), size);
+
+    v1::Event event;
+    std::string_view raw;
+    if (const auto lone = lone_event(payload)) {
+        if (!event.ParseFromArray(lone->data(), static_cast<int>(lone->size()))) return 0;
+        raw = *lone;
+    } else {
+        v1::ClientFrame frame;
+        if (!frame.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return 0;
+        if (!frame.has_event()) return 0;
+        event = frame.event();
+    }
+
+    v1::Event copy = event;
+    IntakeBatch fast;
+    IntakeBatch slow;
+    const bool kept = harness.intake->accept(harness.context, event, fast, raw);
+    const bool kept_slow = harness.intake->accept(harness.context, copy, slow, {});
+    if (kept != kept_slow) std::abort();
+    if (!kept) return 0;
+    if (fast.events.size() != 1 || slow.events.size() != 1) std::abort();
+    if (fast.events[0].payload != slow.events[0].payload) std::abort();
+    check_stored(fast.events[0].payload);
+    return 0;
+}
