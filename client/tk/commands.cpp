@@ -198,6 +198,10 @@ int status(const Common& common) {
     if (status.oldest_event_unix_ms() > 0) std::cout << ", oldest " << time_text(status.oldest_event_unix_ms());
     std::cout << "\n";
     print_spool_problem(common, std::cout);
+    if (!status.forwarder_error().empty()) {
+        std::cout << "forwarding: paused, the agent cannot read its own queue (" << status.forwarder_error()
+                  << "); nothing is lost, it tries again by itself\n";
+    }
     if (status.tools_size() == 0) {
         std::cout << "no tools have sent events yet\n";
     } else {

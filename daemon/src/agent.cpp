@@ -440,6 +440,7 @@ void Agent::control(const v1::ControlRequest& request, std::function<void(v1::Co
                                              std::chrono::steady_clock::now() - started_)
                                              .count());
                     status->set_global_consent(registry_->global_consent());
+                    status->set_forwarder_error(forwarder_->local_error());
                     for (const auto& sent : forwarder_->status()) {
                         v1::DestinationStatus* target = nullptr;
                         for (auto& destination : *status->mutable_destinations()) {

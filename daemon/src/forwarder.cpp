@@ -135,7 +135,7 @@ struct Forwarder::Impl {
 
     Impl(Outbox& outbox, ForwarderOptions options)
         : outbox(outbox), options(std::move(options)), work(asio::make_work_guard(io)),
-          tls(asio::ssl::context::tls_client), coalesce_timer(io), rng(std::random_device{}()),
+          tls(asio::ssl::context::tls_client), coalesce_timer(io), pass_retry_timer(io), rng(std::random_device{}()),
           sent_log(this->options.sent_log, this->options.sent_log_max_bytes) {
         if (this->options.max_batch_events == 0) this->options.max_batch_events = 1;
         if (this->options.max_in_flight == 0) this->options.max_in_flight = 1;
@@ -168,37 +168,62 @@ struct Forwarder::Impl {
         update(statuses[lane.destination]);
     }
 
-    /// Looks at everything the store has to send and wakes each idle destination.
+    /// Looks at everything the store has to send and wakes each idle destination. If the store
+    /// cannot be read, nothing is known to be idle: the pass is retried with backoff, and the
+    /// error stays in status (and keeps the agent from its idle exit) until a pass succeeds.
     void pass() {
         if (stopping) return;
-        try {
-            std::map<Destination, std::vector<ErasureRequest>> work_by_destination;
-            for (auto& destination : outbox.pending_destinations()) work_by_destination[destination];
-            for (auto& erasure : outbox.pending_erasures()) {
-                work_by_destination[erasure.destination].push_back(erasure);
-            }
-            for (auto& [destination, erasures] : work_by_destination) {
-                wake(lane_for(destination), std::move(erasures));
-            }
-        } catch (const std::exception& e) {
-            spdlog::error("forwarder: reading the queue failed: {}", e.what());
-        }
+        auto destinations = outbox.pending_destinations();
+        if (!destinations) return pass_failed(destinations.error());
+        auto erasures = outbox.pending_erasures();
+        if (!erasures) return pass_failed(erasures.error());
+        pass_succeeded();
+        std::map<Destination, std::vector<ErasureRequest>> work_by_destination;
+        for (auto& destination : *destinations) work_by_destination[destination];
+        for (auto& erasure : *erasures) work_by_destination[erasure.destination].push_back(erasure);
+        for (auto& [destination, pending] : work_by_destination) wake(lane_for(destination), std::move(pending));
+    }
+
+    void pass_failed(const std::string& error) {
+        set_local_error(error);
+        if (pass_waiting) return;  // a retry is already due; a notify() does not shorten the backoff
+        ++pass_failures;
+        const milliseconds delay =
+            backoff::next_delay(pass_failures, std::nullopt, options.initial_backoff, options.max_backoff, rng);
+        spdlog::warn("forwarder: {}; looking again in {} ms", error, delay.count());
+        pass_waiting = true;
+        pass_retry_timer.expires_after(delay);
+        pass_retry_timer.async_wait([this](boost::system::error_code ec) {
+            if (ec || stopping) return;
+            pass_waiting = false;
+            pass();
+        });
+    }
+
+    void pass_succeeded() {
+        pass_failures = 0;
+        pass_retry_timer.cancel();
+        pass_waiting = false;
+        set_local_error("");
+    }
+
+    void set_local_error(const std::string& error) {
+        std::lock_guard lock(status_mutex);
+        local_error = error;
     }
 
     void wake(Lane& lane, std::optional<std::vector<ErasureRequest>> erasures = std::nullopt) {
         if (lane.busy || lane.waiting || stopping) return;
         lane.busy = true;
-        try {
-            if (!erasures) {
-                erasures.emplace();
-                for (auto& erasure : outbox.pending_erasures()) {
-                    if (erasure.destination == lane.destination) erasures->push_back(std::move(erasure));
-                }
+        if (!erasures) {
+            auto pending = outbox.pending_erasures();
+            if (!pending) return retry_later(lane, pending.error(), std::nullopt);
+            erasures.emplace();
+            for (auto& erasure : *pending) {
+                if (erasure.destination == lane.destination) erasures->push_back(std::move(erasure));
             }
-            lane.erasures = std::move(*erasures);
-        } catch (const std::exception& e) {
-            return retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
         }
+        lane.erasures = std::move(*erasures);
         step(lane);
     }
 
@@ -215,69 +240,68 @@ struct Forwarder::Impl {
         return done;
     }
 
-    /// Deletes delivered events from the queue, then writes their lines to the sent log.
-    void settle(Delivered& done) {
-        try {
-            if (!done.ids.empty()) outbox.remove_delivered(done.ids);
-        } catch (const std::exception& e) {
-            // They stay queued and are sent again; the collector answers "duplicate".
-            spdlog::error("forwarder: deleting delivered events from the queue: {}", e.what());
-        }
+    /// Deletes delivered events from the queue, then writes their lines to the sent log (they
+    /// were sent either way). If the delete fails they stay queued and are sent again later; the
+    /// collector answers "duplicate".
+    Result<void> settle(Delivered& done) {
+        Result<void> removed;
+        if (!done.ids.empty()) removed = outbox.remove_delivered(done.ids);
         for (const auto& line : done.log_lines) sent_log.record(line);
         done.ids.clear();
         done.log_lines.clear();
+        return removed;
     }
 
+    /// Settles the wave that just finished; a failure makes the lane back off like a failed send.
     void finish_wave(Lane& lane) {
         auto done = take_delivered(lane);
-        settle(done);
+        if (auto settled = settle(done); !settled) note_failure(lane, settled.error(), std::nullopt);
     }
 
     /// The next thing to send for a busy lane, or the end of its round. What the previous wave
     /// delivered is still queued: the next wave is fetched past it and put on the wire first, and
     /// only then is it deleted, so the collector and PostgreSQL work while the store does.
+    /// The first local-queue failure ends the round: the lane backs off and says why in status.
     void step(Lane& lane) {
         Delivered done = take_delivered(lane);
         if (stopping) {
-            settle(done);
+            (void)settle(done);  // if it fails they stay queued and are sent again after the restart
             lane.busy = false;
             return;
         }
-        try {
-            if (!lane.url) {
-                settle(done);
-                return give_up_on_endpoint(lane);
-            }
-            if (!lane.erasures.empty()) {
-                send_erasure(lane);
-                return settle(done);
-            }
-            // Several batches at once while a backlog drains, but only one after a 413.
-            const std::size_t parallel = lane.batch_events < options.max_batch_events ? 1 : options.max_in_flight;
-            auto events = outbox.next_batch(lane.destination, lane.batch_events * parallel + done.ids.size(),
-                                            options.max_batch_bytes * parallel);
-            if (!done.ids.empty()) {
-                const std::unordered_set<std::string_view> skip(done.ids.begin(), done.ids.end());
-                events.erase(std::remove_if(events.begin(), events.end(),
-                                            [&](const OutgoingEvent& e) { return skip.count(e.id) > 0; }),
-                             events.end());
-                if (events.empty()) {  // the fetch may have been filled by them alone: look again
-                    settle(done);
-                    return step(lane);
-                }
-            }
-            if (events.empty()) {
-                lane.busy = false;
-                lane.failures = 0;
-                lane.batch_events = options.max_batch_events;
-                return;
-            }
-            send_wave(lane, split(std::move(events), lane.batch_events, parallel));
-            settle(done);
-        } catch (const std::exception& e) {
-            settle(done);
-            retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        if (!lane.url || !lane.erasures.empty()) {
+            // Never more than one wave behind: erasures and give-ups start a round (done is empty).
+            if (auto settled = settle(done); !settled) return retry_later(lane, settled.error(), std::nullopt);
+            return lane.url ? send_erasure(lane) : give_up_on_endpoint(lane);
         }
+        // Several batches at once while a backlog drains, but only one after a 413.
+        const std::size_t parallel = lane.batch_events < options.max_batch_events ? 1 : options.max_in_flight;
+        auto fetched = outbox.next_batch(lane.destination, lane.batch_events * parallel + done.ids.size(),
+                                         options.max_batch_bytes * parallel);
+        if (!fetched) {
+            (void)settle(done);  // the store logs its own failure; the fetch's is the one reported
+            return retry_later(lane, fetched.error(), std::nullopt);
+        }
+        auto& events = *fetched;
+        if (!done.ids.empty()) {
+            const std::unordered_set<std::string_view> skip(done.ids.begin(), done.ids.end());
+            events.erase(std::remove_if(events.begin(), events.end(),
+                                        [&](const OutgoingEvent& e) { return skip.count(e.id) > 0; }),
+                         events.end());
+            if (events.empty()) {  // the fetch may have been filled by them alone: look again
+                if (auto settled = settle(done); !settled) return retry_later(lane, settled.error(), std::nullopt);
+                return step(lane);
+            }
+        }
+        if (events.empty()) {
+            lane.busy = false;
+            lane.failures = 0;
+            lane.batch_events = options.max_batch_events;
+            return;
+        }
+        send_wave(lane, split(std::move(events), lane.batch_events, parallel));
+        // The new wave is on the wire: a failure to settle the old one ends the round after it.
+        if (auto settled = settle(done); !settled) note_failure(lane, settled.error(), std::nullopt);
     }
 
     /// Cuts `events` into at most `parallel` batches of at most `per_batch` events and
@@ -326,29 +350,27 @@ struct Forwarder::Impl {
 
     void on_batch(Lane& lane, const std::vector<OutgoingEvent>& batch, http::Response response) {
         --lane.in_flight;
-        try {
-            if (response.aborted) {
-                // stopping: nothing to record
-            } else if (!response.error.empty()) {
-                note_failure(lane, response.error, std::nullopt);
-            } else if (response.status == 200) {
-                accept_ack(lane, batch, response);
-            } else if (retryable_status(response.status)) {
-                note_failure(lane, http_error(response),
-                             backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now()));
-            } else if (response.status == 413 && batch.size() > 1) {
-                // Too large for this collector: resend in halves (at once, not a failure).
-                lane.batch_events = std::max<std::size_t>(1, batch.size() / 2);
-                spdlog::info("forwarder: {} refused {} events as too large; trying batches of {}",
-                             lane.destination.endpoint, batch.size(), lane.batch_events);
-            } else if (response.status >= 400 && response.status < 500) {
-                dead_letter(lane, batch, http_error(response));
-            } else {
-                // 1xx/3xx/other 2xx: not what a collector says; keep the events and retry later.
-                note_failure(lane, "unexpected " + http_error(response), std::nullopt);
+        if (response.aborted) {
+            // stopping: nothing to record
+        } else if (!response.error.empty()) {
+            note_failure(lane, response.error, std::nullopt);
+        } else if (response.status == 200) {
+            accept_ack(lane, batch, response);
+        } else if (retryable_status(response.status)) {
+            note_failure(lane, http_error(response),
+                         backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now()));
+        } else if (response.status == 413 && batch.size() > 1) {
+            // Too large for this collector: resend in halves (at once, not a failure).
+            lane.batch_events = std::max<std::size_t>(1, batch.size() / 2);
+            spdlog::info("forwarder: {} refused {} events as too large; trying batches of {}",
+                         lane.destination.endpoint, batch.size(), lane.batch_events);
+        } else if (response.status >= 400 && response.status < 500) {
+            if (auto moved = dead_letter(lane, batch, http_error(response)); !moved) {
+                note_failure(lane, moved.error(), std::nullopt);
             }
-        } catch (const std::exception& e) {
-            note_failure(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
+        } else {
+            // 1xx/3xx/other 2xx: not what a collector says; keep the events and retry later.
+            note_failure(lane, "unexpected " + http_error(response), std::nullopt);
         }
         if (lane.in_flight > 0) return;
         if (stopping) {
@@ -370,7 +392,10 @@ struct Forwarder::Impl {
         // transaction per wave. A crash before then only means the collector sees them again and
         // answers "duplicate".
         lane.wave_delivered.insert(lane.wave_delivered.end(), outcome->delivered.begin(), outcome->delivered.end());
-        for (const auto& [reason, ids] : outcome->rejected) outbox.dead_letter(ids, reason);
+        for (const auto& [reason, ids] : outcome->rejected) {
+            // If this fails they stay queued: sent again, refused again, moved once the store works.
+            if (auto moved = outbox.dead_letter(ids, reason); !moved) note_failure(lane, moved.error(), std::nullopt);
+        }
         lane.wave_sent_log.push_back(sent_log_line(lane.destination.endpoint, batch, *outcome));
         spdlog::debug("forwarder: {}: {} accepted, {} duplicate, {} rejected", lane.destination.endpoint,
                       outcome->accepted, outcome->duplicate, outcome->rejected_count);
@@ -389,15 +414,16 @@ struct Forwarder::Impl {
         }
     }
 
-    void dead_letter(Lane& lane, const std::vector<OutgoingEvent>& batch, const std::string& reason) {
+    Result<void> dead_letter(Lane& lane, const std::vector<OutgoingEvent>& batch, const std::string& reason) {
         std::vector<std::string> ids;
         ids.reserve(batch.size());
         for (const auto& e : batch) ids.push_back(e.id);
         // Status first: whoever sees the events leave the queue (tk status, a test) also sees why.
         update_status(lane, [&](auto& s) { s.set_last_error(reason); });
-        outbox.dead_letter(ids, reason);
+        if (auto moved = outbox.dead_letter(ids, reason); !moved) return moved;
         spdlog::warn("forwarder: {} refused {} events for good ({}); moved to the dead letters",
                      lane.destination.endpoint, ids.size(), reason);
+        return {};
     }
 
     /// The first failure of a wave decides the retry; the wave finishes before the lane waits.
@@ -423,11 +449,7 @@ struct Forwarder::Impl {
         const unsigned status = response.status;
         if (status == 200 || status == 204 || status == 404) {
             const auto request_id = lane.erasures.front().request_id;
-            try {
-                outbox.erasure_done(request_id);
-            } catch (const std::exception& e) {
-                return retry_later(lane, fmt::format("local queue: {}", e.what()), std::nullopt);
-            }
+            if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
             spdlog::info("forwarder: {} erased the data of an old anonymous id (request {})",
                          lane.destination.endpoint, request_id);
             update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
@@ -443,18 +465,24 @@ struct Forwarder::Impl {
     }
 
     /// An endpoint that cannot be parsed will never work: dead-letter its events, drop its erasures.
+    /// Stops at the first store failure (and backs off): the same batch must not be tried forever.
     void give_up_on_endpoint(Lane& lane) {
-        for (const auto& erasure : lane.erasures) {
-            spdlog::error("forwarder: dropping erasure request {}: {}", erasure.request_id, lane.url.error);
-            outbox.erasure_done(erasure.request_id);
+        while (!lane.erasures.empty()) {
+            const auto request_id = lane.erasures.front().request_id;
+            if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
+            spdlog::error("forwarder: dropping erasure request {}: {}", request_id, lane.url.error);
+            lane.erasures.erase(lane.erasures.begin());
         }
-        lane.erasures.clear();
         for (;;) {
             auto events = outbox.next_batch(lane.destination, options.max_batch_events, options.max_batch_bytes);
-            if (events.empty()) break;
-            dead_letter(lane, events, lane.url.error);
+            if (!events) return retry_later(lane, events.error(), std::nullopt);
+            if (events->empty()) break;
+            if (auto moved = dead_letter(lane, *events, lane.url.error); !moved) {
+                return retry_later(lane, moved.error(), std::nullopt);
+            }
         }
         lane.busy = false;
+        lane.failures = 0;
     }
 
     void retry_later(Lane& lane, const std::string& error, std::optional<milliseconds> retry_after) {
@@ -483,12 +511,16 @@ struct Forwarder::Impl {
     /// pending) exactly while its destination has something to send.
     bool has_work_now() {
         if (stopping) return false;
-        if (coalesce_armed) return true;  // a notify() whose pass has not run yet
+        if (coalesce_armed || pass_waiting) return true;  // a notify() or a failed pass not yet retried
         for (const auto& [destination, lane] : lanes) {
             if (lane->busy || lane->waiting) return true;
         }
-        // Idle lanes and yet something queued would be a missed wake-up; count it as work all the same.
-        return !outbox.pending_destinations().empty() || !outbox.pending_erasures().empty();
+        // Idle lanes and yet something queued would be a missed wake-up; count it as work all the
+        // same. A queue that cannot be read may hold work: never exit on a guess.
+        const auto destinations = outbox.pending_destinations();
+        if (!destinations || !destinations->empty()) return true;
+        const auto erasures = outbox.pending_erasures();
+        return !erasures || !erasures->empty();
     }
 
     void arm_coalesce_timer() {
@@ -503,6 +535,7 @@ struct Forwarder::Impl {
     void shut_down() {
         stopping = true;
         coalesce_timer.cancel();
+        pass_retry_timer.cancel();
         for (auto& [destination, lane] : lanes) {
             lane->retry_timer.cancel();
             for (auto& c : lane->clients) c->close();
@@ -517,6 +550,9 @@ struct Forwarder::Impl {
     asio::ssl::context tls;
     asio::steady_timer coalesce_timer;
     std::atomic<bool> coalesce_armed{false};
+    asio::steady_timer pass_retry_timer;  // after a pass could not read the queue
+    bool pass_waiting = false;
+    unsigned pass_failures = 0;
     std::mt19937_64 rng;
     SentLog sent_log;
     bool stopping = false;
@@ -528,6 +564,7 @@ struct Forwarder::Impl {
 
     mutable std::mutex status_mutex;
     std::map<Destination, telemetry_kit::v1::DestinationStatus> statuses;
+    std::string local_error;  // the last pass's failure to read the queue; "" = it worked
 };
 
 Forwarder::Forwarder(Outbox& outbox, ForwarderOptions options)
@@ -582,6 +619,11 @@ void Forwarder::has_work(std::function<void(bool)> answer) {
         }
     }
     answer(false);
+}
+
+std::string Forwarder::local_error() const {
+    std::lock_guard lock(impl_->status_mutex);
+    return impl_->local_error;
 }
 
 std::vector<telemetry_kit::v1::DestinationStatus> Forwarder::status() const {

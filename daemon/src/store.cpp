@@ -1,6 +1,7 @@
 #include "tk/agent/store.hpp"
 
 #include <pthread.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -70,17 +71,22 @@ void configure(Database& db, bool synchronous_full) {
     db.exec("PRAGMA foreign_keys=OFF");
 }
 
-/// Runs one Outbox operation under the outbox lock. The forwarder must never see an exception: a
-/// failure is logged and the operation returns an empty result (or nothing), and the forwarder
-/// retries later.
-template <class Work>
-std::invoke_result_t<Work&> outbox_call(std::mutex& mutex, const char* operation, Work&& work) {
+/// Runs one Outbox operation under the outbox lock. A failure (SQLite throws) becomes the
+/// operation's result, never an empty answer: "nothing queued" and "could not look" must not look
+/// alike to the forwarder, or it would go idle (and the agent exit) with work queued.
+template <class Work, class Value = std::invoke_result_t<Work&>>
+Result<Value> outbox_call(std::mutex& mutex, const char* operation, Work&& work) {
     try {
         std::lock_guard lock(mutex);
-        return work();
+        if constexpr (std::is_void_v<Value>) {
+            work();
+            return {};
+        } else {
+            return work();
+        }
     } catch (const std::exception& e) {
         spdlog::error("store (outbox): {}: {}", operation, e.what());
-        return std::invoke_result_t<Work&>();
+        return Error{fmt::format("local queue: {}: {}", operation, e.what())};
     }
 }
 
@@ -594,7 +600,7 @@ void EventStore::Tx::list_events(const std::string& tool, std::size_t limit, v1:
 
 // ---- Outbox (forwarder thread, second connection) ----
 
-std::vector<Destination> EventStore::pending_destinations() {
+Result<std::vector<Destination>> EventStore::pending_destinations() {
     return outbox_call(outbox_mutex_, "pending_destinations", [this] {
         std::vector<Destination> result;
         Statement select(*outbox_db_,
@@ -606,8 +612,8 @@ std::vector<Destination> EventStore::pending_destinations() {
     });
 }
 
-std::vector<OutgoingEvent> EventStore::next_batch(const Destination& destination, std::size_t max_events,
-                                                  std::size_t max_bytes) {
+Result<std::vector<OutgoingEvent>> EventStore::next_batch(const Destination& destination, std::size_t max_events,
+                                                          std::size_t max_bytes) {
     return outbox_call(outbox_mutex_, "next_batch", [&] {
         std::vector<OutgoingEvent> result;
         Statement select(*outbox_db_,
@@ -637,8 +643,8 @@ std::pair<std::int64_t, std::int64_t> EventStore::remove_queued(const std::vecto
     return {events, bytes};
 }
 
-void EventStore::remove_delivered(const std::vector<std::string>& ids) {
-    outbox_call(outbox_mutex_, "remove_delivered", [&] {
+Result<void> EventStore::remove_delivered(const std::vector<std::string>& ids) {
+    return outbox_call(outbox_mutex_, "remove_delivered", [&] {
         Transaction transaction(*outbox_db_);
         const auto [events, bytes] = remove_queued(ids);
         transaction.commit();
@@ -647,8 +653,8 @@ void EventStore::remove_delivered(const std::vector<std::string>& ids) {
     });
 }
 
-void EventStore::dead_letter(const std::vector<std::string>& ids, const std::string& reason) {
-    outbox_call(outbox_mutex_, "dead_letter", [&] {
+Result<void> EventStore::dead_letter(const std::vector<std::string>& ids, const std::string& reason) {
+    return outbox_call(outbox_mutex_, "dead_letter", [&] {
         Transaction transaction(*outbox_db_);
         const std::int64_t now = now_unix_ms();
         for_id_chunks(*outbox_db_,
@@ -663,7 +669,7 @@ void EventStore::dead_letter(const std::vector<std::string>& ids, const std::str
     });
 }
 
-std::vector<ErasureRequest> EventStore::pending_erasures() {
+Result<std::vector<ErasureRequest>> EventStore::pending_erasures() {
     return outbox_call(outbox_mutex_, "pending_erasures", [this] {
         std::vector<ErasureRequest> result;
         Statement select(*outbox_db_,
@@ -680,8 +686,8 @@ std::vector<ErasureRequest> EventStore::pending_erasures() {
     });
 }
 
-void EventStore::erasure_done(std::int64_t request_id) {
-    outbox_call(outbox_mutex_, "erasure_done", [&] {
+Result<void> EventStore::erasure_done(std::int64_t request_id) {
+    return outbox_call(outbox_mutex_, "erasure_done", [&] {
         Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
         remove.bind(1, request_id).run();
     });

@@ -72,21 +72,21 @@ TEST_CASE("outbox: batches per destination, delete on ack, dead letters, erasure
     CHECK(notified == 2);
     CHECK(store.queue_events() == 7);
 
-    const auto destinations = store.pending_destinations();
+    const auto destinations = store.pending_destinations().value();
     REQUIRE(destinations.size() == 2);
     CHECK(destinations[0] == a);
     CHECK(destinations[1] == b);
 
-    auto first = store.next_batch(a, 3, 1 << 20);
+    auto first = store.next_batch(a, 3, 1 << 20).value();
     REQUIRE(first.size() == 3);
     CHECK(first[0].id == a_events[0].id);  // oldest first
     CHECK(first[0].event == a_events[0].payload);
-    CHECK(store.next_batch(a, 100, 1).size() == 1);  // at least one even past max_bytes
+    CHECK(store.next_batch(a, 100, 1)->size() == 1);  // at least one even past max_bytes
 
-    store.remove_delivered({first[0].id, first[1].id});
-    store.dead_letter({first[2].id}, "rejected: too many attributes");
+    REQUIRE(store.remove_delivered({first[0].id, first[1].id}));
+    REQUIRE(store.dead_letter({first[2].id}, "rejected: too many attributes"));
     CHECK(store.queue_events() == 4);
-    const auto rest = store.next_batch(a, 100, 1 << 20);
+    const auto rest = store.next_batch(a, 100, 1 << 20).value();
     REQUIRE(rest.size() == 2);
     CHECK(rest[0].id == a_events[3].id);
 
@@ -107,14 +107,14 @@ TEST_CASE("outbox: batches per destination, delete on ack, dead letters, erasure
     in_writer(store, [&](EventStore::Tx& tx) { deleted = tx.forget_tool("alpha", 1, "old-anon-id", a); });
     CHECK(deleted == 3);  // two queued, one dead-lettered
     CHECK(notified == 3);
-    const auto erasures = store.pending_erasures();
+    const auto erasures = store.pending_erasures().value();
     REQUIRE(erasures.size() == 1);
     CHECK(erasures[0].destination == a);
     CHECK(erasures[0].anonymous_id == "old-anon-id");
-    CHECK(store.pending_destinations().size() == 2);  // a still has an erasure to deliver
-    store.erasure_done(erasures[0].request_id);
-    CHECK(store.pending_erasures().empty());
-    CHECK(store.pending_destinations() == std::vector<Destination>{b});
+    CHECK(store.pending_destinations()->size() == 2);  // a still has an erasure to deliver
+    REQUIRE(store.erasure_done(erasures[0].request_id));
+    CHECK(store.pending_erasures()->empty());
+    CHECK(store.pending_destinations().value() == std::vector<Destination>{b});
     store.stop();
 }
 
@@ -193,7 +193,7 @@ struct QueuedStore {
     /// Ids still queued, oldest first.
     std::vector<std::string> queued_ids() {
         std::vector<std::string> ids;
-        for (const auto& event : store.next_batch(destination, 1'000'000, std::size_t{1} << 30)) {
+        for (const auto& event : store.next_batch(destination, 1'000'000, std::size_t{1} << 30).value()) {
             ids.push_back(event.id);
         }
         return ids;
@@ -244,7 +244,7 @@ TEST_CASE("outbox: removing more ids than one statement binds deletes exactly th
     remove.insert(remove.begin() + 700, remove[3]);
     remove.push_back(tk::to_bytes(tk::uuid_v7()));
 
-    q.store.remove_delivered(remove);
+    REQUIRE(q.store.remove_delivered(remove));
 
     CHECK(q.store.queue_events() == 300);
     CHECK(q.store.queue_bytes() == bytes_before - ids.taken_bytes);
@@ -262,7 +262,7 @@ TEST_CASE("outbox: dead-lettering more ids than one statement binds moves exactl
     const Split ids = split(q.events, [](std::size_t i) { return i % 13 != 0; });
     REQUIRE(ids.taken.size() == 1'200);
 
-    q.store.dead_letter(ids.taken, "rejected: schema");
+    REQUIRE(q.store.dead_letter(ids.taken, "rejected: schema"));
 
     CHECK(q.store.queue_events() == 100);
     CHECK(q.store.queue_bytes() == bytes_before - ids.taken_bytes);
@@ -279,8 +279,8 @@ TEST_CASE("outbox: removing or dead-lettering an empty list of ids changes nothi
     QueuedStore q(10);
     const std::uint64_t bytes = q.store.queue_bytes();
 
-    q.store.remove_delivered({});
-    q.store.dead_letter({}, "rejected");
+    REQUIRE(q.store.remove_delivered({}));
+    REQUIRE(q.store.dead_letter({}, "rejected"));
 
     CHECK(q.store.queue_events() == 10);
     CHECK(q.store.queue_bytes() == bytes);
@@ -290,6 +290,6 @@ TEST_CASE("outbox: removing or dead-lettering an empty list of ids changes nothi
     CHECK(status.tools(0).queued() == 10);
     CHECK(status.tools(0).dead_lettered() == 0);
 
-    q.store.remove_delivered({q.events[0].id});  // and the outbox still works after them
+    REQUIRE(q.store.remove_delivered({q.events[0].id}));  // and the outbox still works after them
     CHECK(q.store.queue_events() == 9);
 }

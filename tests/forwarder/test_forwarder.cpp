@@ -137,6 +137,26 @@ TEST_CASE("delivered events are removed from the queue and stored once") {
     CHECK(log.find(destination.ingest_key) == std::string::npos);
 }
 
+TEST_CASE("a delivered batch the queue fails to delete is sent again, stored once, and then deleted") {
+    CollectorFixture collector;
+    VectorOutbox outbox;
+    const Destination destination{collector.base_url(), collector.create_key("demo")};
+    for (int i = 0; i < 5; ++i) outbox.add(destination, "demo");
+    outbox.fail_method("remove_delivered");
+    Forwarder forwarder(outbox, quick_options());
+    forwarder.start();
+
+    REQUIRE(wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().find("remove_delivered") !=
+                                    std::string::npos; }));
+    CHECK(count(collector) == 5);
+    CHECK(outbox.queued() == 5);  // still queued: the forwarder stopped, it did not resend in a loop
+    outbox.fail_method("");
+    REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
+    CHECK(outbox.delivered() == 5);
+    CHECK(count(collector) == 5);  // the second send was answered "duplicate"
+    CHECK(outbox.dead_letters().empty());
+}
+
 TEST_CASE("events that arrive later are sent soon after notify") {
     CollectorFixture collector;
     VectorOutbox outbox;

@@ -1,10 +1,13 @@
 #pragma once
 /// An in-memory Outbox for the forwarder's own tests (the end-to-end tests use the agent's real
-/// store). Thread-safe like the real one; counts calls so a test can see the forwarder idle.
+/// store). Thread-safe like the real one; counts calls so a test can see the forwarder idle, and
+/// fails on demand (the Nth call, or every call of one method) as a full disk or a locked database
+/// would make the store fail: nothing changes and the call says why.
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,19 +70,31 @@ public:
 
     std::atomic<int> calls{0};
 
-    std::vector<Destination> pending_destinations() override {
-        ++calls;
+    /// The call numbered `n` (1 = the next call, of any method) fails; 0 = none.
+    void fail_call(int n) {
         std::lock_guard lock(mutex_);
+        fail_at_ = n == 0 ? 0 : calls + n;
+    }
+    /// Every call of `method` (e.g. "dead_letter") fails until fail_method(""), and `failures` counts them.
+    void fail_method(const std::string& method) {
+        std::lock_guard lock(mutex_);
+        failing_method_ = method;
+    }
+    std::atomic<int> failures{0};
+
+    tk::Result<std::vector<Destination>> pending_destinations() override {
+        std::lock_guard lock(mutex_);
+        if (auto error = fault("pending_destinations")) return *error;
         std::vector<Destination> out;
         for (const auto& [d, events] : queue_) {
             if (!events.empty()) out.push_back(d);
         }
         return out;
     }
-    std::vector<OutgoingEvent> next_batch(const Destination& destination, std::size_t max_events,
-                                          std::size_t max_bytes) override {
-        ++calls;
+    tk::Result<std::vector<OutgoingEvent>> next_batch(const Destination& destination, std::size_t max_events,
+                                                      std::size_t max_bytes) override {
         std::lock_guard lock(mutex_);
+        if (auto error = fault("next_batch")) return *error;
         std::vector<OutgoingEvent> out;
         std::size_t bytes = 0;
         for (const auto& e : queue_[destination]) {
@@ -89,34 +104,45 @@ public:
         }
         return out;
     }
-    void remove_delivered(const std::vector<std::string>& ids) override {
-        ++calls;
+    tk::Result<void> remove_delivered(const std::vector<std::string>& ids) override {
         std::lock_guard lock(mutex_);
+        if (auto error = fault("remove_delivered")) return *error;
         delivered_ += remove(ids);
+        return {};
     }
-    void dead_letter(const std::vector<std::string>& ids, const std::string& reason) override {
-        ++calls;
+    tk::Result<void> dead_letter(const std::vector<std::string>& ids, const std::string& reason) override {
         std::lock_guard lock(mutex_);
+        if (auto error = fault("dead_letter")) return *error;
         remove(ids);
         for (const auto& id : ids) dead_[id] = reason;
+        return {};
     }
-    std::vector<tk::agent::ErasureRequest> pending_erasures() override {
-        ++calls;
+    tk::Result<std::vector<tk::agent::ErasureRequest>> pending_erasures() override {
         std::lock_guard lock(mutex_);
+        if (auto error = fault("pending_erasures")) return *error;
         return erasures_;
     }
-    void erasure_done(std::int64_t request_id) override {
-        ++calls;
+    tk::Result<void> erasure_done(std::int64_t request_id) override {
         std::lock_guard lock(mutex_);
+        if (auto error = fault("erasure_done")) return *error;
         for (auto it = erasures_.begin(); it != erasures_.end(); ++it) {
             if (it->request_id == request_id) {
                 erasures_.erase(it);
                 break;
             }
         }
+        return {};
     }
 
 private:
+    /// Counts the call; the injected failure, if this call is to fail (under mutex_).
+    std::optional<tk::Error> fault(const char* method) {
+        const int call = ++calls;
+        if (call != fail_at_ && failing_method_ != method) return std::nullopt;
+        ++failures;
+        return tk::Error{std::string("local queue: ") + method + ": disk I/O error (injected)"};
+    }
+
     std::size_t remove(const std::vector<std::string>& ids) {
         std::size_t removed = 0;
         for (auto& [d, events] : queue_) {
@@ -139,6 +165,8 @@ private:
     std::vector<tk::agent::ErasureRequest> erasures_;
     std::int64_t last_request_ = 0;
     std::size_t delivered_ = 0;
+    int fail_at_ = 0;
+    std::string failing_method_;
 };
 
 }  // namespace tk::test

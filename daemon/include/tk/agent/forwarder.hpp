@@ -56,6 +56,11 @@ public:
     /// running. Thread-safe. The agent's idle exit asks this before it exits.
     void has_work(std::function<void(bool)> answer);
 
+    /// Why the last look at the whole queue failed (the store could not be read), or "" if it
+    /// worked. While it fails the forwarder retries with backoff and has_work() answers true.
+    /// Thread-safe.
+    std::string local_error() const;
+
     /// Per destination: last attempt, last success, last error, next retry, sent.
     /// (queued and dead_lettered are filled in by the caller from the store.) Thread-safe.
     std::vector<telemetry_kit::v1::DestinationStatus> status() const;

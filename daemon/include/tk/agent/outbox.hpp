@@ -2,11 +2,15 @@
 /// The seam between the store and the forwarder. The store (EventStore) implements Outbox; the
 /// Forwarder only ever sees this interface. Every method is thread-safe: the forwarder calls it
 /// from its own thread, and the implementation uses its own SQLite connection (WAL).
+/// Every method can fail (a full disk, a locked or corrupt database): the failure is its result,
+/// never an empty answer, so the forwarder can tell "nothing to send" from "could not look".
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "tk/common/result.hpp"
 
 namespace tk::agent {
 
@@ -41,24 +45,24 @@ public:
     virtual ~Outbox() = default;
 
     /// Destinations with queued events that may be sent (consented, not local-only).
-    virtual std::vector<Destination> pending_destinations() = 0;
+    virtual Result<std::vector<Destination>> pending_destinations() = 0;
 
     /// The oldest queued events for `destination`: at most `max_events`, and stopping before
     /// `max_bytes` of serialized events (but always at least one event if any is queued).
-    virtual std::vector<OutgoingEvent> next_batch(const Destination& destination, std::size_t max_events,
-                                                  std::size_t max_bytes) = 0;
+    virtual Result<std::vector<OutgoingEvent>> next_batch(const Destination& destination, std::size_t max_events,
+                                                          std::size_t max_bytes) = 0;
 
     /// The collector acknowledged these ids (accepted or duplicate): delete them from the queue.
-    virtual void remove_delivered(const std::vector<std::string>& ids) = 0;
+    virtual Result<void> remove_delivered(const std::vector<std::string>& ids) = 0;
 
     /// The collector refused these for good: move them to the dead-letter table with `reason`.
-    virtual void dead_letter(const std::vector<std::string>& ids, const std::string& reason) = 0;
+    virtual Result<void> dead_letter(const std::vector<std::string>& ids, const std::string& reason) = 0;
 
     /// Erasure requests not yet acknowledged by their collector.
-    virtual std::vector<ErasureRequest> pending_erasures() = 0;
+    virtual Result<std::vector<ErasureRequest>> pending_erasures() = 0;
 
     /// The collector acknowledged the erasure request: forget it.
-    virtual void erasure_done(std::int64_t request_id) = 0;
+    virtual Result<void> erasure_done(std::int64_t request_id) = 0;
 };
 
 }  // namespace tk::agent

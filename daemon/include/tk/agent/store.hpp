@@ -117,13 +117,13 @@ public:
     const StoreOptions& options() const { return options_; }
 
     // Outbox (forwarder thread; its own connection).
-    std::vector<Destination> pending_destinations() override;
-    std::vector<OutgoingEvent> next_batch(const Destination& destination, std::size_t max_events,
-                                          std::size_t max_bytes) override;
-    void remove_delivered(const std::vector<std::string>& ids) override;
-    void dead_letter(const std::vector<std::string>& ids, const std::string& reason) override;
-    std::vector<ErasureRequest> pending_erasures() override;
-    void erasure_done(std::int64_t request_id) override;
+    Result<std::vector<Destination>> pending_destinations() override;
+    Result<std::vector<OutgoingEvent>> next_batch(const Destination& destination, std::size_t max_events,
+                                                  std::size_t max_bytes) override;
+    Result<void> remove_delivered(const std::vector<std::string>& ids) override;
+    Result<void> dead_letter(const std::vector<std::string>& ids, const std::string& reason) override;
+    Result<std::vector<ErasureRequest>> pending_erasures() override;
+    Result<void> erasure_done(std::int64_t request_id) override;
 
 private:
     struct Work {
