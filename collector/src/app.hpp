@@ -39,6 +39,8 @@ struct App {
     boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};        // requests read and not yet fully answered
+    std::atomic<std::size_t> connections{0};     // open sessions
+    std::atomic<std::size_t> buffered_bytes{0};  // request bodies, from their headers to their answers
     std::atomic<std::size_t> queued_bytes{0};  // batches waiting for or in database work: wire + parsed size
 };
 

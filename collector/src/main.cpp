@@ -93,6 +93,14 @@ int main(int argc, char** argv) {
     serve->add_option("--max-events", config.max_events, "most events in one batch; more: 400")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->capture_default_str();
+    serve->add_option("--max-connections", config.max_connections,
+                      "open connections at once; beyond: 503 with Retry-After, then close")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+        ->capture_default_str();
+    serve->add_option("--max-buffered-bytes", config.max_buffered_bytes,
+                      "request bodies in memory at once (from their headers to their answers); beyond: 503 with Retry-After")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
+        ->capture_default_str();
     serve->add_option("--max-queued-bytes", config.max_queued_bytes,
                       "batches waiting for or in database work (wire bytes + parsed size), in bytes; beyond: 503 with Retry-After")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))

@@ -9,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -40,7 +41,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 public:
     template <class... StreamArgs>
     explicit HttpSession(App& app, StreamArgs&&... stream_args)
-        : app_(app), stream_(std::forward<StreamArgs>(stream_args)...) {}
+        : app_(app), stream_(std::forward<StreamArgs>(stream_args)...) {
+        ++app_.connections;
+    }
+    ~HttpSession() {
+        release_body();
+        --app_.connections;
+    }
+    HttpSession(const HttpSession&) = delete;
+    HttpSession& operator=(const HttpSession&) = delete;
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -76,6 +85,9 @@ private:
         if (ec == http::error::body_limit) return refuse(http::status::payload_too_large, "body too large\n");
         if (ec == http::error::header_limit) return refuse(http::status::request_header_fields_too_large, "headers too large\n");
         if (ec) return close();  // end of stream, idle timeout, garbage: nothing to answer
+        if (!reserve_body()) return refuse(http::status::service_unavailable, "overloaded, retry later\n");
+        // One deadline for the whole body, not per read: a body trickling in a byte at a time
+        // is cut off like a silent one.
         tcp().expires_after(app_.config.body_timeout);
         http::async_read(stream_, buffer_, *parser_,
                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
@@ -102,7 +114,9 @@ private:
         keep_alive_ = false;
         const auto target = parser_->get().target();  // empty if the headers did not parse
         app_.metrics.count_request(detail::route_label({target.data(), target.size()}), static_cast<unsigned>(status));
-        write(detail::text_response(11, status, reason), /*then_drain=*/true);
+        auto response = detail::text_response(11, status, reason);
+        if (status == http::status::service_unavailable) response.set(http::field::retry_after, "1");
+        write(std::move(response), /*then_drain=*/true);
     }
 
     void write(Response response, bool then_drain) {
@@ -115,7 +129,29 @@ private:
         });
     }
 
+    /// Reserves the body's bytes (its Content-Length, or the largest body when chunked) in
+    /// App::buffered_bytes until the answer is written; false if that would pass the bound.
+    bool reserve_body() {
+        const auto length = parser_->content_length();
+        const std::size_t bytes = length ? static_cast<std::size_t>(std::min<std::uint64_t>(*length, app_.config.max_body_bytes))
+                                         : (parser_->chunked() ? app_.config.max_body_bytes : 0);
+        if (bytes == 0) return true;
+        const std::size_t before = app_.buffered_bytes.fetch_add(bytes);
+        if (before + bytes > app_.config.max_buffered_bytes) {
+            app_.buffered_bytes -= bytes;
+            return false;
+        }
+        body_bytes_ = bytes;
+        return true;
+    }
+
+    void release_body() {
+        app_.buffered_bytes -= body_bytes_;
+        body_bytes_ = 0;
+    }
+
     void on_write(beast::error_code ec, bool then_drain) {
+        release_body();
         if (in_flight_) {
             in_flight_ = false;
             --app_.in_flight;
@@ -162,6 +198,7 @@ private:
     Response response_;
     bool keep_alive_ = true;
     bool in_flight_ = false;
+    std::size_t body_bytes_ = 0;  // reserved in App::buffered_bytes
     std::string drain_buffer_;
     std::size_t drained_ = 0;
 };
@@ -183,6 +220,7 @@ public:
         net::post(acceptor_.get_executor(), [self = shared_from_this()] {
             beast::error_code ignored;
             self->acceptor_.close(ignored);
+            self->backoff_timer_.cancel();
         });
     }
 
@@ -190,15 +228,54 @@ private:
     void accept() {
         acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
-            if (!ec) {
-                if (self->tls_) {
-                    std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(self->app_, std::move(socket), *self->tls_)->start();
-                } else {
-                    std::make_shared<HttpSession<beast::tcp_stream>>(self->app_, std::move(socket))->start();
-                }
-            } else {
-                spdlog::warn("accept failed: {}", ec.message());
-            }
+            if (ec) return self->back_off(ec);
+            self->backoff_ = {};
+            self->start_session(std::move(socket));
+            self->accept();
+        });
+    }
+
+    void start_session(tcp::socket socket) {
+        if (app_.connections >= app_.config.max_connections) return turn_away(std::move(socket));
+        if (tls_) {
+            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(app_, std::move(socket), *tls_)->start();
+        } else {
+            std::make_shared<HttpSession<beast::tcp_stream>>(app_, std::move(socket))->start();
+        }
+    }
+
+    /// Over --max-connections: a fixed 503 (plain HTTP; over TLS a handshake would cost more than
+    /// the refusal is worth, so the connection is just closed), then close.
+    void turn_away(tcp::socket socket) {
+        app_.metrics.count_request("other", 503);
+        if (tls_) return;
+        static constexpr std::string_view kAnswer =
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 28\r\n\r\ntoo many connections, retry\n";
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+        stream->expires_after(std::chrono::seconds(2));
+        net::async_write(*stream, net::buffer(kAnswer.data(), kAnswer.size()), [stream](beast::error_code, std::size_t) {
+            beast::error_code ignored;
+            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+        });
+    }
+
+    /// accept() failed (EMFILE when out of file descriptors, ENFILE, ENOBUFS, ...): the pending
+    /// connection stays in the backlog, so accepting again at once would spin and flood the log.
+    /// Wait 10 ms, doubling to 1 s while it keeps failing; log once per 10 s with a count.
+    void back_off(beast::error_code ec) {
+        backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+        ++accept_failures_;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_accept_log_) {
+            spdlog::warn("accept failed: {} ({} times since the last report); retrying in up to 1 s", ec.message(),
+                         accept_failures_);
+            accept_failures_ = 0;
+            next_accept_log_ = now + std::chrono::seconds(10);
+        }
+        backoff_timer_.expires_after(backoff_);
+        backoff_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+            if (wait_ec || !self->acceptor_.is_open()) return;
             self->accept();
         });
     }
@@ -207,6 +284,10 @@ private:
     App& app_;
     ssl::context* tls_;
     tcp::acceptor acceptor_;
+    net::steady_timer backoff_timer_{acceptor_.get_executor()};
+    std::chrono::milliseconds backoff_{0};
+    std::uint64_t accept_failures_ = 0;
+    std::chrono::steady_clock::time_point next_accept_log_{};
 };
 
 }  // namespace

@@ -2,12 +2,15 @@
 // bogus key, slow bodies, idle connections, too few file descriptors, a hung PostgreSQL. Each
 // test says what memory and which answers the collector must keep.
 #include <catch2/catch.hpp>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "batch_helpers.hpp"
@@ -96,4 +99,175 @@ TEST_CASE("a flood of 4 MiB bodies of empty events, with a bogus key and then a 
                 kMemoryBoundKiB / 1024);
     CHECK(peak_kib > 0);
     CHECK(peak_kib < kMemoryBoundKiB);
+}
+
+namespace {
+
+/// A raw connection to the collector, for requests that a well-behaved client would not send.
+struct RawConnection {
+    explicit RawConnection(unsigned short port) : connection(port) {}
+    boost::asio::ip::tcp::socket& socket() { return connection.stream().socket(); }
+
+    bool send(const std::string& bytes) {
+        boost::system::error_code ec;
+        boost::asio::write(socket(), boost::asio::buffer(bytes), ec);
+        return !ec;
+    }
+    /// Whatever the server sends until it closes or `deadline` passes ("" if nothing).
+    std::string read_until_closed(std::chrono::milliseconds deadline) {
+        std::string got;
+        socket().non_blocking(true);
+        const auto until = std::chrono::steady_clock::now() + deadline;
+        while (std::chrono::steady_clock::now() < until) {
+            char buffer[4096];
+            boost::system::error_code ec;
+            const std::size_t n = socket().read_some(boost::asio::buffer(buffer), ec);
+            if (ec == boost::asio::error::would_block) {
+                pollfd fd{socket().native_handle(), POLLIN, 0};
+                ::poll(&fd, 1, 50);
+                continue;
+            }
+            got.append(buffer, n);
+            if (ec) {
+                closed = true;
+                break;
+            }
+        }
+        return got;
+    }
+    HttpConnection connection;
+    bool closed = false;
+};
+
+std::string batch_headers(const std::string& key, std::size_t content_length) {
+    return "POST /v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: application/x-protobuf\r\nContent-Length: " + std::to_string(content_length) + "\r\n\r\n";
+}
+
+unsigned status_of(const std::string& answer) {
+    if (answer.rfind("HTTP/1.1 ", 0) != 0 || answer.size() < 12) return 0;
+    return static_cast<unsigned>(std::stoi(answer.substr(9, 3)));
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t count = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
+    return count;
+}
+
+/// User + system CPU time of a process so far, in clock ticks.
+long cpu_ticks(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    long utime = 0;
+    long stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::stol(field);
+        if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
+}
+
+}  // namespace
+
+TEST_CASE("slow bodies: bodies trickling a byte a second hold at most --max-buffered-bytes and are cut off at --body-timeout") {
+    CollectorFixture collector({"--body-timeout", "3", "--max-buffered-bytes", std::to_string(16 << 20)});
+    const std::string key = collector.create_key("my-cli");
+    const pid_t pid = collector.process()->pid();
+
+    // Each claims a 4 MiB body: four fit in 16 MiB, the rest are turned away at once.
+    std::vector<std::unique_ptr<RawConnection>> slow;
+    int turned_away = 0;
+    for (int i = 0; i < 8; ++i) {
+        auto connection = std::make_unique<RawConnection>(collector.port());
+        REQUIRE(connection->send(batch_headers(key, 4 << 20)));
+        const std::string answer = connection->read_until_closed(std::chrono::milliseconds(300));
+        if (!answer.empty()) {
+            CHECK(status_of(answer) == 503);
+            CHECK(answer.find("Retry-After: 1") != std::string::npos);
+            ++turned_away;
+        } else {
+            slow.push_back(std::move(connection));
+        }
+    }
+    CHECK(slow.size() == 4);
+    CHECK(turned_away == 4);
+
+    // A byte a second on each: all are cut off by the body deadline, not kept alive by the trickle.
+    const auto started = std::chrono::steady_clock::now();
+    bool all_closed = false;
+    while (!all_closed && std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+        all_closed = true;
+        for (auto& connection : slow) {
+            if (connection->closed) continue;
+            connection->send("x");
+            connection->read_until_closed(std::chrono::milliseconds(1000 / static_cast<int>(slow.size())));
+            all_closed = all_closed && connection->closed;
+        }
+    }
+    CHECK(all_closed);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(6));
+
+    // The room is free again.
+    CHECK(wait_until([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200; }));
+    CHECK(status_kib(pid, "VmHWM") < kMemoryBoundKiB);
+}
+
+TEST_CASE("many idle connections: beyond --max-connections new ones get 503 and Retry-After, and idle ones time out") {
+    CollectorFixture collector({"--max-connections", "20", "--header-timeout", "2"});
+    const std::string key = collector.create_key("my-cli");
+    const pid_t pid = collector.process()->pid();
+    std::vector<std::unique_ptr<RawConnection>> idle;
+    for (int i = 0; i < 20; ++i) idle.push_back(std::make_unique<RawConnection>(collector.port()));
+    // The collector counts them as they are accepted: wait until the twentieth is in.
+    REQUIRE(wait_until([&] {
+        RawConnection probe(collector.port());
+        const std::string answer = probe.read_until_closed(std::chrono::milliseconds(200));
+        return status_of(answer) == 503 && answer.find("Retry-After: 1") != std::string::npos;
+    }));
+    for (int i = 0; i < 30; ++i) {
+        RawConnection extra(collector.port());
+        CHECK(status_of(extra.read_until_closed(std::chrono::seconds(2))) == 503);
+    }
+    // The idle ones are closed after --header-timeout, and then requests are served again.
+    for (auto& connection : idle) {
+        connection->read_until_closed(std::chrono::seconds(5));
+        CHECK(connection->closed);
+    }
+    CHECK(wait_until([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200; }));
+    CHECK(status_kib(pid, "VmHWM") < kMemoryBoundKiB);
+}
+
+TEST_CASE("fd exhaustion: out of file descriptors, accept backs off quietly and serves again when they are back") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+    REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);  // a pooled connection
+    const pid_t pid = collector.process()->pid();
+    std::size_t open_fds = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++open_fds;
+    const std::string limit = std::to_string(open_fds + 10);
+    ProcessOptions prlimit_options;
+    prlimit_options.argv = {"/usr/bin/prlimit", "--pid", std::to_string(pid), "--nofile=" + limit + ":" + limit};
+    const auto prlimit = run(prlimit_options);
+    REQUIRE(prlimit.exit_code == 0);
+
+    // More connections than descriptors left: the rest wait in the listen backlog.
+    std::vector<std::unique_ptr<RawConnection>> held;
+    for (int i = 0; i < 30; ++i) held.push_back(std::make_unique<RawConnection>(collector.port()));
+    REQUIRE(wait_until([&] { return collector.log().find("accept failed") != std::string::npos; }));
+    // A two-second window of accept failing: little CPU, and one log line, not thousands.
+    const long ticks_before = cpu_ticks(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // a measuring window, not a wait for anything
+    const long ticks = cpu_ticks(pid) - ticks_before;
+    const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+    INFO("CPU ticks in 2 s: " << ticks << " (" << ticks_per_second << "/s)");
+    CHECK(ticks < ticks_per_second / 2);
+    CHECK(count_of(collector.log(), "accept failed") <= 2);
+
+    held.clear();
+    CHECK(wait_until([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200; },
+                     std::chrono::seconds(15)));
+    CHECK(collector.running());
 }

@@ -23,6 +23,8 @@ struct ServerConfig {
     std::string tls_key_file;
     std::size_t max_body_bytes = 4 << 20;  ///< larger bodies: 413
     std::size_t max_events = 5000;        ///< more events in one batch: 400
+    std::size_t max_connections = 512;    ///< open connections; beyond: 503 and close
+    std::size_t max_buffered_bytes = 64 << 20;  ///< request bodies in memory at once; beyond: 503
     std::size_t max_queued_bytes = 32 << 20;  ///< batches queued for the database (wire + parsed); more: 503
     std::size_t max_parsed_bytes = 32 << 20;  ///< one batch's estimated parsed size; more: 413
     FieldLimits field_limits;
