@@ -1,10 +1,13 @@
 #include "spool.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "tk/common/paths.hpp"
 #include "tk/common/private_files.hpp"
@@ -27,11 +30,46 @@ bool write_all(int fd, const std::string& bytes) {
     return true;
 }
 
+/// Waits (bounded) for the spool's lock. Its holders are other writers, each for one write(), and
+/// the agent, for one rename(). A holder stopped in between (SIGSTOP, a debugger) must not hang
+/// the host tool: after the wait we write without the lock, which is still safe from the rename,
+/// because the stopped holder keeps the agent from taking the lock too.
+void lock_bounded(int fd) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + SpoolWriter::kLockWait;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || std::chrono::steady_clock::now() >= deadline) return;
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+}
+
+/// The descriptor still names the file at `path`: the agent did not rename it away meanwhile.
+bool still_at(int fd, const std::filesystem::path& path) noexcept {
+    struct stat opened {};
+    struct stat named {};
+    return ::fstat(fd, &opened) == 0 && ::lstat(path.c_str(), &named) == 0 && opened.st_dev == named.st_dev &&
+           opened.st_ino == named.st_ino;
+}
+
 }  // namespace
 
 SpoolWriter::SpoolWriter(std::filesystem::path state_dir, std::string record_prefix, std::size_t max_file_bytes)
     : state_dir_(std::move(state_dir)), file_(state_dir_ / "spool"), prefix_(std::move(record_prefix)),
       max_file_bytes_(max_file_bytes) {}
+
+int SpoolWriter::open_locked() noexcept {
+    // The lock protocol (docs/protocol.md): lock, then check that the file we opened is still the
+    // spool. If the agent renamed it for import between our open() and our lock, a record
+    // written now would land in a file the agent may already have read: open the new spool.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        const int fd = open_file();
+        if (fd < 0) return -1;
+        lock_bounded(fd);
+        if (still_at(fd, file_)) return fd;
+        ::close(fd);
+    }
+    refused_ = "the spool " + file_.string() + " was replaced while opening it, again and again";
+    return -1;
+}
 
 int SpoolWriter::open_file() noexcept {
     try {
@@ -66,7 +104,7 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
     if (events.empty()) return result;
     const std::size_t total = events.size();
     try {
-        const int fd = open_file();
+        const int fd = open_locked();
         if (fd >= 0) {
             struct stat st {};
             std::size_t size = ::fstat(fd, &st) == 0 ? static_cast<std::size_t>(st.st_size) : max_file_bytes_;
@@ -90,7 +128,7 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
                 if (chunk.size() >= kMaxWriteBytes) write_chunk();
             }
             write_chunk();
-            ::close(fd);
+            ::close(fd);  // and with it the lock
         }
     } catch (...) {
     }

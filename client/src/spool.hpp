@@ -1,6 +1,8 @@
 #pragma once
-/// Appends events to the spool file (state dir, `spool`) for the agent to import when it starts.
+/// Appends events to the spool file (state dir, `spool`) for the agent to import (at start, and
+/// within moments while it runs).
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <filesystem>
@@ -12,6 +14,8 @@ class SpoolWriter {
 public:
     /// The file stops growing at this size; events past it are dropped (and counted).
     static constexpr std::size_t kMaxFileBytes = 16u << 20;
+    /// Longest wait for the spool's lock before writing without it (see lock_bounded()).
+    static constexpr std::chrono::milliseconds kLockWait{200};
 
     /// `record_prefix`: the tool and signals fields every record shares (wire::spool_record_prefix).
     SpoolWriter(std::filesystem::path state_dir, std::string record_prefix, std::size_t max_file_bytes = kMaxFileBytes);
@@ -21,9 +25,10 @@ public:
         std::size_t dropped = 0;
     };
 
-    /// Appends one SpoolRecord per serialized event and empties `events`. Opens, appends and closes
-    /// the file each time (so the agent's rename of the file never swallows later records); each
-    /// write() holds whole records only, so concurrent writers never interleave within a record.
+    /// Appends one SpoolRecord per serialized event and empties `events`. Opens, locks (flock),
+    /// appends and closes the file each time, checking after the lock that the agent has not
+    /// renamed it for import (so a rename never swallows a record); each write() holds whole
+    /// records only, so concurrent writers never interleave within a record.
     /// A state dir or spool file another user could control (owned by them, writable by them, a
     /// planted symlink or FIFO) is never written to: the events are dropped and refused() says why.
     Result append(std::deque<std::string>& events) noexcept;
@@ -36,6 +41,7 @@ public:
 
 private:
     int open_file() noexcept;
+    int open_locked() noexcept;
 
     std::filesystem::path state_dir_;
     std::filesystem::path file_;

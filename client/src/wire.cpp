@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "tk/common/spool_format.hpp"
+
 namespace telemetry_kit::detail::wire {
 namespace {
 
@@ -345,10 +347,10 @@ std::string spool_record_prefix(std::string_view tool_identity, std::string_view
 }
 
 void append_spool_record(std::string& out, std::string_view prefix, std::string_view event) {
-    const std::size_t payload = prefix.size() + 1 + varint_size(event.size()) + event.size();
-    append_header(out, static_cast<std::uint32_t>(payload));
+    const std::size_t header = tk::spool::begin_record(out);
     out.append(prefix);
     put_bytes(out, 3, event, true);
+    tk::spool::finish_record(out, header);
 }
 
 bool decode_reply(std::string_view payload, Reply& reply) {

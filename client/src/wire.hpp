@@ -63,7 +63,8 @@ void append_event_frame(std::string& out, std::string_view event);
 void append_flush_frame(std::string& out, std::uint64_t request_id, std::uint32_t deadline_ms);
 /// Framed `ClientFrame{control{request_id, consent{action, tool}}}`.
 std::string consent_request_frame(std::uint64_t request_id, ConsentAction action, std::string_view tool);
-/// Appends a framed `SpoolRecord`; `prefix` is `spool_record_prefix(...)`.
+/// Appends a `SpoolRecord` as one spool record (tk/common/spool_format.hpp: magic, length,
+/// CRC-32, payload); `prefix` is `spool_record_prefix(...)`.
 void append_spool_record(std::string& out, std::string_view prefix, std::string_view event);
 /// The fields of a SpoolRecord every record of this process shares (tool and signals).
 std::string spool_record_prefix(std::string_view tool_identity, std::string_view signals);

@@ -175,6 +175,21 @@ void print_spool_problem(const Common& common, std::ostream& out) {
     }
 }
 
+/// The torn-spool condition, from the agent's imports since it started.
+void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
+    if (spool.damaged_spans() > 0) {
+        out << "spool: torn or corrupt — " << spool.damaged_spans() << " damaged stretch(es), "
+            << bytes_text(spool.damaged_bytes()) << ", skipped since the agent started (last "
+            << time_text(spool.last_damage_unix_ms())
+            << "). A tool was stopped while writing to it, or the disk damaged it; the events in those stretches are "
+               "lost, the ones around them were imported\n";
+    }
+    if (spool.unreadable_records() > 0) {
+        out << "spool: " << spool.unreadable_records()
+            << " record(s) were intact but unusable (not an event this agent understands) and were skipped\n";
+    }
+}
+
 int status(const Common& common) {
     int exit_code = kExitOk;
     const auto response = call(common, [] {
@@ -202,6 +217,7 @@ int status(const Common& common) {
         std::cout << "forwarding: paused, the agent cannot read its own queue (" << status.forwarder_error()
                   << "); nothing is lost, it tries again by itself\n";
     }
+    print_spool_damage(status.spool(), std::cout);
     if (status.tools_size() == 0) {
         std::cout << "no tools have sent events yet\n";
     } else {

@@ -99,6 +99,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     if (config.sent_log) forwarder_options.sent_log = paths.sent_log();
     forwarder_ = std::make_unique<Forwarder>(*store_, forwarder_options);
     store_->set_on_sendable([this] { forwarder_->notify(); });
+    spool_ = std::make_unique<SpoolImporter>(io_, options_.paths, *intake_, *store_);
     control_handler_ = [this](const v1::ControlRequest& request, std::function<void(v1::ControlResponse)> reply) {
         control(request, std::move(reply));
     };
@@ -159,12 +160,13 @@ int Agent::run() {
     }
     store_->start();
     forwarder_->start();
-    import_spool();
+    spool_->import_now();
 
     signals_.async_wait([this](const boost::system::error_code& error, int signal) {
         if (!error) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
     });
     accept();
+    spool_->watch();
     arm_idle_timer();
     spdlog::info("tk-agent {} ready on {} (state in {})", version(),
                  activated_ ? std::string("the socket-activated listener") : options_.paths.socket.string(),
@@ -187,6 +189,7 @@ void Agent::shutdown(const char* why) {
     notify_stopping();
     boost::system::error_code ignored;
     idle_timer_.cancel();
+    spool_->stop();  // an import in progress keeps its file for the next start
     acceptor_.close(ignored);  // an activated listener stays open in the service manager
     io_.stop();
 }
@@ -209,7 +212,6 @@ void Agent::accept() {
             } else if (peer->uid != ::geteuid()) {
                 spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
             } else {
-                import_spool_while_serving();
                 try {
                     // Counted only once the session exists: its destructor is what uncounts it, so
                     // a constructor that throws must not leave a count behind (the agent would
@@ -275,8 +277,8 @@ void Agent::check_idle() {
 void Agent::finish_idle_check(bool forwarder_has_work) {
     idle_check_ = false;
     if (stopping_) return;
-    if (forwarder_has_work) {
-        // Staying up to deliver; asked again one idle period from now.
+    if (forwarder_has_work || spool_->busy()) {
+        // Staying up to deliver (or to finish a spool import); asked again one idle period from now.
         spdlog::debug("idle for {} s, but there are events to send: staying", idle_exit_.count());
         accept();
         arm_idle_timer();
@@ -286,113 +288,6 @@ void Agent::finish_idle_check(bool forwarder_has_work) {
                  idle_exit_.count());
     notify_status("exited after being idle; the next connection starts it again");
     shutdown("idle");
-}
-
-// ---- spool ----
-
-void Agent::import_spool() {
-    const fs::path spool = options_.paths.spool();
-    const fs::path importing = options_.paths.spool_importing();
-    std::error_code ec;
-    // A crash during an earlier import left spool.importing: finish it first (dedup by id makes
-    // re-importing harmless). Then take the spool itself, and once more in case a client wrote a
-    // new one meanwhile.
-    for (int round = 0; round < 3; ++round) {
-        if (!fs::exists(importing, ec)) {
-            if (!fs::exists(spool, ec)) return;
-            if (::rename(spool.c_str(), importing.c_str()) != 0) {
-                spdlog::error("cannot rename {} for import: {}", spool.string(), std::strerror(errno));
-                return;
-            }
-        }
-        const std::size_t imported = import_spool_file(importing);
-        if (imported == static_cast<std::size_t>(-1)) return;  // the store failed: keep the file
-        fs::remove(importing, ec);
-        spdlog::info("imported {} spooled events", imported);
-    }
-}
-
-void Agent::import_spool_while_serving() noexcept {
-    // Clients also spool while this agent runs: one backing off before it reconnects (up to 1 s
-    // after a restart), one the agent lagged behind. Imported only at start, those events would
-    // wait for the next start, for weeks if the agent stays up. So a connection of our user takes
-    // them in first; with no spool this costs two stat() calls.
-    try {
-        import_spool();
-    } catch (const std::exception& e) {
-        spdlog::error("spool import failed: {}", e.what());
-    }
-}
-
-std::size_t Agent::import_spool_file(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        spdlog::error("cannot open {}: {}", file.string(), std::strerror(errno));
-        return 0;
-    }
-    framing::FrameDecoder decoder(framing::kMaxClientFrameBytes);
-    std::map<std::string, ToolContext> contexts;  // by tool identity + signals
-    std::map<std::string, IntakeBatch> batches;
-    v1::SpoolRecord record;
-    std::size_t kept = 0;
-    std::size_t records = 0;
-    std::size_t bad = 0;
-    std::vector<char> chunk(64 * 1024);
-    bool stop = false;
-    while (!stop && in) {
-        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-        decoder.feed(chunk.data(), static_cast<std::size_t>(in.gcount()));
-        std::string_view payload;
-        for (;;) {
-            const auto status = decoder.next(payload);
-            if (status == framing::FrameDecoder::Status::need_more) break;
-            if (status == framing::FrameDecoder::Status::too_large) {
-                spdlog::error("spool {}: record of {} bytes exceeds the limit; the rest of the file is skipped",
-                              file.string(), decoder.rejected_length());
-                stop = true;
-                break;
-            }
-            ++records;
-            if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-                ++bad;
-                continue;
-            }
-            const std::string key = record.tool().SerializeAsString() + '\0' + record.signals().SerializeAsString();
-            auto it = contexts.find(key);
-            if (it == contexts.end()) {
-                v1::Hello hello;
-                hello.set_protocol_version(1);
-                *hello.mutable_tool() = record.tool();
-                *hello.mutable_signals() = record.signals();
-                ToolContext context;
-                if (const std::string refused = intake_->hello(hello, context); !refused.empty()) {
-                    ++bad;
-                    continue;
-                }
-                it = contexts.emplace(key, std::move(context)).first;
-            }
-            IntakeBatch& batch = batches[key];
-            if (batch.tool.empty()) {
-                batch.tool = it->second.hello.tool().tool();
-                batch.destination = it->second.destination;
-            }
-            if (intake_->accept(it->second, *record.mutable_event(), batch)) ++kept;
-            if (batch.events.size() >= 4096) {
-                store_->submit(std::move(batch));
-                batches.erase(key);
-            }
-        }
-    }
-    if (!stop && decoder.buffered() > 0) {
-        spdlog::warn("spool {}: the last record is incomplete ({} bytes) and is ignored", file.string(),
-                     decoder.buffered());
-    }
-    if (bad > 0) spdlog::warn("spool {}: {} of {} records were unreadable and skipped", file.string(), bad, records);
-    for (auto& [key, batch] : batches) store_->submit(std::move(batch));
-    std::promise<bool> committed;
-    store_->run([](EventStore::Tx&) {}, [&committed](bool ok) { committed.set_value(ok); });
-    if (!committed.get_future().get()) return static_cast<std::size_t>(-1);
-    return kept;
 }
 
 // ---- control ----
@@ -441,6 +336,7 @@ void Agent::control(const v1::ControlRequest& request, std::function<void(v1::Co
                                              .count());
                     status->set_global_consent(registry_->global_consent());
                     status->set_forwarder_error(forwarder_->local_error());
+                    spool_->fill_status(*status->mutable_spool());
                     for (const auto& sent : forwarder_->status()) {
                         v1::DestinationStatus* target = nullptr;
                         for (auto& destination : *status->mutable_destinations()) {

@@ -27,6 +27,7 @@
 #include "support/postgres.hpp"
 #include "support/process.hpp"
 #include "tk/common/framing.hpp"
+#include "tk/common/spool_format.hpp"
 
 using namespace std::chrono_literals;
 using namespace tk::test;
@@ -202,12 +203,8 @@ long long spool_bytes(const RunningAgent& agent) {
 
 /// Records in the client spool file (each one event).
 long long spool_records(const RunningAgent& agent) {
-    tk::framing::FrameDecoder decoder;
-    decoder.feed(read_file(agent.home() / "spool"));
-    std::string_view payload;
-    long long records = 0;
-    while (decoder.next(payload) == tk::framing::FrameDecoder::Status::frame) ++records;
-    return records;
+    const std::string bytes = read_file(agent.home() / "spool");
+    return static_cast<long long>(tk::spool::scan(bytes).records.size());
 }
 
 }  // namespace

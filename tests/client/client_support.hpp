@@ -8,7 +8,7 @@
 
 #include "support/process.hpp"
 #include "telemetry_kit/v1/agent.pb.h"
-#include "tk/common/framing.hpp"
+#include "tk/common/spool_format.hpp"
 
 namespace tk::test {
 
@@ -54,20 +54,20 @@ struct ClientHome {
     fs::path spool() const { return home / "spool"; }
 };
 
-/// Every record of a spool file; a torn or unparsable record fails the test.
+/// Every record of a spool file; a torn, corrupt or unparsable record fails the test.
 inline std::vector<telemetry_kit::v1::SpoolRecord> read_spool(const fs::path& file) {
+    const std::string bytes = read_file(file);
+    const tk::spool::Scan scan = tk::spool::scan(bytes);
+    if (scan.legacy) throw std::runtime_error("spool in the legacy format (no checksums)");
+    if (scan.damaged_spans != 0) throw std::runtime_error("torn or corrupt spool record");
     std::vector<telemetry_kit::v1::SpoolRecord> records;
-    tk::framing::FrameDecoder decoder;
-    decoder.feed(read_file(file));
-    std::string_view payload;
-    while (decoder.next(payload) == tk::framing::FrameDecoder::Status::frame) {
+    for (const std::string_view payload : scan.records) {
         telemetry_kit::v1::SpoolRecord record;
         if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
             throw std::runtime_error("unparsable spool record");
         }
         records.push_back(std::move(record));
     }
-    if (decoder.buffered() != 0) throw std::runtime_error("torn spool record at the end");
     return records;
 }
 

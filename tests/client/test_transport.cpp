@@ -17,6 +17,7 @@
 
 #include "client_support.hpp"
 #include "telemetry_kit/client.hpp"
+#include "tk/common/framing.hpp"
 
 using namespace tk::test;
 using namespace std::chrono_literals;

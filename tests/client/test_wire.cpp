@@ -15,6 +15,7 @@
 #include "support/process.hpp"
 #include "telemetry_kit/v1/agent.pb.h"
 #include "tk/common/framing.hpp"
+#include "tk/common/spool_format.hpp"
 #include "tk/common/uuid.hpp"
 #include "wire.hpp"
 
@@ -33,6 +34,14 @@ std::vector<std::string> frames_of(const std::string& bytes) {
     while (decoder.next(payload) == tk::framing::FrameDecoder::Status::frame) frames.emplace_back(payload);
     REQUIRE(decoder.buffered() == 0);
     return frames;
+}
+
+/// The payloads of a spool file's records: every one intact (magic, length, CRC-32), nothing else.
+std::vector<std::string> spool_records_of(const std::string& bytes) {
+    const auto scan = tk::spool::scan(bytes);
+    REQUIRE_FALSE(scan.legacy);
+    REQUIRE(scan.damaged_spans == 0);
+    return {scan.records.begin(), scan.records.end()};
 }
 
 std::string full_event() {
@@ -167,7 +176,7 @@ TEST_CASE("consent requests and spool records parse") {
     std::string bytes;
     wire::append_spool_record(bytes, prefix, full_event());
     wire::append_spool_record(bytes, prefix, full_event());
-    const auto records = frames_of(bytes);
+    const auto records = spool_records_of(bytes);
     REQUIRE(records.size() == 2);
     v1::SpoolRecord record;
     REQUIRE(record.ParseFromString(records[1]));
@@ -268,7 +277,7 @@ TEST_CASE("the spool writer appends whole records, private, bounded") {
     const auto bounded = writer.append(more);
     CHECK(bounded.dropped > 0);
     CHECK(bounded.spooled + bounded.dropped == 100);
-    const auto records = frames_of(tk::test::read_file(state / "spool"));
+    const auto records = spool_records_of(tk::test::read_file(state / "spool"));
     CHECK(records.size() == 3 + bounded.spooled);
     CHECK(tk::test::read_file(state / "spool").size() <= 4096);
 }
@@ -297,7 +306,7 @@ TEST_CASE("processes appending to one spool at once never interleave records") {
         REQUIRE(::waitpid(pid, &status, 0) == pid);
         REQUIRE(WIFEXITED(status));
     }
-    const auto records = frames_of(tk::test::read_file(state / "spool"));
+    const auto records = spool_records_of(tk::test::read_file(state / "spool"));
     CHECK(records.size() == kBatches * (1 + 2 + 3 + 4));
     for (const auto& bytes : records) {
         v1::SpoolRecord record;

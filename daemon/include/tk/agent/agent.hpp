@@ -1,6 +1,6 @@
 #pragma once
 /// The agent: owns the store, the intake, the forwarder and the listening socket; imports the
-/// spool on start; answers control requests; shuts down cleanly on SIGTERM/SIGINT.
+/// spool (on start and while serving); answers control requests; shuts down cleanly on SIGTERM/SIGINT.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -18,6 +18,7 @@
 #include "tk/agent/forwarder.hpp"
 #include "tk/agent/intake.hpp"
 #include "tk/agent/session.hpp"
+#include "tk/agent/spool_import.hpp"
 #include "tk/agent/store.hpp"
 #include "tk/common/paths.hpp"
 
@@ -44,9 +45,6 @@ public:
 
 private:
     void listen();
-    void import_spool();
-    void import_spool_while_serving() noexcept;
-    std::size_t import_spool_file(const std::filesystem::path& file);
     void accept();
     void on_session_end();
     void arm_idle_timer();
@@ -81,6 +79,7 @@ private:
     std::unique_ptr<ToolRegistry> registry_;
     std::unique_ptr<Intake> intake_;
     std::unique_ptr<Forwarder> forwarder_;
+    std::unique_ptr<SpoolImporter> spool_;
     ControlHandler control_handler_;
     std::uint64_t next_session_id_ = 1;
 };
