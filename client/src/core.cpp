@@ -385,12 +385,18 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
             backlog_.push_back(std::move(pending_.front()));
             pending_.pop_front();
         }
-        // The agent lags behind: spool past the high-water mark rather than let the queue fill.
-        while (pending_.size() > limits_.spool_high_water) {
-            pending_bytes_ -= pending_.front().size();
-            overflow.push_back(std::move(pending_.front()));
-            pending_.pop_front();
+        // Past the high-water mark the agent lags behind, but a live agent is waited for: the
+        // spool is a detour (imported within moments, yet later than a live hand-over). So spill
+        // only after that bounded wait — the agent has acknowledged nothing for stall_after — or
+        // when the queue is about to overflow, where waiting longer would drop events.
+        if (stalled(now) || nearly_full()) {
+            while (pending_.size() > limits_.spool_high_water) {
+                pending_bytes_ -= pending_.front().size();
+                overflow.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
         }
+        over_high_water_ = pending_.size() > limits_.spool_high_water;
     }
     spool(overflow);
 
@@ -426,6 +432,8 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
         if (!wake || at < *wake) wake = at;
     };
     if (socket_ >= 0 && uncovered_since_) consider(*uncovered_since_ + limits_.flush_every);
+    // The end of the bounded wait for a lagging agent: spill then, even if no event wakes us.
+    if (socket_ >= 0 && over_high_water_ && awaiting_ack_since_) consider(*awaiting_ack_since_ + limits_.stall_after);
     if (socket_ < 0 && !backlog_.empty()) {
         consider(next_connect_);
         if (lost_at_) consider(*lost_at_ + limits_.reconnect_grace);
@@ -564,6 +572,10 @@ void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
         delivered_.fetch_add(acked, std::memory_order_relaxed);
         settle(acked);
     }
+}
+
+bool ClientCore::nearly_full() const {
+    return pending_.size() >= limits_.max_pending_events / 8 * 7 || pending_bytes_ >= limits_.max_pending_bytes / 8 * 7;
 }
 
 bool ClientCore::stalled(clock::time_point now) const {

@@ -34,7 +34,8 @@ struct Limits {
     std::size_t max_pending_bytes = 8u << 20;
     std::size_t max_held_events = 4096;            // taken by the I/O thread, not yet acknowledged
     std::size_t max_held_bytes = 4u << 20;
-    std::size_t spool_high_water = 2048;           // pending this deep while the agent lags: spool the excess
+    std::size_t spool_high_water = 2048;           // pending this deep while the agent lags: spool the excess,
+                                                   // once it has not acked for stall_after or pending is 7/8 full
     std::size_t max_event_bytes = 64u << 10;       // larger events are dropped
     std::size_t flush_every_events = 256;          // ask for an ack this often...
     std::chrono::milliseconds flush_every{100};    // ...or this long after an unacknowledged send
@@ -98,6 +99,8 @@ private:
     void on_ack(std::uint64_t request_id, clock::time_point now);
     bool forked() const noexcept;
     bool stalled(clock::time_point now) const;
+    /// pending_ is within 1/8 of its bound (mutex_ held).
+    bool nearly_full() const;
     void spool(std::deque<std::string>& events) noexcept;
     void drain_on_shutdown(clock::time_point deadline);
     int wait_timeout_ms(clock::time_point now) const;
@@ -155,6 +158,7 @@ private:
     bool flush_wanted_ = false;  // a host thread waits in flush()
     std::string replies_;
 
+    bool over_high_water_ = false;   // pending_ was past spool_high_water at the last step
     std::uint32_t broken_without_progress_ = 0;  // connections lost with no ack in between
     std::size_t output_offset_ = 0;  // of output_, already written
     std::uint64_t fork_generation_ = 0;

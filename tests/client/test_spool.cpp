@@ -190,3 +190,24 @@ TEST_CASE("4 processes x 10,000 events with the agent up: every event reaches th
     }
     CHECK(pairs.size() == static_cast<std::size_t>(kProcesses * kEvents));
 }
+
+TEST_CASE("a live agent is waited for: a burst past the spool's high-water mark is delivered, not spooled") {
+    ClientHome env;
+    AgentUnderTest agent(env);
+    agent.grant("waiter");
+    // 9,000 events at once: 4,096 held by the I/O thread, the rest queued — past the high-water
+    // mark (2,048) but short of the queue's bound (8,192). The agent keeps acknowledging, so the
+    // client waits for it instead of spilling to the spool.
+    constexpr int kEvents = 9000;
+    telemetry_kit::Stats stats;
+    {
+        telemetry_kit::Client client(telemetry_kit::Config{"waiter", "1.0"});
+        for (int i = 0; i < kEvents; ++i) client.track_feature("burst", {{"i", i}});
+        REQUIRE(client.flush(30s));
+        stats = client.stats();
+    }
+    CHECK(stats.dropped == 0);
+    CHECK(stats.spooled == 0);
+    CHECK(stats.delivered == kEvents);
+    CHECK(agent.events("waiter").size() == static_cast<std::size_t>(kEvents));
+}
