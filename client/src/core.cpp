@@ -10,6 +10,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <new>
+#include <set>
 
 #include "environment.hpp"
 #include "tk/common/paths.hpp"
@@ -20,14 +22,39 @@
 namespace telemetry_kit::detail {
 namespace {
 
-// Bumped in every forked child: a child has no I/O thread and must not touch the parent's.
-std::atomic<std::uint64_t> g_fork_generation{0};
+// fork(): a child inherits every ClientCore's memory but none of its threads, possibly with a
+// mutex held by the parent's I/O thread, and shares the parent's wake pipe and connection. So
+// around fork() every live core is quiesced (its locks taken by the forking thread) and, in the
+// child, reset to a fresh, unconnected state that starts its own thread and connection on demand.
+std::mutex g_cores_mutex;
+std::set<ClientCore*>* g_cores = nullptr;  // never freed: it must outlive static destructors
 
-void count_fork() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+void before_fork() noexcept {
+    g_cores_mutex.lock();
+    if (g_cores) for (ClientCore* core : *g_cores) core->lock_for_fork();
+}
 
-void register_fork_handler() {
-    static const bool registered = (::pthread_atfork(nullptr, nullptr, count_fork), true);
+void after_fork_in_parent() noexcept {
+    if (g_cores) for (ClientCore* core : *g_cores) core->unlock_after_fork(false);
+    g_cores_mutex.unlock();
+}
+
+void after_fork_in_child() noexcept {
+    if (g_cores) for (ClientCore* core : *g_cores) core->unlock_after_fork(true);
+    g_cores_mutex.unlock();
+}
+
+void register_core(ClientCore* core) {
+    static const bool registered = (::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child), true);
     (void)registered;
+    std::lock_guard<std::mutex> lock(g_cores_mutex);
+    if (!g_cores) g_cores = new std::set<ClientCore*>();
+    g_cores->insert(core);
+}
+
+void unregister_core(ClientCore* core) noexcept {
+    std::lock_guard<std::mutex> lock(g_cores_mutex);
+    if (g_cores) g_cores->erase(core);
 }
 
 void make_pipe(int& read_end, int& write_end) {
@@ -82,9 +109,9 @@ ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)
     hello_frame_ = wire::hello_frame(identity, encoded_signals);
     spool_.emplace(paths.state_dir, wire::spool_record_prefix(identity, encoded_signals));
 
-    register_fork_handler();
-    fork_generation_ = g_fork_generation.load();
     make_pipe(wake_read_, wake_write_);
+    register_core(this);
+    registered_ = true;
     mode_ = Mode::sending;
 }
 
@@ -104,6 +131,7 @@ void ClientCore::ensure_thread() noexcept {
 
 ClientCore::~ClientCore() {
     // Runs when both the Client and the I/O thread have let go.
+    if (registered_) unregister_core(this);
     if (wake_read_ >= 0) ::close(wake_read_);
     if (wake_write_ >= 0) ::close(wake_write_);
     if (socket_ >= 0) ::close(socket_);
@@ -111,11 +139,6 @@ ClientCore::~ClientCore() {
 
 void ClientCore::shutdown() noexcept {
     if (mode_ != Mode::sending) return;
-    if (forked()) {
-        // The parent's thread does not exist here and its locks may be held: touch nothing.
-        (void)io_thread_.release();
-        return;
-    }
     const clock::time_point deadline = clock::now() + Client::kShutdownDeadline;
     {
         std::lock_guard<std::mutex> lock(thread_mutex_);
@@ -150,7 +173,69 @@ void ClientCore::shutdown() noexcept {
     }
 }
 
-bool ClientCore::forked() const noexcept { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
+void ClientCore::lock_for_fork() noexcept {
+    // The order every other path takes them in: thread_mutex_ alone; io_mutex_ before mutex_.
+    // Each is held only for bounded work (the longest: shutdown's 100 ms hand-over).
+    thread_mutex_.lock();
+    io_mutex_.lock();
+    mutex_.lock();
+}
+
+void ClientCore::unlock_after_fork(bool child) noexcept {
+    if (child) reset_in_child();
+    mutex_.unlock();
+    io_mutex_.unlock();
+    thread_mutex_.unlock();
+}
+
+void ClientCore::reset_in_child() noexcept {
+    // Single-threaded here, every lock held by us. The parent's I/O thread does not exist in the
+    // child: its std::thread is let go unjoined (destroying it would terminate), and the reference
+    // to this core its stack held is never dropped, so this core is never freed in the child —
+    // a few KiB. Waiters on the condition variable were the parent's threads: a fresh one replaces
+    // it without running the old one's destructor (which would wait for them).
+    (void)io_thread_.release();
+    thread_started_.store(false);
+    new (&settled_changed_) std::condition_variable();
+    // The parent's queued, in-flight and unacknowledged events are the parent's to deliver.
+    pending_.clear();
+    pending_bytes_ = 0;
+    accepted_ = settled_ = 0;
+    flush_requests_ = handled_flush_requests_ = 0;
+    flush_wanted_ = false;
+    for (auto* counter : {&tracked_, &delivered_, &spooled_, &dropped_, &suppressed_, &reconnects_}) counter->store(0);
+    // The connection and the wake pipe are shared with the parent: close our copies (the
+    // parent's stay open), make our own pipe, and connect afresh on demand.
+    if (socket_ >= 0) ::close(socket_);
+    socket_ = -1;
+    ::close(wake_read_);
+    ::close(wake_write_);
+    wake_read_ = wake_write_ = -1;
+    try {
+        make_pipe(wake_read_, wake_write_);
+    } catch (...) {
+        mode_ = Mode::disabled;  // no pipe, no I/O thread: the child's events are counted as suppressed
+    }
+    io_sleeping_.store(false);
+    ever_connected_ = false;
+    lost_at_.reset();
+    next_connect_ = {};
+    backoff_ = std::chrono::milliseconds(0);
+    backlog_.clear();
+    backlog_bytes_ = 0;
+    inflight_.clear();
+    inflight_bytes_ = 0;
+    output_.clear();
+    output_offset_ = 0;
+    stream_written_ = stream_appended_ = 0;
+    next_seq_ = 1;
+    covered_seq_ = acked_seq_ = 0;
+    uncovered_since_.reset();
+    awaiting_ack_since_.reset();
+    replies_.clear();
+    broken_without_progress_ = 0;
+    over_high_water_ = false;
+}
 
 void ClientCore::submit(EventDraft& draft) noexcept {
     tracked_.fetch_add(1, std::memory_order_relaxed);
@@ -164,10 +249,6 @@ void ClientCore::submit(EventDraft& draft) noexcept {
         if (mode_ == Mode::debug) {
             print_debug(draft, id);
             suppressed_.fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-        if (forked()) {
-            dropped_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         wire::EventFields fields;
@@ -225,7 +306,6 @@ void ClientCore::wake_io() noexcept {
 
 bool ClientCore::flush(std::chrono::milliseconds deadline) noexcept {
     if (mode_ != Mode::sending) return true;
-    if (forked()) return false;
     try {
         std::unique_lock<std::mutex> lock(mutex_);
         const std::uint64_t target = accepted_;

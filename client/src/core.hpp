@@ -68,6 +68,12 @@ public:
     Stats stats() const noexcept;
 
     Mode mode() const { return mode_; }
+
+    /// fork() handlers (pthread_atfork, core.cpp): the forking thread takes every lock, so the
+    /// child inherits none held by a thread it does not have; the child then resets this core
+    /// to a fresh one (its own wake pipe, no thread, no connection, no events, zero counters).
+    void lock_for_fork() noexcept;
+    void unlock_after_fork(bool child) noexcept;
     const Config& config() const { return config_; }
 
 private:
@@ -84,6 +90,7 @@ private:
     /// Starts the I/O thread if it is not running yet (and the client is not shutting down).
     void ensure_thread() noexcept;
     void settle(std::size_t events) noexcept;
+    void reset_in_child() noexcept;
 
     // I/O thread.
     static void io_main(std::shared_ptr<ClientCore> self) noexcept;
@@ -97,7 +104,6 @@ private:
     bool write_output();
     bool read_replies(clock::time_point now);
     void on_ack(std::uint64_t request_id, clock::time_point now);
-    bool forked() const noexcept;
     bool stalled(clock::time_point now) const;
     /// pending_ is within 1/8 of its bound (mutex_ held).
     bool nearly_full() const;
@@ -108,6 +114,7 @@ private:
     const Config config_;
     const Limits limits_;
     Mode mode_ = Mode::disabled;
+    bool registered_ = false;  // with the fork handlers
     std::filesystem::path socket_path_;
     std::string hello_frame_;
     std::optional<SpoolWriter> spool_;
@@ -161,7 +168,6 @@ private:
     bool over_high_water_ = false;   // pending_ was past spool_high_water at the last step
     std::uint32_t broken_without_progress_ = 0;  // connections lost with no ack in between
     std::size_t output_offset_ = 0;  // of output_, already written
-    std::uint64_t fork_generation_ = 0;
     std::unique_ptr<std::thread> io_thread_;
 };
 

@@ -1,7 +1,13 @@
 // The client against the real agent (tk-agent): fields, restarts, spool import, opt-out, the example tool.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "agent_support.hpp"
@@ -118,6 +124,96 @@ TEST_CASE("the agent killed mid-stream and restarted: the host goes on, every ev
     CHECK(events.size() == kEvents);  // each once: re-sent events were deduplicated by id
     CHECK(seen.size() == kEvents);
     CHECK(ids.size() == kEvents);
+}
+
+namespace {
+
+/// Runs `body` in a forked child; its exit code (1 if it threw), or -1 if it did not end in 30 s.
+int in_child(const std::function<int()>& body) {
+    const pid_t pid = ::fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int code = 1;
+        try {
+            code = body();
+        } catch (...) {
+        }
+        ::_exit(code);  // never back into Catch2 (and no static destructors of the parent's)
+    }
+    int status = 0;
+    const bool ended = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 30s);
+    if (!ended) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("a child forked from a process holding a Client gets its events delivered, and so does the parent") {
+    ClientHome env;
+    AgentUnderTest agent(env);
+    agent.grant("forker");
+    Client client(local_config("forker"));
+    client.track_command("parent-before");
+    REQUIRE(client.flush(5s));  // the I/O thread runs and holds a connection when we fork
+
+    // A busy parent: its I/O thread is sending while the fork happens.
+    constexpr int kParentEvents = 3000;
+    for (int i = 0; i < kParentEvents; ++i) client.track_feature("parent-burst", {{"i", i}});
+    constexpr int kChildEvents = 50;
+    const int child = in_child([&] {
+        // The child's own events, through the Client it inherited: a fresh I/O thread and connection.
+        for (int i = 0; i < kChildEvents; ++i) client.track_feature("child", {{"i", i}});
+        if (!client.flush(10s)) return 2;
+        const auto stats = client.stats();
+        if (stats.delivered != kChildEvents) return 3;  // not the parent's events, not dropped
+        if (stats.dropped != 0 || stats.spooled != 0) return 4;
+        return 0;
+    });
+    CHECK(child == 0);
+    client.track_command("parent-after");
+    REQUIRE(client.flush(10s));
+    CHECK(client.stats().dropped == 0);
+
+    std::vector<v1::Event> events;
+    const std::size_t expected = 1 + kParentEvents + kChildEvents + 1;
+    REQUIRE(wait_until([&] { return (events = agent.events("forker")).size() >= expected; }, 10s));
+    std::map<std::string, std::set<std::int64_t>> seen;
+    std::set<std::string> ids;
+    for (const auto& event : events) {
+        ids.insert(event.id());
+        const auto it = event.attributes().find("i");
+        seen[event.name()].insert(it == event.attributes().end() ? -1 : it->second.int_value());
+    }
+    CHECK(events.size() == expected);
+    CHECK(ids.size() == expected);
+    CHECK(seen["child"].size() == kChildEvents);
+    CHECK(seen["parent-burst"].size() == kParentEvents);
+    CHECK(seen["parent-before"].size() == 1);
+    CHECK(seen["parent-after"].size() == 1);
+}
+
+TEST_CASE("a forked child's Client hands its events over at the child's exit, without a flush") {
+    ClientHome env;
+    AgentUnderTest agent(env);
+    agent.grant("forker");
+    auto client = std::make_unique<Client>(local_config("forker"));
+    client->track_command("parent");
+    REQUIRE(client->flush(5s));
+    const int child = in_child([&] {
+        client->track_command("child");
+        client.reset();  // the child's exit path: the destructor hands the event over (or spools it)
+        return 0;
+    });
+    CHECK(child == 0);
+    std::vector<v1::Event> events;
+    REQUIRE(wait_until([&] { return (events = agent.events("forker")).size() >= 2; }, 10s));
+    std::set<std::string> names;
+    for (const auto& event : events) names.insert(event.name());
+    CHECK(names == std::set<std::string>{"parent", "child"});
 }
 
 TEST_CASE("agent absent: events are spooled, and imported when the agent starts") {
