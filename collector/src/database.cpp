@@ -18,11 +18,35 @@ long long Result::affected() const {
     return (tuples && *tuples) ? std::stoll(tuples) : 0;
 }
 
-Connection::Connection(const std::string& url) {
-    // The URL's own settings win over these defaults except for the ones listed after it.
-    const char* keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding", nullptr};
-    const char* values[] = {"5", "tk-collector", url.c_str(), "UTF8", nullptr};
-    conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+std::vector<std::pair<std::string, std::string>> connection_parameters(const std::string& url,
+                                                                       const ConnectionSettings& settings) {
+    std::vector<std::pair<std::string, std::string>> params = {
+        {"connect_timeout", "5"},
+        {"application_name", "tk-collector"},
+        {"keepalives", "1"},
+        {"keepalives_idle", std::to_string(settings.keepalives_idle_s)},
+        {"keepalives_interval", std::to_string(settings.keepalives_interval_s)},
+        {"keepalives_count", std::to_string(settings.keepalives_count)},
+        {"options", fmt::format("-c statement_timeout={} -c lock_timeout={}", settings.statement_timeout_ms,
+                                settings.lock_timeout_ms)},
+        {"dbname", url},  // expanded: the URL's own settings replace the ones above
+        {"client_encoding", "UTF8"},
+    };
+    if (!settings.password.empty()) params.emplace_back("password", settings.password);
+    return params;
+}
+
+Connection::Connection(const std::string& url, const ConnectionSettings& settings) {
+    const auto params = connection_parameters(url, settings);
+    std::vector<const char*> keys;
+    std::vector<const char*> values;
+    for (const auto& [key, value] : params) {
+        keys.push_back(key.c_str());
+        values.push_back(value.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    conn_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
     if (conn_ == nullptr) throw DatabaseError("out of memory connecting to PostgreSQL", true);
     if (PQstatus(conn_) != CONNECTION_OK) {
         std::string message = trimmed(PQerrorMessage(conn_));
@@ -109,8 +133,8 @@ void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
     copy_end();
 }
 
-ConnectionPool::ConnectionPool(std::string url, std::size_t max_connections)
-    : url_(std::move(url)), max_(max_connections == 0 ? 1 : max_connections) {}
+ConnectionPool::ConnectionPool(std::string url, std::size_t max_connections, ConnectionSettings settings)
+    : url_(std::move(url)), settings_(std::move(settings)), max_(max_connections == 0 ? 1 : max_connections) {}
 
 ConnectionPool::~ConnectionPool() { close(); }
 
@@ -118,7 +142,7 @@ ConnectionPool::Lease::~Lease() {
     if (conn_) pool_->give_back(std::move(conn_));
 }
 
-ConnectionPool::Lease ConnectionPool::acquire(bool fresh) {
+ConnectionPool::Lease ConnectionPool::acquire(bool fresh, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mutex_);
     for (;;) {
         if (closed_) throw DatabaseError("the connection pool is closed", true);
@@ -130,12 +154,16 @@ ConnectionPool::Lease ConnectionPool::acquire(bool fresh) {
             continue;
         }
         if (open_ < max_) break;
-        available_.wait(lock);
+        if (deadline == std::chrono::steady_clock::time_point::max()) {
+            available_.wait(lock);
+        } else if (available_.wait_until(lock, deadline) == std::cv_status::timeout) {
+            throw DatabaseError("no database connection free in time", false, "timeout");
+        }
     }
     ++open_;
     lock.unlock();
     try {
-        return Lease(*this, std::make_unique<Connection>(url_));
+        return Lease(*this, std::make_unique<Connection>(url_, settings_));
     } catch (...) {
         lock.lock();
         --open_;

@@ -136,6 +136,25 @@ std::string partition_name(int year, int month) { return fmt::format("events_p{:
 
 void append_number(std::string& out, long long value) { fmt::format_to(std::back_inserter(out), "{}", value); }
 
+/// Runs partition DDL with a short lock timeout. CREATE ... PARTITION OF and DROP TABLE need an
+/// exclusive lock on `events`; waiting for it behind a long analytics query would queue every
+/// insert behind the DDL's lock request, so the DDL gives up after kDdlLockTimeout instead (and
+/// is retried: by the hourly housekeeping, or by the next batch, which got a 503 meanwhile).
+void exec_ddl(Connection& conn, const std::string& sql) {
+    static constexpr const char* kDdlLockTimeout = "1s";
+    try {
+        conn.exec(fmt::format("BEGIN; SET LOCAL lock_timeout = '{}'; {}; COMMIT", kDdlLockTimeout, sql));
+    } catch (const DatabaseError&) {
+        if (conn.healthy()) {
+            try {
+                conn.exec("ROLLBACK");
+            } catch (const DatabaseError&) {
+            }
+        }
+        throw;
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -253,7 +272,7 @@ void PartitionCache::ensure(Connection& conn, const std::vector<std::int64_t>& i
             " TO ('{:04}-{:02}-01 00:00:00+00')",
             partition_name(year, month), year, month, next_year, next_month);
         try {
-            conn.exec(sql);
+            exec_ddl(conn, sql);
         } catch (const DatabaseError& error) {
             // Another collector may have made it at the same moment (duplicate catalog entry);
             // anything else is a real failure.
@@ -283,7 +302,7 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
         if (std::sscanf(name.c_str(), "events_p%4d%2d", &year, &month) != 2 || month < 1 || month > 12) continue;
         const std::int64_t end_ms = month == 12 ? month_start_ms(year + 1, 1) : month_start_ms(year, month + 1);
         if (end_ms > cutoff_ms) continue;
-        conn.exec("DROP TABLE IF EXISTS " + partition_name(year, month));
+        exec_ddl(conn, "DROP TABLE IF EXISTS " + partition_name(year, month));
         dropped.push_back(partition_name(year, month));
         std::lock_guard lock(mutex_);
         months_.erase(year * 12 + month - 1);

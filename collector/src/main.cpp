@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "tk/collector/database.hpp"
@@ -43,9 +44,23 @@ void setup_logging(const std::string& level) {
     spdlog::set_level(spdlog::level::from_str(level));
 }
 
-/// Connects and brings the schema up to date; the connection stays usable.
-std::unique_ptr<Connection> connect_and_migrate(const std::string& url) {
-    auto conn = std::make_unique<Connection>(url);
+/// The first line of a password file (without its line end). Throws std::runtime_error.
+std::string read_password_file(const std::string& path) {
+    std::ifstream file(path);
+    std::string password;
+    if (!file || !std::getline(file, password)) throw std::runtime_error("cannot read --database-password-file " + path);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    return password;
+}
+
+/// Connects and brings the schema up to date; the connection stays usable. No statement or
+/// lock timeout here: migrations and the admin commands may take their time.
+std::unique_ptr<Connection> connect_and_migrate(const std::string& url, const std::string& password) {
+    ConnectionSettings settings;
+    settings.statement_timeout_ms = 0;
+    settings.lock_timeout_ms = 0;
+    settings.password = password;
+    auto conn = std::make_unique<Connection>(url, settings);
     const int version = apply_migrations(*conn);
     spdlog::debug("schema version {}", version);
     return conn;
@@ -59,11 +74,18 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     std::string database_url;
+    std::string password_file;
     std::string log_level = "info";
     auto add_common = [&](CLI::App* command) {
-        command->add_option("--database-url", database_url, "PostgreSQL connection URL (libpq syntax)")
+        command->add_option("--database-url", database_url,
+                            "PostgreSQL connection URL (libpq syntax; leave the password out: see --database-password-file)")
             ->envname("TK_DATABASE_URL")
             ->required();
+        command->add_option("--database-password-file", password_file,
+                            "file whose first line is the database password (else libpq's PGPASSWORD or ~/.pgpass), "
+                            "so that it is not on the command line for ps to show")
+            ->envname("TK_DATABASE_PASSWORD_FILE")
+            ->check(CLI::ExistingFile);
         command->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off (logs go to stderr)")
             ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
             ->capture_default_str();
@@ -74,6 +96,8 @@ int main(int argc, char** argv) {
     int header_timeout = 10;
     int body_timeout = 30;
     int shutdown_timeout = 10;
+    int request_timeout = 20;
+    ConnectionSettings db_settings;
     auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
                                               "GET /healthz and GET /metrics until SIGTERM");
     add_common(serve);
@@ -124,6 +148,18 @@ int main(int argc, char** argv) {
     serve->add_option("--body-timeout", body_timeout, "seconds to receive a request's body")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
+    serve->add_option("--request-timeout", request_timeout,
+                      "seconds from a request read to its answer; past it: 503 with Retry-After (hung database)")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
+    serve->add_option("--statement-timeout", db_settings.statement_timeout_ms,
+                      "PostgreSQL statement_timeout for the collector's connections, in ms (0: none)")
+        ->check(CLI::Range(0, 3600000))
+        ->capture_default_str();
+    serve->add_option("--lock-timeout", db_settings.lock_timeout_ms,
+                      "PostgreSQL lock_timeout for the collector's connections, in ms (0: none)")
+        ->check(CLI::Range(0, 3600000))
+        ->capture_default_str();
     serve->add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests may take after SIGTERM")
         ->check(CLI::Range(0, 3600))
         ->capture_default_str();
@@ -151,18 +187,20 @@ int main(int argc, char** argv) {
     setup_logging(log_level);
 
     try {
+        if (!password_file.empty()) db_settings.password = read_password_file(password_file);
         if (*serve) {
             parse_listen(listen, config);
             config.header_timeout = std::chrono::seconds(header_timeout);
             config.body_timeout = std::chrono::seconds(body_timeout);
             config.shutdown_timeout = std::chrono::seconds(shutdown_timeout);
-            connect_and_migrate(database_url);
-            ConnectionPool pool(database_url, config.db_workers);
+            config.request_timeout = std::chrono::seconds(request_timeout);
+            connect_and_migrate(database_url, db_settings.password);
+            ConnectionPool pool(database_url, config.db_workers, db_settings);
             Server server(config, pool);
             server.run();
             return 0;
         }
-        auto conn = connect_and_migrate(database_url);
+        auto conn = connect_and_migrate(database_url, db_settings.password);
         if (*migrate) {
             spdlog::info("schema is up to date");
             return 0;

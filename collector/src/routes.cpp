@@ -40,7 +40,7 @@ std::string bearer_key(const Request& request) {
 }
 
 Response unavailable(App& app, unsigned version) {
-    auto response = text_response(version, http::status::service_unavailable, "database unavailable\n");
+    auto response = text_response(version, http::status::service_unavailable, "database unavailable or slow\n");
     response.set(http::field::retry_after, std::to_string(app.config.unavailable_retry_after));
     return response;
 }
@@ -52,15 +52,22 @@ Response too_many_requests(unsigned version, int retry_after) {
 }
 
 /// Runs `job` on a database worker; DatabaseError becomes 503 (outage) or 500 (anything else).
+/// How long a database worker may wait for a pooled connection.
+Clock::time_point db_deadline(const App& app) { return Clock::now() + app.config.request_timeout; }
+
+/// A job that waited in the queue past the request's deadline is answered 503 without being
+/// run (its client has had a 503 from its session already).
 template <class Job>
 void run_db_job(App& app, unsigned version, Respond respond, Job job) {
-    boost::asio::post(app.db_workers, [&app, version, respond = std::move(respond), job = std::move(job)]() mutable {
+    const auto deadline = Clock::now() + app.config.request_timeout;
+    boost::asio::post(app.db_workers, [&app, version, deadline, respond = std::move(respond), job = std::move(job)]() mutable {
         try {
+            if (Clock::now() >= deadline) return respond(unavailable(app, version));
             respond(job());
         } catch (const DatabaseError& error) {
             app.metrics.count_db_error();
             spdlog::warn("database: {}", error.what());
-            respond(error.connection_lost()
+            respond(error.transient()
                         ? unavailable(app, version)
                         : text_response(version, http::status::internal_server_error, "database error\n"));
         } catch (const std::exception& error) {
@@ -126,7 +133,7 @@ Response overloaded(unsigned version) {
 /// unknown or revoked.
 std::optional<std::string> key_tool(App& app, const std::string& hash) {
     if (const auto known = app.keys.find(hash)) return known->valid ? std::optional(known->tool) : std::nullopt;
-    const auto key = with_connection(app.pool, [&](Connection& conn) { return find_key(conn, hash); });
+    const auto key = with_connection(app.pool, [&](Connection& conn) { return find_key(conn, hash); }, db_deadline(app));
     if (!key) {
         app.keys.remember_unknown(hash);
         return std::nullopt;
@@ -144,7 +151,7 @@ std::optional<StoreOutcome> store(App& app, const Batch& batch, const std::strin
                 if (!ingest_key) return std::nullopt;
                 return store_batch(conn, app.partitions, batch, ingest_key->tool, app.config.field_limits,
                                    app.config.retention_days);
-            });
+            }, db_deadline(app));
         } catch (const DatabaseError& error) {
             // A partition dropped by retention (or by hand) under our cache: once more, afresh.
             if (attempt > 0 || error.sqlstate() != "23514") throw;
@@ -265,7 +272,7 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, Re
             const auto ingest_key = find_key(conn, hash);
             if (!ingest_key) return std::nullopt;
             return erase_subject(conn, ingest_key->tool, id);
-        });
+        }, db_deadline(app));
         if (!deleted) return unauthorized(version);
         Response response{http::status::ok, version};
         response.set(http::field::content_type, "application/json");
@@ -277,7 +284,7 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, Re
 void get_healthz(App& app, const Request& request, Respond respond) {
     const unsigned version = request.version();
     run_db_job(app, version, std::move(respond), [&app, version] {
-        with_connection(app.pool, [](Connection& conn) { conn.exec("SELECT 1"); });
+        with_connection(app.pool, [](Connection& conn) { conn.exec("SELECT 1"); }, db_deadline(app));
         return text_response(version, http::status::ok, "ok\n");
     });
 }

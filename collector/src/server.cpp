@@ -100,11 +100,30 @@ private:
         keep_alive_ = request.keep_alive();
         ++app_.in_flight;
         in_flight_ = true;
-        tcp().expires_never();  // the database work has its own bounds
-        detail::route_request(app_, std::move(request), [self = this->shared_from_this()](Response response) {
+        tcp().expires_never();  // the request's own deadline follows
+        // Whichever comes first answers: the routes, or the request deadline (a hung database
+        // must not keep the client waiting; the late answer is dropped).
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        start_request_deadline(answered, request.version());
+        detail::route_request(app_, std::move(request), [self = this->shared_from_this(), answered](Response response) {
+            if (answered->exchange(true)) return;
             net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+                self->request_timer_.cancel();
                 self->write(std::move(response), /*then_drain=*/false);
             });
+        });
+    }
+
+    void start_request_deadline(std::shared_ptr<std::atomic<bool>> answered, unsigned version) {
+        request_timer_.expires_after(app_.config.request_timeout);
+        request_timer_.async_wait([self = this->shared_from_this(), answered, version](beast::error_code ec) {
+            if (ec || answered->exchange(true)) return;
+            self->app_.metrics.count_request("timeout", 503);
+            auto response = detail::text_response(version, http::status::service_unavailable,
+                                                  "database unavailable or slow\n");
+            response.set(http::field::retry_after, std::to_string(self->app_.config.unavailable_retry_after));
+            self->keep_alive_ = false;
+            self->write(std::move(response), /*then_drain=*/false);
         });
     }
 
@@ -193,6 +212,7 @@ private:
 
     App& app_;
     Stream stream_;
+    net::steady_timer request_timer_{stream_.get_executor()};
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Response response_;

@@ -271,3 +271,156 @@ TEST_CASE("fd exhaustion: out of file descriptors, accept backs off quietly and 
                      std::chrono::seconds(15)));
     CHECK(collector.running());
 }
+
+namespace {
+
+/// A psql session of its own running `sql` (e.g. holding a lock) until it ends or is terminated.
+ChildProcess psql_session(CollectorFixture& collector, const std::string& sql) {
+    ProcessOptions options;
+    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-d", collector.postgres().conninfo(), "-c", sql};
+    options.stdout_file = "/dev/null";
+    options.stderr_file = "/dev/null";
+    return ChildProcess(options);
+}
+
+void terminate_sessions_running(CollectorFixture& collector, const std::string& marker) {
+    collector.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%" + marker +
+                    "%' AND pid <> pg_backend_pid()");
+}
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+template <class F>
+std::pair<HttpResponse, std::chrono::milliseconds> timed(F&& request) {
+    const auto started = std::chrono::steady_clock::now();
+    HttpResponse response = request();
+    return {response, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
+}
+
+}  // namespace
+
+TEST_CASE("hung PostgreSQL: a held lock on events gives prompt 503s with Retry-After, bounded memory, then recovery") {
+    CollectorFixture collector({"--lock-timeout", "1000", "--request-timeout", "3"});
+    const std::string key = collector.create_key("my-cli");
+    const pid_t pid = collector.process()->pid();
+    REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
+
+    ChildProcess locker = psql_session(collector, "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120) /* tk-hold */; COMMIT;");
+    REQUIRE(wait_until([&] {
+        return collector.query("SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND granted"
+                               " AND mode = 'AccessExclusiveLock'") == "1";
+    }));
+    const std::string body = make_batch("my-cli", 200).SerializeAsString();
+    std::vector<std::thread> clients;
+    std::mutex mutex;
+    std::vector<std::pair<HttpResponse, std::chrono::milliseconds>> answers;
+    for (int i = 0; i < 16; ++i) {
+        clients.emplace_back([&] {
+            auto answer = timed([&] { return post_batch(collector.port(), key, body); });
+            std::lock_guard lock(mutex);
+            answers.push_back(answer);
+        });
+    }
+    for (auto& client : clients) client.join();
+    for (const auto& [response, took] : answers) {
+        CHECK(response.status == 503);
+        CHECK(!response.header("retry-after").empty());
+        CHECK(took < std::chrono::seconds(5));
+    }
+
+    terminate_sessions_running(collector, "tk-hold");
+    CHECK(wait_until([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200; }));
+    CHECK(collector.query("SELECT count(*) FROM events") == "10");  // nothing of the refused batches
+    CHECK(status_kib(pid, "VmHWM") < kMemoryBoundKiB);
+    locker.wait();
+}
+
+TEST_CASE("hung PostgreSQL: with every PostgreSQL process stopped, requests get 503 at --request-timeout and ingest resumes") {
+    CollectorFixture collector({"--request-timeout", "2", "--db-connections", "2"});
+    const std::string key = collector.create_key("my-cli");
+    REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
+
+    std::vector<pid_t> pids;
+    for (const auto& line : [&] {
+             std::vector<std::string> lines;
+             std::istringstream text(collector.query("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"));
+             for (std::string line; std::getline(text, line);) lines.push_back(line);
+             return lines;
+         }()) {
+        pids.push_back(static_cast<pid_t>(std::stol(line)));
+    }
+    std::ifstream postmaster(collector.postgres().socket_dir() / "data" / "postmaster.pid");
+    std::string postmaster_pid;
+    REQUIRE(std::getline(postmaster, postmaster_pid));
+    pids.push_back(static_cast<pid_t>(std::stol(postmaster_pid)));
+    struct Resume {
+        std::vector<pid_t>& pids;
+        ~Resume() {
+            for (const pid_t stopped : pids) ::kill(stopped, SIGCONT);
+        }
+    } resume{pids};
+    for (const pid_t running : pids) REQUIRE(::kill(running, SIGSTOP) == 0);
+
+    std::vector<std::thread> clients;
+    std::mutex mutex;
+    std::vector<std::pair<HttpResponse, std::chrono::milliseconds>> answers;
+    for (int i = 0; i < 12; ++i) {
+        clients.emplace_back([&] {
+            auto answer = timed([&] { return post_batch(collector.port(), key, make_batch("my-cli", 50)); });
+            std::lock_guard lock(mutex);
+            answers.push_back(answer);
+        });
+    }
+    for (auto& client : clients) client.join();
+    for (const auto& [response, took] : answers) {
+        CHECK(response.status == 503);
+        CHECK(response.header("retry-after") == "2");
+        CHECK(took < std::chrono::seconds(4));
+    }
+    CHECK(status_kib(collector.process()->pid(), "VmHWM") < kMemoryBoundKiB);
+
+    for (const pid_t stopped : pids) ::kill(stopped, SIGCONT);
+    CHECK(wait_until([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200; },
+                     std::chrono::seconds(20)));
+}
+
+TEST_CASE("partition DDL cannot stall ingest behind a long analytics query") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+    REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
+    // An analytics query holding its lock on events (and every partition) for a long time.
+    ChildProcess analytics = psql_session(collector, "BEGIN; SELECT count(*) FROM events; SELECT pg_sleep(120) /* tk-analytics */; COMMIT;");
+    REQUIRE(wait_until([&] {
+        return collector.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%tk-analytics%'"
+                               " AND state = 'active' AND pid <> pg_backend_pid()") == "1";
+    }));
+
+    // A batch from three months ago needs a new partition: its DDL gives up on the lock (503,
+    // retried later) instead of queueing every insert behind it.
+    Batch old;
+    Event event = make_event("my-cli");
+    event.set_id(tk::to_bytes(tk::UuidV7Generator().next_at(now_ms() - 95ull * 86'400'000)));
+    *old.add_events() = event;
+    std::pair<HttpResponse, std::chrono::milliseconds> old_answer;
+    std::thread old_client([&] { old_answer = timed([&] { return post_batch(collector.port(), key, old); }); });
+    // Meanwhile this month's batches are stored promptly.
+    const auto started = std::chrono::steady_clock::now();
+    int stored = 0;
+    while (std::chrono::steady_clock::now() - started < std::chrono::seconds(3)) {
+        const auto [response, took] = timed([&] { return post_batch(collector.port(), key, make_batch("my-cli", 5)); });
+        CHECK(response.status == 200);
+        CHECK(took < std::chrono::milliseconds(2500));
+        ++stored;
+    }
+    old_client.join();
+    CHECK(old_answer.first.status == 503);
+    CHECK(old_answer.second < std::chrono::seconds(5));
+    CHECK(collector.query("SELECT count(*) FROM events") == std::to_string(5 + 5 * stored));
+
+    terminate_sessions_running(collector, "tk-analytics");
+    analytics.wait();
+    CHECK(post_batch(collector.port(), key, old).status == 200);
+}

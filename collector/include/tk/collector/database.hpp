@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tk::collector {
@@ -24,6 +25,12 @@ public:
         : std::runtime_error(message), connection_lost_(connection_lost), sqlstate_(std::move(sqlstate)) {}
     bool connection_lost() const noexcept { return connection_lost_; }
     const std::string& sqlstate() const noexcept { return sqlstate_; }
+    /// Worth retrying later (answer 503): an outage, a statement or lock timeout, a serialization
+    /// failure or deadlock, the server out of resources.
+    bool transient() const noexcept {
+        return connection_lost_ || sqlstate_ == "55P03" || sqlstate_ == "57014" || sqlstate_ == "40001" ||
+               sqlstate_ == "40P01" || sqlstate_.rfind("53", 0) == 0 || sqlstate_ == "timeout";
+    }
 
 private:
     bool connection_lost_;
@@ -49,11 +56,28 @@ private:
     std::unique_ptr<PGresult, decltype(&PQclear)> result_;
 };
 
+/// How every connection is set up, on top of the URL: server-side timeouts so no statement or
+/// lock wait runs unbounded, TCP keepalives so a vanished server is noticed, and a password kept
+/// off the command line.
+struct ConnectionSettings {
+    int statement_timeout_ms = 10000;  ///< 0: PostgreSQL's default (none)
+    int lock_timeout_ms = 5000;        ///< 0: PostgreSQL's default (none)
+    int keepalives_idle_s = 30;        ///< TCP keepalive: first probe after this much silence...
+    int keepalives_interval_s = 10;    ///< ...then one every this many seconds...
+    int keepalives_count = 3;          ///< ...and the connection is dead after this many unanswered
+    std::string password;              ///< "" = from the URL, PGPASSWORD or ~/.pgpass (libpq's rules)
+};
+
+/// The libpq connection parameters for `settings` (name, value), in the order given to
+/// PQconnectdbParams: the URL's own settings win over the defaults, not over the password.
+std::vector<std::pair<std::string, std::string>> connection_parameters(const std::string& url,
+                                                                       const ConnectionSettings& settings);
+
 /// One libpq connection. Every statement is parameterised (never text pasted into SQL).
 class Connection {
 public:
     /// Connects; throws DatabaseError(connection_lost = true) if the database cannot be reached.
-    explicit Connection(const std::string& url);
+    explicit Connection(const std::string& url, const ConnectionSettings& settings = {});
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -88,7 +112,7 @@ private:
 /// outage the next lease connects afresh.
 class ConnectionPool {
 public:
-    ConnectionPool(std::string url, std::size_t max_connections);
+    ConnectionPool(std::string url, std::size_t max_connections, ConnectionSettings settings = {});
     ~ConnectionPool();
 
     class Lease {
@@ -105,10 +129,12 @@ public:
         std::unique_ptr<Connection> conn_;
     };
 
-    /// A connection: an idle one, else a new one (up to the maximum), else waits for one.
+    /// A connection: an idle one, else a new one (up to the maximum), else waits for one, but
+    /// not past `deadline` (then DatabaseError with sqlstate "timeout": transient).
     /// `fresh` = never reuse an idle connection (after one just failed). Throws DatabaseError
     /// (connection_lost) if no connection can be made.
-    Lease acquire(bool fresh = false);
+    Lease acquire(bool fresh = false,
+                  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
     /// Closes the idle connections and refuses new leases.
     void close();
     const std::string& url() const { return url_; }
@@ -117,6 +143,7 @@ private:
     void give_back(std::unique_ptr<Connection> conn);
 
     std::string url_;
+    ConnectionSettings settings_;
     std::size_t max_;
     std::mutex mutex_;
     std::condition_variable available_;
@@ -128,14 +155,15 @@ private:
 /// Runs `job(connection)`; if the connection turns out to be dead (e.g. PostgreSQL restarted
 /// since it was pooled), runs it once more on a fresh connection. Jobs must be idempotent.
 template <class Job>
-auto with_connection(ConnectionPool& pool, Job&& job) {
+auto with_connection(ConnectionPool& pool, Job&& job,
+                     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {
     try {
-        auto lease = pool.acquire();
+        auto lease = pool.acquire(false, deadline);
         return job(*lease);
     } catch (const DatabaseError& error) {
         if (!error.connection_lost()) throw;
     }
-    auto lease = pool.acquire(/*fresh=*/true);
+    auto lease = pool.acquire(/*fresh=*/true, deadline);
     return job(*lease);
 }
 

@@ -34,6 +34,11 @@ struct ServerConfig {
     std::chrono::seconds header_timeout{10};  ///< also the keep-alive idle timeout
     std::chrono::seconds body_timeout{30};
     std::chrono::seconds shutdown_timeout{10};  ///< how long in-flight requests may take at SIGTERM
+    /// From a request fully read to its answer: past it, 503 with Retry-After (the database is
+    /// hung or slow), whatever the database work is still doing.
+    std::chrono::seconds request_timeout{20};
+    std::string metrics_host;              ///< with metrics_port: serve /metrics there only
+    unsigned short metrics_port = 0;
     int unavailable_retry_after = 2;      ///< Retry-After (s) on 503
 };
 
