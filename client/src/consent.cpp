@@ -126,8 +126,9 @@ ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions
         }
         const bool granted = is_yes(*answer);
         if (!record_consent(config.tool, granted, options.agent_timeout)) {
-            write_all(options.output_fd, "Could not record your answer (the telemetry agent did not respond); "
-                                         "nothing is collected.\n");
+            // No agent, or the person chose meanwhile (`tk consent`), whose choice stands.
+            write_all(options.output_fd, "Could not record your answer (the telemetry agent did not respond or "
+                                         "already has a choice); nothing changes.\n");
             return ConsentOutcome::not_asked_no_agent;
         }
         write_all(options.output_fd, std::string(granted ? "Thank you: usage statistics are on." : "Usage statistics are off.") +

@@ -43,6 +43,7 @@ std::optional<v1::ControlResponse> call(const Common& common, v1::ControlRequest
         return std::nullopt;
     }
     request.set_request_id(1);
+    request.set_caller(v1::CALLER_PERSON);  // the person's own command: may change any choice
     v1::ClientFrame frame;
     *frame.mutable_control() = std::move(request);
     std::string error;

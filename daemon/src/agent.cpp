@@ -100,8 +100,9 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     forwarder_ = std::make_unique<Forwarder>(*store_, forwarder_options);
     store_->set_on_sendable([this] { forwarder_->notify(); });
     spool_ = std::make_unique<SpoolImporter>(io_, options_.paths, *intake_, *store_);
-    control_handler_ = [this](const v1::ControlRequest& request, std::function<void(v1::ControlResponse)> reply) {
-        control(request, std::move(reply));
+    control_handler_ = [this](const v1::ControlRequest& request, const std::string& hello_tool,
+                              std::function<void(v1::ControlResponse)> reply) {
+        control(request, hello_tool, std::move(reply));
     };
 }
 
@@ -305,7 +306,20 @@ v1::ConsentResponse Agent::consent_snapshot(const std::string& tool) const {
     return response;
 }
 
-void Agent::control(const v1::ControlRequest& request, std::function<void(v1::ControlResponse)> reply) {
+void Agent::control(const v1::ControlRequest& request, const std::string& hello_tool,
+                    std::function<void(v1::ControlResponse)> reply) {
+    // A tool cannot overrule the person (docs/privacy.md, "Who may change consent").
+    const auto* named = request.has_consent() ? registry_->find(request.consent().tool()) : nullptr;
+    const std::string refused = control_refusal(request, hello_tool, registry_->global_consent(),
+                                                named != nullptr ? named->consent : v1::CONSENT_UNSET);
+    if (!refused.empty()) {
+        spdlog::info("control request of a tool{} refused: {}", hello_tool.empty() ? "" : " (" + hello_tool + ")",
+                     refused);
+        v1::ControlResponse response;
+        response.set_error(refused);
+        reply(std::move(response));
+        return;
+    }
     auto respond_on_io = [this, reply](std::shared_ptr<v1::ControlResponse> response,
                                        std::function<void(v1::ControlResponse&)> finish) {
         return [this, reply, response, finish](bool committed) {

@@ -126,7 +126,8 @@ bool Session::handle(std::string_view payload) {
         }
         case v1::ClientFrame::kControl: {
             const std::uint64_t request_id = frame_.control().request_id();
-            control_(frame_.control(), [self = shared_from_this(), request_id](v1::ControlResponse response) {
+            const std::string hello_tool = context_ ? context_->hello.tool().tool() : std::string();
+            control_(frame_.control(), hello_tool, [self = shared_from_this(), request_id](v1::ControlResponse response) {
                 response.set_request_id(request_id);
                 v1::AgentReply reply;
                 *reply.mutable_control() = std::move(response);

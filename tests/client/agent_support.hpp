@@ -37,6 +37,7 @@ public:
 
     telemetry_kit::v1::ControlResponse call(telemetry_kit::v1::ControlRequest request) {
         request.set_request_id(++request_id_);
+        request.set_caller(telemetry_kit::v1::CALLER_PERSON);  // the test plays tk
         telemetry_kit::v1::ClientFrame frame;
         *frame.mutable_control() = request;
         std::string bytes;

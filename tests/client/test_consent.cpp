@@ -125,6 +125,18 @@ TEST_CASE("consent: the default answer is No") {
     CHECK(telemetry_kit::ask_consent_once(kTool, on(terminal)) == ConsentOutcome::already_denied);
 }
 
+TEST_CASE("consent: the library records the first answer only, the person's choice stands") {
+    ClientHome env;
+    AgentUnderTest agent(env);
+    CHECK(telemetry_kit::record_consent("fresh-cli", false));  // the first-run answer
+    CHECK(telemetry_kit::consent_status("fresh-cli") == telemetry_kit::Consent::denied);
+    CHECK_FALSE(telemetry_kit::record_consent("fresh-cli", true));  // a second one cannot change it
+    CHECK(telemetry_kit::consent_status("fresh-cli") == telemetry_kit::Consent::denied);
+    agent.grant("my-cli");  // the person, with tk consent
+    CHECK_FALSE(telemetry_kit::record_consent("my-cli", false));
+    CHECK(telemetry_kit::consent_status("my-cli") == telemetry_kit::Consent::granted);
+}
+
 TEST_CASE("consent: not asked when the answer cannot be recorded or is already known") {
     ClientHome env;
     Terminal terminal;

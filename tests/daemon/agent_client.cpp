@@ -134,12 +134,14 @@ v1::Event make_event(const std::string& name, std::optional<std::uint64_t> unix_
 
 v1::ControlRequest status_request() {
     v1::ControlRequest request;
+    request.set_caller(v1::CALLER_PERSON);  // as tk sends it
     request.mutable_status();
     return request;
 }
 
 v1::ControlRequest consent_request(v1::ConsentRequest::Action action, const std::string& tool, bool all) {
     v1::ControlRequest request;
+    request.set_caller(v1::CALLER_PERSON);  // as tk sends it
     request.mutable_consent()->set_action(action);
     request.mutable_consent()->set_tool(tool);
     request.mutable_consent()->set_all(all);
@@ -148,6 +150,7 @@ v1::ControlRequest consent_request(v1::ConsentRequest::Action action, const std:
 
 v1::ControlRequest events_request(const std::string& tool, std::uint32_t limit) {
     v1::ControlRequest request;
+    request.set_caller(v1::CALLER_PERSON);  // as tk sends it
     request.mutable_events()->set_tool(tool);
     request.mutable_events()->set_limit(limit);
     return request;
@@ -155,6 +158,7 @@ v1::ControlRequest events_request(const std::string& tool, std::uint32_t limit) 
 
 v1::ControlRequest forget_request(const std::string& tool) {
     v1::ControlRequest request;
+    request.set_caller(v1::CALLER_PERSON);  // as tk sends it
     request.mutable_forget()->set_tool(tool);
     return request;
 }
@@ -223,8 +227,9 @@ void RunningAgent::kill() {
     if (process_) process_->kill();
 }
 
-v1::ControlResponse RunningAgent::control(const v1::ControlRequest& request) {
+v1::ControlResponse RunningAgent::control(v1::ControlRequest request) {
     AgentClient client(socket());
+    request.set_caller(v1::CALLER_PERSON);  // this is tk's role in the tests
     auto response = client.control(request);
     if (!response) throw std::runtime_error("no control reply from the agent");
     if (!response->error().empty()) throw std::runtime_error("control error: " + response->error());

@@ -48,7 +48,7 @@ telemetry_kit::v1::ToolIdentity tool_identity(const std::string& name, bool opt_
 /// An event with a fresh UUIDv7 (or one made at `unix_ms`).
 telemetry_kit::v1::Event make_event(const std::string& name, std::optional<std::uint64_t> unix_ms = std::nullopt);
 
-/// Control helpers.
+/// Control requests as `tk` sends them (caller = CALLER_PERSON); set CALLER_TOOL to play a tool.
 telemetry_kit::v1::ControlRequest status_request();
 telemetry_kit::v1::ControlRequest consent_request(telemetry_kit::v1::ConsentRequest::Action action,
                                                   const std::string& tool, bool all = false);
@@ -91,7 +91,7 @@ public:
     ChildProcess& process() { return *process_; }
 
     /// Control request on a fresh connection; REQUIREs a reply without error.
-    telemetry_kit::v1::ControlResponse control(const telemetry_kit::v1::ControlRequest& request);
+    telemetry_kit::v1::ControlResponse control(telemetry_kit::v1::ControlRequest request);
     telemetry_kit::v1::StatusResponse status() { return control(status_request()).status(); }
 
 private:

@@ -154,6 +154,85 @@ TEST_CASE("consent changes take effect for the next event, on an open connection
     CHECK(after.consent().tools(0).consent() == v1::CONSENT_GRANTED);
 }
 
+TEST_CASE("a tool cannot overrule the person: only its first-run answer, only for itself") {
+    RunningAgent agent;
+    const auto consent_of = [&](const std::string& tool) {
+        const auto response = agent.control(consent_request(v1::ConsentRequest::ACTION_STATUS, "", true));
+        for (const auto& entry : response.consent().tools()) {
+            if (entry.tool() == tool) return entry.consent();
+        }
+        return v1::CONSENT_UNSET;
+    };
+    // What the client library sends: no caller (a tool), no Hello.
+    const auto as_tool = [](v1::ConsentRequest::Action action, const std::string& tool, bool all = false) {
+        auto request = consent_request(action, tool, all);
+        request.set_caller(v1::CALLER_TOOL);
+        return request;
+    };
+    const auto error_of = [](AgentClient& client, const v1::ControlRequest& request) {
+        const auto response = client.control(request);
+        REQUIRE(response);
+        return response->error();
+    };
+
+    AgentClient tool(agent.socket());
+    // The first-run prompt records the answer while the person has not chosen.
+    CHECK(error_of(tool, as_tool(v1::ConsentRequest::ACTION_GRANT, "prompted")).empty());
+    CHECK(consent_of("prompted") == v1::CONSENT_GRANTED);
+    // Asking again cannot change it, nor reset it.
+    CHECK_THAT(error_of(tool, as_tool(v1::ConsentRequest::ACTION_DENY, "prompted")),
+               Catch::Contains("only `tk consent` changes it"));
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_RESET, "prompted")).empty());
+    CHECK(consent_of("prompted") == v1::CONSENT_GRANTED);
+
+    // The person denies; the tool cannot grant itself back.
+    agent.control(consent_request(v1::ConsentRequest::ACTION_DENY, "pushy"));
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_GRANT, "pushy")).empty());
+    CHECK(consent_of("pushy") == v1::CONSENT_DENIED);
+    send_one(agent, tool_identity("pushy", true));
+    CHECK(queued(agent, "pushy") == 0);
+    // Only the person can: tk consent.
+    agent.control(consent_request(v1::ConsentRequest::ACTION_GRANT, "pushy"));
+    CHECK(consent_of("pushy") == v1::CONSENT_GRANTED);
+
+    // Not every tool, not the global switch, not while every tool is off.
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_DENY, "", true)).empty());
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_GRANT, "")).empty());
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_STATUS, "", true)).empty());  // every tool's choice
+    CHECK(consent_of("pushy") == v1::CONSENT_GRANTED);
+    agent.control(consent_request(v1::ConsentRequest::ACTION_DENY, "", true));
+    CHECK(!error_of(tool, as_tool(v1::ConsentRequest::ACTION_GRANT, "newcomer")).empty());
+    agent.control(consent_request(v1::ConsentRequest::ACTION_RESET, "", true));
+
+    // After a Hello as "alpha": not another tool's consent, nor its events (their anonymous ids).
+    send_one(agent, tool_identity("beta", true));
+    AgentClient alpha(agent.socket());
+    REQUIRE(alpha.hello(tool_identity("alpha", true)));
+    REQUIRE(alpha.event(make_event("run")));
+    REQUIRE(alpha.flush());
+    CHECK(!error_of(alpha, as_tool(v1::ConsentRequest::ACTION_GRANT, "beta")).empty());
+    CHECK(!error_of(alpha, as_tool(v1::ConsentRequest::ACTION_STATUS, "beta")).empty());
+    CHECK(consent_of("beta") == v1::CONSENT_UNSET);
+    auto events = events_request("");
+    events.set_caller(v1::CALLER_TOOL);
+    CHECK(!error_of(alpha, events).empty());
+    events.mutable_events()->set_tool("beta");
+    CHECK(!error_of(alpha, events).empty());
+    auto status = status_request();
+    status.set_caller(v1::CALLER_TOOL);
+    CHECK(!error_of(alpha, status).empty());
+    // Its own: fine.
+    events.mutable_events()->set_tool("alpha");
+    const auto own = alpha.control(events);
+    REQUIRE(own);
+    CHECK(own->error().empty());
+    REQUIRE(own->events().events_size() == 1);
+    CHECK(own->events().events(0).tool() == "alpha");
+    CHECK(error_of(alpha, as_tool(v1::ConsentRequest::ACTION_DENY, "alpha")).empty());
+    CHECK(consent_of("alpha") == v1::CONSENT_DENIED);
+    CHECK(agent.log().find("refused") != std::string::npos);
+}
+
 TEST_CASE("the queue bound sheds the oldest events and counts them") {
     RunningAgent agent("[queue]\nmax_events = 50\n");
     AgentClient client(agent.socket());

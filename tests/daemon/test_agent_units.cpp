@@ -58,6 +58,82 @@ TEST_CASE("policy precedence") {
     CHECK(decide(tool, none, v1::CONSENT_GRANTED, v1::CONSENT_UNSET).reason == std::string("consent_unset"));
 }
 
+namespace {
+
+v1::ControlRequest consent_as(v1::Caller caller, v1::ConsentRequest::Action action, const std::string& tool,
+                              bool all = false) {
+    v1::ControlRequest request;
+    request.set_caller(caller);
+    request.mutable_consent()->set_action(action);
+    request.mutable_consent()->set_tool(tool);
+    request.mutable_consent()->set_all(all);
+    return request;
+}
+
+}  // namespace
+
+TEST_CASE("control_refusal: a tool records only its first-run answer, the person changes anything") {
+    using A = v1::ConsentRequest;
+    const auto tool = v1::CALLER_TOOL;
+    const auto person = v1::CALLER_PERSON;
+    const auto unset = v1::CONSENT_UNSET;
+    const auto granted = v1::CONSENT_GRANTED;
+    const auto denied = v1::CONSENT_DENIED;
+    const auto refused = [](const v1::ControlRequest& request, std::string_view hello, v1::Consent global,
+                            v1::Consent consent) { return !control_refusal(request, hello, global, consent).empty(); };
+
+    // The first-run prompt: its own tool, while unset, either answer.
+    CHECK_FALSE(refused(consent_as(tool, A::ACTION_GRANT, "t"), "", unset, unset));
+    CHECK_FALSE(refused(consent_as(tool, A::ACTION_DENY, "t"), "t", unset, unset));
+    CHECK_FALSE(refused(consent_as(tool, A::ACTION_STATUS, "t"), "", unset, granted));
+    // Not over the person's choice, either way; never a reset.
+    CHECK(refused(consent_as(tool, A::ACTION_GRANT, "t"), "", unset, denied));
+    CHECK(refused(consent_as(tool, A::ACTION_DENY, "t"), "", unset, granted));
+    CHECK(refused(consent_as(tool, A::ACTION_GRANT, "t"), "", unset, granted));
+    CHECK(refused(consent_as(tool, A::ACTION_RESET, "t"), "", unset, denied));
+    CHECK(refused(consent_as(tool, A::ACTION_RESET, "t"), "", unset, unset));
+    CHECK_THAT(control_refusal(consent_as(tool, A::ACTION_GRANT, "t"), "", unset, denied),
+               Catch::Contains("only `tk consent` changes it"));
+    // Not while every tool is off; a denial is still fine.
+    CHECK(refused(consent_as(tool, A::ACTION_GRANT, "t"), "", denied, unset));
+    CHECK_FALSE(refused(consent_as(tool, A::ACTION_DENY, "t"), "", denied, unset));
+    // Not another tool's (after a Hello as "t"), not every tool, not the global switch.
+    CHECK(refused(consent_as(tool, A::ACTION_GRANT, "other"), "t", unset, unset));
+    CHECK(refused(consent_as(tool, A::ACTION_STATUS, "other"), "t", unset, unset));
+    CHECK(refused(consent_as(tool, A::ACTION_STATUS, "", true), "", unset, unset));
+    CHECK(refused(consent_as(tool, A::ACTION_STATUS, ""), "", unset, unset));
+    CHECK(refused(consent_as(tool, A::ACTION_DENY, "", true), "", unset, unset));
+    CHECK(refused(consent_as(tool, A::ACTION_GRANT, ""), "", unset, unset));
+    // The person: anything.
+    CHECK_FALSE(refused(consent_as(person, A::ACTION_GRANT, "t"), "", denied, denied));
+    CHECK_FALSE(refused(consent_as(person, A::ACTION_RESET, "", true), "t", unset, granted));
+    CHECK_FALSE(refused(consent_as(person, A::ACTION_DENY, "other"), "t", unset, granted));
+
+    // Other commands: no status (every tool's name and collector) nor other tools' events (their
+    // anonymous ids) for a tool; its own events and data after its Hello; flush is harmless.
+    v1::ControlRequest request;
+    request.mutable_status();
+    CHECK(refused(request, "t", unset, unset));
+    request.set_caller(person);
+    CHECK_FALSE(refused(request, "", unset, unset));
+    request = {};
+    request.mutable_events()->set_tool("t");
+    CHECK_FALSE(refused(request, "t", unset, unset));
+    CHECK(refused(request, "", unset, unset));
+    request.mutable_events()->set_tool("");
+    CHECK(refused(request, "t", unset, unset));
+    request.mutable_events()->set_tool("other");
+    CHECK(refused(request, "t", unset, unset));
+    request = {};
+    request.mutable_forget()->set_tool("t");
+    CHECK_FALSE(refused(request, "t", unset, unset));
+    request.mutable_forget()->set_tool("");
+    CHECK(refused(request, "t", unset, unset));
+    request = {};
+    request.mutable_flush();
+    CHECK_FALSE(refused(request, "", unset, unset));
+}
+
 TEST_CASE("scrubbing: home, user, e-mail, IP addresses") {
     const Scrubber scrubber("/home/alice", "alice");
     auto scrubbed = [&](std::string text) {

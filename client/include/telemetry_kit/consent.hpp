@@ -47,7 +47,9 @@ TELEMETRY_KIT_API ConsentOutcome ask_consent_once(const Config& config, const Co
 TELEMETRY_KIT_API std::optional<Consent> consent_status(const std::string& tool,
                                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(1000)) noexcept;
 
-/// Records a decision for `tool` with the agent. False if the agent cannot be reached or refuses.
+/// Records the person's first answer for `tool` with the agent. False if the agent cannot be
+/// reached or refuses: a tool records an answer only while the person has not chosen for it (and
+/// a grant only while not every tool is switched off); changing a choice is `tk consent`'s job.
 TELEMETRY_KIT_API bool record_consent(const std::string& tool, bool granted,
                                       std::chrono::milliseconds timeout = std::chrono::milliseconds(1000)) noexcept;
 

@@ -50,7 +50,7 @@ private:
     void arm_idle_timer();
     void check_idle();
     void finish_idle_check(bool forwarder_has_work);
-    void control(const telemetry_kit::v1::ControlRequest& request,
+    void control(const telemetry_kit::v1::ControlRequest& request, const std::string& hello_tool,
                  std::function<void(telemetry_kit::v1::ControlResponse)> reply);
     void control_consent(const telemetry_kit::v1::ConsentRequest& request,
                          std::function<void(telemetry_kit::v1::ControlResponse)> reply);

@@ -20,7 +20,9 @@
 
 namespace tk::agent {
 
-using ControlHandler = std::function<void(const telemetry_kit::v1::ControlRequest&,
+/// Runs a control request; `hello_tool` is the tool this connection said Hello as (empty if none),
+/// which limits what a tool's request may do (control_refusal in policy.hpp).
+using ControlHandler = std::function<void(const telemetry_kit::v1::ControlRequest&, const std::string& hello_tool,
                                           std::function<void(telemetry_kit::v1::ControlResponse)> reply)>;
 
 /// Intake backs off (stops reading) while the store has more than this many events to write.
