@@ -26,14 +26,18 @@ struct App {
     App(ServerConfig config_in, ConnectionPool& pool_in)
         : config(std::move(config_in)),
           pool(pool_in),
-          rate_limiter(config.rate_limit, config.rate_burst),
+          key_limiter(config.rate_limit, config.rate_burst),
+          address_limiter(config.address_rate_limit, config.address_rate_burst),
+          lookup_limiter(config.key_lookup_rate_limit, config.key_lookup_rate_burst),
           keys(KeyCache::Settings{}),
           db_workers(config.db_workers == 0 ? 1 : config.db_workers) {}
 
     ServerConfig config;
     ConnectionPool& pool;
     Metrics metrics;
-    RateLimiter rate_limiter;
+    RateLimiter key_limiter;      // per (valid key, client address)
+    RateLimiter address_limiter;  // per client address, all requests that name a key
+    RateLimiter lookup_limiter;   // per client address, keys not in the cache (database lookups)
     KeyCache keys;
     PartitionCache partitions;
     boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
@@ -45,7 +49,9 @@ struct App {
 };
 
 /// Routes one request; `respond` is called exactly once, possibly from a database worker.
-void route_request(App& app, Request&& request, Respond respond);
+/// `client_address` (the peer's address bytes) is only ever a rate limiter's bucket name: it is
+/// never logged or stored.
+void route_request(App& app, Request&& request, const std::string& client_address, Respond respond);
 
 /// The metrics label of a request target: "batches", "subjects", "healthz", "metrics" or "other".
 const char* route_label(std::string_view target);

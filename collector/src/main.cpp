@@ -134,9 +134,21 @@ int main(int argc, char** argv) {
                       "before parsing); larger: 413")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
-    serve->add_option("--rate-limit", config.rate_limit, "requests per second per ingest key (0: unlimited); over it: 429")
+    serve->add_option("--rate-limit", config.rate_limit,
+                      "requests per second per ingest key and client address (0: unlimited); over it: 429")
         ->capture_default_str();
     serve->add_option("--rate-burst", config.rate_burst, "requests a key may make at once before --rate-limit applies")
+        ->capture_default_str();
+    serve->add_option("--address-rate-limit", config.address_rate_limit,
+                      "requests per second per client address, whatever the key (0: unlimited); over it: 429")
+        ->capture_default_str();
+    serve->add_option("--address-rate-burst", config.address_rate_burst, "burst for --address-rate-limit")
+        ->capture_default_str();
+    serve->add_option("--key-lookup-rate-limit", config.key_lookup_rate_limit,
+                      "database lookups of keys not in the cache, per second per client address (0: unlimited); "
+                      "over it: 429")
+        ->capture_default_str();
+    serve->add_option("--key-lookup-rate-burst", config.key_lookup_rate_burst, "burst for --key-lookup-rate-limit")
         ->capture_default_str();
     serve->add_option("--retention-days", config.retention_days,
                       "drop events older than this many days (whole monthly partitions; 0: keep forever)")

@@ -77,24 +77,33 @@ void run_db_job(App& app, unsigned version, Respond respond, Job job) {
     });
 }
 
-/// Checks the key's presence and rate; on failure returns the response to send.
-std::optional<Response> admit(App& app, const Request& request, const std::string& key) {
-    if (key.empty()) {
-        auto response = text_response(request.version(), http::status::unauthorized, "missing ingest key\n");
-        response.set(http::field::www_authenticate, "Bearer");
-        return response;
-    }
-    if (const int wait = app.rate_limiter.acquire(hash_key(key)); wait > 0) {
-        return too_many_requests(request.version(), wait);
-    }
-    return std::nullopt;
-}
-
 Response unauthorized(unsigned version) {
     auto response = text_response(version, http::status::unauthorized, "unknown or revoked ingest key\n");
     response.set(http::field::www_authenticate, "Bearer");
     return response;
 }
+
+/// Checks the key's presence, what the cache knows of it, and the rates; on failure returns the
+/// response to send. Cheapest first, and no bucket is made for a name an abuser can invent: a
+/// made-up key is either cached as unknown (401) or costs a lookup token of its address.
+std::optional<Response> admit(App& app, const Request& request, const std::string& key, const std::string& hash,
+                              const std::string& address) {
+    const unsigned version = request.version();
+    if (key.empty()) {
+        auto response = text_response(version, http::status::unauthorized, "missing ingest key\n");
+        response.set(http::field::www_authenticate, "Bearer");
+        return response;
+    }
+    if (const int wait = app.address_limiter.acquire(address); wait > 0) return too_many_requests(version, wait);
+    const auto known = app.keys.find(hash);
+    if (known && !known->valid) return unauthorized(version);
+    // A valid key's bucket is per client address too, so one holder of the (public) key cannot
+    // drain it for everyone else.
+    const int wait = known ? app.key_limiter.acquire(hash + address) : app.lookup_limiter.acquire(address);
+    if (wait > 0) return too_many_requests(version, wait);
+    return std::nullopt;
+}
+
 
 /// Holds bytes of App::queued_bytes (batches waiting for or in database work: their wire bytes,
 /// then also their parsed size) until destroyed. Bounds the memory that queued batches take when
@@ -131,7 +140,7 @@ Response overloaded(unsigned version) {
 
 /// The key's tool, from the cache or else the database (and then cached); nullopt if the key is
 /// unknown or revoked.
-std::optional<std::string> key_tool(App& app, const std::string& hash) {
+std::optional<std::string> key_tool(App& app, const std::string& hash, const std::string& address) {
     if (const auto known = app.keys.find(hash)) return known->valid ? std::optional(known->tool) : std::nullopt;
     const auto key = with_connection(app.pool, [&](Connection& conn) { return find_key(conn, hash); }, db_deadline(app));
     if (!key) {
@@ -139,6 +148,7 @@ std::optional<std::string> key_tool(App& app, const std::string& hash) {
         return std::nullopt;
     }
     app.keys.remember_valid(hash, key->tool);
+    (void)app.key_limiter.acquire(hash + address);  // this request counts for the key too (admitted on a lookup token)
     return key->tool;
 }
 
@@ -179,8 +189,8 @@ Response ack_response(App& app, unsigned version, bool json, const StoreOutcome&
 /// A batch on its database worker, cheapest refusals first: the key (cached), then the events
 /// counted and the parsed size estimated from the wire bytes, and only then parsing and storing.
 Response ingest(App& app, unsigned version, bool json, std::string& body, QueuedBytes& reservation,
-                const std::string& hash) {
-    if (!key_tool(app, hash)) return unauthorized(version);
+                const std::string& hash, const std::string& address) {
+    if (!key_tool(app, hash, address)) return unauthorized(version);
     std::string converted;
     if (json) {
         if (auto error = batch_json_to_wire(body, converted)) return text_response(version, http::status::bad_request, *error);
@@ -208,13 +218,12 @@ Response ingest(App& app, unsigned version, bool json, std::string& body, Queued
     return ack_response(app, version, json, *outcome);
 }
 
-void post_batch(App& app, Request&& request, Respond respond) {
+void post_batch(App& app, Request&& request, const std::string& address, Respond respond) {
     const std::string key = bearer_key(request);
-    if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
-    const unsigned version = request.version();
     std::string hash = hash_key(key);
     // A key already known to be bogus costs nothing more: no queue, no parse, no database.
-    if (const auto known = app.keys.find(hash); known && !known->valid) return respond(unauthorized(version));
+    if (auto refusal = admit(app, request, key, hash, address)) return respond(std::move(*refusal));
+    const unsigned version = request.version();
 
     const bool json = is_json(request);
     auto reservation = std::make_shared<QueuedBytes>(app);
@@ -224,8 +233,8 @@ void post_batch(App& app, Request&& request, Respond respond) {
 
     const auto started = Clock::now();
     run_db_job(app, version, std::move(respond),
-               [&app, version, json, started, body, reservation, hash = std::move(hash)] {
-                   Response response = ingest(app, version, json, *body, *reservation, hash);
+               [&app, version, json, started, body, reservation, hash = std::move(hash), address] {
+                   Response response = ingest(app, version, json, *body, *reservation, hash, address);
                    if (response.result() == http::status::ok) {
                        app.metrics.observe_batch_seconds(std::chrono::duration<double>(Clock::now() - started).count());
                    }
@@ -257,7 +266,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
     return out;
 }
 
-void delete_subject(App& app, Request&& request, std::string_view encoded_id, Respond respond) {
+void delete_subject(App& app, Request&& request, std::string_view encoded_id, const std::string& address,
+                    Respond respond) {
     const unsigned version = request.version();
     const auto anonymous_id = percent_decode(encoded_id);
     if (!anonymous_id || anonymous_id->empty() || anonymous_id->size() > app.config.field_limits.anonymous_id ||
@@ -265,9 +275,10 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, Re
         return respond(text_response(version, http::status::bad_request, "malformed anonymous id\n"));
     }
     const std::string key = bearer_key(request);
-    if (auto refusal = admit(app, request, key)) return respond(std::move(*refusal));
+    const std::string hash = hash_key(key);
+    if (auto refusal = admit(app, request, key, hash, address)) return respond(std::move(*refusal));
 
-    run_db_job(app, version, std::move(respond), [&app, version, id = *anonymous_id, hash = hash_key(key)] {
+    run_db_job(app, version, std::move(respond), [&app, version, id = *anonymous_id, hash] {
         const auto deleted = with_connection(app.pool, [&](Connection& conn) -> std::optional<long long> {
             const auto ingest_key = find_key(conn, hash);
             if (!ingest_key) return std::nullopt;
@@ -319,7 +330,7 @@ const char* route_label(std::string_view target) {
     return "other";
 }
 
-void route_request(App& app, Request&& request, Respond respond) {
+void route_request(App& app, Request&& request, const std::string& client_address, Respond respond) {
     const std::string_view path = path_of({request.target().data(), request.target().size()});
     const char* route = route_label(path);
     // Count every answer by route and status on its way out.
@@ -331,12 +342,12 @@ void route_request(App& app, Request&& request, Respond respond) {
     const std::string_view name = route;
     if (name == "batches") {
         if (method != http::verb::post) return counted(method_not_allowed(request, "POST"));
-        return post_batch(app, std::move(request), std::move(counted));
+        return post_batch(app, std::move(request), client_address, std::move(counted));
     }
     if (name == "subjects") {
         if (method != http::verb::delete_) return counted(method_not_allowed(request, "DELETE"));
         const std::string id(path.substr(kSubjectsPrefix.size()));
-        return delete_subject(app, std::move(request), id, std::move(counted));
+        return delete_subject(app, std::move(request), id, client_address, std::move(counted));
     }
     if (name == "healthz") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));

@@ -35,7 +35,7 @@ constexpr auto kDrainTimeout = std::chrono::seconds(2);
 
 /// One connection, from accept to close. Reads a request (header and body under separate
 /// timeouts), hands it to the routes, writes the answer, and reads the next one (keep-alive).
-/// The client's address is never looked at.
+/// The client's address is read only for the rate limiters (in memory, never logged or stored).
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 public:
@@ -105,13 +105,28 @@ private:
         // must not keep the client waiting; the late answer is dropped).
         auto answered = std::make_shared<std::atomic<bool>>(false);
         start_request_deadline(answered, request.version());
-        detail::route_request(app_, std::move(request), [self = this->shared_from_this(), answered](Response response) {
+        detail::route_request(app_, std::move(request), client_address(), [self = this->shared_from_this(), answered](Response response) {
             if (answered->exchange(true)) return;
             net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
                 self->request_timer_.cancel();
                 self->write(std::move(response), /*then_drain=*/false);
             });
         });
+    }
+
+    /// The peer's address as bytes, for the rate limiters only (never logged or stored); ""
+    /// if the socket has no peer any more.
+    std::string client_address() {
+        beast::error_code ec;
+        const auto endpoint = tcp().socket().remote_endpoint(ec);
+        if (ec) return {};
+        const auto address = endpoint.address();
+        if (address.is_v4()) {
+            const auto bytes = address.to_v4().to_bytes();
+            return std::string(bytes.begin(), bytes.end());
+        }
+        const auto bytes = address.to_v6().to_bytes();
+        return std::string(bytes.begin(), bytes.end());
     }
 
     void start_request_deadline(std::shared_ptr<std::atomic<bool>> answered, unsigned version) {

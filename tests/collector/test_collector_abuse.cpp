@@ -424,3 +424,66 @@ TEST_CASE("partition DDL cannot stall ingest behind a long analytics query") {
     analytics.wait();
     CHECK(post_batch(collector.port(), key, old).status == 200);
 }
+
+namespace {
+
+/// POSTs a batch from a given local address (127.0.0.0/8 is all loopback), so that one test can
+/// play several clients.
+unsigned post_from(const std::string& local_address, unsigned short port, const std::string& key, const Batch& batch) {
+    namespace net = boost::asio;
+    net::io_context ioc;
+    boost::beast::tcp_stream stream(ioc);
+    boost::system::error_code ec;
+    stream.socket().open(net::ip::tcp::v4(), ec);
+    stream.socket().bind(net::ip::tcp::endpoint(net::ip::make_address(local_address), 0), ec);
+    if (ec) return 0;
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    if (ec) return 0;
+    http::request<http::string_body> request{http::verb::post, "/v1/batches", 11};
+    request.set(http::field::host, "127.0.0.1");
+    request.set(http::field::authorization, "Bearer " + key);
+    request.set(http::field::content_type, "application/x-protobuf");
+    request.body() = batch.SerializeAsString();
+    request.prepare_payload();
+    http::write(stream, request, ec);
+    if (ec) return 0;
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response, ec);
+    return ec ? 0 : response.result_int();
+}
+
+}  // namespace
+
+TEST_CASE("rate limits: a holder of the public key cannot drain it for users elsewhere, and made-up keys are limited") {
+    CollectorFixture collector({"--rate-limit", "0.1", "--rate-burst", "3", "--key-lookup-rate-limit", "0.1",
+                                "--key-lookup-rate-burst", "5"});
+    const std::string key = collector.create_key("my-cli");
+    const Batch batch = make_batch("my-cli", 1);
+
+    // The abuser, at 127.0.0.2, runs through its own allowance for the key...
+    std::multiset<unsigned> abuser;
+    for (int i = 0; i < 10; ++i) abuser.insert(post_from("127.0.0.2", collector.port(), key, batch));
+    INFO("abuser: " << describe(abuser));
+    CHECK(abuser.count(429) >= 5);
+    // ...and the key still works for a user at 127.0.0.1.
+    for (int i = 0; i < 2; ++i) CHECK(post_from("127.0.0.1", collector.port(), key, batch) == 200);
+
+    // Made-up keys from 127.0.0.3: a few are looked up (401), then that address must wait (429),
+    // without the database being asked; the user is not affected.
+    std::multiset<unsigned> made_up;
+    for (int i = 0; i < 20; ++i) {
+        made_up.insert(post_from("127.0.0.3", collector.port(), "tk_made-up-" + std::to_string(i), batch));
+    }
+    INFO("made-up keys: " << describe(made_up));
+    CHECK(made_up.count(401) == 5);
+    CHECK(made_up.count(429) == 15);
+    CHECK(post_from("127.0.0.1", collector.port(), key, batch) == 200);
+
+    // The addresses were only bucket names: not in the log, not in the database.
+    const std::string log = collector.log();
+    CHECK(log.find("127.0.0.2") == std::string::npos);
+    CHECK(log.find("127.0.0.3") == std::string::npos);
+    CHECK(collector.query("SELECT count(*) FROM events WHERE attributes::text LIKE '%127.0.0%'") == "0");
+}

@@ -218,3 +218,22 @@ TEST_CASE("KeyCache: valid and unknown keys expire, and made-up keys cannot push
     CHECK(cache.find("k1", t0 + 59s));
     CHECK(!cache.find("k1", t0 + 61s));
 }
+
+TEST_CASE("the rate limiter forgets the least recently used bucket, so made-up names cannot refill a drained one") {
+    RateLimiter limiter(1.0, 2.0, /*capacity=*/100);
+    const auto t0 = RateLimiter::Clock::now();
+    CHECK(limiter.acquire("abuser", t0) == 0);
+    CHECK(limiter.acquire("abuser", t0) == 0);
+    CHECK(limiter.acquire("abuser", t0) >= 1);  // drained
+    // 99 other names fill the rest of the room; the drained bucket is the oldest but still kept...
+    for (int i = 0; i < 99; ++i) CHECK(limiter.acquire("name" + std::to_string(i), t0) == 0);
+    CHECK(limiter.acquire("abuser", t0) >= 1);
+    // ...and being used keeps it from being the one forgotten (the old limiter cleared all of
+    // them once 10,000 names were seen).
+    for (int i = 99; i < 300; ++i) {
+        CHECK(limiter.acquire("name" + std::to_string(i), t0) == 0);
+        CHECK(limiter.acquire("abuser", t0) >= 1);
+    }
+    // It refills with time as usual.
+    CHECK(limiter.acquire("abuser", t0 + std::chrono::seconds(2)) == 0);
+}

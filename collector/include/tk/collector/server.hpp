@@ -28,8 +28,12 @@ struct ServerConfig {
     std::size_t max_queued_bytes = 32 << 20;  ///< batches queued for the database (wire + parsed); more: 503
     std::size_t max_parsed_bytes = 32 << 20;  ///< one batch's estimated parsed size; more: 413
     FieldLimits field_limits;
-    double rate_limit = 200;              ///< requests per second per key (<= 0: no limit)
+    double rate_limit = 200;              ///< requests per second per key and client address (<= 0: no limit)
     double rate_burst = 400;
+    double address_rate_limit = 1000;     ///< requests per second per client address (<= 0: no limit)
+    double address_rate_burst = 2000;
+    double key_lookup_rate_limit = 5;     ///< uncached key lookups per second per client address
+    double key_lookup_rate_burst = 50;
     int retention_days = 400;             ///< 0: keep forever
     std::chrono::seconds header_timeout{10};  ///< also the keep-alive idle timeout
     std::chrono::seconds body_timeout{30};
