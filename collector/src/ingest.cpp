@@ -35,12 +35,40 @@ constexpr const char* kCreateStaging =
     " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text)"
     " ON COMMIT DELETE ROWS";
 constexpr const char* kCopyStaging = "COPY tk_staging FROM STDIN";
+// Moves the staged events into `events` and adds what was really inserted (RETURNING: a duplicate
+// returns nothing) to the rollups (migration 004) in the same statement, so that a rollup never
+// counts an event twice and never misses one that is stored. Each rollup's rows are upserted in
+// key order, so two collectors adding to the same rows wait for each other instead of deadlocking.
 constexpr const char* kMoveStaging =
-    "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
+    "WITH inserted AS ("
+    " INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
     " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
     " SELECT event_id, to_timestamp(id_ms / 1000.0), tool, tool_version, kind, name,"
     " to_timestamp(occurred_ms / 1000.0), now(), anonymous_id, attributes, success, duration_us,"
-    " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING RETURNING event_id";
+    " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING"
+    " RETURNING event_id, id_time, tool, tool_version, kind, name, anonymous_id, success, duration_us, ci,"
+    " os, os_version, arch),"
+    " hourly AS (INSERT INTO rollup_hourly"
+    " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch, ci,"
+    " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, count(*) FROM inserted"
+    " GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+    " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+    " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
+    " durations AS (INSERT INTO rollup_duration"
+    " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
+    " count(*) FROM inserted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
+    " ORDER BY tool, hour, name, bucket"
+    " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+    " days AS (INSERT INTO rollup_installs_daily"
+    " SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date AS day, anonymous_id FROM inserted"
+    " WHERE anonymous_id <> '' ORDER BY tool, day, anonymous_id ON CONFLICT DO NOTHING),"
+    " installs AS (INSERT INTO rollup_install_first_seen"
+    " SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE 'UTC')::date)"
+    " FROM inserted WHERE anonymous_id <> '' GROUP BY tool, anonymous_id ORDER BY tool, anonymous_id"
+    " ON CONFLICT ON CONSTRAINT rollup_install_first_seen_pkey DO UPDATE SET"
+    " first_day = LEAST(rollup_install_first_seen.first_day, EXCLUDED.first_day),"
+    " last_day = GREATEST(rollup_install_first_seen.last_day, EXCLUDED.last_day))"
+    " SELECT event_id FROM inserted";
 
 constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
 constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
@@ -307,6 +335,11 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
         std::lock_guard lock(mutex_);
         months_.erase(year * 12 + month - 1);
     }
+    // Install ids leave with the events they came from; the counts without ids (rollup_hourly,
+    // rollup_duration) stay, so that long-range trends outlive the raw events (docs/query.md).
+    const std::string cutoff_day = std::to_string(cutoff_ms / kMsPerDay);
+    conn.exec("DELETE FROM rollup_installs_daily WHERE day < DATE '1970-01-01' + $1::int", {cutoff_day});
+    conn.exec("DELETE FROM rollup_install_first_seen WHERE last_day < DATE '1970-01-01' + $1::int", {cutoff_day});
     return dropped;
 }
 
@@ -428,8 +461,33 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     return outcome;
 }
 
+// Erasure deletes the subject's events and, in the same statement, subtracts them from the
+// rollups (rows that reach zero are deleted) and forgets the install's days: the rollups stay
+// what they would be had the events never arrived.
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
-    return conn.exec("DELETE FROM events WHERE tool = $1 AND anonymous_id = $2", {tool, anonymous_id}).affected();
+    static constexpr const char* kErase =
+        "WITH deleted AS (DELETE FROM events WHERE tool = $1 AND anonymous_id = $2"
+        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, ci, os, os_version, arch),"
+        " hourly AS (SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os,"
+        " os_version, arch, ci, CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok,"
+        " count(*) AS n FROM deleted GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
+        " hourly_update AS (UPDATE rollup_hourly r SET events = r.events - h.n FROM hourly h"
+        " WHERE r.tool = h.tool AND r.hour = h.hour AND r.name = h.name AND r.tool_version = h.tool_version"
+        " AND r.kind = h.kind AND r.os = h.os AND r.os_version = h.os_version AND r.arch = h.arch"
+        " AND r.ci = h.ci AND r.success = h.ok),"
+        " durations AS (SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name,"
+        " tk_duration_bucket(duration_us) AS bucket, count(*) AS n FROM deleted WHERE duration_us IS NOT NULL"
+        " GROUP BY 1, 2, 3, 4),"
+        " duration_update AS (UPDATE rollup_duration r SET events = r.events - d.n FROM durations d"
+        " WHERE r.tool = d.tool AND r.hour = d.hour AND r.name = d.name AND r.bucket = d.bucket),"
+        " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2),"
+        " first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
+        " SELECT count(*) FROM deleted";
+    const Result result = conn.exec(kErase, {tool, anonymous_id});
+    // A data-modifying CTE's changes are not visible to the statement itself: drop the zero rows after.
+    conn.exec("DELETE FROM rollup_hourly WHERE tool = $1 AND events <= 0", {tool});
+    conn.exec("DELETE FROM rollup_duration WHERE tool = $1 AND events <= 0", {tool});
+    return std::stoll(std::string(result.value(0, 0)));
 }
 
 }  // namespace tk::collector
