@@ -19,6 +19,10 @@ CREATE FUNCTION tk_bucket_value(bucket smallint) RETURNS float8
 
 -- Events per hour and per combination of the dimensions dashboards break down by. success is
 -- 1 (true), 0 (false) or -1 (not a command / not said): a primary key cannot hold NULL.
+-- shard: the inserting connection's backend pid mod 8. Concurrent batches of one tool mostly add to
+-- the same few rows (this hour, the popular commands); each connection adding to its own copy of
+-- a row keeps them from queueing on its lock until commit. A row's count is the sum over shards
+-- (erasure adds negative counts to its own shard, so one shard's row can be negative).
 CREATE TABLE rollup_hourly (
     tool         text NOT NULL,
     hour         timestamptz NOT NULL,
@@ -30,18 +34,21 @@ CREATE TABLE rollup_hourly (
     arch         text NOT NULL,
     ci           boolean NOT NULL,
     success      smallint NOT NULL,
+    shard        smallint NOT NULL,
     events       bigint NOT NULL,
-    PRIMARY KEY (tool, hour, name, tool_version, kind, os, os_version, arch, ci, success)
+    PRIMARY KEY (tool, hour, name, tool_version, kind, os, os_version, arch, ci, success, shard)
 );
 
--- Duration distribution per hour and event name (commands that said how long they took).
+-- Duration distribution per hour and event name (commands that said how long they took); shards
+-- as above.
 CREATE TABLE rollup_duration (
     tool    text NOT NULL,
     hour    timestamptz NOT NULL,
     name    text NOT NULL,
     bucket  smallint NOT NULL,
+    shard   smallint NOT NULL,
     events  bigint NOT NULL,
-    PRIMARY KEY (tool, hour, name, bucket)
+    PRIMARY KEY (tool, hour, name, bucket, shard)
 );
 
 -- Installs seen per UTC day, exactly (one row per install and day it sent anything): daily,
@@ -69,10 +76,10 @@ CREATE INDEX rollup_install_first_seen_day_idx ON rollup_install_first_seen (too
 -- Events stored before this migration are rolled up once, here.
 INSERT INTO rollup_hourly
 SELECT tool, date_trunc('hour', id_time, 'UTC'), tool_version, kind, name, os, os_version, arch, ci,
-       CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END, count(*)
+       CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END, 0, count(*)
 FROM events GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10;
 INSERT INTO rollup_duration
-SELECT tool, date_trunc('hour', id_time, 'UTC'), name, tk_duration_bucket(duration_us), count(*)
+SELECT tool, date_trunc('hour', id_time, 'UTC'), name, tk_duration_bucket(duration_us), 0, count(*)
 FROM events WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3, 4;
 INSERT INTO rollup_installs_daily
 SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date, anonymous_id FROM events WHERE anonymous_id <> '';

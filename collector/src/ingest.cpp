@@ -26,20 +26,24 @@ using telemetry_kit::v1::Event;
 constexpr std::int64_t kMsPerDay = 86'400'000;
 constexpr std::int64_t kMaxTimestampMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
 
+}  // namespace
+
+namespace detail {
 // The per-connection staging table: the batch is COPYed here, then moved into `events` by one
 // INSERT ... SELECT. ON COMMIT DELETE ROWS empties it at the end of every batch's transaction.
-constexpr const char* kCreateStaging =
+const char* const kCreateStaging =
     "CREATE TEMP TABLE IF NOT EXISTS tk_staging ("
     " event_id uuid, id_ms bigint, tool text, tool_version text, kind smallint, name text,"
     " occurred_ms bigint, anonymous_id text, attributes jsonb, success boolean, duration_us bigint,"
     " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text)"
     " ON COMMIT DELETE ROWS";
-constexpr const char* kCopyStaging = "COPY tk_staging FROM STDIN";
+const char* const kCopyStaging = "COPY tk_staging FROM STDIN";
 // Moves the staged events into `events` and adds what was really inserted (RETURNING: a duplicate
 // returns nothing) to the rollups (migration 004) in the same statement, so that a rollup never
-// counts an event twice and never misses one that is stored. Each rollup's rows are upserted in
-// key order, so two collectors adding to the same rows wait for each other instead of deadlocking.
-constexpr const char* kMoveStaging =
+// counts an event twice and never misses one that is stored. Each connection adds to its own shard
+// of the hourly rows (migration 004 says why), and rows are upserted in key order, so that two
+// collectors adding to the same rows wait for each other instead of deadlocking.
+const char* const kMoveStaging =
     "WITH inserted AS ("
     " INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
     " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
@@ -50,13 +54,13 @@ constexpr const char* kMoveStaging =
     " os, os_version, arch),"
     " hourly AS (INSERT INTO rollup_hourly"
     " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch, ci,"
-    " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, count(*) FROM inserted"
-    " GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+    " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, count(*)"
+    " FROM inserted GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
     " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
     " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
     " durations AS (INSERT INTO rollup_duration"
     " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
-    " count(*) FROM inserted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
+    " pg_backend_pid() % 8, count(*) FROM inserted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
     " ORDER BY tool, hour, name, bucket"
     " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
     " days AS (INSERT INTO rollup_installs_daily"
@@ -69,6 +73,10 @@ constexpr const char* kMoveStaging =
     " first_day = LEAST(rollup_install_first_seen.first_day, EXCLUDED.first_day),"
     " last_day = GREATEST(rollup_install_first_seen.last_day, EXCLUDED.last_day))"
     " SELECT event_id FROM inserted";
+}  // namespace detail
+
+namespace {
+
 
 constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
 constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
@@ -383,7 +391,7 @@ void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
     constexpr std::size_t kCopyChunk = 1 << 20;
     std::string rows;
     rows.reserve(kCopyChunk + 64 * 1024);
-    conn.copy_begin(kCopyStaging);
+    conn.copy_begin(detail::kCopyStaging);
     for (const Event* event : staged) {
         append_row(rows, *event);
         if (rows.size() >= kCopyChunk) {
@@ -426,7 +434,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     if (staged.empty()) return outcome;
 
     if (!conn.staging_ready) {
-        conn.exec(kCreateStaging);
+        conn.exec(detail::kCreateStaging);
         conn.staging_ready = true;
     }
     partitions.ensure(conn, id_times);
@@ -435,7 +443,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     conn.exec("BEGIN");
     try {
         copy_rows(conn, staged);
-        const Result result = conn.exec(kMoveStaging);
+        const Result result = conn.exec(detail::kMoveStaging);
         conn.exec("COMMIT");
         inserted.reserve(static_cast<std::size_t>(result.rows()));
         for (int row = 0; row < result.rows(); ++row) {
@@ -461,33 +469,28 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     return outcome;
 }
 
-// Erasure deletes the subject's events and, in the same statement, subtracts them from the
-// rollups (rows that reach zero are deleted) and forgets the install's days: the rollups stay
+// Erasure deletes the subject's events and, in the same statement, adds their negative counts to
+// the hourly rollups (in this connection's shard) and forgets the install's days: the rollups are
 // what they would be had the events never arrived.
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
     static constexpr const char* kErase =
         "WITH deleted AS (DELETE FROM events WHERE tool = $1 AND anonymous_id = $2"
         " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, ci, os, os_version, arch),"
-        " hourly AS (SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os,"
-        " os_version, arch, ci, CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok,"
-        " count(*) AS n FROM deleted GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),"
-        " hourly_update AS (UPDATE rollup_hourly r SET events = r.events - h.n FROM hourly h"
-        " WHERE r.tool = h.tool AND r.hour = h.hour AND r.name = h.name AND r.tool_version = h.tool_version"
-        " AND r.kind = h.kind AND r.os = h.os AND r.os_version = h.os_version AND r.arch = h.arch"
-        " AND r.ci = h.ci AND r.success = h.ok),"
-        " durations AS (SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name,"
-        " tk_duration_bucket(duration_us) AS bucket, count(*) AS n FROM deleted WHERE duration_us IS NOT NULL"
-        " GROUP BY 1, 2, 3, 4),"
-        " duration_update AS (UPDATE rollup_duration r SET events = r.events - d.n FROM durations d"
-        " WHERE r.tool = d.tool AND r.hour = d.hour AND r.name = d.name AND r.bucket = d.bucket),"
+        " hourly AS (INSERT INTO rollup_hourly"
+        " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch,"
+        " ci, CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, -count(*)"
+        " FROM deleted GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+        " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+        " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
+        " durations AS (INSERT INTO rollup_duration"
+        " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
+        " pg_backend_pid() % 8, -count(*) FROM deleted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
+        " ORDER BY tool, hour, name, bucket"
+        " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
         " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2),"
         " first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
         " SELECT count(*) FROM deleted";
-    const Result result = conn.exec(kErase, {tool, anonymous_id});
-    // A data-modifying CTE's changes are not visible to the statement itself: drop the zero rows after.
-    conn.exec("DELETE FROM rollup_hourly WHERE tool = $1 AND events <= 0", {tool});
-    conn.exec("DELETE FROM rollup_duration WHERE tool = $1 AND events <= 0", {tool});
-    return std::stoll(std::string(result.value(0, 0)));
+    return std::stoll(std::string(conn.exec(kErase, {tool, anonymous_id}).value(0, 0)));
 }
 
 }  // namespace tk::collector

@@ -91,6 +91,11 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id);
 
 namespace detail {
+/// The statements of one batch's insert (bench/collector runs them bare, as the physical limit):
+/// create the staging table, COPY into it, move it into `events` and the rollups.
+extern const char* const kCreateStaging;
+extern const char* const kCopyStaging;
+extern const char* const kMoveStaging;
 /// Appends `text` escaped for COPY's text format (backslash, tab, newline, carriage return).
 void append_copy_text(std::string& out, std::string_view text);
 /// The attributes as a JSON object (values: string, number, bool, or null when unset).
