@@ -303,8 +303,8 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     }
 
     // Events a client spooled after the restarted agent's start-up import (while it backed off
-    // before reconnecting) are imported when a connection comes in: the clients' own reconnects,
-    // or the status requests below. They must not wait for the agent's next start.
+    // before reconnecting) are imported by the running agent within moments of being written
+    // (its spool watcher). They must not wait for the agent's next start.
     const long long left_in_spool = spool_records(agent);
     const long long expected = sent - dropped;
     const bool drained = wait_every(100ms, 60s, [&] {

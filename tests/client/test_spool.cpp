@@ -3,6 +3,10 @@
 // agent's rename, and a burst with the agent up ending with every event in the agent's queue.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <deque>
 #include <fstream>
@@ -142,6 +146,41 @@ TEST_CASE("a client appending while the agent renames the spool loses nothing") 
     CHECK(all);
     CHECK(missing == 0);
     CHECK(stored.size() == expected.size());
+}
+
+TEST_CASE("a spool lock held by a stopped process neither hangs a client nor loses its record") {
+    ClientHome env;
+    AgentUnderTest agent(env);
+    agent.grant("locked");
+    ControlConnection control(env.socket);
+    const auto prefix_record = spool_record("locked", "x");
+    v1::SpoolRecord shared;
+    *shared.mutable_tool() = prefix_record.tool();
+    telemetry_kit::detail::SpoolWriter writer(env.home, shared.SerializeAsString());
+
+    // Stand in for a writer stopped (SIGSTOP) in the middle of its append: hold the lock of the
+    // spool (empty, so the agent has nothing to take yet).
+    const int holder = ::open(env.spool().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(holder >= 0);
+    REQUIRE(::flock(holder, LOCK_EX) == 0);
+
+    const auto record = spool_record("locked", "while locked");
+    std::deque<std::string> one{record.event().SerializeAsString()};
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(writer.append(one).spooled == 1);  // after the bounded wait, written without the lock
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(waited >= telemetry_kit::detail::SpoolWriter::kLockWait);
+    CHECK(waited < 5s);
+    // The agent cannot take the file while the lock is held (it never waits for it), so the
+    // record written without the lock is still in the spool, not in a file already read.
+    CHECK(control.events("locked").empty());
+    CHECK(fs::exists(env.spool()));
+
+    ::close(holder);  // the stopped process goes away
+    std::vector<v1::Event> events;
+    REQUIRE(wait_until([&] { return !(events = control.events("locked")).empty(); }, 10s));
+    CHECK(events.size() == 1);
+    CHECK(ids_of(events).count(record.event().id()) == 1);
 }
 
 TEST_CASE("4 processes x 10,000 events with the agent up: every event reaches the agent's queue") {
