@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${SANITIZE_BUILD_DIR:-build-sanitize}"
 TESTS=(test_framing test_uuid test_paths test_unix_socket test_proto
-       test_agent_units test_scrubber test_platform test_agent_store test_agent_intake test_agent_canonical test_agent_policy test_tk_cli
+       test_agent_units test_scrubber test_platform test_agent_store test_agent_intake test_agent_canonical test_agent_policy test_agent_connections test_tk_cli
        test_client_wire test_client_offline test_client_transport test_client_c_api test_client_agent
        test_spool_format test_client_spool)
 # -O0 -g1: ASan's clearest reports (nothing inlined away, line numbers in the stacks), and a third

@@ -35,6 +35,7 @@ namespace {
 
 constexpr std::size_t kDefaultEventsLimit = 1000;
 constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMaxReplyFrameBytes
+constexpr std::chrono::milliseconds kAcceptRetry{100};  // after accept failed (out of descriptors)
 
 /// True if something accepts connections on the Unix socket at `path`.
 bool socket_is_live(const fs::path& path) {
@@ -190,6 +191,7 @@ void Agent::shutdown(const char* why) {
     notify_stopping();
     boost::system::error_code ignored;
     idle_timer_.cancel();
+    accept_retry_.cancel();
     spool_->stop();  // an import in progress keeps its file for the next start
     acceptor_.close(ignored);  // an activated listener stays open in the service manager
     io_.stop();
@@ -204,28 +206,31 @@ void Agent::accept() {
             return;
         }
         if (error) {
-            spdlog::warn("accept failed: {}", error.message());
+            retry_accept(error);
+            return;
+        }
+        const std::uint64_t id = next_session_id_++;
+        if (live_sessions_ >= options_.config.max_connections) {
+            refuse_over_cap(id);  // `socket` closes as it goes out of scope
+        } else if (const auto peer = unix_socket::peer_credentials(socket.native_handle()); !peer) {
+            spdlog::warn("connection {}: cannot read the peer's credentials; closing", id);
+        } else if (peer->uid != ::geteuid()) {
+            spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
         } else {
-            const std::uint64_t id = next_session_id_++;
-            const auto peer = unix_socket::peer_credentials(socket.native_handle());
-            if (!peer) {
-                spdlog::warn("connection {}: cannot read the peer's credentials; closing", id);
-            } else if (peer->uid != ::geteuid()) {
-                spdlog::warn("connection {}: refused a peer of another user (uid {}, pid {})", id, peer->uid, peer->pid);
-            } else {
-                try {
-                    // Counted only once the session exists: its destructor is what uncounts it, so
-                    // a constructor that throws must not leave a count behind (the agent would
-                    // never be idle again). If start() throws, the destructor uncounts it.
-                    auto session = std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id,
-                                                             [this] { on_session_end(); });
-                    ++live_sessions_;
-                    idle_timer_.cancel();
-                    session->start();
-                } catch (const std::exception& e) {
-                    // Out of memory or descriptors for this one connection: drop it, keep serving.
-                    spdlog::error("connection {}: cannot start a session: {}; closing", id, e.what());
-                }
+            try {
+                // Counted only once the session exists: its destructor is what uncounts it, so
+                // a constructor that throws must not leave a count behind (the agent would
+                // never be idle again). If start() throws, the destructor uncounts it.
+                SessionLimits limits;
+                limits.idle_timeout = options_.config.connection_idle_timeout;
+                auto session = std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id,
+                                                         [this] { on_session_end(); }, limits);
+                ++live_sessions_;
+                idle_timer_.cancel();
+                session->start();
+            } catch (const std::exception& e) {
+                // Out of memory or descriptors for this one connection: drop it, keep serving.
+                spdlog::error("connection {}: cannot start a session: {}; closing", id, e.what());
             }
         }
         if (idle_check_) {
@@ -236,6 +241,39 @@ void Agent::accept() {
         }
         accept();
     });
+}
+
+// Accept fails with EMFILE/ENFILE when the agent (or the system) is out of descriptors, ENOBUFS or
+// ENOMEM when the kernel is short of memory. The connection stays in the backlog, so accepting
+// again at once fails again at once: a busy loop that floods the log. Wait a little instead, and
+// say so at most every 10 s; connections in the backlog are served once descriptors free up.
+void Agent::retry_accept(const boost::system::error_code& error) {
+    if (accept_failures_.allow(std::chrono::steady_clock::now())) {
+        spdlog::warn("accept failed: {} ({} more such failures not logged); retrying every {} ms", error.message(),
+                     accept_failures_.held_back(), kAcceptRetry.count());
+    }
+    if (idle_check_) {
+        // The idle timer fired meanwhile and found no accept to cancel: decide now.
+        check_idle();
+        return;
+    }
+    accept_retry_.expires_after(kAcceptRetry);
+    accept_retry_.async_wait([this](const boost::system::error_code& waited) {
+        if (waited || stopping_) return;
+        if (idle_check_) {
+            check_idle();
+        } else {
+            accept();
+        }
+    });
+}
+
+void Agent::refuse_over_cap(std::uint64_t id) {
+    if (refused_over_cap_.allow(std::chrono::steady_clock::now())) {
+        spdlog::warn("connection {}: refused: {} connections open, the most allowed (agent.max_connections); "
+                     "{} more refused since the last such line",
+                     id, live_sessions_.load(), refused_over_cap_.held_back());
+    }
 }
 
 // ---- idle exit (socket-activated only) ----

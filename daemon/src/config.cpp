@@ -46,6 +46,20 @@ const std::map<std::string, Setter>& setters() {
              }
              c.idle_exit = std::chrono::seconds(seconds);
          }},
+        {"agent.connection_idle_timeout_s",
+         [](AgentConfig& c, auto& k, auto& v) {
+             const std::uint64_t seconds = parse_unsigned(k, v);
+             if (seconds > kMaxIdleExitSeconds) {
+                 throw std::runtime_error(fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k,
+                                                      kMaxIdleExitSeconds, v));
+             }
+             c.connection_idle_timeout = std::chrono::seconds(seconds);
+         }},
+        {"agent.max_connections",
+         [](AgentConfig& c, auto& k, auto& v) {
+             c.max_connections = parse_unsigned(k, v);
+             if (c.max_connections == 0) throw std::runtime_error(k + ": must be at least 1");
+         }},
         {"queue.max_events", [](AgentConfig& c, auto& k, auto& v) { c.max_queue_events = parse_unsigned(k, v); }},
         {"queue.max_bytes", [](AgentConfig& c, auto& k, auto& v) { c.max_queue_bytes = parse_unsigned(k, v); }},
         {"queue.retention_days",
@@ -132,6 +146,11 @@ std::string default_config_text() {
         "; when socket-activated (systemd, launchd): exit after this many seconds with no client connected\n"
         "; and nothing to send; the next connection starts the agent again. 0 = never (--idle-exit wins)\n"
         "idle_exit_s = {}\n"
+        "; a client connection with no frame for this many seconds is closed (the client reconnects);\n"
+        "; 0 = never\n"
+        "connection_idle_timeout_s = {}\n"
+        "; client connections at once; one more is accepted and closed at once (logged)\n"
+        "max_connections = {}\n"
         "[queue]\n"
         "; past either bound the oldest queued events are shed (counted per tool)\n"
         "max_events = {}\n"
@@ -159,7 +178,7 @@ std::string default_config_text() {
         "ca_file =\n"
         "; one line per sent batch in <state dir>/sent.log\n"
         "sent_log = true\n",
-        d.idle_exit.count(), d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
+        d.idle_exit.count(), d.connection_idle_timeout.count(), d.max_connections, d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
         d.forwarder.max_batch_events, d.forwarder.max_batch_bytes, d.forwarder.coalesce.count(),
         d.forwarder.initial_backoff.count(),
         std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.max_backoff).count(),

@@ -8,26 +8,63 @@ namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
 namespace asio = boost::asio;
 
+bool replies_over_limit(std::size_t pending, std::size_t pending_bytes, const SessionLimits& limits) {
+    return pending > limits.max_pending_replies || (pending > 1 && pending_bytes > limits.max_pending_reply_bytes);
+}
+
 Session::Session(Socket socket, Intake& intake, const ControlHandler& control, std::uint64_t id,
-                 std::function<void()> on_end)
+                 std::function<void()> on_end, SessionLimits limits)
     : socket_(std::move(socket)),
       intake_(intake),
       control_(control),
       id_(id),
       on_end_(std::move(on_end)),
       buffer_(std::make_unique<std::array<char, 64 * 1024>>()),
-      counters_(std::make_shared<IntakeCounters>()) {}
+      counters_(std::make_shared<IntakeCounters>()),
+      limits_(limits),
+      idle_timer_(socket_.get_executor()) {}
 
 Session::~Session() {
     close();  // before on_end_: whoever counts live connections sees this one gone
     if (on_end_) on_end_();
 }
 
-void Session::start() { read(); }
+void Session::start() {
+    if (limits_.idle_timeout.count() > 0) arm_idle_timer(limits_.idle_timeout);
+    read();
+}
 
 void Session::close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
+    idle_timer_.cancel();
+}
+
+// The timer is not re-armed on every read (hundreds of thousands a second); it fires at the
+// earliest possible deadline and checks when the client was last heard from.
+void Session::arm_idle_timer(std::chrono::steady_clock::duration after) {
+    idle_timer_.expires_after(after);
+    // A strong reference: the session (and so the timer) is never destroyed on another thread
+    // while this wait is pending; every way a session ends cancels the timer on the io thread.
+    idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+        if (!error) self->on_idle_timer();
+    });
+}
+
+void Session::on_idle_timer() {
+    if (!socket_.is_open()) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto deadline = last_read_ + limits_.idle_timeout;
+    if (awaiting_replies_ > 0 || read_paused_) {
+        arm_idle_timer(limits_.idle_timeout);  // the agent owes the client, not the other way round
+    } else if (now < deadline) {
+        arm_idle_timer(deadline - now);
+    } else {
+        spdlog::debug("connection {}: no frame for {} s; closing (agent.connection_idle_timeout_s)", id_,
+                      std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout).count());
+        submit_pending(nullptr);
+        close();
+    }
 }
 
 void Session::read() {
@@ -39,6 +76,7 @@ void Session::read() {
 
 void Session::on_read(const boost::system::error_code& error, std::size_t bytes) {
     if (error) {
+        idle_timer_.cancel();  // the connection is over: nothing more to time out
         if (error != asio::error::eof && error != asio::error::operation_aborted &&
             error != asio::error::connection_reset) {
             spdlog::debug("connection {}: read failed: {}", id_, error.message());
@@ -51,6 +89,7 @@ void Session::on_read(const boost::system::error_code& error, std::size_t bytes)
         return;
     }
     if (closing_) return;
+    last_read_ = std::chrono::steady_clock::now();
     decoder_.feed(buffer_->data(), bytes);
     std::string_view payload;
     for (;;) {
@@ -66,8 +105,13 @@ void Session::on_read(const boost::system::error_code& error, std::size_t bytes)
     arena_.Reset();
     if (intake_.store().backlog_events() > kBacklogHighWater && !pending_.events.empty()) {
         // The writer is behind: resume reading once this batch is committed (bounded memory).
+        read_paused_ = true;
         submit_pending([self = shared_from_this()](bool) {
-            asio::post(self->socket_.get_executor(), [self] { self->read(); });
+            asio::post(self->socket_.get_executor(), [self] {
+                self->read_paused_ = false;
+                self->last_read_ = std::chrono::steady_clock::now();
+                self->read();
+            });
         });
         return;
     }
@@ -112,9 +156,11 @@ bool Session::handle(std::string_view payload) {
         case v1::ClientFrame::kFlush: {
             const std::uint64_t request_id = frame_.flush().request_id();
             auto self = shared_from_this();
+            ++awaiting_replies_;
             // FIFO through the store: this completes after every earlier batch of this connection.
             submit_pending([self, request_id](bool committed) {
                 asio::post(self->socket_.get_executor(), [self, request_id, committed] {
+                    --self->awaiting_replies_;
                     if (committed) {
                         self->on_flush(request_id);
                     } else {
@@ -126,9 +172,11 @@ bool Session::handle(std::string_view payload) {
         }
         case v1::ClientFrame::kControl: {
             const std::uint64_t request_id = frame_.control().request_id();
+            ++awaiting_replies_;
             const std::string hello_tool = context_ ? context_->hello.tool().tool() : std::string();
             control_(frame_.control(), hello_tool, [self = shared_from_this(), request_id](v1::ControlResponse response) {
                 response.set_request_id(request_id);
+                --self->awaiting_replies_;
                 v1::AgentReply reply;
                 *reply.mutable_control() = std::move(response);
                 self->send(reply);
@@ -191,16 +239,29 @@ void Session::send(const v1::AgentReply& reply) {
     if (!socket_.is_open()) return;
     std::string frame;
     framing::append_message(frame, reply);
+    write_bytes_ += frame.size();
     writes_.push_back(std::move(frame));
+    if (replies_over_limit(writes_.size(), write_bytes_, limits_)) {
+        // A client that sends flushes (or control requests) and never reads the replies would
+        // otherwise grow the agent's memory without bound.
+        spdlog::warn("connection {}: the client does not read its replies ({} waiting, {} bytes); closing", id_,
+                     writes_.size(), write_bytes_);
+        submit_pending(nullptr);
+        closing_ = true;
+        close();  // the pending write fails and clears the queue
+        return;
+    }
     if (writes_.size() == 1) write_next();
 }
 
 void Session::write_next() {
     asio::async_write(socket_, asio::buffer(writes_.front()),
                       [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                          self->write_bytes_ -= self->writes_.front().size();
                           self->writes_.pop_front();
                           if (error) {
                               self->writes_.clear();
+                              self->write_bytes_ = 0;
                               self->close();
                               return;
                           }

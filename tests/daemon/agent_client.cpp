@@ -185,8 +185,9 @@ std::uint64_t dropped(const v1::StatusResponse& status, const std::string& tool,
 
 namespace tk::test {
 
-RunningAgent::RunningAgent(const std::string& config, std::vector<std::string> extra_args)
-    : dir_("tk-agent-"), extra_args_(std::move(extra_args)) {
+RunningAgent::RunningAgent(const std::string& config, std::vector<std::string> extra_args,
+                           std::optional<unsigned long> max_open_files)
+    : dir_("tk-agent-"), extra_args_(std::move(extra_args)), max_open_files_(max_open_files) {
     if (!config.empty()) std::ofstream(config_file()) << config;
     start();
 }
@@ -214,6 +215,7 @@ void RunningAgent::start() {
     options.env = env();
     options.stderr_file = dir_.path() / "agent.log";
     options.stdout_file = dir_.path() / "agent.out";
+    options.max_open_files = max_open_files_;
     process_.reset();
     process_.emplace(options);
     if (!wait_for_unix_socket(socket(), 10s)) {

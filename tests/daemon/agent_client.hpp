@@ -71,7 +71,10 @@ namespace tk::test {
 class RunningAgent {
 public:
     /// `config`: agent.conf contents (INI); empty = defaults.
-    explicit RunningAgent(const std::string& config = "", std::vector<std::string> extra_args = {});
+    /// `max_open_files`: the agent's RLIMIT_NOFILE (soft and hard), for tests that run it out of
+    /// descriptors.
+    explicit RunningAgent(const std::string& config = "", std::vector<std::string> extra_args = {},
+                          std::optional<unsigned long> max_open_files = std::nullopt);
     ~RunningAgent();
 
     /// Starts the agent (again) and waits until its socket accepts connections.
@@ -97,6 +100,7 @@ public:
 private:
     TempDir dir_;
     std::vector<std::string> extra_args_;
+    std::optional<unsigned long> max_open_files_;
     std::optional<ChildProcess> process_;
 };
 

@@ -8,6 +8,7 @@
 #include "tk/agent/identity.hpp"
 #include "tk/agent/policy.hpp"
 #include "tk/agent/scrubber.hpp"
+#include "tk/agent/session.hpp"
 
 using namespace tk::agent;
 namespace v1 = telemetry_kit::v1;
@@ -248,4 +249,33 @@ TEST_CASE("config: agent.idle_exit_s") {
     std::ofstream(file) << "[agent]\nidle_exit_s = 99999999999\n";
     CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("agent.idle_exit_s: at most 31536000"));
     CHECK_THAT(default_config_text(), Catch::Contains("[agent]\n") && Catch::Contains("idle_exit_s = 900\n"));
+}
+
+TEST_CASE("config: agent.connection_idle_timeout_s and agent.max_connections") {
+    tk::test::TempDir dir;
+    const auto file = dir / "agent.conf";
+    CHECK(AgentConfig{}.connection_idle_timeout == std::chrono::seconds(60));
+    CHECK(AgentConfig{}.max_connections == 1024);
+    std::ofstream(file) << "[agent]\nconnection_idle_timeout_s = 5\nmax_connections = 8\n";
+    const auto config = load_config(file, true);
+    CHECK(config.connection_idle_timeout == std::chrono::seconds(5));
+    CHECK(config.max_connections == 8);
+    std::ofstream(file) << "[agent]\nconnection_idle_timeout_s = 0\n";
+    CHECK(load_config(file, true).connection_idle_timeout == std::chrono::seconds(0));  // never
+    std::ofstream(file) << "[agent]\nmax_connections = 0\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("agent.max_connections: must be at least 1"));
+    std::ofstream(file) << "[agent]\nconnection_idle_timeout_s = soon\n";
+    CHECK_THROWS_WITH(load_config(file, true), Catch::Contains("agent.connection_idle_timeout_s: expected"));
+    CHECK_THAT(default_config_text(),
+               Catch::Contains("connection_idle_timeout_s = 60\n") && Catch::Contains("max_connections = 1024\n"));
+}
+
+TEST_CASE("pending replies: over the count, or over the bytes once there is more than one") {
+    SessionLimits limits;
+    limits.max_pending_replies = 4;
+    limits.max_pending_reply_bytes = 100;
+    CHECK_FALSE(replies_over_limit(4, 50, limits));
+    CHECK(replies_over_limit(5, 50, limits));
+    CHECK_FALSE(replies_over_limit(1, 1000, limits));  // one large reply is bounded by the frame limit
+    CHECK(replies_over_limit(2, 101, limits));
 }

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -219,6 +220,10 @@ ChildProcess::ChildProcess(const ProcessOptions& options) {
             ::dup2(fd, 2);
         }
         if (options.cwd && ::chdir(options.cwd->c_str()) != 0) child_fail("chdir");
+        if (options.max_open_files) {
+            const rlimit limit{static_cast<rlim_t>(*options.max_open_files), static_cast<rlim_t>(*options.max_open_files)};
+            if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) child_fail("setrlimit");
+        }
         if (options.run_as_user) {
             if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) child_fail("setuid");
         }

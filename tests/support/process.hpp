@@ -60,6 +60,8 @@ struct ProcessOptions {
     std::optional<std::string> stdin_data;      ///< written to the child's stdin, then closed
     std::optional<std::string> run_as_user;     ///< setuid/setgid to this user (needs root)
     std::optional<fs::path> cwd;
+    /// RLIMIT_NOFILE (soft and hard) set in the child before exec, so it cannot raise it again.
+    std::optional<unsigned long> max_open_files;
 };
 
 /// A running child process; killed (SIGKILL) and reaped on destruction if still running.

@@ -17,6 +17,7 @@
 #include "tk/agent/config.hpp"
 #include "tk/agent/forwarder.hpp"
 #include "tk/agent/intake.hpp"
+#include "tk/agent/log_throttle.hpp"
 #include "tk/agent/session.hpp"
 #include "tk/agent/spool_import.hpp"
 #include "tk/agent/store.hpp"
@@ -46,6 +47,8 @@ public:
 private:
     void listen();
     void accept();
+    void retry_accept(const boost::system::error_code& error);
+    void refuse_over_cap(std::uint64_t id);
     void on_session_end();
     void arm_idle_timer();
     void check_idle();
@@ -74,6 +77,9 @@ private:
     boost::asio::local::stream_protocol::acceptor acceptor_{io_};
     boost::asio::signal_set signals_{io_};
     boost::asio::steady_timer idle_timer_{io_};
+    boost::asio::steady_timer accept_retry_{io_};  ///< after a failed accept (out of descriptors)
+    LogThrottle accept_failures_{std::chrono::seconds(10)};
+    LogThrottle refused_over_cap_{std::chrono::seconds(10)};
     bool owns_socket_file_ = false;
     std::unique_ptr<EventStore> store_;
     std::unique_ptr<ToolRegistry> registry_;

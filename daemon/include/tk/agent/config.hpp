@@ -22,6 +22,11 @@ struct AgentConfig {
     /// forwarder could send; the service manager starts the agent again on the next connection.
     /// 0 = never. (`tk-agent --idle-exit` wins.)
     std::chrono::seconds idle_exit{900};
+    /// A client connection with no frame for this long is closed (0 = never); one the agent owes a
+    /// reply, or has paused itself, is not idle.
+    std::chrono::seconds connection_idle_timeout{60};
+    /// Connections at once; one more is accepted and closed at once (logged, at most every 10 s).
+    std::size_t max_connections = 1024;
 
     // [queue]
     std::size_t max_queue_events = 100'000;           ///< past it the oldest queued events are shed
