@@ -11,6 +11,8 @@
 #include "app.hpp"
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/keys.hpp"
+#include "tk/collector/query.hpp"
+#include "tk/collector/tokens.hpp"
 
 namespace tk::collector::detail {
 
@@ -292,6 +294,38 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, co
     });
 }
 
+/// GET /v1/query (docs/query.md): parameters checked on the I/O thread, then on a database worker
+/// the read token first (one indexed lookup) and only then the query.
+void get_query(App& app, const Request& request, Respond respond) {
+    const unsigned version = request.version();
+    const std::string_view target(request.target().data(), request.target().size());
+    const auto question = target.find('?');
+    auto parsed = parse_query(question == std::string_view::npos ? std::string_view() : target.substr(question + 1));
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+        return respond(text_response(version, http::status::bad_request, *error + "\n"));
+    }
+    const std::string authorization(request[http::field::authorization]);
+    if (!bearer_token(authorization)) {
+        return respond(text_response(version, http::status::unauthorized, "a read token is required (Authorization: Bearer tkr_...)\n"));
+    }
+    run_db_job(app, version, std::move(respond),
+               [&app, version, authorization, params = std::get<QueryParams>(std::move(parsed))] {
+                   return with_connection(app.pool, [&](Connection& conn) {
+                       const ReadAuth auth = authorize_read(conn, authorization, params.tool);
+                       if (auth.status != 200) {
+                           return text_response(version, static_cast<http::status>(auth.status), auth.message + "\n");
+                       }
+                       const QueryResult result = answer_query(conn, params);
+                       if (result.status != 200) return text_response(version, http::status::bad_request, result.body);
+                       Response response{http::status::ok, version};
+                       response.set(http::field::content_type, "application/json");
+                       response.set(http::field::cache_control, "no-store");
+                       response.body() = result.body;
+                       return response;
+                   }, db_deadline(app));
+               });
+}
+
 void get_healthz(App& app, const Request& request, Respond respond) {
     const unsigned version = request.version();
     run_db_job(app, version, std::move(respond), [&app, version] {
@@ -326,6 +360,7 @@ const char* route_label(std::string_view target) {
     if (path == kBatchesPath) return "batches";
     if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) return "subjects";
     if (path == "/healthz") return "healthz";
+    if (path == "/v1/query") return "query";
     if (path == "/metrics") return "metrics";
     return "other";
 }
@@ -348,6 +383,10 @@ void route_request(App& app, Request&& request, const std::string& client_addres
         if (method != http::verb::delete_) return counted(method_not_allowed(request, "DELETE"));
         const std::string id(path.substr(kSubjectsPrefix.size()));
         return delete_subject(app, std::move(request), id, client_address, std::move(counted));
+    }
+    if (name == "query") {
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
+        return get_query(app, request, std::move(counted));
     }
     if (name == "healthz") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));

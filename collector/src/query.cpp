@@ -1,0 +1,429 @@
+// The query API. parse_query() and build_sql() are pure; answer_query() resolves the range in the
+// database (time zones are PostgreSQL's), runs one statement per period and writes the JSON.
+//
+// Which table answers: events, success_rate broken down or filtered by the hourly rollup's
+// dimensions come from rollup_hourly; duration percentiles by name from rollup_duration; installs
+// from rollup_installs_daily and new installs from rollup_install_first_seen (both in UTC days).
+// Anything else (attribute:<key>, exit_code, installs by a dimension) comes from the raw events
+// of at most kMaxRawDays days, and the answer says so.
+#include "tk/collector/query.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+#include "tk/collector/database.hpp"
+#include "tk/common/json.hpp"
+
+namespace tk::collector {
+
+namespace {
+
+const std::map<std::string_view, Metric> kMetrics = {
+    {"events", Metric::events},           {"installs", Metric::installs},
+    {"new_installs", Metric::new_installs}, {"success_rate", Metric::success_rate},
+    {"duration_p50", Metric::duration_p50}, {"duration_p95", Metric::duration_p95},
+    {"duration_p99", Metric::duration_p99},
+};
+const std::map<std::string_view, Interval> kIntervals = {
+    {"none", Interval::none}, {"hour", Interval::hour}, {"day", Interval::day},
+    {"week", Interval::week}, {"month", Interval::month},
+};
+// Dimensions of rollup_hourly, as text: the same text as the raw events' column gives.
+const std::map<std::string_view, std::string_view> kHourlyDimensions = {
+    {"name", "name"}, {"tool_version", "tool_version"}, {"os", "os"}, {"os_version", "os_version"},
+    {"arch", "arch"}, {"kind", "kind::text"}, {"ci", "ci::text"},
+    {"success", "CASE success WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE '' END"},
+};
+const std::map<std::string_view, std::string_view> kEventDimensions = {
+    {"name", "name"}, {"tool_version", "tool_version"}, {"os", "os"}, {"os_version", "os_version"},
+    {"arch", "arch"}, {"kind", "kind::text"}, {"ci", "ci::text"}, {"success", "coalesce(success::text, '')"},
+    {"exit_code", "coalesce(exit_code::text, '')"},
+};
+constexpr std::string_view kAttributePrefix = "attribute:";
+
+bool token_chars(std::string_view text, std::string_view extra) {
+    return std::all_of(text.begin(), text.end(), [&](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               extra.find(c) != std::string_view::npos;
+    });
+}
+
+bool valid_dimension(std::string_view dimension) {
+    if (dimension.substr(0, kAttributePrefix.size()) == kAttributePrefix) {
+        const auto key = dimension.substr(kAttributePrefix.size());
+        return !key.empty() && key.size() <= 64 && token_chars(key, "._-");
+    }
+    return kEventDimensions.count(dimension) > 0;
+}
+
+/// "YYYY-MM-DD", "YYYY-MM-DDTHH:MM" or "YYYY-MM-DDTHH:MM:SS" (digits checked; the database checks the rest).
+bool valid_time(std::string_view text) {
+    static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd";
+    if (text.size() != 10 && text.size() != 16 && text.size() != 19) return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const bool ok = kShape[i] == 'd' ? (text[i] >= '0' && text[i] <= '9') : text[i] == kShape[i];
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::optional<std::string> url_decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out.push_back(' ');
+        } else if (text[i] != '%') {
+            out.push_back(text[i]);
+        } else {
+            if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+                !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+                return std::nullopt;
+            }
+            out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16)));
+            i += 2;
+        }
+    }
+    return out;
+}
+
+/// Applies one decoded parameter; returns the error text, or "" when fine.
+std::string apply(QueryParams& params, const std::string& key, const std::string& value) {
+    if (key == "tool") {
+        if (value.empty() || value.size() > 128 || !token_chars(value, "._-")) return "tool: not a tool name";
+        params.tool = value;
+    } else if (key == "metric") {
+        const auto found = kMetrics.find(value);
+        if (found == kMetrics.end()) {
+            return "metric: one of events, installs, new_installs, success_rate, duration_p50, duration_p95, duration_p99";
+        }
+        params.metric = found->second;
+    } else if (key == "by") {
+        if (!valid_dimension(value)) {
+            return "by: one of name, kind, tool_version, os, os_version, arch, ci, success, exit_code, attribute:<key>";
+        }
+        params.by = value;
+    } else if (key == "interval") {
+        const auto found = kIntervals.find(value);
+        if (found == kIntervals.end()) return "interval: one of hour, day, week, month, none";
+        params.interval = found->second;
+    } else if (key == "from" || key == "to") {
+        if (!valid_time(value)) return key + ": YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (local time in tz)";
+        (key == "from" ? params.from : params.to) = value;
+    } else if (key == "tz") {
+        if (value.empty() || value.size() > 64 || !token_chars(value, "_/+-")) return "tz: an IANA time zone name";
+        params.tz = value;
+    } else if (key == "filter") {
+        const auto colon = value.find(':', value.rfind(kAttributePrefix, 0) == 0 ? kAttributePrefix.size() : 0);
+        if (colon == std::string::npos || !valid_dimension(value.substr(0, colon))) {
+            return "filter: <dimension>:<value>, e.g. os:linux or attribute:cache:hit";
+        }
+        if (params.filters.size() >= 32) return "filter: at most 32";
+        params.filters.emplace_back(value.substr(0, colon), value.substr(colon + 1));
+    } else if (key == "compare") {
+        if (value != "previous") return "compare: only previous";
+        params.compare_previous = true;
+    } else if (key == "source") {
+        if (value != "rollups" && value != "events") return "source: rollups or events";
+        params.source = value == "events" ? Source::events : Source::rollups;
+    } else {
+        return "unknown parameter " + key;
+    }
+    return {};
+}
+
+bool only_dimensions(const QueryParams& params, const std::map<std::string_view, std::string_view>& allowed) {
+    if (!params.by.empty() && !allowed.count(params.by)) return false;
+    return std::all_of(params.filters.begin(), params.filters.end(),
+                       [&](const auto& filter) { return allowed.count(filter.first) > 0; });
+}
+
+bool is_duration(Metric metric) {
+    return metric == Metric::duration_p50 || metric == Metric::duration_p95 || metric == Metric::duration_p99;
+}
+
+double percentile_of(Metric metric) {
+    return metric == Metric::duration_p50 ? 0.5 : metric == Metric::duration_p95 ? 0.95 : 0.99;
+}
+
+const char* interval_name(Interval interval) {
+    switch (interval) {
+        case Interval::hour: return "hour";
+        case Interval::day: return "day";
+        case Interval::week: return "week";
+        case Interval::month: return "month";
+        default: return "none";
+    }
+}
+
+/// The SQL text of a dimension over the events table, or over rollup_hourly.
+std::string dimension_sql(const std::string& dimension, bool hourly, std::vector<std::string>& params) {
+    if (dimension.rfind(kAttributePrefix, 0) == 0) {
+        params.push_back(dimension.substr(kAttributePrefix.size()));
+        return fmt::format("coalesce(attributes->>${}, '')", params.size());
+    }
+    return std::string(hourly ? kHourlyDimensions.at(dimension) : kEventDimensions.at(dimension));
+}
+
+/// "AND (dim) IN ($a, $b) ..." for the filters, grouped by dimension.
+std::string filters_sql(const QueryParams& params, bool hourly, std::vector<std::string>& sql_params) {
+    std::map<std::string, std::vector<std::string>> by_dimension;
+    for (const auto& [dimension, value] : params.filters) by_dimension[dimension].push_back(value);
+    std::string sql;
+    for (const auto& [dimension, values] : by_dimension) {
+        sql += " AND " + dimension_sql(dimension, hourly, sql_params) + " IN (";
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            sql_params.push_back(values[i]);
+            sql += fmt::format("{}${}", i ? ", " : "", sql_params.size());
+        }
+        sql += ")";
+    }
+    return sql;
+}
+
+/// The time bucket of `column` (a timestamptz, or a UTC date when `utc_days`) as local text.
+std::string bucket_sql(Interval interval, const std::string& column, bool utc_days) {
+    if (interval == Interval::none) return "''";
+    const std::string local = utc_days ? column + "::timestamp" : "(" + column + " AT TIME ZONE $3)";
+    return fmt::format("to_char(date_trunc('{}', {}), 'YYYY-MM-DD\"T\"HH24:MI:SS')", interval_name(interval), local);
+}
+
+}  // namespace
+
+std::variant<QueryParams, std::string> parse_query(std::string_view query_string) {
+    QueryParams params;
+    while (!query_string.empty()) {
+        const auto amp = query_string.find('&');
+        const auto pair = query_string.substr(0, amp);
+        query_string = amp == std::string_view::npos ? std::string_view() : query_string.substr(amp + 1);
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        const auto key = url_decode(pair.substr(0, eq));
+        const auto value = url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        if (!key || !value) return std::string("malformed percent-encoding");
+        if (auto error = apply(params, *key, *value); !error.empty()) return error;
+    }
+    if (params.tool.empty()) return std::string("tool: required");
+    if (params.metric == Metric::new_installs && (!params.by.empty() || !params.filters.empty())) {
+        return std::string("new_installs: no by or filter (an install is new once, whatever it runs)");
+    }
+    if ((params.metric == Metric::installs || params.metric == Metric::new_installs) &&
+        params.interval == Interval::hour) {
+        return std::string("installs and new_installs count days: interval day, week, month or none");
+    }
+    if (params.source == Source::rollups && !rollups_answer(params)) {
+        return std::string("source=rollups: the rollups cannot answer this (see docs/query.md)");
+    }
+    return params;
+}
+
+bool rollups_answer(const QueryParams& params) {
+    if (params.source == Source::events) return false;
+    switch (params.metric) {
+        case Metric::events:
+        case Metric::success_rate: return only_dimensions(params, kHourlyDimensions);
+        case Metric::installs: return params.by.empty() && params.filters.empty();
+        case Metric::new_installs: return true;
+        default: {
+            static const std::map<std::string_view, std::string_view> kNameOnly = {{"name", "name"}};
+            return only_dimensions(params, kNameOnly);
+        }
+    }
+}
+
+// $1 tool, $2 from, $3 tz, $4 to (local times); further parameters follow.
+Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& from, const std::string& to) {
+    Sql sql;
+    sql.params = {params.tool, from, params.tz, to};
+    const auto in_range = [&](const std::string& column) {
+        return column + " >= ($2::timestamp AT TIME ZONE $3) AND " + column + " < ($4::timestamp AT TIME ZONE $3)";
+    };
+    // Every parameter must appear in the statement (PostgreSQL cannot type one that does not), hence
+    // "$3 <> ''" where a UTC-day table has no use for the time zone.
+    const std::string utc_days = "day >= $2::timestamp::date AND day < $4::timestamp::date";
+    const Metric metric = params.metric;
+    if (metric == Metric::installs || metric == Metric::new_installs) {
+        if (from_rollups && metric == Metric::installs) {
+            sql.text = "SELECT " + bucket_sql(params.interval, "day", true) +
+                       ", '', count(DISTINCT anonymous_id)::float8 FROM rollup_installs_daily WHERE tool = $1 AND $3 <> ''"
+                       " AND " + utc_days + " GROUP BY 1 ORDER BY 1";
+        } else if (from_rollups) {
+            sql.text = "SELECT " + bucket_sql(params.interval, "first_day", true) +
+                       ", '', count(*)::float8 FROM rollup_install_first_seen WHERE tool = $1 AND $3 <> ''"
+                       " AND first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
+        } else if (metric == Metric::installs) {
+            const std::string group = params.by.empty() ? "''" : dimension_sql(params.by, false, sql.params);
+            const std::string filters = filters_sql(params, false, sql.params);
+            sql.text = "SELECT " + bucket_sql(params.interval, "(id_time AT TIME ZONE 'UTC')::date", true) + ", " + group +
+                       ", count(DISTINCT anonymous_id)::float8 FROM events WHERE tool = $1 AND $3 <> ''"
+                       " AND anonymous_id <> '' AND (id_time AT TIME ZONE 'UTC')::date >= $2::timestamp::date"
+                       " AND (id_time AT TIME ZONE 'UTC')::date < $4::timestamp::date" + filters + " GROUP BY 1, 2 ORDER BY 1, 2";
+        } else {
+            sql.text = "SELECT " + bucket_sql(params.interval, "first_day", true) +
+                       ", '', count(*)::float8 FROM (SELECT min((id_time AT TIME ZONE 'UTC')::date) AS first_day"
+                       " FROM events WHERE tool = $1 AND $3 <> '' AND anonymous_id <> '' GROUP BY anonymous_id) f"
+                       " WHERE first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
+        }
+        return sql;
+    }
+    if (from_rollups && is_duration(metric)) {
+        const std::string group = params.by.empty() ? "''" : "name";
+        sql.text = "SELECT " + bucket_sql(params.interval, "hour", false) + ", " + group +
+                   ", bucket, sum(events)::bigint FROM rollup_duration WHERE tool = $1 AND " + in_range("hour") +
+                   filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
+        return sql;
+    }
+    const std::string table = from_rollups ? "rollup_hourly" : "events";
+    const std::string time = from_rollups ? "hour" : "id_time";
+    const std::string group = params.by.empty() ? "''" : dimension_sql(params.by, from_rollups, sql.params);
+    const std::string filters = filters_sql(params, from_rollups, sql.params);
+    std::string value;
+    if (metric == Metric::events) {
+        value = from_rollups ? "sum(events)::float8" : "count(*)::float8";
+    } else if (metric == Metric::success_rate) {
+        value = from_rollups ? "(sum(events) FILTER (WHERE success = 1))::float8 /"
+                               " NULLIF(sum(events) FILTER (WHERE success >= 0), 0)"
+                             : "(count(*) FILTER (WHERE success))::float8 / NULLIF(count(success), 0)";
+    } else {
+        value = fmt::format("(percentile_disc({}) WITHIN GROUP (ORDER BY duration_us))::float8", percentile_of(metric));
+    }
+    sql.text = "SELECT " + bucket_sql(params.interval, time, false) + ", " + group + ", " + value + " FROM " + table +
+               " WHERE tool = $1 AND " + in_range(time) + filters + " GROUP BY 1, 2" +
+               (from_rollups ? " HAVING sum(events) <> 0" : "") + " ORDER BY 1, 2";
+    return sql;
+}
+
+std::vector<AnswerRow> percentiles_from_buckets(
+    const std::vector<std::tuple<std::string, std::string, int, long long>>& counts, double p) {
+    std::vector<AnswerRow> rows;
+    std::size_t begin = 0;
+    while (begin < counts.size()) {
+        std::size_t end = begin;
+        long long total = 0;
+        while (end < counts.size() && std::get<0>(counts[end]) == std::get<0>(counts[begin]) &&
+               std::get<1>(counts[end]) == std::get<1>(counts[begin])) {
+            total += std::get<3>(counts[end++]);
+        }
+        // The smallest bucket whose cumulative count reaches p of the total (as percentile_disc).
+        const double rank = std::max(1.0, std::ceil(p * static_cast<double>(total)));
+        long long cumulative = 0;
+        for (std::size_t i = begin; i < end; ++i) {
+            cumulative += std::get<3>(counts[i]);
+            if (static_cast<double>(cumulative) >= rank) {
+                const int bucket = std::get<2>(counts[i]);
+                rows.push_back({std::get<0>(counts[i]), std::get<1>(counts[i]),
+                                bucket == 0 ? 0.0 : std::pow(2.0, (bucket - 0.5) / 8.0)});
+                break;
+            }
+        }
+        begin = end;
+    }
+    return rows;
+}
+
+namespace {
+
+std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups,
+                                const std::string& from, const std::string& to) {
+    const Sql sql = build_sql(params, from_rollups, from, to);
+    const Result result = conn.exec(sql.text, sql.params);
+    std::vector<AnswerRow> rows;
+    if (from_rollups && is_duration(params.metric)) {
+        std::vector<std::tuple<std::string, std::string, int, long long>> counts;
+        for (int row = 0; row < result.rows(); ++row) {
+            counts.emplace_back(std::string(result.value(row, 0)), std::string(result.value(row, 1)),
+                                std::stoi(std::string(result.value(row, 2))), std::stoll(std::string(result.value(row, 3))));
+        }
+        return percentiles_from_buckets(counts, percentile_of(params.metric));
+    }
+    for (int row = 0; row < result.rows(); ++row) {
+        AnswerRow answer{std::string(result.value(row, 0)), std::string(result.value(row, 1)), std::nullopt};
+        const std::string value(result.value(row, 2));
+        if (!value.empty()) answer.value = std::stod(value);
+        rows.push_back(std::move(answer));
+    }
+    return rows;
+}
+
+void append_rows(std::string& json, const QueryParams& params, const std::vector<AnswerRow>& rows) {
+    json += "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        json += i ? ",{" : "{";
+        if (params.interval != Interval::none) {
+            json += "\"bucket\":";
+            tk::json::append_string(json, rows[i].bucket);
+            json += ",";
+        }
+        if (!params.by.empty()) {
+            json += "\"group\":";
+            tk::json::append_string(json, rows[i].group);
+            json += ",";
+        }
+        json += "\"value\":";
+        json += rows[i].value ? fmt::format("{}", *rows[i].value) : "null";
+        json += "}";
+    }
+    json += "]";
+}
+
+void append_field(std::string& json, const char* key, const std::string& value) {
+    json += fmt::format(",\"{}\":", key);
+    tk::json::append_string(json, value);
+}
+
+}  // namespace
+
+QueryResult answer_query(Connection& conn, const QueryParams& params) {
+    if (conn.exec("SELECT 1 FROM pg_timezone_names WHERE name = $1", {params.tz}).rows() == 0) {
+        return {400, "tz: unknown time zone " + params.tz + "\n"};
+    }
+    const bool from_rollups = rollups_answer(params);
+    // The range in local time: defaults, and for raw answers at most kMaxRawDays days before `to`.
+    const Result range = conn.exec(
+        "WITH r AS (SELECT coalesce(NULLIF($2, '')::timestamp, date_trunc('day', now() AT TIME ZONE $1) + interval '1 day')"
+        " AS t, NULLIF($3, '')::timestamp AS f)"
+        " SELECT to_char(greatest(coalesce(f, t - interval '30 days'), CASE WHEN $4 THEN t - make_interval(days => $5::int)"
+        " END), 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(t, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
+        " coalesce(f, t - interval '30 days') < t - make_interval(days => $5::int) AND $4 FROM r",
+        {params.tz, params.to, params.from, from_rollups ? "false" : "true", std::to_string(kMaxRawDays)});
+    const std::string from(range.value(0, 0));
+    const std::string to(range.value(0, 1));
+    const bool clamped = range.value(0, 2) == "t";
+    if (from >= to) return {400, "from: must be before to\n"};
+
+    std::string json = "{\"tool\":";
+    tk::json::append_string(json, params.tool);
+    for (const auto& [name, metric] : kMetrics) {
+        if (metric == params.metric) append_field(json, "metric", std::string(name));
+    }
+    if (!params.by.empty()) append_field(json, "by", params.by);
+    append_field(json, "interval", interval_name(params.interval));
+    append_field(json, "tz", params.tz);
+    append_field(json, "from", from);
+    append_field(json, "to", to);
+    append_field(json, "source", from_rollups ? "rollups" : "events");
+    if (clamped) {
+        json += fmt::format(",\"note\":\"answered from raw events: the range is limited to the last {} days\"",
+                            kMaxRawDays);
+    }
+    json += ",\"rows\":";
+    append_rows(json, params, run_rows(conn, params, from_rollups, from, to));
+    if (params.compare_previous) {
+        const Result previous = conn.exec(
+            "SELECT to_char($1::timestamp - ($2::timestamp - $1::timestamp), 'YYYY-MM-DD\"T\"HH24:MI:SS')", {from, to});
+        const std::string previous_from(previous.value(0, 0));
+        json += ",\"previous\":{\"from\":";
+        tk::json::append_string(json, previous_from);
+        append_field(json, "to", from);
+        json += ",\"rows\":";
+        append_rows(json, params, run_rows(conn, params, from_rollups, previous_from, from));
+        json += "}";
+    }
+    json += "}\n";
+    return {200, std::move(json)};
+}
+
+}  // namespace tk::collector

@@ -1,0 +1,173 @@
+// GET /v1/query: parameters (pure parse_query), read tokens at the real tk-collector, and every
+// answer the rollups give checked against the same question answered from the raw events
+// (source=events) over random data: exact counts, percentiles within the buckets' 4.43%.
+#include <catch2/catch.hpp>
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <map>
+
+#include "batch_helpers.hpp"
+#include "random_events.hpp"
+#include "support/collector_fixture.hpp"
+#include "tk/collector/query.hpp"
+
+using namespace tk::test;
+using tk::collector::parse_query;
+using tk::collector::QueryParams;
+
+namespace {
+
+std::string parse_error(const std::string& query) {
+    const auto parsed = parse_query(query);
+    return std::holds_alternative<std::string>(parsed) ? std::get<std::string>(parsed) : "";
+}
+
+std::string make_token(const CollectorFixture& collector, const std::string& tool) {
+    const auto made = collector.run_command({"tokens", "create", "--tool", tool});
+    REQUIRE(made.exit_code == 0);
+    return made.out.substr(0, made.out.size() - 1);
+}
+
+HttpResponse get_query(const CollectorFixture& collector, const std::string& token, const std::string& query) {
+    return http_request(collector.port(), http::verb::get, "/v1/query?" + query, {},
+                        {{"Authorization", "Bearer " + token}});
+}
+
+/// An answer's rows as (bucket | group) -> value (NaN for null).
+std::map<std::string, double> rows_of(const std::string& body, const char* part = "rows") {
+    google::protobuf::Struct answer;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(body, &answer).ok());
+    const auto& fields = answer.fields();
+    const google::protobuf::ListValue* rows = nullptr;
+    if (std::string(part) == "rows") {
+        rows = &fields.at("rows").list_value();
+    } else {
+        rows = &fields.at("previous").struct_value().fields().at("rows").list_value();
+    }
+    std::map<std::string, double> out;
+    for (const auto& row : rows->values()) {
+        const auto& cells = row.struct_value().fields();
+        const std::string key = (cells.count("bucket") ? cells.at("bucket").string_value() : "") + "|" +
+                                (cells.count("group") ? cells.at("group").string_value() : "");
+        const auto& value = cells.at("value");
+        out[key] = value.has_null_value() ? std::nan("") : value.number_value();
+    }
+    return out;
+}
+
+std::string field_of(const std::string& body, const std::string& name) {
+    google::protobuf::Struct answer;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(body, &answer).ok());
+    return answer.fields().count(name) ? answer.fields().at(name).string_value() : "";
+}
+
+}  // namespace
+
+TEST_CASE("parse_query: defaults, every parameter, and a clear reason for each bad one") {
+    const auto parsed = parse_query("tool=my-cli&metric=success_rate&by=os&interval=day&from=2026-11-01&"
+                                    "to=2026-11-08T12:30&tz=Europe%2FBerlin&filter=name:build&filter=name:test&"
+                                    "filter=attribute:cache:hit&compare=previous");
+    REQUIRE(std::holds_alternative<QueryParams>(parsed));
+    const auto& params = std::get<QueryParams>(parsed);
+    CHECK(params.tool == "my-cli");
+    CHECK(params.metric == tk::collector::Metric::success_rate);
+    CHECK(params.by == "os");
+    CHECK(params.tz == "Europe/Berlin");
+    CHECK(params.to == "2026-11-08T12:30");
+    REQUIRE(params.filters.size() == 3);
+    CHECK(params.filters[2] == std::pair<std::string, std::string>("attribute:cache", "hit"));
+    CHECK(params.compare_previous);
+    CHECK_FALSE(tk::collector::rollups_answer(params));  // an attribute filter needs the raw events
+
+    CHECK(parse_error("metric=events") == "tool: required");
+    CHECK(parse_error("tool=a&metric=clicks").rfind("metric: one of", 0) == 0);
+    CHECK(parse_error("tool=a&by=hostname").rfind("by: one of", 0) == 0);
+    CHECK(parse_error("tool=a&interval=year").rfind("interval: one of", 0) == 0);
+    CHECK(parse_error("tool=a&from=yesterday").rfind("from: YYYY-MM-DD", 0) == 0);
+    CHECK(parse_error("tool=a&tz=UTC;DROP").rfind("tz:", 0) == 0);
+    CHECK(parse_error("tool=a&filter=os").rfind("filter:", 0) == 0);
+    CHECK(parse_error("tool=a&sort=desc") == "unknown parameter sort");
+    CHECK(parse_error("tool=a&by=%zz") == "malformed percent-encoding");
+    CHECK(parse_error("tool=a&metric=new_installs&by=os").rfind("new_installs:", 0) == 0);
+    CHECK(parse_error("tool=a&metric=installs&interval=hour").rfind("installs and new_installs count days", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&source=rollups").rfind("source=rollups:", 0) == 0);
+}
+
+TEST_CASE("GET /v1/query: a token reads only its tools, revoked tokens and ingest keys read nothing") {
+    CollectorFixture collector;
+    const std::string ingest_key = collector.create_key("my-cli");
+    REQUIRE(post_batch(collector.port(), ingest_key, make_batch("my-cli", 3)).status == 200);
+    const std::string token = make_token(collector, "my-cli");
+    const std::string other = make_token(collector, "other");
+
+    const auto allowed = get_query(collector, token, "tool=my-cli");
+    REQUIRE(allowed.status == 200);
+    CHECK(rows_of(allowed.body).at("|") == 3);
+    CHECK(field_of(allowed.body, "source") == "rollups");
+    CHECK(get_query(collector, other, "tool=my-cli").status == 403);
+    CHECK(get_query(collector, ingest_key, "tool=my-cli").status == 401);
+    CHECK(http_request(collector.port(), http::verb::get, "/v1/query?tool=my-cli", {}, {}).status == 401);
+    CHECK(get_query(collector, token, "tool=my-cli&tz=Mars/Olympus").status == 400);
+    CHECK(get_query(collector, token, "tool=my-cli&from=2026-11-10&to=2026-11-01").status == 400);
+    REQUIRE(collector.run_command({"tokens", "revoke", token}).exit_code == 0);
+    CHECK(get_query(collector, token, "tool=my-cli").status == 401);
+}
+
+TEST_CASE("every rollup answer equals the raw events' answer (durations within 4.43%)") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+    post_all(collector, key, random_events("my-cli", 3000, 23), 250);
+    const std::string token = make_token(collector, "my-cli");
+    const std::string range = "&from=" + collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '4 days',"
+                                                         " 'YYYY-MM-DD')");
+    const std::vector<std::string> questions = {
+        "metric=events",
+        "metric=events&by=name&interval=hour",
+        "metric=events&by=os_version&interval=day&tz=America%2FNew_York",
+        "metric=events&by=success&filter=os:linux&filter=arch:arm64",
+        "metric=events&by=ci&interval=week&compare=previous",
+        "metric=success_rate&by=tool_version&interval=day",
+        "metric=success_rate&by=kind",
+        "metric=installs&interval=day",
+        "metric=installs",
+        "metric=new_installs&interval=day",
+        "metric=duration_p50&by=name",
+        "metric=duration_p95&by=name&interval=day",
+        "metric=duration_p99&filter=name:build",
+    };
+    for (const auto& question : questions) {
+        INFO(question);
+        const auto rollups = get_query(collector, token, "tool=my-cli&" + question + range);
+        const auto events = get_query(collector, token, "tool=my-cli&" + question + range + "&source=events");
+        REQUIRE(rollups.status == 200);
+        REQUIRE(events.status == 200);
+        CHECK(field_of(rollups.body, "source") == "rollups");
+        CHECK(field_of(events.body, "source") == "events");
+        const auto expected = rows_of(events.body);
+        const auto answered = rows_of(rollups.body);
+        REQUIRE(answered.size() == expected.size());
+        REQUIRE_FALSE(answered.empty());
+        const bool duration = question.find("duration") != std::string::npos;
+        for (const auto& [bucket, value] : expected) {
+            INFO(bucket);
+            REQUIRE(answered.count(bucket));
+            if (std::isnan(value)) {
+                CHECK(std::isnan(answered.at(bucket)));
+            } else if (duration) {
+                CHECK(std::abs(answered.at(bucket) - value) <= 0.0443 * value + 1e-9);
+            } else {
+                CHECK(answered.at(bucket) == Approx(value).epsilon(1e-12));
+            }
+        }
+        if (question.find("compare=previous") != std::string::npos) {
+            CHECK(rows_of(rollups.body, "previous") == rows_of(events.body, "previous"));
+        }
+    }
+    // An attribute breakdown comes from the raw events, and says so.
+    const auto by_attribute = get_query(collector, token, "tool=my-cli&by=attribute:cache" + range);
+    REQUIRE(by_attribute.status == 200);
+    CHECK(field_of(by_attribute.body, "source") == "events");
+    CHECK(rows_of(by_attribute.body).at("|hit") == 3000);
+}
