@@ -48,10 +48,14 @@ struct App {
     std::atomic<std::size_t> queued_bytes{0};  // batches waiting for or in database work: wire + parsed size
 };
 
+/// Which listener a request came in on: the main one, or --metrics-listen's.
+enum class Listen { main, metrics };
+
 /// Routes one request; `respond` is called exactly once, possibly from a database worker.
 /// `client_address` (the peer's address bytes) is only ever a rate limiter's bucket name: it is
 /// never logged or stored.
-void route_request(App& app, Request&& request, const std::string& client_address, Respond respond);
+/// With --metrics-listen, /metrics is served only there, and only /metrics and /healthz are.
+void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond);
 
 /// The metrics label of a request target: "batches", "subjects", "healthz", "metrics" or "other".
 const char* route_label(std::string_view target);

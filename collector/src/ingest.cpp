@@ -95,6 +95,8 @@ constexpr Rejection kBadTimestamp{"bad_timestamp", "timestamp out of range"};
 constexpr Rejection kFutureId{"bad_timestamp", "id time is more than a day in the future"};
 constexpr Rejection kExpired{"expired", "event is older than the retention period"};
 
+}  // namespace
+
 bool valid_utf8(std::string_view text) {
     std::size_t i = 0;
     const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
@@ -129,6 +131,8 @@ bool valid_utf8(std::string_view text) {
     }
     return true;
 }
+
+namespace {
 
 /// NUL and UTF-8 checks for a string that will become PostgreSQL text.
 std::optional<Rejection> check_text(std::string_view text) {
@@ -288,12 +292,25 @@ std::optional<Rejection> validate_event(const Event& event, std::string_view key
     return std::nullopt;
 }
 
-void PartitionCache::ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms) {
-    std::set<int> wanted;
+std::set<int> partition_months(const std::vector<std::int64_t>& id_times_ms, int retention_days, std::int64_t now_ms) {
+    const std::int64_t oldest_ms = retention_days > 0 ? now_ms - retention_days * kMsPerDay : INT64_MIN;
+    const std::int64_t newest_ms = now_ms + kPartitionsAheadDays * kMsPerDay;
+    std::set<int> months;
     for (const std::int64_t ms : id_times_ms) {
         const auto [year, month] = year_month(ms);
-        wanted.insert(year * 12 + month - 1);
+        const std::int64_t start_ms = month_start_ms(year, month);
+        const std::int64_t end_ms = month == 12 ? month_start_ms(year + 1, 1) : month_start_ms(year, month + 1);
+        if (end_ms <= oldest_ms || start_ms > newest_ms) continue;  // outside the window: never made
+        months.insert(year * 12 + month - 1);
     }
+    return months;
+}
+
+void PartitionCache::ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms, int retention_days) {
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    std::set<int> wanted = partition_months(id_times_ms, retention_days, now_ms);
     {
         std::lock_guard lock(mutex_);
         for (const int known : months_) wanted.erase(known);
@@ -437,7 +454,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
         conn.exec(detail::kCreateStaging);
         conn.staging_ready = true;
     }
-    partitions.ensure(conn, id_times);
+    partitions.ensure(conn, id_times, retention_days);
 
     std::unordered_set<std::string> inserted;
     conn.exec("BEGIN");

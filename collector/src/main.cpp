@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
     serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
         ->envname("TK_COLLECTOR_LISTEN")
         ->capture_default_str();
+    std::string metrics_listen;
+    serve->add_option("--metrics-listen", metrics_listen,
+                      "HOST:PORT to serve GET /metrics (and /healthz) on instead of the main listener, e.g. an "
+                      "internal address (plain HTTP)")
+        ->envname("TK_COLLECTOR_METRICS_LISTEN");
     serve->add_option("--threads", config.io_threads, "I/O threads (0: one per CPU)")->capture_default_str();
     serve->add_option("--db-connections", config.db_workers, "database connections (and workers using them)")
         ->check(CLI::Range(1u, 1000u))
@@ -202,6 +207,12 @@ int main(int argc, char** argv) {
         if (!password_file.empty()) db_settings.password = read_password_file(password_file);
         if (*serve) {
             parse_listen(listen, config);
+            if (!metrics_listen.empty()) {
+                ServerConfig metrics;
+                parse_listen(metrics_listen, metrics);
+                config.metrics_host = metrics.host;
+                config.metrics_port = metrics.port;
+            }
             config.header_timeout = std::chrono::seconds(header_timeout);
             config.body_timeout = std::chrono::seconds(body_timeout);
             config.shutdown_timeout = std::chrono::seconds(shutdown_timeout);
@@ -233,7 +244,9 @@ int main(int argc, char** argv) {
         if (*revoke) {
             const int revoked = revoke_key(*conn, which);
             if (revoked == 0) {
-                spdlog::error("no valid key matches {}", which);
+                // Never the plain key itself (logs are read by more people than keys are shown
+                // to): its prefix is enough to recognise it.
+                spdlog::error("no valid key matches {}", which.substr(0, 11));
                 return 1;
             }
             spdlog::info("revoked {} key(s)", revoked);

@@ -273,7 +273,8 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, co
     const unsigned version = request.version();
     const auto anonymous_id = percent_decode(encoded_id);
     if (!anonymous_id || anonymous_id->empty() || anonymous_id->size() > app.config.field_limits.anonymous_id ||
-        anonymous_id->find('\0') != std::string::npos || anonymous_id->find('/') != std::string::npos) {
+        anonymous_id->find('\0') != std::string::npos || anonymous_id->find('/') != std::string::npos ||
+        !valid_utf8(*anonymous_id)) {  // PostgreSQL text would refuse it (a 500)
         return respond(text_response(version, http::status::bad_request, "malformed anonymous id\n"));
     }
     const std::string key = bearer_key(request);
@@ -365,7 +366,7 @@ const char* route_label(std::string_view target) {
     return "other";
 }
 
-void route_request(App& app, Request&& request, const std::string& client_address, Respond respond) {
+void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond) {
     const std::string_view path = path_of({request.target().data(), request.target().size()});
     const char* route = route_label(path);
     // Count every answer by route and status on its way out.
@@ -375,6 +376,10 @@ void route_request(App& app, Request&& request, const std::string& client_addres
     };
     const auto method = request.method();
     const std::string_view name = route;
+    const bool separate_metrics = !app.config.metrics_host.empty();
+    const bool served_here = listen == Listen::metrics ? (name == "metrics" || name == "healthz")
+                                                       : !(separate_metrics && name == "metrics");
+    if (!served_here) return counted(text_response(request.version(), http::status::not_found, "not found\n"));
     if (name == "batches") {
         if (method != http::verb::post) return counted(method_not_allowed(request, "POST"));
         return post_batch(app, std::move(request), client_address, std::move(counted));

@@ -7,9 +7,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -40,8 +42,8 @@ template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 public:
     template <class... StreamArgs>
-    explicit HttpSession(App& app, StreamArgs&&... stream_args)
-        : app_(app), stream_(std::forward<StreamArgs>(stream_args)...) {
+    explicit HttpSession(App& app, detail::Listen listen, StreamArgs&&... stream_args)
+        : app_(app), listen_(listen), stream_(std::forward<StreamArgs>(stream_args)...) {
         ++app_.connections;
     }
     ~HttpSession() {
@@ -105,7 +107,7 @@ private:
         // must not keep the client waiting; the late answer is dropped).
         auto answered = std::make_shared<std::atomic<bool>>(false);
         start_request_deadline(answered, request.version());
-        detail::route_request(app_, std::move(request), client_address(), [self = this->shared_from_this(), answered](Response response) {
+        detail::route_request(app_, listen_, std::move(request), client_address(), [self = this->shared_from_this(), answered](Response response) {
             if (answered->exchange(true)) return;
             net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
                 self->request_timer_.cancel();
@@ -226,6 +228,7 @@ private:
     }
 
     App& app_;
+    detail::Listen listen_;
     Stream stream_;
     net::steady_timer request_timer_{stream_.get_executor()};
     beast::flat_buffer buffer_;
@@ -241,8 +244,8 @@ private:
 /// Accepts connections and starts a session for each, each on its own strand.
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(net::io_context& ioc, App& app, ssl::context* tls, const tcp::endpoint& endpoint)
-        : ioc_(ioc), app_(app), tls_(tls), acceptor_(net::make_strand(ioc)) {
+    Listener(net::io_context& ioc, App& app, ssl::context* tls, const tcp::endpoint& endpoint, detail::Listen listen)
+        : ioc_(ioc), app_(app), tls_(tls), listen_(listen), acceptor_(net::make_strand(ioc)) {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         acceptor_.bind(endpoint);
@@ -273,9 +276,9 @@ private:
     void start_session(tcp::socket socket) {
         if (app_.connections >= app_.config.max_connections) return turn_away(std::move(socket));
         if (tls_) {
-            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(app_, std::move(socket), *tls_)->start();
+            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(app_, listen_, std::move(socket), *tls_)->start();
         } else {
-            std::make_shared<HttpSession<beast::tcp_stream>>(app_, std::move(socket))->start();
+            std::make_shared<HttpSession<beast::tcp_stream>>(app_, listen_, std::move(socket))->start();
         }
     }
 
@@ -318,6 +321,7 @@ private:
     net::io_context& ioc_;
     App& app_;
     ssl::context* tls_;
+    detail::Listen listen_;
     tcp::acceptor acceptor_;
     net::steady_timer backoff_timer_{acceptor_.get_executor()};
     std::chrono::milliseconds backoff_{0};
@@ -344,7 +348,8 @@ struct Server::Impl {
                                                 .count();
                         constexpr std::int64_t kDayMs = 86'400'000;
                         // +15 and +31 days: one of them always falls in next month.
-                        app.partitions.ensure(conn, {now_ms, now_ms + 15 * kDayMs, now_ms + 31 * kDayMs});
+                        app.partitions.ensure(conn, {now_ms, now_ms + 15 * kDayMs, now_ms + 31 * kDayMs},
+                                              app.config.retention_days);
                         return app.partitions.drop_expired(conn, app.config.retention_days);
                     });
                     for (const auto& name : dropped) spdlog::info("retention: dropped partition {}", name);
@@ -362,7 +367,41 @@ struct Server::Impl {
 Server::Server(ServerConfig config, ConnectionPool& pool) : impl_(std::make_unique<Impl>(std::move(config), pool)) {}
 Server::~Server() = default;
 
+namespace {
+
+/// libprotobuf's own log lines (e.g. one per string field with invalid UTF-8 in a parsed body)
+/// go through spdlog, at most kProtobufLogBurst lines a minute; the rest are counted and the
+/// count is logged with the next line let through. A hostile body cannot flood the log.
+void protobuf_log(google::protobuf::LogLevel level, const char* /*filename*/, int /*line*/, const std::string& message) {
+    static constexpr int kProtobufLogBurst = 10;
+    static std::mutex mutex;
+    static std::chrono::steady_clock::time_point window_start;
+    static int in_window = 0;
+    static std::uint64_t suppressed = 0;
+    std::lock_guard lock(mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start >= std::chrono::minutes(1)) {
+        window_start = now;
+        in_window = 0;
+    }
+    if (++in_window > kProtobufLogBurst) {
+        ++suppressed;
+        return;
+    }
+    const auto spd_level = level >= google::protobuf::LOGLEVEL_ERROR ? spdlog::level::warn : spdlog::level::debug;
+    const std::string text = message.substr(0, 300);
+    if (suppressed > 0) {
+        spdlog::log(spd_level, "libprotobuf: {} ({} earlier lines not logged)", text, suppressed);
+        suppressed = 0;
+    } else {
+        spdlog::log(spd_level, "libprotobuf: {}", text);
+    }
+}
+
+}  // namespace
+
 void Server::run() {
+    google::protobuf::SetLogHandler(&protobuf_log);
     App& app = impl_->app;
     const unsigned threads = app.config.io_threads ? app.config.io_threads : std::max(1u, std::thread::hardware_concurrency());
     std::optional<ssl::context> tls;  // outlives the io_context, whose handlers hold TLS sessions
@@ -385,13 +424,27 @@ void Server::run() {
     const auto address = net::ip::make_address(app.config.host, ec);
     if (ec) throw std::runtime_error("bad listen address " + app.config.host);
     std::shared_ptr<Listener> listener;
+    std::shared_ptr<Listener> metrics_listener;  // --metrics-listen: plain HTTP, /metrics and /healthz only
     try {
-        listener = std::make_shared<Listener>(ioc, app, tls ? &*tls : nullptr, tcp::endpoint(address, app.config.port));
+        listener = std::make_shared<Listener>(ioc, app, tls ? &*tls : nullptr, tcp::endpoint(address, app.config.port),
+                                              detail::Listen::main);
+        if (!app.config.metrics_host.empty()) {
+            const auto metrics_address = net::ip::make_address(app.config.metrics_host, ec);
+            if (ec) throw std::runtime_error("bad metrics listen address " + app.config.metrics_host);
+            metrics_listener = std::make_shared<Listener>(ioc, app, nullptr,
+                                                          tcp::endpoint(metrics_address, app.config.metrics_port),
+                                                          detail::Listen::metrics);
+        }
     } catch (const boost::system::system_error& error) {
         throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", app.config.host, app.config.port,
                                              error.code().message()));
     }
     listener->start();
+    if (metrics_listener) {
+        metrics_listener->start();
+        const auto metrics_bound = metrics_listener->local_endpoint();
+        spdlog::info("metrics on {}:{}", metrics_bound.address().to_string(), metrics_bound.port());
+    }
     const auto bound = listener->local_endpoint();
     spdlog::info("listening on {}:{} ({}, {} I/O threads, {} database connections)", bound.address().to_string(),
                  bound.port(), tls ? "https" : "http", threads, app.config.db_workers);
@@ -417,6 +470,7 @@ void Server::run() {
         spdlog::info("signal {}: shutting down", signal);
         app.stopping = true;
         listener->stop();
+        if (metrics_listener) metrics_listener->stop();
         housekeeping_timer.cancel();
         shutdown_deadline = std::chrono::steady_clock::now() + app.config.shutdown_timeout;
         wait_for_in_flight();

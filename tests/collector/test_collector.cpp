@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
+#include <fstream>
 #include <thread>
 
 #include "batch_helpers.hpp"
@@ -407,4 +408,56 @@ TEST_CASE("retention: expired events are rejected and expired partitions dropped
         return collector.query("SELECT count(*) FROM pg_class WHERE relname ="
                                " to_char(now() AT TIME ZONE 'UTC' + interval '31 days', '\"events_p\"YYYYMM')") == "1";
     }));
+}
+
+TEST_CASE("small things: erasure id with invalid UTF-8 is 400, revoke never logs the key, password file, protobuf's log") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+
+    // Percent-encoded bytes that are not UTF-8: PostgreSQL text cannot hold them (a 500 before).
+    const auto bad_id = http_request(collector.port(), http::verb::delete_, "/v1/subjects/ab%ff%fecd", {},
+                                     {{"Authorization", "Bearer " + key}});
+    CHECK(bad_id.status == 400);
+
+    // A failed revoke of a plain key logs its prefix at most.
+    const std::string unknown_key = "tk_" + std::string(43, 'Q');
+    const auto revoke = collector.run_command({"keys", "revoke", unknown_key});
+    CHECK(revoke.exit_code == 1);
+    CHECK(revoke.err.find(unknown_key) == std::string::npos);
+    CHECK(revoke.err.find("tk_QQQQQQQQ") != std::string::npos);
+
+    // The password from a file (the test cluster trusts every local user, so any password works).
+    TempDir dir;
+    { std::ofstream(dir / "password") << "not-on-the-command-line\n"; }
+    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "password").string()}).exit_code == 0);
+    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "missing").string()}).exit_code != 0);
+
+    // libprotobuf's complaints about bad strings go through the log, a few a minute, not one
+    // raw stderr line per body.
+    Event event = make_event("my-cli");
+    event.set_name("bad\xc3\x28utf8");
+    Batch batch;
+    *batch.add_events() = event;
+    const std::string wire = batch.SerializeAsString();
+    for (int i = 0; i < 30; ++i) REQUIRE(post_batch(collector.port(), key, wire).status == 400);
+    const std::string log = collector.log();
+    INFO(log);
+    CHECK(log.find("[libprotobuf") == std::string::npos);
+    std::size_t lines = 0;
+    for (auto at = log.find("libprotobuf: "); at != std::string::npos; at = log.find("libprotobuf: ", at + 1)) ++lines;
+    CHECK(lines >= 1);
+    CHECK(lines <= 10);
+}
+
+TEST_CASE("metrics on a separate address (--metrics-listen): /metrics is served there only") {
+    const unsigned short metrics_port = free_tcp_port();
+    CollectorFixture collector({"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+    REQUIRE(wait_for_tcp_port(metrics_port));
+    CHECK(http_request(collector.port(), http::verb::get, "/metrics").status == 404);
+    const auto metrics = http_request(metrics_port, http::verb::get, "/metrics");
+    CHECK(metrics.status == 200);
+    CHECK(metrics.body.find("tk_collector_requests_total") != std::string::npos);
+    CHECK(http_request(metrics_port, http::verb::get, "/healthz").status == 200);
+    CHECK(http_request(metrics_port, http::verb::post, "/v1/batches", "x").status == 404);
+    CHECK(http_request(collector.port(), http::verb::get, "/healthz").status == 200);
 }

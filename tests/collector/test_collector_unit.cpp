@@ -237,3 +237,15 @@ TEST_CASE("the rate limiter forgets the least recently used bucket, so made-up n
     // It refills with time as usual.
     CHECK(limiter.acquire("abuser", t0 + std::chrono::seconds(2)) == 0);
 }
+
+TEST_CASE("partitions are only made inside the retention window, whatever the id times asked for") {
+    constexpr std::int64_t kDay = 86'400'000;
+    const std::int64_t now = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
+    const auto months = partition_months({now, now + 31 * kDay, now - 20 * kDay, now - 400 * kDay, now + 400 * kDay,
+                                          0, 253'402'300'799'999},
+                                         /*retention_days=*/30, now);
+    // 2026-01, 2026-02 and 2025-12 (within 30 days back); not a year back, a year ahead, 1970 or 9999.
+    CHECK(months == std::set<int>{2026 * 12 + 0, 2026 * 12 + 1, 2025 * 12 + 11});
+    // Retention 0 keeps everything back, but nothing far ahead.
+    CHECK(partition_months({0, now + 400 * kDay}, 0, now) == std::set<int>{1970 * 12 + 0});
+}

@@ -60,11 +60,23 @@ std::optional<std::string> parse_scanned_batch(const std::string& wire, bool jso
 std::optional<Rejection> validate_event(const telemetry_kit::v1::Event& event, std::string_view key_tool,
                                         const FieldLimits& limits, const TimeWindow& window);
 
+/// How far ahead of now partitions may be made (next month's, ahead of time, always fits).
+constexpr int kPartitionsAheadDays = 62;
+
+/// The months (year * 12 + month - 1) whose partitions may be made for these id times: only
+/// those overlapping the retention window (`retention_days` back from `now_ms`, 0 = no lower
+/// bound) up to kPartitionsAheadDays ahead, whatever the caller asks for. Pure.
+std::set<int> partition_months(const std::vector<std::int64_t>& id_times_ms, int retention_days, std::int64_t now_ms);
+
+/// Valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view text);
+
 /// Monthly partitions known to exist (shared by all connections of a process).
 class PartitionCache {
 public:
-    /// Creates the partitions covering these id times (ms) that are not known yet.
-    void ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms);
+    /// Creates the partitions covering these id times (ms) that are not known yet, only inside
+    /// the window of partition_months().
+    void ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms, int retention_days);
     /// Forgets everything (after a partition was found missing).
     void clear();
     /// Drops the partitions wholly older than `retention_days`; returns their names.
