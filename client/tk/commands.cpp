@@ -191,6 +191,19 @@ void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
     }
 }
 
+/// Erasures a collector refused, in words: the person asked for their data to be deleted and it
+/// may not have been.
+static void print_refused_erasures(const v1::StatusResponse& status) {
+    for (const auto& tool : status.tools()) {
+        for (const auto& refused : tool.refused_erasures()) {
+            std::cout << "  " << tool.tool() << ": the collector at " << refused.endpoint()
+                      << " refused to delete what it holds under the tool's old anonymous id (tk forget, "
+                      << time_text(refused.requested_unix_ms()) << "): " << refused.reason()
+                      << ". It may still have that data; ask the tool's authors to delete it.\n";
+        }
+    }
+}
+
 int status(const Common& common) {
     int exit_code = kExitOk;
     const auto response = call(common, [] {
@@ -236,6 +249,7 @@ int status(const Common& common) {
                       << std::setw(7) << tool.shed() << std::setw(9) << tool.expired() << std::setw(6)
                       << tool.dead_lettered() << "  " << (dropped.empty() ? "-" : dropped) << "\n";
         }
+        print_refused_erasures(status);
         for (const auto& tool : status.tools()) {
             std::cout << "  " << tool.tool() << " sends to "
                       << (tool.local_only() ? "nowhere (local only)"

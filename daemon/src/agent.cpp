@@ -89,6 +89,8 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     store_options.max_queue_events = config.max_queue_events;
     store_options.max_queue_bytes = config.max_queue_bytes;
     store_options.retention = config.retention;
+    store_options.max_dead_letters = config.max_dead_letters;
+    store_options.dead_letter_retention = config.dead_letter_retention;
     store_options.max_commit_events = config.max_commit_events;
     store_options.commit_wait = config.commit_wait;
     store_options.synchronous_full = config.synchronous_full;

@@ -99,9 +99,16 @@ std::optional<milliseconds> parse_retry_after(std::string_view value, std::chron
     return std::clamp<milliseconds>(delay, milliseconds(0), std::chrono::hours(24));
 }
 
+milliseconds retry_after_delay(milliseconds retry_after, milliseconds floor, milliseconds cap, std::mt19937_64& rng) {
+    const milliseconds base = std::clamp(retry_after, floor, std::max(floor, cap));
+    const milliseconds spread = std::max(milliseconds(1000), base / 10);
+    std::uniform_int_distribution<milliseconds::rep> pick(0, spread.count());
+    return base + milliseconds(pick(rng));
+}
+
 milliseconds next_delay(unsigned failures, std::optional<milliseconds> retry_after, milliseconds initial,
-                        milliseconds cap, std::mt19937_64& rng) {
-    if (retry_after) return std::min(*retry_after, cap);
+                        milliseconds cap, std::mt19937_64& rng, milliseconds retry_after_cap) {
+    if (retry_after) return retry_after_delay(*retry_after, kRetryAfterFloor, retry_after_cap, rng);
     return full_jitter(failures, initial, cap, rng);
 }
 

@@ -66,6 +66,9 @@ const std::map<std::string, Setter>& setters() {
          [](AgentConfig& c, auto& k, auto& v) { c.retention = std::chrono::hours(24 * parse_unsigned(k, v)); }},
         {"queue.retention_hours",
          [](AgentConfig& c, auto& k, auto& v) { c.retention = std::chrono::hours(parse_unsigned(k, v)); }},
+        {"queue.max_dead_letters", [](AgentConfig& c, auto& k, auto& v) { c.max_dead_letters = parse_unsigned(k, v); }},
+        {"queue.dead_letter_retention_hours",
+         [](AgentConfig& c, auto& k, auto& v) { c.dead_letter_retention = std::chrono::hours(parse_unsigned(k, v)); }},
         {"store.max_commit_events",
          [](AgentConfig& c, auto& k, auto& v) {
              c.max_commit_events = parse_unsigned(k, v);
@@ -157,6 +160,10 @@ std::string default_config_text() {
         "max_bytes = {}\n"
         "; queued events older than this expire (counted); or retention_hours\n"
         "retention_days = {}\n"
+        "; events the collector refused (and refused erasures), kept for tk status: at most this many,\n"
+        "; for at most this long\n"
+        "max_dead_letters = 10000\n"
+        "dead_letter_retention_hours = 720\n"
         "[store]\n"
         "; events per group commit, at most\n"
         "max_commit_events = {}\n"

@@ -446,31 +446,49 @@ struct Forwarder::Impl {
             return;
         }
         if (!response.error.empty()) return retry_later(lane, "erasure: " + response.error, std::nullopt);
-        const unsigned status = response.status;
-        if (status == 200 || status == 204 || status == 404) {
-            const auto request_id = lane.erasures.front().request_id;
-            if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
-            spdlog::info("forwarder: {} erased the data of an old anonymous id (request {})",
-                         lane.destination.endpoint, request_id);
-            update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
-            lane.erasures.erase(lane.erasures.begin());
-            lane.failures = 0;
-            return step(lane);
+        const auto request_id = lane.erasures.front().request_id;
+        switch (wire::erasure_verdict(response.status, response.body)) {
+            case wire::ErasureVerdict::done: {
+                if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
+                spdlog::info("forwarder: {} erased the data of an old anonymous id (request {})",
+                             lane.destination.endpoint, request_id);
+                update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
+                break;
+            }
+            case wire::ErasureVerdict::refused: {
+                // Kept for tk status; the batches behind it go on (a refusal must not block them).
+                const std::string reason = "erasure refused: " + http_error(response);
+                if (auto kept = outbox.erasure_refused(request_id, reason); !kept) {
+                    return retry_later(lane, kept.error(), std::nullopt);
+                }
+                spdlog::warn("forwarder: {} refused erasure request {} for good ({})", lane.destination.endpoint,
+                             request_id, http_error(response));
+                update_status(lane, [&](auto& s) { s.set_last_error(reason); });
+                break;
+            }
+            case wire::ErasureVerdict::retry: {
+                std::optional<milliseconds> retry_after;
+                if (retryable_status(response.status)) {
+                    retry_after = backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now());
+                }
+                const std::string prefix = response.status == 200 ? "erasure: unexpected " : "erasure: ";
+                return retry_later(lane, prefix + http_error(response), retry_after);
+            }
         }
-        std::optional<milliseconds> retry_after;
-        if (retryable_status(status)) {
-            retry_after = backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now());
-        }
-        retry_later(lane, "erasure: " + http_error(response), retry_after);
+        lane.erasures.erase(lane.erasures.begin());
+        lane.failures = 0;
+        step(lane);
     }
 
-    /// An endpoint that cannot be parsed will never work: dead-letter its events, drop its erasures.
+    /// An endpoint that cannot be parsed will never work: dead-letter its events and its erasures.
     /// Stops at the first store failure (and backs off): the same batch must not be tried forever.
     void give_up_on_endpoint(Lane& lane) {
         while (!lane.erasures.empty()) {
             const auto request_id = lane.erasures.front().request_id;
-            if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
-            spdlog::error("forwarder: dropping erasure request {}: {}", request_id, lane.url.error);
+            if (auto kept = outbox.erasure_refused(request_id, "erasure not sent: " + lane.url.error); !kept) {
+                return retry_later(lane, kept.error(), std::nullopt);
+            }
+            spdlog::error("forwarder: erasure request {} cannot be sent: {}", request_id, lane.url.error);
             lane.erasures.erase(lane.erasures.begin());
         }
         for (;;) {
@@ -490,7 +508,8 @@ struct Forwarder::Impl {
         if (stopping) return;
         ++lane.failures;
         const milliseconds delay =
-            backoff::next_delay(lane.failures, retry_after, options.initial_backoff, options.max_backoff, rng);
+            backoff::next_delay(lane.failures, retry_after, options.initial_backoff, options.max_backoff, rng,
+                                options.max_retry_after);
         lane.waiting = true;
         update_status(lane, [&](auto& s) {
             s.set_last_error(error);

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS dead_letters(
 CREATE TABLE IF NOT EXISTS erasures(
   request_id INTEGER PRIMARY KEY, dest_id INTEGER NOT NULL, tool TEXT NOT NULL, anonymous_id TEXT NOT NULL,
   created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS refused_erasures(
+  request_id INTEGER PRIMARY KEY, dest_id INTEGER NOT NULL, tool TEXT NOT NULL, reason TEXT NOT NULL,
+  requested_ms INTEGER NOT NULL, refused_ms INTEGER NOT NULL);
 PRAGMA user_version = 1;
 )sql";
 
@@ -451,6 +454,12 @@ void EventStore::expire(bool force) {
     const std::string cutoff = uuid_floor(now_unix_ms() - options_.retention.count());
     statements_->delete_before.bind_blob(1, cutoff);
     delete_and_count(statements_->delete_before, "expired");
+    // Dead letters and refused erasures are kept to be seen, not forever.
+    const std::int64_t dead_cutoff = now_unix_ms() - options_.dead_letter_retention.count();
+    Statement old_dead(*db_, "DELETE FROM dead_letters WHERE at_ms < ?");
+    old_dead.bind(1, dead_cutoff).run();
+    Statement old_refused(*db_, "DELETE FROM refused_erasures WHERE refused_ms < ?");
+    old_refused.bind(1, dead_cutoff).run();
 }
 
 // ---- tasks ----
@@ -478,6 +487,9 @@ std::uint64_t EventStore::Tx::set_tool_consent(const std::string& name, v1::Cons
     Statement remove(*store_.db_, "DELETE FROM events WHERE tool_id = ? RETURNING tool_id, size");
     remove.bind(1, tool);
     store_.delete_and_count(remove, "consent_withdrawn");
+    // What the collector refused of this tool's data is the person's data too: gone with consent.
+    Statement remove_dead(*store_.db_, "DELETE FROM dead_letters WHERE tool_id = ?");
+    remove_dead.bind(1, tool).run();
     return static_cast<std::uint64_t>(before - store_.pending_events_delta_);
 }
 
@@ -541,6 +553,19 @@ void EventStore::Tx::fill_status(v1::StatusResponse& status) {
     Statement dead(db, "SELECT tool_id, count(*) FROM dead_letters GROUP BY tool_id");
     while (dead.step()) {
         if (auto it = by_id.find(dead.integer(0)); it != by_id.end()) it->second->set_dead_lettered(dead.integer(1));
+    }
+    Statement refused(db,
+                      "SELECT r.tool, d.endpoint, r.reason, r.requested_ms, r.refused_ms FROM refused_erasures r "
+                      "JOIN destinations d ON r.dest_id = d.dest_id ORDER BY r.refused_ms, r.request_id");
+    while (refused.step()) {
+        for (auto& [id, tool] : by_id) {
+            if (tool->tool() != refused.text(0)) continue;
+            auto* erasure = tool->add_refused_erasures();
+            erasure->set_endpoint(refused.text(1));
+            erasure->set_reason(refused.text(2));
+            erasure->set_requested_unix_ms(refused.integer(3));
+            erasure->set_refused_unix_ms(refused.integer(4));
+        }
     }
     Statement counters(db, "SELECT tool_id, reason, count FROM counters ORDER BY tool_id, reason");
     while (counters.step()) {
@@ -663,10 +688,26 @@ Result<void> EventStore::dead_letter(const std::vector<std::string>& ids, const 
                       "", ids, 2, [&](Statement& copy) { copy.bind_text(1, reason).bind(2, now); },
                       [](const Statement&) {});
         const auto [events, bytes] = remove_queued(ids);
+        bound_dead_letters();
         transaction.commit();
         queue_events_ -= events;
         queue_bytes_ -= bytes;
     });
+}
+
+void EventStore::bound_dead_letters() {
+    const auto keep = static_cast<std::int64_t>(options_.max_dead_letters);
+    Statement dead(*outbox_db_,
+                   "DELETE FROM dead_letters WHERE id IN "
+                   "(SELECT id FROM dead_letters ORDER BY at_ms DESC, id DESC LIMIT -1 OFFSET ?)");
+    dead.bind(1, keep).run();
+    const auto dead_dropped = outbox_db_->changes();
+    Statement refused(*outbox_db_,
+                      "DELETE FROM refused_erasures WHERE request_id IN "
+                      "(SELECT request_id FROM refused_erasures ORDER BY refused_ms DESC, request_id DESC "
+                      "LIMIT -1 OFFSET ?)");
+    refused.bind(1, keep).run();
+    if (dead_dropped > 0) spdlog::info("store: {} oldest dead letters dropped (at most {} are kept)", dead_dropped, keep);
 }
 
 Result<std::vector<ErasureRequest>> EventStore::pending_erasures() {
@@ -690,6 +731,21 @@ Result<void> EventStore::erasure_done(std::int64_t request_id) {
     return outbox_call(outbox_mutex_, "erasure_done", [&] {
         Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
         remove.bind(1, request_id).run();
+    });
+}
+
+Result<void> EventStore::erasure_refused(std::int64_t request_id, const std::string& reason) {
+    return outbox_call(outbox_mutex_, "erasure_refused", [&] {
+        Transaction transaction(*outbox_db_);
+        // The old anonymous id is not kept: the person needs to see what was refused, not the id.
+        Statement copy(*outbox_db_,
+                       "INSERT OR REPLACE INTO refused_erasures(request_id, dest_id, tool, reason, requested_ms, "
+                       "refused_ms) SELECT request_id, dest_id, tool, ?, created_ms, ? FROM erasures WHERE request_id = ?");
+        copy.bind_text(1, reason).bind(2, now_unix_ms()).bind(3, request_id).run();
+        Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
+        remove.bind(1, request_id).run();
+        bound_dead_letters();
+        transaction.commit();
     });
 }
 

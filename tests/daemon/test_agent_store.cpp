@@ -293,3 +293,92 @@ TEST_CASE("outbox: removing or dead-lettering an empty list of ids changes nothi
     REQUIRE(q.store.remove_delivered({q.events[0].id}));  // and the outbox still works after them
     CHECK(q.store.queue_events() == 9);
 }
+
+namespace {
+
+/// A started store with `options` and `count` events of tool "t" queued for one destination.
+struct DeadLetterStore {
+    DeadLetterStore(StoreOptions options, int count) : store(dir / "queue.db", options) {
+        store.load();
+        store.start();
+        IntakeBatch batch;
+        batch.tool = "t";
+        batch.destination = destination;
+        for (int i = 0; i < count; ++i) batch.events.push_back(prepared("e"));
+        ids.reserve(batch.events.size());
+        for (const auto& event : batch.events) ids.push_back(event.id);
+        REQUIRE(commit(store, std::move(batch)));
+    }
+    ~DeadLetterStore() { store.stop(); }
+    v1::ToolStatus tool_status() {
+        v1::StatusResponse status;
+        in_writer(store, [&status](EventStore::Tx& tx) {
+            tx.expire();
+            tx.fill_status(status);
+        });
+        for (const auto& tool : status.tools()) {
+            if (tool.tool() == "t") return tool;
+        }
+        FAIL("tool t is not in the status");
+        return {};
+    }
+
+    tk::test::TempDir dir;
+    EventStore store;
+    const Destination destination{"https://a.example", "key-a"};
+    std::vector<std::string> ids;
+};
+
+}  // namespace
+
+TEST_CASE("dead letters are bounded: past max_dead_letters the oldest go") {
+    StoreOptions options;
+    options.max_dead_letters = 5;
+    DeadLetterStore s(options, 8);
+    for (const auto& id : s.ids) REQUIRE(s.store.dead_letter({id}, "HTTP 400: bad"));
+    CHECK(s.tool_status().dead_lettered() == 5);
+    CHECK(s.store.queue_events() == 0);
+}
+
+TEST_CASE("dead letters and refused erasures expire") {
+    StoreOptions options;
+    options.dead_letter_retention = std::chrono::milliseconds(1);
+    DeadLetterStore s(options, 3);
+    REQUIRE(s.store.dead_letter(s.ids, "HTTP 400: bad"));
+    in_writer(s.store, [&](EventStore::Tx& tx) { tx.forget_tool("other", 1, "old-id", s.destination); });
+    const auto erasures = s.store.pending_erasures().value();
+    REQUIRE(erasures.size() == 1);
+    REQUIRE(s.store.erasure_refused(erasures[0].request_id, "erasure refused: HTTP 403"));
+    // Expired once a millisecond has passed (status expires before it counts).
+    REQUIRE(tk::test::wait_until([&] { return s.tool_status().dead_lettered() == 0; }));
+    v1::StatusResponse status;
+    in_writer(s.store, [&status](EventStore::Tx& tx) { tx.fill_status(status); });
+    for (const auto& tool : status.tools()) CHECK(tool.refused_erasures_size() == 0);
+}
+
+TEST_CASE("a refused erasure leaves the pending ones and is shown with its reason, without the old id") {
+    DeadLetterStore s(StoreOptions{}, 1);
+    in_writer(s.store, [&](EventStore::Tx& tx) { tx.forget_tool("t", 1, "old-anon-id", s.destination); });
+    const auto erasures = s.store.pending_erasures().value();
+    REQUIRE(erasures.size() == 1);
+    REQUIRE(s.store.erasure_refused(erasures[0].request_id, "erasure refused: HTTP 403: forbidden"));
+    CHECK(s.store.pending_erasures()->empty());
+    CHECK(s.store.pending_destinations()->empty());  // nothing else queued: the refusal is not work
+    const auto tool = s.tool_status();
+    REQUIRE(tool.refused_erasures_size() == 1);
+    CHECK(tool.refused_erasures(0).endpoint() == "https://a.example");
+    CHECK(tool.refused_erasures(0).reason() == "erasure refused: HTTP 403: forbidden");
+    CHECK(tool.refused_erasures(0).requested_unix_ms() > 0);
+    CHECK(tool.refused_erasures(0).refused_unix_ms() >= tool.refused_erasures(0).requested_unix_ms());
+    CHECK(tool.DebugString().find("old-anon-id") == std::string::npos);
+}
+
+TEST_CASE("denying consent deletes the tool's dead letters too") {
+    DeadLetterStore s(StoreOptions{}, 4);
+    REQUIRE(s.store.dead_letter({s.ids[0], s.ids[1]}, "HTTP 400: bad"));
+    REQUIRE(s.tool_status().dead_lettered() == 2);
+    in_writer(s.store, [](EventStore::Tx& tx) { tx.set_tool_consent("t", v1::CONSENT_DENIED); });
+    const auto tool = s.tool_status();
+    CHECK(tool.dead_lettered() == 0);
+    CHECK(tool.queued() == 0);
+}

@@ -446,3 +446,42 @@ TEST_CASE("the sent log is bounded") {
     CHECK(std::filesystem::file_size(dir / "sent.log") <= 600);
     CHECK(std::filesystem::file_size(dir / "sent.log.1") <= 600);
 }
+
+TEST_CASE("an erasure the collector refuses is kept with its reason, and the batches behind it are delivered") {
+    CollectorFixture collector;
+    VectorOutbox outbox;
+    const Destination destination{collector.base_url(), collector.create_key("demo")};
+    outbox.add_erasure(destination, "not/an/id");  // the collector answers 400: malformed anonymous id
+    for (int i = 0; i < 5; ++i) outbox.add(destination, "demo");
+    Forwarder forwarder(outbox, quick_options());
+    forwarder.start();
+
+    REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
+    CHECK(count(collector) == 5);
+    CHECK(outbox.erasures_pending() == 0);
+    const auto refused = outbox.refused_erasures();
+    REQUIRE(refused.size() == 1);
+    CHECK(refused.at("not/an/id").rfind("erasure refused: HTTP 400: malformed anonymous id", 0) == 0);
+    CHECK(outbox.dead_letters().empty());
+}
+
+TEST_CASE("a 404 on erasure is not success: the data is still there, the request is kept as refused") {
+    CollectorFixture collector;
+    VectorOutbox outbox;
+    const Destination destination{collector.base_url(), collector.create_key("demo")};
+    for (int i = 0; i < 3; ++i) outbox.add(destination, "demo", "run", "old-id");
+    Forwarder forwarder(outbox, quick_options());
+    forwarder.start();
+    REQUIRE(wait_until([&] { return count(collector) == 3; }));
+
+    // The same collector under a base path it does not serve: its router answers 404 "not found".
+    const Destination misrouted{collector.base_url() + "/no-such-prefix", destination.ingest_key};
+    outbox.add_erasure(misrouted, "old-id");
+    forwarder.notify();
+    REQUIRE(wait_until([&] { return outbox.erasures_pending() == 0; }));
+    const auto refused = outbox.refused_erasures();
+    REQUIRE(refused.size() == 1);
+    CHECK(refused.at("old-id").rfind("erasure refused: HTTP 404", 0) == 0);
+    CHECK(count(collector, "anonymous_id = 'old-id'") == 3);
+    CHECK(status_of(forwarder, misrouted.endpoint).last_error().rfind("erasure refused: HTTP 404", 0) == 0);
+}

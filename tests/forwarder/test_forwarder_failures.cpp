@@ -30,7 +30,7 @@ ForwarderOptions quick_options() {
 }
 
 /// An endpoint the URL parser refuses: the forwarder dead-letters its events and drops its
-/// erasures without opening a connection (next_batch, dead_letter, erasure_done, ...).
+/// erasures without opening a connection (next_batch, dead_letter, erasure_refused, ...).
 const Destination kUnparsable{"ftp://example.com", "key"};
 
 telemetry_kit::v1::DestinationStatus status_of(const Forwarder& forwarder, const std::string& endpoint) {
@@ -113,6 +113,7 @@ TEST_CASE("whichever call fails, the forwarder backs off, says why, and finishes
 
         REQUIRE(wait_until([&] { return outbox.queued() == 0 && outbox.erasures_pending() == 0; }));
         CHECK(outbox.dead_letters().size() == 3);
+        CHECK(outbox.refused_erasures().size() == 1);
         CHECK(outbox.failures <= 1);
         REQUIRE(wait_until([&] { return !has_work(forwarder); }));
         CHECK(forwarder.local_error().empty());

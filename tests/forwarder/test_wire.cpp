@@ -61,3 +61,23 @@ TEST_CASE("short_body keeps error messages printable and short") {
     CHECK(wire::short_body(std::string("a\0b\x01", 4)) == "ab");
     CHECK(wire::short_body(std::string(500, 'x')).size() == 203);
 }
+
+TEST_CASE("erasure verdicts: only the collector's own success is success, a 404 is a refusal") {
+    using V = wire::ErasureVerdict;
+    CHECK(wire::erasure_verdict(200, "{\"deleted\":3}\n") == V::done);
+    CHECK(wire::erasure_verdict(200, "{\"deleted\":0}\n") == V::done);  // nothing held: erased all the same
+    CHECK(wire::erasure_verdict(204, "") == V::done);
+    CHECK(wire::erasure_verdict(200, "<html>welcome to the hotel wifi</html>") == V::retry);
+    CHECK(wire::erasure_verdict(404, "not found\n") == V::refused);
+    CHECK(wire::erasure_verdict(400, "malformed anonymous id\n") == V::refused);
+    CHECK(wire::erasure_verdict(401, "") == V::refused);
+    CHECK(wire::erasure_verdict(403, "") == V::refused);
+    CHECK(wire::erasure_verdict(405, "") == V::refused);
+    CHECK(wire::erasure_verdict(410, "") == V::refused);
+    CHECK(wire::erasure_verdict(408, "") == V::retry);
+    CHECK(wire::erasure_verdict(429, "") == V::retry);
+    CHECK(wire::erasure_verdict(500, "") == V::retry);
+    CHECK(wire::erasure_verdict(503, "") == V::retry);
+    CHECK(wire::erasure_verdict(301, "") == V::retry);
+    CHECK(wire::erasure_verdict(100, "") == V::retry);
+}

@@ -133,6 +133,23 @@ public:
         }
         return {};
     }
+    tk::Result<void> erasure_refused(std::int64_t request_id, const std::string& reason) override {
+        std::lock_guard lock(mutex_);
+        if (auto error = fault("erasure_refused")) return *error;
+        for (auto it = erasures_.begin(); it != erasures_.end(); ++it) {
+            if (it->request_id == request_id) {
+                refused_[it->anonymous_id] = reason;
+                erasures_.erase(it);
+                break;
+            }
+        }
+        return {};
+    }
+    /// anonymous id -> reason
+    std::map<std::string, std::string> refused_erasures() const {
+        std::lock_guard lock(mutex_);
+        return refused_;
+    }
 
 private:
     /// Counts the call; the injected failure, if this call is to fail (under mutex_).
@@ -162,6 +179,7 @@ private:
     mutable std::mutex mutex_;
     std::map<Destination, std::vector<OutgoingEvent>> queue_;
     std::map<std::string, std::string> dead_;
+    std::map<std::string, std::string> refused_;
     std::vector<tk::agent::ErasureRequest> erasures_;
     std::int64_t last_request_ = 0;
     std::size_t delivered_ = 0;

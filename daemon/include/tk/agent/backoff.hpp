@@ -24,10 +24,22 @@ std::chrono::milliseconds full_jitter(unsigned failures, std::chrono::millisecon
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
                                                            std::chrono::system_clock::time_point now);
 
-/// The delay before the next attempt: `Retry-After` when the server sent one, else full jitter;
-/// either way never above `cap` (a server cannot park the agent for longer than the person allows).
+/// Bounds on a server's `Retry-After`: never sooner than `floor` (so "0" or a date in the past
+/// cannot make a tight loop), never later than `cap` (a server cannot park the agent for days).
+inline constexpr std::chrono::milliseconds kRetryAfterFloor{1000};
+inline constexpr std::chrono::milliseconds kRetryAfterCap{std::chrono::hours(1)};
+
+/// When a server said `Retry-After: d`: d clamped to [floor, cap], plus a random spread of up to
+/// a tenth of it (at least up to 1 s), so agents refused at the same moment do not all come back
+/// at the same moment. Never sooner than asked.
+std::chrono::milliseconds retry_after_delay(std::chrono::milliseconds retry_after, std::chrono::milliseconds floor,
+                                            std::chrono::milliseconds cap, std::mt19937_64& rng);
+
+/// The delay before the next attempt: retry_after_delay() when the server sent `Retry-After`
+/// (bounded by `retry_after_cap`), else full jitter up to `cap`.
 std::chrono::milliseconds next_delay(unsigned failures, std::optional<std::chrono::milliseconds> retry_after,
                                      std::chrono::milliseconds initial, std::chrono::milliseconds cap,
-                                     std::mt19937_64& rng);
+                                     std::mt19937_64& rng,
+                                     std::chrono::milliseconds retry_after_cap = kRetryAfterCap);
 
 }  // namespace tk::agent::backoff

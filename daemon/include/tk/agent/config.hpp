@@ -32,6 +32,8 @@ struct AgentConfig {
     std::size_t max_queue_events = 100'000;           ///< past it the oldest queued events are shed
     std::size_t max_queue_bytes = 64u << 20;          ///< serialized event bytes, same
     std::chrono::hours retention{24 * 30};            ///< queued events older than this expire
+    std::size_t max_dead_letters = 10'000;            ///< dead letters (and refused erasures) kept, at most
+    std::chrono::hours dead_letter_retention{24 * 30};  ///< and for at most this long
 
     // [store]
     std::size_t max_commit_events = 8192;             ///< events per group commit, at most

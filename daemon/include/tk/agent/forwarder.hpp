@@ -23,6 +23,8 @@ struct ForwarderOptions {
     std::chrono::milliseconds coalesce{200};
     std::chrono::milliseconds initial_backoff{1000};
     std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
+    /// A server's Retry-After is honoured up to this long (and never under 1 s); see backoff.hpp.
+    std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
     /// Batches in flight at once per destination (each on its own kept-alive connection) while
     /// a backlog drains. 1 = strictly one request at a time.

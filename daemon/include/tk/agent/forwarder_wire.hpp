@@ -38,4 +38,12 @@ std::string short_body(std::string_view body, std::size_t limit = 200);
 /// Lower-case hex of an id (for logs).
 std::string hex(std::string_view bytes);
 
+/// What an answer to `DELETE /v1/subjects/{id}` means for the erasure request.
+enum class ErasureVerdict {
+    done,     ///< the collector erased (200 with its {"deleted": n} answer, or 204)
+    retry,    ///< try again later: 408, 429, 5xx, or an answer no collector gives (3xx, a 200 without its body)
+    refused,  ///< refused for good: any other 4xx. 404 too: no collector route answered, so nothing was erased
+};
+ErasureVerdict erasure_verdict(unsigned status, std::string_view body);
+
 }  // namespace tk::agent::wire

@@ -63,6 +63,11 @@ public:
 
     /// The collector acknowledged the erasure request: forget it.
     virtual Result<void> erasure_done(std::int64_t request_id) = 0;
+
+    /// The collector refused the erasure request for good (a 4xx that is not "try again", or an
+    /// endpoint that cannot be parsed): it is no longer pending, and is kept with `reason` among
+    /// the refused erasures that `tk status` shows (bounded, and expiring like dead letters).
+    virtual Result<void> erasure_refused(std::int64_t request_id, const std::string& reason) = 0;
 };
 
 }  // namespace tk::agent

@@ -41,6 +41,11 @@ struct StoreOptions {
     /// How long the writer waits for more events to share a commit (0 = commit at once).
     std::chrono::microseconds commit_wait{1000};
     bool synchronous_full = false;
+    /// Dead letters (events the collector refused) and refused erasures are kept for the person to
+    /// see in `tk status`, but not forever: at most this many of each (the oldest go first)...
+    std::size_t max_dead_letters = 10'000;
+    /// ...and none older than this.
+    std::chrono::milliseconds dead_letter_retention{std::chrono::hours(24 * 30)};
 };
 
 /// One event ready to store: its 16-byte id and the serialized, scrubbed Event.
@@ -124,6 +129,7 @@ public:
     Result<void> dead_letter(const std::vector<std::string>& ids, const std::string& reason) override;
     Result<std::vector<ErasureRequest>> pending_erasures() override;
     Result<void> erasure_done(std::int64_t request_id) override;
+    Result<void> erasure_refused(std::int64_t request_id, const std::string& reason) override;
 
 private:
     struct Work {
@@ -144,6 +150,8 @@ private:
     void enforce_bounds();
     void expire(bool force);
     void delete_and_count(detail::Statement& select_delete, const char* reason);
+    /// Keeps the dead letters and refused erasures within max_dead_letters (outbox connection).
+    void bound_dead_letters();
     /// Deletes queued events by id (outbox connection, inside its transaction): {events, bytes}.
     std::pair<std::int64_t, std::int64_t> remove_queued(const std::vector<std::string>& ids);
 
@@ -180,8 +188,8 @@ public:
     /// Records the tool's latest identity (from a Hello).
     void save_tool(const std::string& name, const telemetry_kit::v1::ToolIdentity& identity);
     void set_global_consent(telemetry_kit::v1::Consent consent);
-    /// Sets a tool's consent; denying deletes its queued events (counted "consent_withdrawn").
-    /// Returns the number deleted.
+    /// Sets a tool's consent; denying deletes its queued events (counted "consent_withdrawn") and
+    /// its dead letters. Returns the number of queued events deleted.
     std::uint64_t set_tool_consent(const std::string& name, telemetry_kit::v1::Consent consent);
     /// Deletes the tool's queued and dead-lettered events and counters, stores its new generation,
     /// and queues an erasure of `old_anonymous_id` at `destination` (if any). Returns events deleted.
