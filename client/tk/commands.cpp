@@ -196,9 +196,11 @@ void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
 static void print_refused_erasures(const v1::StatusResponse& status) {
     for (const auto& tool : status.tools()) {
         for (const auto& refused : tool.refused_erasures()) {
+            std::string reason = refused.reason();
+            if (const std::string prefix = "erasure refused: "; reason.rfind(prefix, 0) == 0) reason.erase(0, prefix.size());
             std::cout << "  " << tool.tool() << ": the collector at " << refused.endpoint()
                       << " refused to delete what it holds under the tool's old anonymous id (tk forget, "
-                      << time_text(refused.requested_unix_ms()) << "): " << refused.reason()
+                      << time_text(refused.requested_unix_ms()) << "): " << reason
                       << ". It may still have that data; ask the tool's authors to delete it.\n";
         }
     }
