@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "telemetry_kit/v1/agent.pb.h"
+#include "tk/agent/platform.hpp"
 #include "tk/agent/scrubber.hpp"
 #include "tk/common/framing.hpp"
 #include "tk/common/uuid.hpp"
@@ -70,6 +71,13 @@ std::string stored_payload(v1::Event event) {
     event.set_tool("bench-tool");
     event.set_tool_version("1.0.0");
     event.set_anonymous_id(std::string(32, 'a'));
+    // The platform facts the agent stamps on every event (docs/privacy.md), so the rows are the
+    // same size as the agent's.
+    const auto& platform = tk::agent::local_platform();
+    event.set_os(platform.os);
+    event.set_os_version(platform.os_version);
+    event.set_arch(platform.arch);
+    event.set_agent_version(platform.agent_version);
     return event.SerializeAsString();
 }
 
