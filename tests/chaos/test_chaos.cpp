@@ -177,24 +177,6 @@ bool wait_for_rows(const PostgresCluster& postgres, long long rows, std::chrono:
     return wait_every(100ms, deadline, [&] { return stored(postgres) >= rows; });
 }
 
-/// Rows of the agent's dead-letter table (events the collector refused for good).
-long long dead_letters(const RunningAgent& agent) {
-    sqlite3* db = nullptr;
-    long long rows = -1;
-    const auto file = agent.home() / "queue.db";
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 2000);
-        sqlite3_stmt* statement = nullptr;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM dead_letters", -1, &statement, nullptr) == SQLITE_OK &&
-            sqlite3_step(statement) == SQLITE_ROW) {
-            rows = sqlite3_column_int64(statement, 0);
-        }
-        sqlite3_finalize(statement);
-    }
-    sqlite3_close(db);
-    return rows;
-}
-
 /// Size of the client spool file (what clients wrote while they could not reach the agent).
 long long spool_bytes(const RunningAgent& agent) {
     struct stat st {};
@@ -338,7 +320,7 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     CHECK(ids == rows);
     CHECK(duplicates == 0);
     CHECK(missing == 0);
-    CHECK(dead_letters(agent) == 0);
+    CHECK(agent.dead_letter_rows() == 0);
     CHECK(c1_served > 0);  // the restarted collector took traffic again
     for (int i = 0; i < kClients; ++i) {
         INFO("client " << i);

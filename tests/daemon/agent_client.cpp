@@ -1,6 +1,7 @@
 #include "agent_client.hpp"
 
 #include <poll.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -221,6 +222,31 @@ void RunningAgent::start() {
     if (!wait_for_unix_socket(socket(), 10s)) {
         throw std::runtime_error("tk-agent did not start listening; its log:\n" + log());
     }
+}
+
+RunResult RunningAgent::tk(std::vector<std::string> args) const {
+    ProcessOptions options;
+    options.argv = {binary("tk").string()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = env();
+    return run(options, 10s);
+}
+
+long long RunningAgent::dead_letter_rows() const {
+    long long rows = -1;
+    sqlite3* db = nullptr;
+    const auto file = home() / "queue.db";
+    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        sqlite3_stmt* statement = nullptr;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM dead_letters", -1, &statement, nullptr) == SQLITE_OK &&
+            sqlite3_step(statement) == SQLITE_ROW) {
+            rows = sqlite3_column_int64(statement, 0);
+        }
+        sqlite3_finalize(statement);
+    }
+    sqlite3_close(db);
+    return rows;
 }
 
 int RunningAgent::stop() { return process_ ? process_->stop(10s) : -1; }

@@ -67,6 +67,14 @@ std::uint64_t dropped(const telemetry_kit::v1::StatusResponse& status, const std
 
 namespace tk::test {
 
+/// Agent settings for tests that forward: send almost at once, retry quickly.
+inline constexpr const char* kQuickForwarderConfig =
+    "[forwarder]\n"
+    "coalesce_ms = 10\n"
+    "initial_backoff_ms = 50\n"
+    "max_backoff_s = 1\n"
+    "request_timeout_s = 5\n";
+
 /// A real tk-agent on a socket and state dir of its own, in a fresh temp dir.
 class RunningAgent {
 public:
@@ -91,6 +99,10 @@ public:
     fs::path config_file() const { return dir_.path() / "agent.conf"; }
     std::string log() const { return read_file(dir_.path() / "agent.log"); }
     std::map<std::string, std::string> env() const;
+    /// Runs `tk <args...>` against this agent (its socket and home) to completion.
+    RunResult tk(std::vector<std::string> args) const;
+    /// Rows of the agent's dead-letter table, read beside the running agent (-1 if unreadable).
+    long long dead_letter_rows() const;
     ChildProcess& process() { return *process_; }
 
     /// Control request on a fresh connection; REQUIREs a reply without error.

@@ -19,18 +19,6 @@ namespace v1 = telemetry_kit::v1;
 
 namespace {
 
-/// Agent settings for tests: send almost at once, retry quickly.
-const char* kQuickAgent =
-    "[forwarder]\n"
-    "coalesce_ms = 10\n"
-    "initial_backoff_ms = 50\n"
-    "max_backoff_s = 1\n"
-    "request_timeout_s = 5\n";
-
-long long count(const CollectorFixture& collector, const std::string& where = "true") {
-    return std::stoll(collector.query("SELECT count(*) FROM events WHERE " + where));
-}
-
 v1::ToolIdentity identity(const std::string& tool, const CollectorFixture& collector, const std::string& key) {
     auto id = tool_identity(tool);  // opt-out tool: kept unless the person denies
     id.set_endpoint(collector.base_url());
@@ -73,14 +61,6 @@ RunResult demo_cli(RunningAgent& agent, const CollectorFixture& collector, const
     return run(options, 10s);
 }
 
-RunResult tk_cli(RunningAgent& agent, std::vector<std::string> args) {
-    ProcessOptions options;
-    options.argv = {binary("tk").string()};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.env = agent.env();
-    return run(options, 10s);
-}
-
 /// Rows of the agent's dead-letter table: reason per event.
 std::vector<std::string> dead_letter_reasons(const RunningAgent& agent) {
     std::vector<std::string> reasons;
@@ -105,7 +85,7 @@ std::vector<std::string> dead_letter_reasons(const RunningAgent& agent) {
 TEST_CASE("demo-cli's events reach PostgreSQL with the right fields, the tool's anonymous id, nothing of the host") {
     CollectorFixture collector;
     const std::string key = collector.create_key("demo-cli");
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     agent.control(consent_request(v1::ConsentRequest::ACTION_GRANT, "demo-cli"));
 
     // The name demo-cli greets is the person's user name: it must not travel (demo-cli never records it).
@@ -131,7 +111,7 @@ TEST_CASE("demo-cli's events reach PostgreSQL with the right fields, the tool's 
         REQUIRE(client.flush());
     }
 
-    REQUIRE(wait_until([&] { return count(collector) == 4; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 4; }));
     const std::string rows = collector.query(
         "SELECT name || '|' || tool || '|' || tool_version || '|' || kind || '|' || coalesce(success::text, '-') || '|' ||"
         " coalesce(exit_code::text, '-') || '|' || (duration_us IS NOT NULL) || '|' || attributes::text"
@@ -166,7 +146,7 @@ TEST_CASE("demo-cli's events reach PostgreSQL with the right fields, the tool's 
 TEST_CASE("collector down for a while: the agent's queue holds, then drains, every event stored once") {
     CollectorFixture collector;
     const std::string key = collector.create_key("demo");
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     const auto tool = identity("demo", collector, key);
     collector.stop();
 
@@ -184,7 +164,7 @@ TEST_CASE("collector down for a while: the agent's queue holds, then drains, eve
     for (const auto& id : send_events(agent, tool, 200)) ids.insert(id);
     collector.start();
     REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }, 15s));
-    CHECK(count(collector) == 500);
+    CHECK(collector.count_events() == 500);
     CHECK(collector.query("SELECT count(DISTINCT event_id) FROM events") == "500");
     status = agent.status();
     const auto* d = destination(status, collector.base_url());
@@ -197,7 +177,7 @@ TEST_CASE("collector down for a while: the agent's queue holds, then drains, eve
 TEST_CASE("PostgreSQL restarted mid-ingest: no loss, no duplicates") {
     CollectorFixture collector;
     const std::string key = collector.create_key("demo");
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     const auto tool = identity("demo", collector, key);
 
     std::atomic<bool> done{false};
@@ -212,7 +192,7 @@ TEST_CASE("PostgreSQL restarted mid-ingest: no loss, no duplicates") {
         }
         done = true;
     });
-    REQUIRE(wait_until([&] { return count(collector) > 0; }));
+    REQUIRE(wait_until([&] { return collector.count_events() > 0; }));
     // A restart in the middle of batches ("fast": in-flight transactions are aborted). Not
     // "immediate": the test cluster runs with synchronous_commit=off, so a crash there may lose
     // commits PostgreSQL already reported, which no client could notice.
@@ -226,7 +206,7 @@ TEST_CASE("PostgreSQL restarted mid-ingest: no loss, no duplicates") {
     producer.join();
     CHECK(sent == 2000);
     REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }, 20s));
-    CHECK(count(collector) == 2000);
+    CHECK(collector.count_events() == 2000);
     CHECK(collector.query("SELECT count(DISTINCT event_id) FROM events") == "2000");
     CHECK(agent.status().destinations(0).dead_lettered() == 0);
 }
@@ -234,7 +214,7 @@ TEST_CASE("PostgreSQL restarted mid-ingest: no loss, no duplicates") {
 TEST_CASE("a batch the collector refuses (401) lands in the dead-letter table and shows in tk status") {
     CollectorFixture collector;
     collector.create_key("demo");
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     send_events(agent, identity("demo", collector, "tk_wrong_key"), 7);
 
     REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }));
@@ -246,32 +226,32 @@ TEST_CASE("a batch the collector refuses (401) lands in the dead-letter table an
     REQUIRE(d != nullptr);
     CHECK(d->dead_lettered() == 7);
     CHECK(d->last_error().rfind("HTTP 401", 0) == 0);
-    CHECK(count(collector) == 0);
+    CHECK(collector.count_events() == 0);
 
-    const auto shown = tk_cli(agent, {"status"});
+    const auto shown = agent.tk({"status"});
     CHECK(shown.exit_code == 0);
     CHECK(shown.out.find("HTTP 401") != std::string::npos);
     CHECK(shown.out.find("tk_wrong_key") == std::string::npos);  // the key is never shown
-    const auto json = tk_cli(agent, {"status", "--json"});
+    const auto json = agent.tk({"status", "--json"});
     CHECK(json.out.find("\"dead_lettered\"") != std::string::npos);
 }
 
 TEST_CASE("tk forget: the collector erases the old anonymous id's rows: new events carry a new id") {
     CollectorFixture collector;
     const std::string key = collector.create_key("demo");
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     const auto tool = identity("demo", collector, key);
     send_events(agent, tool, 10);
-    REQUIRE(wait_until([&] { return count(collector) == 10; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 10; }));
     const std::string old_id = collector.query("SELECT DISTINCT anonymous_id FROM events");
     REQUIRE(old_id.size() == 32);
 
-    const auto forgot = tk_cli(agent, {"forget", "demo"});
+    const auto forgot = agent.tk({"forget", "demo"});
     CHECK(forgot.exit_code == 0);
-    REQUIRE(wait_until([&] { return count(collector) == 0; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 0; }));
 
     send_events(agent, tool, 3);
-    REQUIRE(wait_until([&] { return count(collector) == 3; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 3; }));
     const std::string new_id = collector.query("SELECT DISTINCT anonymous_id FROM events");
     CHECK(new_id.size() == 32);
     CHECK(new_id != old_id);
@@ -290,8 +270,8 @@ TEST_CASE("TLS end to end: the agent trusts a self-signed collector through ca_f
     REQUIRE(collector.base_url().rfind("https://", 0) == 0);
     const std::string key = collector.create_key("demo");
 
-    RunningAgent agent(std::string(kQuickAgent) + "ca_file = " + cert.string() + "\n");
+    RunningAgent agent(std::string(kQuickForwarderConfig) + "ca_file = " + cert.string() + "\n");
     send_events(agent, identity("demo", collector, key), 5);
-    REQUIRE(wait_until([&] { return count(collector) == 5; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 5; }));
     REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }));
 }

@@ -33,10 +33,6 @@ ForwarderOptions quick_options() {
     return options;
 }
 
-long long count(const CollectorFixture& collector, const std::string& where = "true") {
-    return std::stoll(collector.query("SELECT count(*) FROM events WHERE " + where));
-}
-
 telemetry_kit::v1::DestinationStatus status_of(const Forwarder& forwarder, const std::string& endpoint) {
     for (const auto& s : forwarder.status()) {
         if (s.endpoint() == endpoint) return s;
@@ -117,7 +113,7 @@ TEST_CASE("delivered events are removed from the queue and stored once") {
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
     CHECK(outbox.delivered() == 25);
     CHECK(outbox.dead_letters().empty());
-    CHECK(count(collector) == 25);
+    CHECK(collector.count_events() == 25);
     CHECK(collector.query("SELECT count(DISTINCT event_id) FROM events") == "25");
 
     const auto status = status_of(forwarder, destination.endpoint);
@@ -148,12 +144,12 @@ TEST_CASE("a delivered batch the queue fails to delete is sent again, stored onc
 
     REQUIRE(wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().find("remove_delivered") !=
                                     std::string::npos; }));
-    CHECK(count(collector) == 5);
+    CHECK(collector.count_events() == 5);
     CHECK(outbox.queued() == 5);  // still queued: the forwarder stopped, it did not resend in a loop
     outbox.fail_method("");
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
     CHECK(outbox.delivered() == 5);
-    CHECK(count(collector) == 5);  // the second send was answered "duplicate"
+    CHECK(collector.count_events() == 5);  // the second send was answered "duplicate"
     CHECK(outbox.dead_letters().empty());
 }
 
@@ -166,7 +162,7 @@ TEST_CASE("events that arrive later are sent soon after notify") {
     for (int round = 1; round <= 3; ++round) {
         for (int i = 0; i < 4; ++i) outbox.add(destination, "demo");
         forwarder.notify();
-        REQUIRE(wait_until([&] { return count(collector) == round * 4; }, 5s));
+        REQUIRE(wait_until([&] { return collector.count_events() == round * 4; }, 5s));
     }
     CHECK(outbox.queued() == 0);
 }
@@ -187,7 +183,7 @@ TEST_CASE("events the collector rejects go to the dead letters with its reason: 
     CHECK(dead.at(no_name).rfind("rejected: ", 0) == 0);
     CHECK(dead.at(other_tool).rfind("rejected: ", 0) == 0);
     CHECK(dead.at(no_name) != dead.at(other_tool));
-    CHECK(count(collector) == 1);
+    CHECK(collector.count_events() == 1);
     CHECK(status_of(forwarder, destination.endpoint).sent() == 1);
 }
 
@@ -205,7 +201,7 @@ TEST_CASE("a wrong ingest key dead-letters the batch with HTTP 401") {
     REQUIRE(dead.size() == 3);
     for (const auto& [id, reason] : dead) CHECK(reason.rfind("HTTP 401", 0) == 0);
     CHECK(status_of(forwarder, destination.endpoint).last_error().rfind("HTTP 401", 0) == 0);
-    CHECK(count(collector) == 0);
+    CHECK(collector.count_events() == 0);
     CHECK(collector.log().find("tk_not_a_real_key") == std::string::npos);
 }
 
@@ -228,7 +224,7 @@ TEST_CASE("collector down: the queue holds, retries back off, and it drains exac
 
     collector.start();
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
-    CHECK(count(collector) == 30);
+    CHECK(collector.count_events() == 30);
     CHECK(collector.query("SELECT count(DISTINCT event_id) FROM events") == "30");
     REQUIRE(wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().empty(); }));
     CHECK(status_of(forwarder, destination.endpoint).next_retry_unix_ms() == 0);
@@ -258,7 +254,7 @@ TEST_CASE("a broken destination does not hold back another") {
         forwarder.notify();
         REQUIRE(wait_until([&] { return outbox.queued(good) == 0; }, 5s));
     }
-    CHECK(count(collector) == 15);
+    CHECK(collector.count_events() == 15);
     CHECK(outbox.queued(hanging) == 5);
     CHECK(outbox.queued(refusing) == 5);
     CHECK(status_of(forwarder, refusing.endpoint).last_error().find("connect") != std::string::npos);
@@ -312,7 +308,7 @@ TEST_CASE("TLS: a self-signed collector is trusted with ca_file, refused without
         Forwarder forwarder(outbox, options);
         forwarder.start();
         REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
-        CHECK(count(collector) == 3);
+        CHECK(collector.count_events() == 3);
     }
     {  // with the CA file but a name the certificate does not carry, it is refused
         VectorOutbox outbox;
@@ -340,7 +336,7 @@ TEST_CASE("a collector that says 413 gets smaller batches: a lone oversize event
     Forwarder forwarder(outbox, options);
     forwarder.start();
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
-    CHECK(count(collector) == 60);
+    CHECK(collector.count_events() == 60);
     const auto dead = outbox.dead_letters();
     REQUIRE(dead.size() == 1);
     CHECK(dead.begin()->first == huge);
@@ -365,7 +361,7 @@ TEST_CASE("429 with Retry-After: the forwarder waits as long as the collector as
     }));
     CHECK(limited.next_retry_unix_ms() - limited.last_attempt_unix_ms() >= 900);
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
-    CHECK(count(collector) == 6);
+    CHECK(collector.count_events() == 6);
 }
 
 TEST_CASE("erasure: the collector deletes the old id's rows: retried while it is down") {
@@ -376,7 +372,7 @@ TEST_CASE("erasure: the collector deletes the old id's rows: retried while it is
     for (int i = 0; i < 2; ++i) outbox.add(destination, "demo", "run", "other-id");
     Forwarder forwarder(outbox, quick_options());
     forwarder.start();
-    REQUIRE(wait_until([&] { return count(collector) == 6; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 6; }));
 
     collector.stop();
     outbox.add_erasure(destination, "old-id");
@@ -386,8 +382,8 @@ TEST_CASE("erasure: the collector deletes the old id's rows: retried while it is
 
     collector.start();
     REQUIRE(wait_until([&] { return outbox.erasures_pending() == 0; }));
-    CHECK(count(collector, "anonymous_id = 'old-id'") == 0);
-    CHECK(count(collector, "anonymous_id = 'other-id'") == 2);
+    CHECK(collector.count_events("anonymous_id = 'old-id'") == 0);
+    CHECK(collector.count_events("anonymous_id = 'other-id'") == 2);
 }
 
 TEST_CASE("an idle forwarder does not wake up, nor while it waits out a backoff") {
@@ -457,7 +453,7 @@ TEST_CASE("an erasure the collector refuses is kept with its reason, and the bat
     forwarder.start();
 
     REQUIRE(wait_until([&] { return outbox.queued() == 0; }));
-    CHECK(count(collector) == 5);
+    CHECK(collector.count_events() == 5);
     CHECK(outbox.erasures_pending() == 0);
     const auto refused = outbox.refused_erasures();
     REQUIRE(refused.size() == 1);
@@ -472,7 +468,7 @@ TEST_CASE("a 404 on erasure is not success: the data is still there, the request
     for (int i = 0; i < 3; ++i) outbox.add(destination, "demo", "run", "old-id");
     Forwarder forwarder(outbox, quick_options());
     forwarder.start();
-    REQUIRE(wait_until([&] { return count(collector) == 3; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 3; }));
 
     // The same collector under a base path it does not serve: its router answers 404 "not found".
     const Destination misrouted{collector.base_url() + "/no-such-prefix", destination.ingest_key};
@@ -482,6 +478,6 @@ TEST_CASE("a 404 on erasure is not success: the data is still there, the request
     const auto refused = outbox.refused_erasures();
     REQUIRE(refused.size() == 1);
     CHECK(refused.at("old-id").rfind("erasure refused: HTTP 404", 0) == 0);
-    CHECK(count(collector, "anonymous_id = 'old-id'") == 3);
+    CHECK(collector.count_events("anonymous_id = 'old-id'") == 3);
     CHECK(status_of(forwarder, misrouted.endpoint).last_error().rfind("erasure refused: HTTP 404", 0) == 0);
 }

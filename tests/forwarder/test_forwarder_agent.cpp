@@ -18,17 +18,6 @@ namespace v1 = telemetry_kit::v1;
 
 namespace {
 
-const char* kQuickAgent =
-    "[forwarder]\n"
-    "coalesce_ms = 10\n"
-    "initial_backoff_ms = 50\n"
-    "max_backoff_s = 1\n"
-    "request_timeout_s = 5\n";
-
-long long count(const CollectorFixture& collector, const std::string& where = "true") {
-    return std::stoll(collector.query("SELECT count(*) FROM events WHERE " + where));
-}
-
 v1::ToolIdentity identity(const std::string& tool, const std::string& endpoint, const std::string& key) {
     auto id = tool_identity(tool);  // opt-out tool: kept unless the person denies
     id.set_endpoint(endpoint);
@@ -43,32 +32,6 @@ void send_events(RunningAgent& agent, const v1::ToolIdentity& tool, int n) {
     const auto ack = client.flush();
     REQUIRE(ack);
     REQUIRE(ack->accepted() == static_cast<std::uint64_t>(n));
-}
-
-RunResult tk_cli(RunningAgent& agent, std::vector<std::string> args) {
-    ProcessOptions options;
-    options.argv = {binary("tk").string()};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.env = agent.env();
-    return run(options, 10s);
-}
-
-/// Rows in the agent's dead-letter table (read-only, beside the running agent).
-long long dead_letter_rows(const RunningAgent& agent) {
-    long long rows = -1;
-    sqlite3* db = nullptr;
-    const auto file = agent.home() / "queue.db";
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 2000);
-        sqlite3_stmt* statement = nullptr;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM dead_letters", -1, &statement, nullptr) == SQLITE_OK &&
-            sqlite3_step(statement) == SQLITE_ROW) {
-            rows = sqlite3_column_int64(statement, 0);
-        }
-        sqlite3_finalize(statement);
-    }
-    sqlite3_close(db);
-    return rows;
 }
 
 /// HAProxy in front of the collector: passes everything through but answers DELETE itself with 403.
@@ -107,14 +70,14 @@ TEST_CASE("agent: a refused erasure is shown in tk status in words, and the tool
     CollectorFixture collector;
     const std::string key = collector.create_key("demo");
     RefusingProxy proxy(collector.port());
-    RunningAgent agent(kQuickAgent);
+    RunningAgent agent(kQuickForwarderConfig);
     const auto tool = identity("demo", proxy.url(), key);
     send_events(agent, tool, 4);
-    REQUIRE(wait_until([&] { return count(collector) == 4; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 4; }));
 
-    REQUIRE(tk_cli(agent, {"forget", "demo"}).exit_code == 0);  // DELETE: the proxy answers 403
+    REQUIRE(agent.tk({"forget", "demo"}).exit_code == 0);  // DELETE: the proxy answers 403
     send_events(agent, tool, 6);                                  // and batches keep going through it
-    REQUIRE(wait_until([&] { return count(collector) == 10; }));
+    REQUIRE(wait_until([&] { return collector.count_events() == 10; }));
     REQUIRE(wait_until([&] {
         const auto* t = find_tool(agent.status(), "demo");
         return t != nullptr && t->refused_erasures_size() == 1;
@@ -125,7 +88,7 @@ TEST_CASE("agent: a refused erasure is shown in tk status in words, and the tool
     CHECK(refused.endpoint() == proxy.url());
     CHECK(status.queue_events() == 0);
 
-    const auto shown = tk_cli(agent, {"status"});
+    const auto shown = agent.tk({"status"});
     CHECK(shown.exit_code == 0);
     CHECK(shown.out.find("demo: the collector at " + proxy.url() + " refused to delete what it holds") !=
           std::string::npos);
@@ -138,26 +101,26 @@ TEST_CASE("agent: dead letters are bounded, expire, and go with the tool's conse
     CollectorFixture collector;
     collector.create_key("demo");
     SECTION("bounded: only the newest max_dead_letters are kept") {
-        RunningAgent agent(std::string(kQuickAgent) + "[queue]\nmax_dead_letters = 3\n");
+        RunningAgent agent(std::string(kQuickForwarderConfig) + "[queue]\nmax_dead_letters = 3\n");
         send_events(agent, identity("demo", collector.base_url(), "tk_wrong_key"), 7);  // 401: dead letters
         REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }));
-        CHECK(dead_letter_rows(agent) == 3);
+        CHECK(agent.dead_letter_rows() == 3);
         CHECK(find_tool(agent.status(), "demo")->dead_lettered() == 3);
     }
     SECTION("expire: with a retention of 0 hours none are kept past the next look") {
-        RunningAgent agent(std::string(kQuickAgent) + "[queue]\ndead_letter_retention_hours = 0\n");
+        RunningAgent agent(std::string(kQuickForwarderConfig) + "[queue]\ndead_letter_retention_hours = 0\n");
         send_events(agent, identity("demo", collector.base_url(), "tk_wrong_key"), 5);
         REQUIRE(wait_until([&] { return agent.status().queue_events() == 0; }));
         REQUIRE(wait_until([&] { return find_tool(agent.status(), "demo")->dead_lettered() == 0; }));
-        CHECK(dead_letter_rows(agent) == 0);
+        CHECK(agent.dead_letter_rows() == 0);
     }
     SECTION("tk consent deny deletes the tool's dead letters") {
-        RunningAgent agent(kQuickAgent);
+        RunningAgent agent(kQuickForwarderConfig);
         send_events(agent, identity("demo", collector.base_url(), "tk_wrong_key"), 5);
         send_events(agent, identity("other", collector.base_url(), "tk_wrong_key"), 2);
-        REQUIRE(wait_until([&] { return dead_letter_rows(agent) == 7; }));
-        REQUIRE(tk_cli(agent, {"consent", "deny", "demo"}).exit_code == 0);
-        CHECK(dead_letter_rows(agent) == 2);  // the other tool's stay
+        REQUIRE(wait_until([&] { return agent.dead_letter_rows() == 7; }));
+        REQUIRE(agent.tk({"consent", "deny", "demo"}).exit_code == 0);
+        CHECK(agent.dead_letter_rows() == 2);  // the other tool's stay
         CHECK(find_tool(agent.status(), "demo")->dead_lettered() == 0);
         CHECK(find_tool(agent.status(), "other")->dead_lettered() == 2);
     }

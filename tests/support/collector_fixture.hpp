@@ -34,6 +34,10 @@ public:
     std::string create_key(const std::string& tool) const;
     /// SQL through psql, unaligned and tuples-only (PostgresCluster::query).
     std::string query(const std::string& sql) const { return postgres_.query(sql); }
+    /// Rows of `events` matching the SQL condition `where`.
+    long long count_events(const std::string& where = "true") const {
+        return std::stoll(query("SELECT count(*) FROM events WHERE " + where));
+    }
     /// Runs `tk-collector <args...> --database-url URL` to completion.
     RunResult run_command(std::vector<std::string> args) const;
 
