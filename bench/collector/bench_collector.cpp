@@ -319,7 +319,7 @@ int main(int argc, char** argv) {
         Stats bare = run_bare(postgres.conninfo("bare"), events_per_batch, static_cast<int>(db_connections), duration,
                               kInsertOnly);
         Stats bare_rollups = run_bare(postgres.conninfo("bare"), events_per_batch, static_cast<int>(db_connections),
-                                      duration, tk::collector::detail::kMoveStaging);
+                                      duration, tk::collector::detail::kMoveStaging.c_str());
 
         // (a) The collector.
         const unsigned short port = tk::test::free_tcp_port();

@@ -38,12 +38,30 @@ const char* const kCreateStaging =
     " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text)"
     " ON COMMIT DELETE ROWS";
 const char* const kCopyStaging = "COPY tk_staging FROM STDIN";
+// The hourly and duration rollups' share of `rows` (a CTE of events with their columns): `count`
+// (count(*), or -count(*) when erasing) added to this connection's shard of each row. Rows are
+// upserted in key order, so that two collectors adding to the same rows wait for each other
+// instead of deadlocking; migration 004 says why there are shards. One text for ingest and erasure,
+// so that both always touch the same rows.
+std::string count_upserts(const std::string& rows, const std::string& count) {
+    return " hourly AS (INSERT INTO rollup_hourly"
+           " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch,"
+           " ci, CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
+           " GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+           " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
+           " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
+           " durations AS (INSERT INTO rollup_duration"
+           " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
+           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket ORDER BY tool, hour, name, bucket"
+           " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),";
+}
+
 // Moves the staged events into `events` and adds what was really inserted (RETURNING: a duplicate
 // returns nothing) to the rollups (migration 004) in the same statement, so that a rollup never
-// counts an event twice and never misses one that is stored. Each connection adds to its own shard
-// of the hourly rows (migration 004 says why), and rows are upserted in key order, so that two
-// collectors adding to the same rows wait for each other instead of deadlocking.
-const char* const kMoveStaging =
+// counts an event twice and never misses one that is stored.
+const std::string kMoveStaging =
     "WITH inserted AS ("
     " INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
     " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
@@ -51,18 +69,8 @@ const char* const kMoveStaging =
     " to_timestamp(occurred_ms / 1000.0), now(), anonymous_id, attributes, success, duration_us,"
     " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING"
     " RETURNING event_id, id_time, tool, tool_version, kind, name, anonymous_id, success, duration_us, ci,"
-    " os, os_version, arch),"
-    " hourly AS (INSERT INTO rollup_hourly"
-    " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch, ci,"
-    " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, count(*)"
-    " FROM inserted GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
-    " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
-    " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
-    " durations AS (INSERT INTO rollup_duration"
-    " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
-    " pg_backend_pid() % 8, count(*) FROM inserted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
-    " ORDER BY tool, hour, name, bucket"
-    " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+    " os, os_version, arch)," +
+    count_upserts("inserted", "count(*)") +
     " days AS (INSERT INTO rollup_installs_daily"
     " SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date AS day, anonymous_id FROM inserted"
     " WHERE anonymous_id <> '' ORDER BY tool, day, anonymous_id ON CONFLICT DO NOTHING),"
@@ -490,20 +498,10 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
 // the hourly rollups (in this connection's shard) and forgets the install's days: the rollups are
 // what they would be had the events never arrived.
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
-    static constexpr const char* kErase =
+    static const std::string kErase =
         "WITH deleted AS (DELETE FROM events WHERE tool = $1 AND anonymous_id = $2"
-        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, ci, os, os_version, arch),"
-        " hourly AS (INSERT INTO rollup_hourly"
-        " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch,"
-        " ci, CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, -count(*)"
-        " FROM deleted GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
-        " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
-        " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
-        " durations AS (INSERT INTO rollup_duration"
-        " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
-        " pg_backend_pid() % 8, -count(*) FROM deleted WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket"
-        " ORDER BY tool, hour, name, bucket"
-        " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, ci, os, os_version, arch)," +
+        detail::count_upserts("deleted", "-count(*)") +
         " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2),"
         " first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
         " SELECT count(*) FROM deleted";

@@ -11,11 +11,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <map>
 
 #include "tk/collector/database.hpp"
+#include "tk/collector/percent_decode.hpp"
 #include "tk/common/json.hpp"
 
 namespace tk::collector {
@@ -69,25 +69,6 @@ bool valid_time(std::string_view text) {
         if (!ok) return false;
     }
     return true;
-}
-
-std::optional<std::string> url_decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '+') {
-            out.push_back(' ');
-        } else if (text[i] != '%') {
-            out.push_back(text[i]);
-        } else {
-            if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-                !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-                return std::nullopt;
-            }
-            out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16)));
-            i += 2;
-        }
-    }
-    return out;
 }
 
 /// Applies one decoded parameter; returns the error text, or "" when fine.
@@ -201,8 +182,9 @@ std::variant<QueryParams, std::string> parse_query(std::string_view query_string
         query_string = amp == std::string_view::npos ? std::string_view() : query_string.substr(amp + 1);
         if (pair.empty()) continue;
         const auto eq = pair.find('=');
-        const auto key = url_decode(pair.substr(0, eq));
-        const auto value = url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        const auto key = percent_decode(pair.substr(0, eq), UrlPart::query);
+        const auto raw_value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        const auto value = percent_decode(raw_value, UrlPart::query);
         if (!key || !value) return std::string("malformed percent-encoding");
         if (auto error = apply(params, *key, *value); !error.empty()) return error;
     }

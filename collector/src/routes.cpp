@@ -11,6 +11,7 @@
 #include "app.hpp"
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/keys.hpp"
+#include "tk/collector/percent_decode.hpp"
 #include "tk/collector/query.hpp"
 #include "tk/collector/tokens.hpp"
 
@@ -244,34 +245,10 @@ void post_batch(App& app, Request&& request, const std::string& address, Respond
                });
 }
 
-/// Percent-decodes a path segment; nullopt if malformed.
-std::optional<std::string> percent_decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        if (i + 2 >= text.size()) return std::nullopt;
-        const auto hex = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-            return -1;
-        };
-        const int high = hex(text[i + 1]);
-        const int low = hex(text[i + 2]);
-        if (high < 0 || low < 0) return std::nullopt;
-        out.push_back(static_cast<char>(high * 16 + low));
-        i += 2;
-    }
-    return out;
-}
-
 void delete_subject(App& app, Request&& request, std::string_view encoded_id, const std::string& address,
                     Respond respond) {
     const unsigned version = request.version();
-    const auto anonymous_id = percent_decode(encoded_id);
+    const auto anonymous_id = percent_decode(encoded_id, UrlPart::path_segment);
     if (!anonymous_id || anonymous_id->empty() || anonymous_id->size() > app.config.field_limits.anonymous_id ||
         anonymous_id->find('\0') != std::string::npos || anonymous_id->find('/') != std::string::npos ||
         !valid_utf8(*anonymous_id)) {  // PostgreSQL text would refuse it (a 500)

@@ -203,6 +203,15 @@ void submit_all(EventStore& store, std::map<std::string, IntakeBatch>& batches) 
 
 }  // namespace
 
+bool SpoolImporter::begin_run() {
+    run_ = std::make_unique<Run>();
+    running_ = true;
+    if (load(*run_)) return true;
+    run_.reset();
+    running_ = false;
+    return false;
+}
+
 // ---- at start: all at once ----
 
 void SpoolImporter::import_now() {
@@ -210,13 +219,7 @@ void SpoolImporter::import_now() {
     // next, catches anything later).
     for (int round = 0; round < 3; ++round) {
         if (take_spool() != Take::taken) return;
-        run_ = std::make_unique<Run>();
-        running_ = true;
-        if (!load(*run_)) {
-            run_.reset();
-            running_ = false;
-            return;
-        }
+        if (!begin_run()) return;
         feed(*run_, std::numeric_limits<std::size_t>::max());
         submit_all(store_, run_->batches);
         std::promise<bool> committed;
@@ -254,13 +257,7 @@ void SpoolImporter::start_run() {
         case Take::busy: schedule(kLockedRetry); return;
         case Take::taken: break;
     }
-    run_ = std::make_unique<Run>();
-    running_ = true;
-    if (!load(*run_)) {
-        run_.reset();
-        running_ = false;
-        return;
-    }
+    if (!begin_run()) return;
     asio::post(io_, [this, alive = alive_] {
         if (*alive) step();
     });

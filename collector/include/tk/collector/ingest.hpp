@@ -107,7 +107,9 @@ namespace detail {
 /// create the staging table, COPY into it, move it into `events` and the rollups.
 extern const char* const kCreateStaging;
 extern const char* const kCopyStaging;
-extern const char* const kMoveStaging;
+extern const std::string kMoveStaging;
+/// The rollup upserts of kMoveStaging and of erasure (a CTE list fragment); `count` per group.
+std::string count_upserts(const std::string& rows, const std::string& count);
 /// Appends `text` escaped for COPY's text format (backslash, tab, newline, carriage return).
 void append_copy_text(std::string& out, std::string_view text);
 /// The attributes as a JSON object (values: string, number, bool, or null when unset).

@@ -81,6 +81,8 @@ private:
     void start_run();
     Take take_spool();
     bool load(Run& run);
+    /// A new run over the taken file; false (nothing running) if it cannot be read.
+    bool begin_run();
     /// Feeds up to `limit` records to the intake; true when all are done.
     bool feed(Run& run, std::size_t limit);
     void step();
