@@ -18,4 +18,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   systemd dpkg-dev libxml2-utils \
   ccache \
   clang libclang-rt-dev \
+  python3-pytest python3-click \
   haproxy
