@@ -51,6 +51,14 @@ def connect_trusted(path):
     if why:
         return None, why + "; telemetry-kit did not connect to the socket %s in it" % path
     try:
+        st = os.lstat(path)
+    except OSError:
+        return None, ""  # nothing there: no agent
+    me = os.geteuid()
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != me:
+        what = "belongs to user %d, not you (user %d)" % (st.st_uid, me) if stat.S_ISSOCK(st.st_mode) else "is not a socket"
+        return None, "the socket at %s %s; telemetry-kit did not send anything to it" % (path, what)
+    try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     except OSError:
         return None, ""
@@ -62,7 +70,6 @@ def connect_trusted(path):
         except (OSError, struct.error):
             sock.close()
             return None, "cannot tell who listens on %s; telemetry-kit did not send anything to it" % path
-        me = os.geteuid()
         if uid != me:
             sock.close()
             return None, ("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did "

@@ -631,7 +631,14 @@ class Command:
         return self
 
     def duration(self, seconds):
-        self._duration_us = int(seconds * 1_000_000)
+        """How long the command took, in seconds (a float, or a datetime.timedelta)."""
+        if hasattr(seconds, "total_seconds"):
+            seconds = seconds.total_seconds()
+        self._duration_us = round(seconds * 1_000_000)
+        return self
+
+    def duration_us(self, microseconds):
+        self._duration_us = int(microseconds)
         return self
 
     def attribute(self, key, value):
