@@ -19,4 +19,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   ccache \
   clang libclang-rt-dev \
   python3-pytest python3-click \
+  cargo \
   haproxy
