@@ -20,4 +20,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   clang libclang-rt-dev \
   python3-pytest python3-click \
   cargo \
+  golang-go \
   haproxy

@@ -1,0 +1,3 @@
+module github.com/telemetry-kit/telemetry-kit/client/go
+
+go 1.19
