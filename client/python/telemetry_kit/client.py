@@ -119,8 +119,9 @@ class Client:
         self.mode = "sending"
         _cores.add(self)
         if hand_over_at_exit:
-            ref = weakref.ref(self)
-            atexit.register(lambda: ref() is not None and ref().close())
+            # A strong reference: a client made in a function that has returned still hands its
+            # events over at exit (a weak one would let it be collected with its queue first).
+            atexit.register(self.close)
 
     # ---- the host's side ----
 

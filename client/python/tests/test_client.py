@@ -197,6 +197,21 @@ def test_hand_over_at_exit_reaches_the_running_agent(agent):
     assert not os.path.exists(os.path.join(os.environ["TELEMETRY_KIT_HOME"], "spool"))
 
 
+def test_a_client_local_to_a_returned_function_still_hands_over_at_exit(agent):
+    agent.grant("py-local")
+    result = run_python("""
+        import telemetry_kit
+
+        def main():
+            client = telemetry_kit.Client("py-local", "1")
+            client.track_feature("from-main")
+
+        main()
+    """)
+    assert result.returncode == 0, result.stderr
+    assert agent.wait_for_events("py-local", 1)[0]["name"] == "from-main"
+
+
 def test_a_thousand_events_from_one_process_arrive_exactly_once(agent):
     agent.grant("py-many")
     client = telemetry_kit.Client("py-many", "1")
