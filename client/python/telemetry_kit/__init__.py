@@ -10,7 +10,14 @@ Importing this package does no I/O; a Client reads its environment once, when it
 """
 
 from .client import Client, Command, Stats
-from .integrations import track_argparse, track_click
 
 __all__ = ["Client", "Command", "Stats", "track_argparse", "track_click"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The integrations import argparse (and click when used): only a tool that uses them pays.
+    if name in ("track_argparse", "track_click"):
+        from . import integrations
+        return getattr(integrations, name)
+    raise AttributeError("module 'telemetry_kit' has no attribute %r" % name)

@@ -1,9 +1,9 @@
 """The two ways out of the process: the agent's socket (only our own agent's) and the spool file.
 Both only move bytes; what to send when is decided in client.py."""
 
+import _socket  # the C module: `socket` would import enum and more on every tool's start-up
 import errno
 import os
-import socket
 import stat
 import struct
 import sys
@@ -36,7 +36,7 @@ def untrusted_dir_reason(directory):
 
 def _peer_uid(sock):
     if sys.platform.startswith("linux"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
         return struct.unpack("3i", creds)[1]
     # macOS/BSD: LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1) fills a struct xucred
     # {u_int cr_version; uid_t cr_uid; ...}.
@@ -59,7 +59,7 @@ def connect_trusted(path):
         what = "belongs to user %d, not you (user %d)" % (st.st_uid, me) if stat.S_ISSOCK(st.st_mode) else "is not a socket"
         return None, "the socket at %s %s; telemetry-kit did not send anything to it" % (path, what)
     try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     except OSError:
         return None, ""
     try:

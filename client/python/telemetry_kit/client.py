@@ -8,14 +8,16 @@ in-flight events back in front of the backlog (the agent drops duplicates by id)
 (or one that stopped acknowledging) events go to the spool file the agent imports.
 """
 
+# Only C modules at import (a one-event CLI pays for every import: docs/benchmarks.md): _thread
+# locks, _collections.deque, _random; threading (for the I/O thread and flush's wait), select,
+# json and functools are imported when first needed.
+import _random
+import _thread
+import _weakref
 import atexit
-import collections
 import os
-import select
-import sys
-import threading
 import time
-import weakref
+from _collections import deque
 
 from . import _env, _transport, _wire
 
@@ -34,9 +36,20 @@ THREAD_START_AFTER_S = 0.05
 THREAD_START_EVENTS = 256
 SHUTDOWN_DEADLINE_S = 0.1
 
-Stats = collections.namedtuple("Stats", "tracked delivered spooled dropped suppressed reconnects")
+class Stats:
+    """What happened to a client's events so far (docs/protocol.md, "Stats a client keeps")."""
 
-_cores = weakref.WeakSet()
+    __slots__ = ("tracked", "delivered", "spooled", "dropped", "suppressed", "reconnects")
+
+    def __init__(self, *values):
+        for name, value in zip(self.__slots__, values):
+            setattr(self, name, value)
+
+    def __repr__(self):
+        return "Stats(%s)" % ", ".join("%s=%d" % (n, getattr(self, n)) for n in self.__slots__)
+
+
+_cores = []  # weak references to every sending client, for the fork handler
 
 
 class _Ids:
@@ -44,12 +57,11 @@ class _Ids:
     from a generator seeded by the OS (re-seeded in a forked child so ids never repeat)."""
 
     def __init__(self):
-        import random
-        self.random = random.Random(os.urandom(16))
+        self.random = _random.Random(int.from_bytes(os.urandom(16), "big"))
         self.pid = os.getpid()
         self.last_ms = 0
         self.counter = 0
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
 
     def next(self, now_ms):
         with self.lock:
@@ -97,7 +109,7 @@ class Client:
         self._suppressed = self._reconnects = 0
         self._tool_bytes = tool.encode("utf-8", "replace")
         self._version_bytes = version.encode("utf-8", "replace")
-        self._counter_lock = threading.Lock()
+        self._counter_lock = _thread.allocate_lock()
         if not tool:
             return  # nothing to attribute events to: disabled
         if _env.debug_requested():
@@ -117,7 +129,7 @@ class Client:
         self._spool_writer = _transport.SpoolWriter(state, _wire.spool_prefix(identity, signals))
         self._reset()
         self.mode = "sending"
-        _cores.add(self)
+        _cores.append(_weakref.ref(self))
         if hand_over_at_exit:
             # A strong reference: a client made in a function that has returned still hands its
             # events over at exit (a weak one would let it be collected with its queue first).
@@ -151,7 +163,10 @@ class Client:
             self._flush_requests += 1
         self._ensure_thread()
         self._wake()
-        with self._settled_changed:
+        with self._lock:
+            if self._settled_changed is None:
+                import threading
+                self._settled_changed = threading.Condition(self._lock)
             return self._settled_changed.wait_for(lambda: self._settled >= target, timeout)
 
     def stats(self):
@@ -170,7 +185,7 @@ class Client:
             if self._stopping:
                 return
             self._stopping = True
-            queued, self._pending = self._pending, collections.deque()
+            queued, self._pending = self._pending, deque()
             self._pending_bytes = 0
         # The I/O thread holds the I/O state only for non-blocking steps: a bounded wait.
         if not self._io_lock.acquire(timeout=SHUTDOWN_DEADLINE_S):
@@ -237,9 +252,10 @@ class Client:
 
     def _settle(self, n):
         if n:
-            with self._settled_changed:
+            with self._lock:
                 self._settled += n
-                self._settled_changed.notify_all()
+                if self._settled_changed is not None:
+                    self._settled_changed.notify_all()
 
     def _print_debug(self, event_id, kind, name, now_ms, attributes, success, duration_us, exit_code):
         import json
@@ -276,11 +292,11 @@ class Client:
     # ---- state; reset in a forked child ----
 
     def _reset(self):
-        self._lock = threading.Lock()
-        self._settled_changed = threading.Condition(self._lock)
-        self._io_lock = threading.Lock()
-        self._thread_lock = threading.Lock()
-        self._pending = collections.deque()
+        self._lock = _thread.allocate_lock()
+        self._settled_changed = None  # a threading.Condition on _lock, made by the first flush()
+        self._io_lock = _thread.allocate_lock()
+        self._thread_lock = _thread.allocate_lock()
+        self._pending = deque()
         self._pending_bytes = 0
         self._accepted = self._settled = 0
         self._flush_requests = self._handled_flush_requests = 0
@@ -295,8 +311,8 @@ class Client:
         self._lost_at = None
         self._next_connect = 0.0
         self._backoff = 0.0
-        self._backlog = collections.deque()
-        self._inflight = collections.deque()  # (event, seq, stream offset where its frame ends)
+        self._backlog = deque()
+        self._inflight = deque()  # (event, seq, stream offset where its frame ends)
         self._output = bytearray()
         self._stream_written = self._stream_appended = 0
         self._next_seq = 1
@@ -322,7 +338,7 @@ class Client:
         self._reset()
         self._tracked = self._delivered = self._spooled = self._dropped = 0
         self._suppressed = self._reconnects = 0
-        self._counter_lock = threading.Lock()
+        self._counter_lock = _thread.allocate_lock()
 
     # ---- the I/O thread ----
 
@@ -334,6 +350,7 @@ class Client:
                 self._wake_r, self._wake_w = os.pipe()
                 os.set_blocking(self._wake_r, False)
                 os.set_blocking(self._wake_w, False)
+                import threading
                 thread = threading.Thread(target=self._io_main, name="telemetry-kit", daemon=True)
                 thread.start()
                 self._thread = thread
@@ -362,7 +379,7 @@ class Client:
                     readers.append(self._sock)
                 writers = [self._sock] if watch_write else []
                 try:
-                    select.select(readers, writers, [], timeout if timeout >= 0 else None)
+                    _select(readers, writers, [], timeout if timeout >= 0 else None)
                 except (OSError, ValueError):
                     time.sleep(0.01)
                 self._io_sleeping = False
@@ -586,7 +603,7 @@ class Client:
                 if not self._output or left <= 0:
                     break
                 try:
-                    select.select([], [self._sock], [], left)
+                    _select([], [self._sock], [], left)
                 except (OSError, ValueError):
                     break
             now = time.monotonic()
@@ -721,9 +738,15 @@ def _write_stderr(text):
         pass
 
 
+def _select(*args):
+    import select
+    return select.select(*args)
+
+
 def _after_fork_in_child():
-    for core in list(_cores):
-        if core.mode == "sending":
+    for ref in _cores:
+        core = ref()
+        if core is not None and core.mode == "sending":
             core._reset_in_child()
 
 
