@@ -26,11 +26,14 @@ _BE32 = struct.Struct(">I")
 _DOUBLE = struct.Struct("<d")
 
 
+_SMALL = [bytes((i,)) for i in range(128)]  # one-byte varints, ready-made
+
+
 def varint(value):
     """Unsigned LEB128; a negative value is its 64-bit two's complement (as protobuf's int64)."""
+    if 0 <= value < 0x80:
+        return _SMALL[value]
     value &= _U64
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -55,40 +58,58 @@ def _bytes(field, data, always=False):
     return _tag(field, _LENGTH) + varint(len(data)) + data
 
 
+# The event is encoded on the tool's thread for every call, so its fields are written with
+# ready-made tags (field << 3 | wire type) rather than through the helpers above.
+_T_ID, _T_KIND, _T_NAME, _T_TIME, _T_ATTR = b"\x0a\x10", b"\x20", b"\x2a", b"\x30", b"\x3a"
+_T_SUCCESS, _T_DURATION, _T_EXIT = b"\x40", b"\x48", b"\x50"
+_V_STRING, _V_INT, _V_DOUBLE, _V_BOOL = b"\x0a", b"\x10", b"\x19", b"\x20"
+
+
 def _attribute(key, value):
     # AttributeValue is a oneof: the chosen field is written even when it holds a default value.
-    if isinstance(value, bool):
-        encoded = _uint(4, 1 if value else 0, True)
+    if value is True or value is False:
+        encoded = _V_BOOL + (b"\x01" if value else b"\x00")
     elif isinstance(value, int):
         if _INT64_MIN <= value <= _INT64_MAX:
-            encoded = _uint(2, value, True)
+            encoded = _V_INT + varint(value)
         else:  # beyond int64: kept as a double rather than lost
-            encoded = _tag(3, _FIXED64) + _DOUBLE.pack(float(value))
+            encoded = _V_DOUBLE + _DOUBLE.pack(float(value))
     elif isinstance(value, float):
-        encoded = _tag(3, _FIXED64) + _DOUBLE.pack(value)
+        encoded = _V_DOUBLE + _DOUBLE.pack(value)
     else:
-        encoded = _bytes(1, str(value).encode("utf-8", "replace"), True)
-    entry = _bytes(1, key.encode("utf-8", "replace")) + _bytes(2, encoded, True)
-    return _bytes(7, entry, True)
+        text = str(value).encode("utf-8", "replace")
+        encoded = _V_STRING + varint(len(text)) + text
+    key_bytes = key.encode("utf-8", "replace")
+    entry = (b"\x0a" + varint(len(key_bytes)) + key_bytes if key_bytes else b"") + b"\x12" + varint(len(encoded)) + encoded
+    return _T_ATTR + varint(len(entry)) + entry
 
 
-def encode_event(event_id, tool, tool_version, kind, name, timestamp_ms, attributes,
+def tool_fields(tool, tool_version):
+    """Event fields 2 and 3 (bytes), the same in every event of a client: encoded once."""
+    return _bytes(2, tool) + _bytes(3, tool_version)
+
+
+def encode_event(event_id, tool_and_version, kind, name, timestamp_ms, attributes,
                  success=None, duration_us=None, exit_code=None):
-    """Serialized `Event` (without the agent-only fields). `tool`/`tool_version` are bytes."""
-    parts = [_bytes(1, event_id), _bytes(2, tool), _bytes(3, tool_version), _uint(4, kind),
-             _bytes(5, name.encode("utf-8", "replace")), _uint(6, timestamp_ms)]
+    """Serialized `Event` (without the agent-only fields); `tool_and_version` is tool_fields()."""
+    name_bytes = name.encode("utf-8", "replace")
+    parts = [_T_ID, event_id, tool_and_version, _T_KIND, varint(kind)]
+    if name_bytes:
+        parts += (_T_NAME, varint(len(name_bytes)), name_bytes)
+    if timestamp_ms:
+        parts += (_T_TIME, varint(timestamp_ms))
     if attributes:
         for key, value in attributes.items():
             parts.append(_attribute(str(key), value))
     # `optional` fields: written whenever set, even to a default value.
     if success is not None:
-        parts.append(_uint(8, 1 if success else 0, True))
+        parts += (_T_SUCCESS, b"\x01" if success else b"\x00")
     if duration_us is not None:
-        parts.append(_uint(9, int(duration_us), True))
+        parts += (_T_DURATION, varint(int(duration_us)))
     if exit_code is not None:
         # int32 on the wire: sign-extended to 64 bits, as protobuf does.
         code = int(exit_code) & 0xFFFFFFFF
-        parts.append(_uint(10, code - (1 << 32) if code >= 1 << 31 else code, True))
+        parts += (_T_EXIT, varint(code - (1 << 32) if code >= 1 << 31 else code))
     return b"".join(parts)
 
 

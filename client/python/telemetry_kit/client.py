@@ -58,7 +58,6 @@ class _Ids:
 
     def __init__(self):
         self.random = _random.Random(int.from_bytes(os.urandom(16), "big"))
-        self.pid = os.getpid()
         self.last_ms = 0
         self.counter = 0
         self.lock = _thread.allocate_lock()
@@ -83,7 +82,7 @@ _ids = None
 
 def _new_id(now_ms):
     global _ids
-    if _ids is None or _ids.pid != os.getpid():
+    if _ids is None:
         _ids = _Ids()
     return _ids.next(now_ms)
 
@@ -107,8 +106,7 @@ class Client:
         self.mode = "disabled"
         self._tracked = self._delivered = self._spooled = self._dropped = 0
         self._suppressed = self._reconnects = 0
-        self._tool_bytes = tool.encode("utf-8", "replace")
-        self._version_bytes = version.encode("utf-8", "replace")
+        self._tool_fields = _wire.tool_fields(tool.encode("utf-8", "replace"), version.encode("utf-8", "replace"))
         self._counter_lock = _thread.allocate_lock()
         if not tool:
             return  # nothing to attribute events to: disabled
@@ -221,8 +219,8 @@ class Client:
                 self._print_debug(event_id, kind, name, now_ms, attributes, success, duration_us, exit_code)
                 self._count("_suppressed")
                 return
-            event = _wire.encode_event(event_id, self._tool_bytes, self._version_bytes, kind, name or "",
-                                       now_ms, attributes, success, duration_us, exit_code)
+            event = _wire.encode_event(event_id, self._tool_fields, kind, name or "", now_ms, attributes,
+                                       success, duration_us, exit_code)
         except Exception:
             self._count("_dropped")
             return
@@ -744,6 +742,8 @@ def _select(*args):
 
 
 def _after_fork_in_child():
+    global _ids
+    _ids = None  # never share the parent's random stream
     for ref in _cores:
         core = ref()
         if core is not None and core.mode == "sending":
