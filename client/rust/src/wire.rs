@@ -306,6 +306,37 @@ pub fn decode_reply(payload: &[u8]) -> Result<Reply, ()> {
 mod tests {
     use super::*;
 
+    fn hex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap()).collect()
+    }
+
+    /// protocol.md, "Writing a client": the worked example, byte for byte.
+    #[test]
+    fn the_worked_example_byte_for_byte() {
+        let identity = encode_tool_identity(&Identity {
+            tool: "my-cli", version: "1.2.0", endpoint: "", ingest_key: "", opt_out: false, allow_ci: false, local_only: false,
+        });
+        let signals = encode_signals(None, None, &[]);
+        assert_eq!(hello_frame(&identity, &signals), hex("00000017 0a15 0801 120f 0a066d792d636c69 1205312e322e30 1a00"));
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&hex("01a236325d0070008000000000000001"));
+        let attributes = [("target".to_string(), Value::Str("release".into()))];
+        let event = encode_event(&EventFields {
+            id, tool: "my-cli", tool_version: "1.2.0", kind: KIND_COMMAND, name: "build", timestamp_unix_ms: 1796205600000,
+            attributes: &attributes, success: Some(true), duration_us: Some(1500), exit_code: Some(0),
+        });
+        let mut frames = Vec::new();
+        append_event_frame(&mut frames, &event);
+        append_flush_frame(&mut frames, 1, 2000);
+        assert_eq!(frames, hex("0000004f 124d 0a1001a236325d0070008000000000000001 12066d792d636c69 1a05312e322e30 2001
+            2a056275696c64 3080bac9b1a334 3a13 0a06746172676574 12090a0772656c65617365 4001 48dc0b 5000
+            00000007 1a05 0801 10d00f"));
+        let mut record = Vec::new();
+        append_spool_record(&mut record, &spool_prefix(&identity, &signals), &event);
+        assert_eq!(record[..12], hex("544b5331 00000062 53b3ca0a")[..]);
+    }
+
     #[test]
     fn crc32_matches_zlib() {
         assert_eq!(crc32(b"123456789", 0), 0xCBF4_3926);
