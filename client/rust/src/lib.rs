@@ -320,3 +320,12 @@ impl Drop for CommandGuard<'_> {
         self.event.submit();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_client_can_be_shared_between_threads() {
+        fn send_and_sync<T: Send + Sync>() {}
+        send_and_sync::<super::Client>();
+    }
+}
