@@ -644,6 +644,11 @@ func (c *Client) drainOnShutdown(deadline time.Time) {
 	if c.conn != nil && c.broken {
 		c.disconnect(now)
 	}
+	// A short-lived tool has no connection yet: one raw connect and write (no runtime poller, no
+	// reader goroutine, no timer) is all its hand-over needs.
+	if c.conn == nil && len(c.backlog) > 0 && c.handOverRaw(deadline) {
+		return
+	}
 	if c.conn == nil && len(c.backlog) > 0 {
 		c.tryConnect(now)
 	}

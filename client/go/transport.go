@@ -37,35 +37,51 @@ func untrustedDirReason(dir string) string {
 	return ""
 }
 
-// connectTrusted connects to our own agent; on failure why is "" when there is simply no agent,
-// else the reason the socket was refused (an impostor).
-func connectTrusted(path string) (conn *net.UnixConn, why string) {
+// socketProblem checks the socket's directory and the socket file before connecting: "" and
+// present when they are ours; else why not ("" and not present: simply no agent).
+func socketProblem(path string) (why string, present bool) {
 	if why := untrustedDirReason(filepath.Dir(path)); why != "" {
-		return nil, why + "; telemetry-kit did not connect to the socket " + path + " in it"
+		return why + "; telemetry-kit did not connect to the socket " + path + " in it", false
 	}
 	var st syscall.Stat_t
 	if syscall.Lstat(path, &st) != nil {
-		return nil, "" // nothing there: no agent
+		return "", false // nothing there: no agent
 	}
 	me := uint32(os.Geteuid())
 	if st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
-		return nil, "the socket at " + path + " is not a socket; telemetry-kit did not send anything to it"
+		return "the socket at " + path + " is not a socket; telemetry-kit did not send anything to it", false
 	}
 	if st.Uid != me {
-		return nil, fmt.Sprintf("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did not send anything to it", path, st.Uid, me)
+		return fmt.Sprintf("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did not send anything to it", path, st.Uid, me), false
+	}
+	return "", true
+}
+
+// peerProblem judges the peer's uid, read right after connect(): "" when it is ours.
+func peerProblem(path string, uid uint32, ok bool) string {
+	if !ok {
+		return "cannot tell who listens on " + path + "; telemetry-kit did not send anything to it"
+	}
+	if me := uint32(os.Geteuid()); uid != me {
+		return fmt.Sprintf("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did not send anything to it", path, uid, me)
+	}
+	return ""
+}
+
+// connectTrusted connects to our own agent; on failure why is "" when there is simply no agent,
+// else the reason the socket was refused (an impostor).
+func connectTrusted(path string) (conn *net.UnixConn, why string) {
+	if why, present := socketProblem(path); !present {
+		return nil, why
 	}
 	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, ""
 	}
 	uid, ok := peerUID(conn)
-	if !ok {
+	if why := peerProblem(path, uid, ok); why != "" {
 		conn.Close()
-		return nil, "cannot tell who listens on " + path + "; telemetry-kit did not send anything to it"
-	}
-	if uid != me {
-		conn.Close()
-		return nil, fmt.Sprintf("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did not send anything to it", path, uid, me)
+		return nil, why
 	}
 	return conn, ""
 }
