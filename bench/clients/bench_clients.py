@@ -64,6 +64,13 @@ def process_overhead(argv, env, runs):
     return (median(base, 0), median(base, 1)), (median(tele, 0), median(tele, 1))
 
 
+def instructions(argv, env):
+    """Instructions one run executes (callgrind's Ir): a count the machine's load does not move."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True).stderr
+    return int(out.split("Collected :")[1].split()[0])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agent", required=True)
@@ -73,6 +80,9 @@ def main():
     parser.add_argument("--go", help="benchclientgo")
     parser.add_argument("--calls", type=int, default=50000)
     parser.add_argument("--runs", type=int, default=100, help="process runs per mode and language")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the one-event process's instructions with valgrind (Python, Rust; "
+                             "Go's runtime does not run under valgrind)")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="tk-bench-clients-")
@@ -126,6 +136,15 @@ def main():
             print("%-7s %8.2f / %6.2f ms %14.2f / %6.2f ms %12.2f / %5.2f ms (%.0f%% / %.0f%% of start-up)" % (
                 name, base[0], base[1], tele[0], tele[1], tele[0] - base[0], tele[1] - base[1],
                 100 * (tele[0] - base[0]) / base[0], 100 * (tele[1] - base[1]) / max(base[1], 0.001)))
+        if args.instructions:
+            print("%-7s %-20s %-20s %s" % ("", "start-up instr.", "one event instr.", "added (median of 3)"))
+            for name, argv in languages:
+                if name == "go":
+                    continue
+                runs = [(instructions(argv + ["none"], env), instructions(argv + ["telemetry"], env)) for _ in range(3)]
+                base = statistics.median(r[0] for r in runs)
+                added = statistics.median(r[1] - r[0] for r in runs)
+                print("%-7s %14d %20d %16d (%.1f%% of start-up)" % (name, base, base + added, added, 100 * added / base))
         print("load at end %.1f" % os.getloadavg()[0])
     finally:
         agent.terminate()
