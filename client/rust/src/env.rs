@@ -34,7 +34,8 @@ pub fn tool_disabled_variable(tool: &str) -> String {
 
 /// Set and not empty, `0` or `false` (any case): the opt-out switches' rule.
 pub fn truthy(value: Option<&OsString>) -> bool {
-    match value.and_then(|v| v.to_str().map(str::to_owned).or_else(|| Some("x".into()))) {
+    // A value that is not UTF-8 is neither empty nor "0"/"false": truthy.
+    match value.map(|v| v.to_string_lossy()) {
         Some(v) => !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"),
         None => false,
     }
