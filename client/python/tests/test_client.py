@@ -297,3 +297,26 @@ def test_forked_child_delivers_its_own_events(agent):
     assert client.flush(5.0)
     names = sorted(e["name"] for e in agent.wait_for_events("py-fork", 2))
     assert names == ["child", "parent"]
+
+
+def test_the_package_installs_with_pip_into_a_venv_and_works(tmp_path):
+    # The published shape: pip installs it offline (no dependencies), and an installed tool runs.
+    # The venv borrows the system's pip (--without-pip: ensurepip takes most of a minute here).
+    venv = tmp_path / "venv"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                          capture_output=True)
+    if made.returncode != 0 or subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode:
+        pytest.skip("python3 -m venv or pip is not available")
+    import shutil
+    source = tmp_path / "src"
+    shutil.copytree(PACKAGE_DIR, source, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    python = str(venv / "bin" / "python")
+    setuptools = os.path.dirname(os.path.dirname(__import__("setuptools").__file__))
+    install = subprocess.run([python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-build-isolation", str(source)],
+                             capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=setuptools), timeout=120)
+    assert install.returncode == 0, install.stdout + install.stderr
+    run = subprocess.run([python, "-c", "import telemetry_kit; telemetry_kit.Client('py-pip', '1').track('ok')"],
+                         capture_output=True, text=True, env=dict(os.environ, TELEMETRY_KIT_DEBUG="1", PYTHONPATH=""),
+                         timeout=30, cwd=str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert '"tool":"py-pip"' in run.stderr
