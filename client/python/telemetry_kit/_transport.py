@@ -5,7 +5,7 @@ import _socket  # the C module: `socket` would import enum and more on every too
 import errno
 import os
 import stat
-import struct
+import _struct
 import sys
 import time
 
@@ -36,12 +36,12 @@ def untrusted_dir_reason(directory):
 
 def _peer_uid(sock):
     if sys.platform.startswith("linux"):
-        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", creds)[1]
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _struct.calcsize("3i"))
+        return _struct.unpack("3i", creds)[1]
     # macOS/BSD: LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1) fills a struct xucred
     # {u_int cr_version; uid_t cr_uid; ...}.
     creds = sock.getsockopt(0, 1, 76)
-    return struct.unpack_from("Ii", creds)[1]
+    return _struct.unpack_from("Ii", creds)[1]
 
 
 def connect_trusted(path):
@@ -67,7 +67,7 @@ def connect_trusted(path):
         sock.connect(path)  # a Unix socket connects at once or fails at once
         try:
             uid = _peer_uid(sock)
-        except (OSError, struct.error):
+        except (OSError, _struct.error):
             sock.close()
             return None, "cannot tell who listens on %s; telemetry-kit did not send anything to it" % path
         if uid != me:

@@ -5,8 +5,7 @@ encoding is byte for byte the C++ client's (client/src/wire.cpp), so the tests c
 what the real agent stores rather than against a second encoder.
 """
 
-import struct
-import zlib
+import _struct  # the C module: `struct` is a stdlib file to find and load on every tool's start-up
 
 KIND_COMMAND = 1
 KIND_FEATURE = 2
@@ -22,8 +21,8 @@ _INT64_MAX = (1 << 63) - 1
 
 MAX_FRAME_BYTES = 1 << 20
 SPOOL_MAGIC = b"TKS1"
-_BE32 = struct.Struct(">I")
-_DOUBLE = struct.Struct("<d")
+_BE32 = _struct.Struct(">I")
+_DOUBLE = _struct.Struct("<d")
 
 
 _SMALL = [bytes((i,)) for i in range(128)]  # one-byte varints, ready-made
@@ -157,6 +156,7 @@ def spool_prefix(identity, signals):
 
 def spool_record(prefix, event):
     """One spool record: "TKS1", length, CRC-32 (of the length bytes and the payload), payload."""
+    import zlib  # only a tool that spools needs the checksum
     payload = prefix + _bytes(3, event, True)
     length = _BE32.pack(len(payload))
     return SPOOL_MAGIC + length + _BE32.pack(zlib.crc32(payload, zlib.crc32(length))) + payload
