@@ -519,33 +519,42 @@ TEST_CASE("spool_import") {
 }
 
 TEST_CASE("agent_stalled") {
-    // The baseline: the same tool, same actions, with no agent at all (start-up of the runtime and
-    // the spool append are not counted against the client).
-    Sandbox absent;
-    const ToolRun baseline = run_tool("agent_stalled", absent.env);
+    // Against the baseline: the same tool, same actions, with no agent at all (start-up of the
+    // runtime and the spool append are not counted against the client). The shortest of 3 runs of
+    // each, alternating, so a load spike on a shared machine does not decide.
+    std::chrono::milliseconds fastest_stalled = 1h;
+    std::chrono::milliseconds fastest_baseline = 1h;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Sandbox absent;
+        fastest_baseline = std::min(fastest_baseline, run_tool("agent_stalled", absent.env).elapsed);
 
-    Sandbox box;
-    Listener stalled(box.socket);
-    const ToolRun run = run_tool("agent_stalled", box.env);
-    INFO(describe(run) << "\nrun " << run.elapsed.count() << " ms, baseline " << baseline.elapsed.count() << " ms");
-    CHECK(run.elapsed - baseline.elapsed <= 200ms);
-    CHECK(run.text("mode") == "sending");
-    CHECK(run.count("tracked") == 4);
-    CHECK(run.raw("flushed") == "null");
+        Sandbox box;
+        Listener stalled(box.socket);
+        const ToolRun run = run_tool("agent_stalled", box.env);
+        fastest_stalled = std::min(fastest_stalled, run.elapsed);
+        INFO(describe(run));
+        CHECK(run.text("mode") == "sending");
+        CHECK(run.count("tracked") == 4);
+        CHECK(run.raw("flushed") == "null");
 
-    // No event is lost: each is in the spool, or was written whole into the stalled connection.
-    std::set<std::string> names;
-    std::set<std::string> in_spool;
-    if (fs::exists(box.state / "spool")) {
-        for (const auto& event : spooled_events(box.state / "spool")) in_spool.insert(event.name());
+        // No event is lost: each is in the spool, or was written whole into the stalled connection.
+        std::set<std::string> in_spool;
+        if (fs::exists(box.state / "spool")) {
+            for (const auto& event : spooled_events(box.state / "spool")) in_spool.insert(event.name());
+        }
+        std::set<std::string> names = in_spool;
+        for (const auto& name : event_names_in_frames(stalled.received())) names.insert(name);
+        CHECK(names == std::set<std::string>{"build", "test", "cache.remote", "custom.thing"});
+        CHECK(stalled.connections() >= 1);
+        if (attempt == 0) {
+            WARN(client_name() << ": " << in_spool.size() << " of 4 events spooled at exit, the rest written into the "
+                               << "stalled socket");
+        }
     }
-    names = in_spool;
-    for (const auto& name : event_names_in_frames(stalled.received())) names.insert(name);
-    CHECK(names == std::set<std::string>{"build", "test", "cache.remote", "custom.thing"});
-    CHECK(stalled.connections() >= 1);
-    WARN(client_name() << ": " << in_spool.size() << " of 4 events spooled at exit, the rest written into the stalled "
-                       << "socket; exit took " << run.elapsed.count() << " ms (baseline " << baseline.elapsed.count()
-                       << " ms)");
+    INFO("fastest run " << fastest_stalled.count() << " ms, fastest baseline " << fastest_baseline.count() << " ms");
+    CHECK(fastest_stalled - fastest_baseline <= 200ms);
+    WARN(client_name() << ": exit against a stalled agent " << fastest_stalled.count() << " ms, with no agent "
+                       << fastest_baseline.count() << " ms (fastest of 3 each)");
 }
 
 TEST_CASE("impostor_socket") {
