@@ -90,6 +90,7 @@ export declare class Client {
     private settled;
     private exitWaitedSeq;
     private exitTimer;
+    private writeTimer;
     private exitHooks;
     private closed;
     constructor(options: ClientOptions);
@@ -119,9 +120,16 @@ export declare class Client {
     private resolvedPaths;
     /** Moves queued events on: to the agent if it is there, else to the spool. */
     private drain;
+    /** Hands a large queue on at once: to a connected agent that keeps up, else to the spool. */
+    private relieve;
     private connect;
     private onConnect;
     private writePending;
+    private armWriteTimer;
+    private clearWriteTimer;
+    /** The agent does not read: spool what it holds, stop trying for a while, drop the connection
+     *  (which also cancels the pending write that would keep the process alive). */
+    private abandonConnection;
     private onData;
     private onAck;
     private onClose;

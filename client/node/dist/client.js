@@ -21,11 +21,15 @@ const trust_1 = require("./trust");
 const wire_1 = require("./wire");
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
 const MAX_EVENT_BYTES = 64 * 1024;
-const MAX_HELD_EVENTS = 8192;
-const MAX_HELD_BYTES = 8 * 1024 * 1024;
+const MAX_INFLIGHT_EVENTS = 4096;
+const MAX_PENDING_BYTES = 1024 * 1024;
 const SPOOL_HIGH_WATER = 2048;
 const MAX_SOCKET_BUFFER = 1024 * 1024;
 const STALL_AFTER_MS = 500;
+// Written bytes the agent has not read this long after a write: it is stalled. A write libuv cannot
+// finish keeps the process alive (unref does not cover pending writes), so the connection is then
+// abandoned and what it held is spooled.
+const WRITE_STALL_MS = 100;
 const ABSENT_RETRY_MS = 1000;
 const FLUSH_DEADLINE_MS = 2000;
 const MAX_REPLY_BYTES = 1024 * 1024;
@@ -289,8 +293,7 @@ class Client {
             }
             scratch.reset();
             (0, wire_1.encodeEvent)(scratch, this.options.tool, this.options.version ?? '', fields);
-            if (scratch.pos > MAX_EVENT_BYTES ||
-                this.pending.length + this.inflight.length >= MAX_HELD_EVENTS || this.pendingBytes >= MAX_HELD_BYTES) {
+            if (scratch.pos > MAX_EVENT_BYTES) {
                 ++this.counters.dropped;
                 return;
             }
@@ -298,6 +301,10 @@ class Client {
             this.pending.push(event);
             this.pendingBytes += event.length;
             ++this.accepted;
+            // A burst in one synchronous run: nothing drains it until the tool yields, so hand it on
+            // from here once it is large — to the socket if it takes it, else to the spool.
+            if (this.pending.length >= SPOOL_HIGH_WATER || this.pendingBytes >= MAX_PENDING_BYTES)
+                this.relieve();
             if (!this.drainScheduled) {
                 this.drainScheduled = true;
                 process.nextTick(() => this.drain());
@@ -346,9 +353,24 @@ class Client {
             }
             if (this.socket.writableLength > MAX_SOCKET_BUFFER)
                 return; // wait for 'drain'
+            if (this.inflight.length >= MAX_INFLIGHT_EVENTS) {
+                this.spoolPending(); // the agent lags far behind: the detour, not unbounded memory
+                return;
+            }
             this.writePending();
         }
         catch {
+            this.spoolPending();
+        }
+    }
+    /** Hands a large queue on at once: to a connected agent that keeps up, else to the spool. */
+    relieve() {
+        const socket = this.socket;
+        if (socket !== undefined && this.connected && socket.writableLength <= MAX_SOCKET_BUFFER &&
+            this.inflight.length < MAX_INFLIGHT_EVENTS) {
+            this.writePending();
+        }
+        else {
             this.spoolPending();
         }
     }
@@ -370,7 +392,10 @@ class Client {
         this.awaitingAckSince = 0;
         socket.on('connect', () => this.onConnect(socket));
         socket.on('data', (chunk) => this.onData(socket, chunk));
-        socket.on('drain', () => this.drain());
+        socket.on('drain', () => {
+            this.clearWriteTimer();
+            this.drain();
+        });
         socket.on('error', () => {
             // 'close' follows and does the work.
         });
@@ -378,6 +403,7 @@ class Client {
         if (this.waiters.length > 0 || this.exitTimer !== undefined)
             socket.ref();
         socket.write(this.hello); // queued by Node until connected
+        this.armWriteTimer();
     }
     onConnect(socket) {
         if (socket !== this.socket)
@@ -406,6 +432,35 @@ class Client {
         if (this.awaitingAckSince === 0)
             this.awaitingAckSince = Date.now();
         this.socket.write(out);
+        this.armWriteTimer();
+    }
+    armWriteTimer() {
+        if (this.writeTimer !== undefined || this.socket === undefined || this.socket.writableLength === 0)
+            return;
+        this.writeTimer = setTimeout(() => {
+            this.writeTimer = undefined;
+            if (this.socket !== undefined && this.socket.writableLength > 0)
+                this.abandonConnection();
+        }, WRITE_STALL_MS);
+        this.writeTimer.unref();
+    }
+    clearWriteTimer() {
+        if (this.writeTimer !== undefined)
+            clearTimeout(this.writeTimer);
+        this.writeTimer = undefined;
+    }
+    /** The agent does not read: spool what it holds, stop trying for a while, drop the connection
+     *  (which also cancels the pending write that would keep the process alive). */
+    abandonConnection() {
+        const socket = this.socket;
+        this.clearWriteTimer();
+        this.spoolUnacknowledged();
+        this.absentUntil = Date.now() + ABSENT_RETRY_MS;
+        this.socket = undefined;
+        this.connected = false;
+        socket?.destroy();
+        if (this.exitTimer !== undefined)
+            this.endExitWait();
     }
     onData(socket, chunk) {
         if (socket !== this.socket)
@@ -445,6 +500,7 @@ class Client {
     onClose(socket) {
         if (socket !== this.socket)
             return;
+        this.clearWriteTimer();
         this.socket = undefined;
         const wasConnected = this.connected;
         this.connected = false;
@@ -491,7 +547,10 @@ class Client {
         // The agent did not acknowledge in time: spool everything unacknowledged (if it had some after
         // all, it keeps one copy per id). That settles every waiter; one that still is not (nothing
         // left to spool, yet not settled) is told false.
-        this.spoolUnacknowledged();
+        if (this.socket !== undefined && this.socket.writableLength > 0)
+            this.abandonConnection();
+        else
+            this.spoolUnacknowledged();
         this.resolveWaiters();
         for (const waiter of this.waiters) {
             clearTimeout(waiter.timer);
@@ -548,6 +607,8 @@ class Client {
         if (this.exitTimer !== undefined)
             clearTimeout(this.exitTimer);
         this.exitTimer = undefined;
+        if (this.socket !== undefined && this.socket.writableLength > 0)
+            return this.abandonConnection();
         if (this.waiters.length === 0)
             this.socket?.unref();
     }
