@@ -91,6 +91,7 @@ export declare class Client {
     private exitWaitedSeq;
     private exitTimer;
     private writeTimer;
+    private progress;
     private exitHooks;
     private closed;
     constructor(options: ClientOptions);
@@ -120,7 +121,9 @@ export declare class Client {
     private resolvedPaths;
     /** Moves queued events on: to the agent if it is there, else to the spool. */
     private drain;
-    /** Hands a large queue on at once: to a connected agent that keeps up, else to the spool. */
+    private queueFull;
+    /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
+     *  room, else — at the queue's bound — to the spool; otherwise it waits for the next drain. */
     private relieve;
     private connect;
     private onConnect;

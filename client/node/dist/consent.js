@@ -7,9 +7,7 @@ exports.consentStatus = consentStatus;
 exports.recordConsent = recordConsent;
 exports.mayAsk = mayAsk;
 exports.askConsentOnce = askConsentOnce;
-const net = require("net");
 const os = require("os");
-const readline = require("readline");
 const environment_1 = require("./environment");
 const paths_1 = require("./paths");
 const trust_1 = require("./trust");
@@ -23,7 +21,7 @@ function agentRequest(frame, env, timeoutMs) {
         if (!(0, trust_1.checkSocket)(paths.socket, process.geteuid?.() ?? 0).ok)
             return resolve(null);
         let buffer = Buffer.alloc(0);
-        const socket = net.createConnection({ path: paths.socket });
+        const socket = require('net').createConnection({ path: paths.socket });
         const done = (reply) => {
             clearTimeout(timer);
             socket.destroy();
@@ -89,6 +87,8 @@ async function askConsentOnce(options) {
 }
 function prompt(question, input, output, timeoutMs) {
     return new Promise((resolve) => {
+        // Loaded here, not at import: most runs never ask, and every module costs start-up time.
+        const readline = require('readline');
         const rl = readline.createInterface({ input, output, terminal: false });
         const timer = setTimeout(() => finish(null), timeoutMs);
         let finished = false;

@@ -22,7 +22,7 @@ exports.decodeReply = decodeReply;
 exports.putUuidV7 = putUuidV7;
 exports.uuidText = uuidText;
 exports.varintSize = varintSize;
-const crypto_1 = require("crypto");
+const fs = require("fs");
 /** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
  *  safe integers are sent as `int_value`. */
 class DoubleValue {
@@ -513,12 +513,31 @@ let randomPool = null;
 let randomAt = RANDOM_POOL_BYTES;
 let lastMs = 0;
 let counter = 0;
+/** Fills `pool` from the kernel's CSPRNG: /dev/urandom through `fs` (already loaded by Node), as
+ *  loading the `crypto` module costs a short-lived CLI milliseconds of start-up; `crypto` if the
+ *  device cannot be read. */
+function fillRandom(pool) {
+    try {
+        const fd = fs.openSync('/dev/urandom', 'r');
+        try {
+            if (fs.readSync(fd, pool, 0, pool.length, null) === pool.length)
+                return;
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+    }
+    catch {
+        // not there (a chroot, Windows): below
+    }
+    require('crypto').randomFillSync(pool);
+}
 function randomBytes(n) {
-    // A pool refilled from the CSPRNG: one randomFillSync per ~500 ids instead of one per id.
+    // A pool: one read per ~500 ids instead of one per id.
     if (randomPool === null)
         randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
     if (randomAt + n > RANDOM_POOL_BYTES) {
-        (0, crypto_1.randomFillSync)(randomPool);
+        fillRandom(randomPool);
         randomAt = 0;
     }
     const at = randomAt;

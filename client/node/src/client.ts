@@ -10,7 +10,7 @@
 // ack. Whatever is not acknowledged when the process exits is appended to the spool synchronously
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 
-import * as net from 'net';
+import type * as net from 'net';
 import * as os from 'os';
 import { decideMode, readSignals, type Env, type Mode } from './environment';
 import { resolvePaths, type Paths } from './paths';
@@ -58,15 +58,17 @@ export interface Stats {
 
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
 const MAX_EVENT_BYTES = 64 * 1024;
-const MAX_INFLIGHT_EVENTS = 4096;
-const MAX_PENDING_BYTES = 1024 * 1024;
-const SPOOL_HIGH_WATER = 2048;
+const MAX_INFLIGHT_EVENTS = 4096; // written, not yet acknowledged
+const MAX_PENDING_EVENTS = 8192; // recorded, not yet written: past this, to the spool
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+const WRITE_BATCH_BYTES = 1024 * 1024; // a synchronous burst is written out at this size...
+const SPOOL_HIGH_WATER = 2048; // ...or this many events
 const MAX_SOCKET_BUFFER = 1024 * 1024;
 const STALL_AFTER_MS = 500;
-// Written bytes the agent has not read this long after a write: it is stalled. A write libuv cannot
-// finish keeps the process alive (unref does not cover pending writes), so the connection is then
-// abandoned and what it held is spooled.
-const WRITE_STALL_MS = 100;
+// Written bytes pending, and the agent has neither read nor acknowledged anything for this long: it
+// is stalled. A write libuv cannot finish keeps the process alive (unref does not cover pending
+// writes), so the connection is then abandoned and what it held is spooled.
+const WRITE_STALL_MS = STALL_AFTER_MS;
 const ABSENT_RETRY_MS = 1000;
 const FLUSH_DEADLINE_MS = 2000;
 const MAX_REPLY_BYTES = 1024 * 1024;
@@ -243,6 +245,7 @@ export class Client {
   private exitWaitedSeq = 0;
   private exitTimer: NodeJS.Timeout | undefined;
   private writeTimer: NodeJS.Timeout | undefined;
+  private progress = 0; // acks and drained writes so far: a busy agent is not a stalled one
   private exitHooks: Array<(code: number) => void> = [];
   private closed = false;
 
@@ -374,7 +377,7 @@ export class Client {
       ++this.accepted;
       // A burst in one synchronous run: nothing drains it until the tool yields, so hand it on
       // from here once it is large — to the socket if it takes it, else to the spool.
-      if (this.pending.length >= SPOOL_HIGH_WATER || this.pendingBytes >= MAX_PENDING_BYTES) this.relieve();
+      if (this.pending.length >= SPOOL_HIGH_WATER || this.pendingBytes >= WRITE_BATCH_BYTES) this.relieve();
       if (!this.drainScheduled) {
         this.drainScheduled = true;
         process.nextTick(() => this.drain());
@@ -415,16 +418,16 @@ export class Client {
         this.spoolPending();
         return;
       }
-      // A lagging agent is waited for; one that has acknowledged nothing for STALL_AFTER_MS while
-      // the queue is past its high-water mark gets the spool instead (docs/protocol.md §5).
+      // A lagging agent is waited for (bounded); one that has acknowledged nothing for
+      // STALL_AFTER_MS while the queue is past its high-water mark, or a queue at its bound, gets
+      // the spool instead (docs/protocol.md §5).
       const stalled = this.awaitingAckSince > 0 && Date.now() - this.awaitingAckSince > STALL_AFTER_MS;
-      if (stalled && this.pending.length > SPOOL_HIGH_WATER) {
+      if ((stalled && this.pending.length > SPOOL_HIGH_WATER) || this.queueFull()) {
         this.spoolPending();
         return;
       }
-      if (this.socket.writableLength > MAX_SOCKET_BUFFER) return; // wait for 'drain'
-      if (this.inflight.length >= MAX_INFLIGHT_EVENTS) {
-        this.spoolPending(); // the agent lags far behind: the detour, not unbounded memory
+      if (this.socket.writableLength > MAX_SOCKET_BUFFER || this.inflight.length >= MAX_INFLIGHT_EVENTS) {
+        this.armWriteTimer(); // until an ack or 'drain' makes room; or the stall is found
         return;
       }
       this.writePending();
@@ -433,13 +436,19 @@ export class Client {
     }
   }
 
-  /** Hands a large queue on at once: to a connected agent that keeps up, else to the spool. */
+  private queueFull(): boolean {
+    return this.pending.length >= MAX_PENDING_EVENTS || this.pendingBytes >= MAX_PENDING_BYTES;
+  }
+
+  /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
+   *  room, else — at the queue's bound — to the spool; otherwise it waits for the next drain. */
   private relieve(): void {
     const socket = this.socket;
     if (socket !== undefined && this.connected && socket.writableLength <= MAX_SOCKET_BUFFER &&
         this.inflight.length < MAX_INFLIGHT_EVENTS) {
       this.writePending();
-    } else {
+    } else if (this.queueFull() || socket === undefined) {
+      if (socket === undefined && this.pending.length < MAX_PENDING_EVENTS && Date.now() < this.absentUntil) return;
       this.spoolPending();
     }
   }
@@ -453,7 +462,10 @@ export class Client {
       return;
     }
     this.refused = '';
-    const socket = net.createConnection({ path: paths.socket });
+    // `net` is loaded on the first connection, not at import: a disabled or debugging tool, or one
+    // with no agent, never pays for it.
+    const { createConnection } = require('net') as typeof net;
+    const socket = createConnection({ path: paths.socket });
     socket.unref();
     this.socket = socket;
     this.connected = false;
@@ -463,6 +475,7 @@ export class Client {
     socket.on('connect', () => this.onConnect(socket));
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('drain', () => {
+      ++this.progress;
       this.clearWriteTimer();
       this.drain();
     });
@@ -503,10 +516,20 @@ export class Client {
   }
 
   private armWriteTimer(): void {
-    if (this.writeTimer !== undefined || this.socket === undefined || this.socket.writableLength === 0) return;
+    if (this.writeTimer !== undefined || this.socket === undefined) return;
+    if (this.socket.writableLength === 0 && this.inflight.length < MAX_INFLIGHT_EVENTS) return;
+    const mark = this.progress;
     this.writeTimer = setTimeout(() => {
       this.writeTimer = undefined;
-      if (this.socket !== undefined && this.socket.writableLength > 0) this.abandonConnection();
+      if (this.socket === undefined) return;
+      if (this.progress !== mark) {
+        this.drain(); // the agent read or acknowledged meanwhile: busy, not stalled
+        this.armWriteTimer();
+      } else if (this.socket.writableLength > 0) {
+        this.abandonConnection();
+      } else {
+        this.drain(); // nothing pending on the socket: the stall rule of drain() decides
+      }
     }, WRITE_STALL_MS);
     this.writeTimer.unref();
   }
@@ -554,9 +577,11 @@ export class Client {
       this.brokenWithoutProgress = 0;
       this.settle(acked);
     }
+    ++this.progress;
     this.ackedSeq = Math.max(this.ackedSeq, requestId);
     this.awaitingAckSince = this.inflight.length > 0 ? Date.now() : 0;
     if (this.inflight.length === 0 && this.exitTimer !== undefined) this.endExitWait();
+    if (this.pending.length > 0) this.drain(); // room again
   }
 
   private onClose(socket: net.Socket): void {

@@ -2,9 +2,8 @@
 // person once, on a terminal only and never in CI, and record the answer with the agent, whose
 // per-tool consent is the record of "asked before".
 
-import * as net from 'net';
+import type * as net from 'net';
 import * as os from 'os';
-import * as readline from 'readline';
 import { decideMode, inCi, type Env } from './environment';
 import { resolvePaths } from './paths';
 import { checkSocket } from './trust';
@@ -36,7 +35,7 @@ function agentRequest(frame: Buffer, env: Env, timeoutMs: number): Promise<Reply
     const paths = resolvePaths(env, process.getuid?.() ?? 0, home);
     if (!checkSocket(paths.socket, process.geteuid?.() ?? 0).ok) return resolve(null);
     let buffer = Buffer.alloc(0);
-    const socket = net.createConnection({ path: paths.socket });
+    const socket = (require('net') as typeof net).createConnection({ path: paths.socket });
     const done = (reply: Reply | null): void => {
       clearTimeout(timer);
       socket.destroy();
@@ -100,6 +99,8 @@ export async function askConsentOnce(options: ConsentOptions): Promise<boolean |
 
 function prompt(question: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
+    // Loaded here, not at import: most runs never ask, and every module costs start-up time.
+    const readline = require('readline') as typeof import('readline');
     const rl = readline.createInterface({ input, output, terminal: false });
     const timer = setTimeout(() => finish(null), timeoutMs);
     let finished = false;

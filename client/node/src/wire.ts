@@ -3,7 +3,7 @@
 // Field numbers are those of proto/telemetry_kit/v1/{event,agent}.proto. test/wire.test.js checks
 // the bytes against the hex example of docs/protocol.md.
 
-import { randomFillSync } from 'crypto';
+import * as fs from 'fs';
 
 /** EventKind of event.proto. */
 export const enum Kind {
@@ -549,11 +549,28 @@ let randomAt = RANDOM_POOL_BYTES;
 let lastMs = 0;
 let counter = 0;
 
+/** Fills `pool` from the kernel's CSPRNG: /dev/urandom through `fs` (already loaded by Node), as
+ *  loading the `crypto` module costs a short-lived CLI milliseconds of start-up; `crypto` if the
+ *  device cannot be read. */
+function fillRandom(pool: Buffer): void {
+  try {
+    const fd = fs.openSync('/dev/urandom', 'r');
+    try {
+      if (fs.readSync(fd, pool, 0, pool.length, null) === pool.length) return;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // not there (a chroot, Windows): below
+  }
+  (require('crypto') as typeof import('crypto')).randomFillSync(pool);
+}
+
 function randomBytes(n: number): number {
-  // A pool refilled from the CSPRNG: one randomFillSync per ~500 ids instead of one per id.
+  // A pool: one read per ~500 ids instead of one per id.
   if (randomPool === null) randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
   if (randomAt + n > RANDOM_POOL_BYTES) {
-    randomFillSync(randomPool);
+    fillRandom(randomPool);
     randomAt = 0;
   }
   const at = randomAt;
