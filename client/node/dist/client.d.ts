@@ -123,7 +123,8 @@ export declare class Client {
     private drain;
     private queueFull;
     /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
-     *  room, else — at the queue's bound — to the spool; otherwise it waits for the next drain. */
+     *  room; to the spool at the queue's bound or when the agent is known to be absent; otherwise
+     *  (say, still connecting) it waits for the next drain. */
     private relieve;
     private connect;
     private onConnect;

@@ -441,15 +441,15 @@ export class Client {
   }
 
   /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
-   *  room, else — at the queue's bound — to the spool; otherwise it waits for the next drain. */
+   *  room; to the spool at the queue's bound or when the agent is known to be absent; otherwise
+   *  (say, still connecting) it waits for the next drain. */
   private relieve(): void {
     const socket = this.socket;
     if (socket !== undefined && this.connected && socket.writableLength <= MAX_SOCKET_BUFFER &&
         this.inflight.length < MAX_INFLIGHT_EVENTS) {
       this.writePending();
-    } else if (this.queueFull() || socket === undefined) {
-      if (socket === undefined && this.pending.length < MAX_PENDING_EVENTS && Date.now() < this.absentUntil) return;
-      this.spoolPending();
+    } else if (this.queueFull() || (socket === undefined && Date.now() < this.absentUntil)) {
+      this.spoolPending(); // at the bound, or the agent is known to be absent
     }
   }
 

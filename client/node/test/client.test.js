@@ -168,3 +168,15 @@ process.stdin.on('data', async () => {
   const values = new Set(queued(box, 'node-test').map((e) => Number(e.attributes.i.int_value ?? 0)));
   assert.strictEqual(values.size, 400);
 });
+
+test('10,000 events in one synchronous run with the agent up: none dropped, each stored once', needsAgent, async (t) => {
+  const box = sandbox(t);
+  await startAgent(t, box);
+  const after = stats(runNode(box, script(`for (let i = 0; i < 10000; i++) client.trackFeature('burst', { i });
+client.flush(10000).then((ok) => { if (!ok) process.exitCode = 9; });`)));
+  assert.strictEqual(after.tracked, 10000);
+  assert.strictEqual(after.dropped, 0);
+  assert.strictEqual(after.delivered + after.spooled, 10000);
+  assert.ok(await waitUntil(() => queued(box, 'node-test').length === 10000, 20000), 'all 10,000 queued (spooled ones imported)');
+  assert.strictEqual(new Set(queued(box, 'node-test').map((e) => e.id)).size, 10000);
+});

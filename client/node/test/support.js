@@ -67,13 +67,13 @@ async function startAgent(t, box) {
 
 /** `tk <args>` against the sandbox's agent. */
 function tk(box, args) {
-  return spawnSync(TK, args, { env: box.env, encoding: 'utf8', timeout: 20000 });
+  return spawnSync(TK, args, { env: box.env, encoding: 'utf8', timeout: 20000, maxBuffer: 256 << 20 });
 }
 
 /** The events the agent holds for `tool` (tk events --json). */
 function queued(box, tool) {
-  const result = tk(box, ['events', '--json', '--tool', tool, '--limit', '5000']);
-  if (result.status !== 0) throw new Error(`tk events: ${result.stderr}`);
+  const result = tk(box, ['events', '--json', '--tool', tool, '--limit', '20000']);
+  if (result.status !== 0) throw new Error(`tk events: ${result.error ?? ''} ${result.stderr}`);
   return JSON.parse(result.stdout).events ?? [];
 }
 
