@@ -15,7 +15,6 @@ exports.Client = exports.EventBuilder = void 0;
 const os = require("os");
 const environment_1 = require("./environment");
 const paths_1 = require("./paths");
-const spool_1 = require("./spool");
 const trust_1 = require("./trust");
 const wire_1 = require("./wire");
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
@@ -610,7 +609,8 @@ class Client {
             (0, wire_1.putSpoolRecord)(record, 0, prefix, event);
             return record;
         });
-        const result = (0, spool_1.appendToSpool)(this.resolvedPaths().stateDir, records, process.geteuid?.() ?? 0);
+        const { appendToSpool } = require('./spool'); // loaded only when needed
+        const result = appendToSpool(this.resolvedPaths().stateDir, records, process.geteuid?.() ?? 0);
         this.counters.spooled += result.spooled;
         this.counters.dropped += result.dropped;
         this.settle(result.spooled + result.dropped);

@@ -14,7 +14,7 @@ import type * as net from 'net';
 import * as os from 'os';
 import { decideMode, readSignals, type Env, type Mode } from './environment';
 import { resolvePaths, type Paths } from './paths';
-import { appendToSpool } from './spool';
+import type * as spoolModule from './spool';
 import { checkSocket, stateDirProblem } from './trust';
 import {
   DoubleValue, Kind, Writer, decodeReply, encodeEvent, encodeSignals, encodeToolIdentity, eventFrameSize,
@@ -669,6 +669,7 @@ export class Client {
       putSpoolRecord(record, 0, prefix, event);
       return record;
     });
+    const { appendToSpool } = require('./spool') as typeof spoolModule; // loaded only when needed
     const result = appendToSpool(this.resolvedPaths().stateDir, records, process.geteuid?.() ?? 0);
     this.counters.spooled += result.spooled;
     this.counters.dropped += result.dropped;
