@@ -119,3 +119,12 @@ test('replies: unknown fields are skipped, malformed ones rejected, errors carry
   const error = Buffer.concat([Buffer.from('1a050a03', 'hex'), Buffer.from('bad')]);
   assert.deepStrictEqual([wire.decodeReply(error).type, wire.decodeReply(error).error], ['error', 'bad']);
 });
+
+test('the package entry (dist/telemetry-kit.js, the joined modules) exports what dist/index.js does', () => {
+  const entry = require('..');
+  assert.strictEqual(require.resolve('..'), require('path').join(__dirname, '..', 'dist', 'telemetry-kit.js'));
+  assert.deepStrictEqual(Object.keys(entry).sort(), Object.keys(require('../dist')).sort());
+  const client = new entry.Client({ tool: 'x', version: '1', env: { DO_NOT_TRACK: '1' } });
+  client.trackCommand('build').success(true);
+  assert.deepStrictEqual([client.mode, client.stats().suppressed], ['disabled', 1]);
+});
