@@ -22,3 +22,7 @@ $SUDO apt-get install -y -q --no-install-recommends \
   cargo \
   golang-go \
   haproxy
+# The Node.js client (client/node/) and its tests: Node >= 18. Debian's nodejs ships npm separately;
+# NodeSource's nodejs bundles it (and conflicts with Debian's npm), so npm only if it is missing.
+$SUDO apt-get install -y -q --no-install-recommends nodejs
+if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -q --no-install-recommends npm; fi

@@ -1,0 +1,41 @@
+import { type Env } from './environment';
+/** Consent of agent.proto. */
+export type Consent = 'unset' | 'granted' | 'denied';
+export interface ConsentOptions {
+    tool: string;
+    /** Where events go, named in the question (default: "this machine only"). */
+    endpoint?: string;
+    /** Replaces the default question. */
+    question?: string;
+    /** How long to wait for the person (default 2 minutes; no answer records nothing). */
+    answerTimeoutMs?: number;
+    /** How long to wait for the agent (default 2 s). */
+    agentTimeoutMs?: number;
+    env?: Env;
+    input?: NodeJS.ReadableStream & {
+        isTTY?: boolean;
+    };
+    output?: NodeJS.WritableStream & {
+        isTTY?: boolean;
+    };
+}
+/** The tool's consent as the agent records it, or null if the agent does not answer. */
+export declare function consentStatus(tool: string, options?: {
+    env?: Env;
+    timeoutMs?: number;
+}): Promise<Consent | null>;
+/** Records the person's first-run answer (the agent accepts it only while the tool's consent is
+ *  unset). True if the agent recorded it. */
+export declare function recordConsent(tool: string, granted: boolean, options?: {
+    env?: Env;
+    timeoutMs?: number;
+}): Promise<boolean>;
+/** Whether asking is allowed at all: a terminal on both ends, no CI, no opt-out. */
+export declare function mayAsk(env: Env, tool: string, input: {
+    isTTY?: boolean;
+}, output: {
+    isTTY?: boolean;
+}): boolean;
+/** Asks once (see the module comment). Resolves the recorded answer, or null when it did not ask
+ *  (no terminal, CI, opted out, no agent, already answered) or got no answer in time. */
+export declare function askConsentOnce(options: ConsentOptions): Promise<boolean | null>;
