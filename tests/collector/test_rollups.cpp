@@ -93,3 +93,16 @@ TEST_CASE("duration buckets: 8 per doubling, each value within 4.4% of what it h
     CHECK(collector.query("SELECT tk_duration_bucket(0) || ',' || tk_duration_bucket(1) || ',' ||"
                           " tk_duration_bucket(3) || ',' || tk_duration_bucket(1000)") == "0,1,13,80");
 }
+
+TEST_CASE("rollups keep names with quotes, commas, braces, backslashes and non-ASCII text intact") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+    Batch batch;
+    for (const char* name : {"say \"hi\"", "a,b", "{x}", "back\\slash", "caf\u00e9 \u2615", "NULL"}) {
+        *batch.add_events() = make_event("my-cli", name, "install-1");
+        *batch.add_events() = make_event("my-cli", name, "it's \"quoted\"");
+    }
+    REQUIRE(post_batch(collector.port(), key, batch).status == 200);
+    REQUIRE(collector.query("SELECT count(*) FROM events") == "12");
+    check_rollups_match_events(collector);
+}
