@@ -55,7 +55,23 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
            " pg_backend_pid() % 8, " + count + " FROM " + rows +
            " WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket ORDER BY tool, hour, name, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),";
+           " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+           " daily_names AS (INSERT INTO rollup_daily_names"
+           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, kind,"
+           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " + count +
+           " FROM " + rows + " GROUP BY tool, day, name, kind, ok ORDER BY tool, day, name, kind, ok"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + EXCLUDED.events),"
+           " daily_platform AS (INSERT INTO rollup_daily_platform"
+           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, tool_version, os, os_version, arch, ci,"
+           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " + count +
+           " FROM " + rows + " GROUP BY tool, day, tool_version, os, os_version, arch, ci, ok"
+           " ORDER BY tool, day, tool_version, os, os_version, arch, ci, ok"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events + EXCLUDED.events),"
+           " daily_durations AS (INSERT INTO rollup_daily_duration"
+           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, tk_duration_bucket(duration_us) AS bucket,"
+           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " WHERE duration_us IS NOT NULL GROUP BY tool, day, bucket ORDER BY tool, day, bucket"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),";
 }
 
 const char* const kRollupColumns =
@@ -262,6 +278,20 @@ const char* const kApplyRollups =
     " SELECT $1, to_timestamp(h), n, b, pg_backend_pid() % 8, e"
     " FROM unnest($12::bigint[], $13::text[], $14::smallint[], $15::bigint[]) AS r(h, n, b, e) ORDER BY 1, 2, 3, 4"
     " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+    " daily_names AS (INSERT INTO rollup_daily_names"
+    " SELECT $1, DATE '1970-01-01' + d, n, k, s, pg_backend_pid() % 8, e"
+    " FROM unnest($21::int[], $22::text[], $23::smallint[], $24::smallint[], $25::bigint[]) AS r(d, n, k, s, e)"
+    " ORDER BY 1, 2, 3, 4, 5"
+    " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + EXCLUDED.events),"
+    " daily_platform AS (INSERT INTO rollup_daily_platform"
+    " SELECT $1, DATE '1970-01-01' + d, v, o, ov, a, c, s, pg_backend_pid() % 8, e"
+    " FROM unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::text[], $31::boolean[], $32::smallint[],"
+    " $33::bigint[]) AS r(d, v, o, ov, a, c, s, e) ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+    " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events + EXCLUDED.events),"
+    " daily_durations AS (INSERT INTO rollup_daily_duration"
+    " SELECT $1, DATE '1970-01-01' + d, b, pg_backend_pid() % 8, e"
+    " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
+    " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),"
     " days AS (INSERT INTO rollup_installs_daily"
     " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
     " ON CONFLICT DO NOTHING)"
@@ -288,9 +318,16 @@ RollupDelta rollup_delta(const std::vector<const Event*>& inserted) {
         const int success = event->has_success() ? (event->success() ? 1 : 0) : -1;
         ++delta.hourly[{hour_s, event->name(), event->tool_version(), event->kind(), event->os(), event->os_version(),
                         event->arch(), event->ci(), success}];
-        if (event->has_duration_us()) ++delta.durations[{hour_s, event->name(), duration_bucket(event->duration_us())}];
-        if (event->anonymous_id().empty()) continue;
         const std::int64_t day = id_ms / kMsPerDay;
+        ++delta.daily_names[{day, event->name(), event->kind(), success}];
+        ++delta.daily_platform[{day, event->tool_version(), event->os(), event->os_version(), event->arch(), event->ci(),
+                                success}];
+        if (event->has_duration_us()) {
+            const int bucket = duration_bucket(event->duration_us());
+            ++delta.durations[{hour_s, event->name(), bucket}];
+            ++delta.daily_durations[{day, bucket}];
+        }
+        if (event->anonymous_id().empty()) continue;
         delta.days.emplace(day, event->anonymous_id());
         const auto [seen, added] = delta.installs.try_emplace(event->anonymous_id(), day, day);
         if (!added) {
@@ -334,7 +371,7 @@ private:
 }  // namespace
 
 std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta& delta) {
-    std::vector<ArrayText> columns(19);
+    std::vector<ArrayText> columns(35);
     for (const auto& [key, events] : delta.hourly) {
         const auto& [hour, name, version, kind, os, os_version, arch, ci, success] = key;
         columns[0].add(hour);
@@ -362,6 +399,30 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
         columns[16].add(install);
         columns[17].add(days.first);
         columns[18].add(days.second);
+    }
+    for (const auto& [key, events] : delta.daily_names) {
+        const auto& [day, name, kind, success] = key;
+        columns[19].add(day);
+        columns[20].add(name);
+        columns[21].add(static_cast<std::int64_t>(kind));
+        columns[22].add(static_cast<std::int64_t>(success));
+        columns[23].add(events);
+    }
+    for (const auto& [key, events] : delta.daily_platform) {
+        const auto& [day, version, os, os_version, arch, ci, success] = key;
+        columns[24].add(day);
+        columns[25].add(version);
+        columns[26].add(os);
+        columns[27].add(os_version);
+        columns[28].add(arch);
+        columns[29].add(ci);
+        columns[30].add(static_cast<std::int64_t>(success));
+        columns[31].add(events);
+    }
+    for (const auto& [key, events] : delta.daily_durations) {
+        columns[32].add(key.first);
+        columns[33].add(static_cast<std::int64_t>(key.second));
+        columns[34].add(events);
     }
     std::vector<std::string> params{std::string(tool)};
     for (auto& column : columns) params.push_back(column.done());

@@ -2,7 +2,9 @@
 // database (time zones are PostgreSQL's), runs one statement per period and writes the JSON.
 //
 // Which table answers: events, success_rate broken down or filtered by the hourly rollup's
-// dimensions come from rollup_hourly; duration percentiles by name from rollup_duration; installs
+// dimensions come from rollup_hourly — or, when the range and buckets are whole UTC days, from
+// the smaller daily rollups of migration 005 that keep the dimensions asked for (measured: 20-40
+// times fewer rows); duration percentiles by name from rollup_duration (overall: daily, likewise); installs
 // from rollup_installs_daily and new installs from rollup_install_first_seen (both in UTC days).
 // Anything else (attribute:<key>, exit_code, installs by a dimension) comes from the raw events
 // of at most kMaxRawDays days, and the answer says so.
@@ -174,6 +176,38 @@ std::string bucket_sql(Interval interval, const std::string& column, bool utc_da
     return fmt::format("to_char(date_trunc('{}', {}), 'YYYY-MM-DD\"T\"HH24:MI:SS')", interval_name(interval), local);
 }
 
+/// Zones that are UTC+0 all year round: their days are UTC days.
+bool utc_zone(const std::string& tz) {
+    static const std::set<std::string_view> kZones = {
+        "UTC",           "Etc/UTC", "UCT",     "Etc/UCT",  "Universal", "Etc/Universal", "Zulu",  "Etc/Zulu",
+        "GMT",           "Etc/GMT", "GMT0",    "Etc/GMT0", "GMT+0",     "Etc/GMT+0",     "GMT-0", "Etc/GMT-0",
+        "Greenwich",     "Etc/Greenwich",
+    };
+    return kZones.count(tz) > 0;
+}
+
+/// "YYYY-MM-DDT00:00:00": a local time at the start of a day.
+bool start_of_day(const std::string& time) { return time.size() == 19 && time.compare(10, 9, "T00:00:00") == 0; }
+
+/// The daily rollup (migration 005) that answers `params` over [from, to), or nullptr: only when
+/// every bucket and both ends are whole UTC days, and the table keeps every dimension asked for.
+const char* daily_table(const QueryParams& params, const std::string& from, const std::string& to) {
+    if (!utc_zone(params.tz) || params.interval == Interval::hour || !start_of_day(from) || !start_of_day(to)) {
+        return nullptr;
+    }
+    if (is_duration(params.metric)) {
+        return params.by.empty() && params.filters.empty() ? "rollup_daily_duration" : nullptr;
+    }
+    if (params.metric != Metric::events && params.metric != Metric::success_rate) return nullptr;
+    static const std::map<std::string_view, std::string_view> kNames = {
+        {"name", ""}, {"kind", ""}, {"success", ""}};
+    static const std::map<std::string_view, std::string_view> kPlatform = {
+        {"tool_version", ""}, {"os", ""}, {"os_version", ""}, {"arch", ""}, {"ci", ""}, {"success", ""}};
+    if (only_dimensions(params, kPlatform)) return "rollup_daily_platform";
+    if (only_dimensions(params, kNames)) return "rollup_daily_names";
+    return nullptr;
+}
+
 }  // namespace
 
 std::variant<QueryParams, std::string> parse_query(std::string_view query_string) {
@@ -253,6 +287,14 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
         }
         return sql;
     }
+    const char* daily = from_rollups ? daily_table(params, from, to) : nullptr;
+    const std::string daily_range = "day >= $2::timestamp::date AND day < $4::timestamp::date AND $3 <> ''";
+    if (daily && is_duration(metric)) {
+        sql.text = "SELECT " + bucket_sql(params.interval, "day", true) +
+                   ", '', bucket, sum(events)::bigint FROM rollup_daily_duration WHERE tool = $1 AND " + daily_range +
+                   " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
+        return sql;
+    }
     if (from_rollups && is_duration(metric)) {
         const std::string group = params.by.empty() ? "''" : "name";
         sql.text = "SELECT " + bucket_sql(params.interval, "hour", false) + ", " + group +
@@ -260,8 +302,8 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
                    filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
         return sql;
     }
-    const std::string table = from_rollups ? "rollup_hourly" : "events";
-    const std::string time = from_rollups ? "hour" : "id_time";
+    const std::string table = daily ? daily : from_rollups ? "rollup_hourly" : "events";
+    const std::string time = daily ? "day" : from_rollups ? "hour" : "id_time";
     const std::string group = params.by.empty() ? "''" : dimension_sql(params.by, from_rollups, sql.params);
     const std::string filters = filters_sql(params, from_rollups, sql.params);
     std::string value;
@@ -274,8 +316,8 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     } else {
         value = fmt::format("(percentile_disc({}) WITHIN GROUP (ORDER BY duration_us))::float8", percentile_of(metric));
     }
-    sql.text = "SELECT " + bucket_sql(params.interval, time, false) + ", " + group + ", " + value + " FROM " + table +
-               " WHERE tool = $1 AND " + in_range(time) + filters + " GROUP BY 1, 2" +
+    sql.text = "SELECT " + bucket_sql(params.interval, time, daily != nullptr) + ", " + group + ", " + value + " FROM " +
+               table + " WHERE tool = $1 AND " + (daily ? daily_range : in_range(time)) + filters + " GROUP BY 1, 2" +
                (from_rollups ? " HAVING sum(events) <> 0" : "") + " ORDER BY 1, 2";
     return sql;
 }

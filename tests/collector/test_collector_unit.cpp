@@ -283,13 +283,20 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(delta.days.size() == 3);  // (day, a), (day, b), (day + 1, a); the event without install has none
     REQUIRE(delta.installs.size() == 2);
     CHECK(delta.installs.at("a") == std::pair<std::int64_t, std::int64_t>(20'000, 20'001));
+    CHECK(delta.daily_names.size() == 2);
+    CHECK(delta.daily_platform.size() == 2);
+    CHECK(delta.daily_durations.size() == 2);
 
     const auto params = detail::rollup_params("my-cli", delta);
-    REQUIRE(params.size() == 20);
+    REQUIRE(params.size() == 36);
     CHECK(params[0] == "my-cli");
     CHECK(params[1] == "{1728000000,1728003600,1728086400}");
     CHECK(params[4] == "{\"build\",\"build\",\"te\\\"st,{}\\\\\"}");  // quoted, quote and backslash escaped
     CHECK(params[10] == "{3,1,1}");
     CHECK(params[17] == "{\"a\",\"b\"}");
+    CHECK(params[20] == "{20000,20001}");      // daily names: (day, build), (next day, the other name)
+    CHECK(params[24] == "{4,1}");
+    CHECK(params[25] == "{20000,20001}");      // daily platform: one combination a day
+    CHECK(params[35] == "{4,1}");              // daily durations: one bucket a day
     CHECK(detail::rollup_params("my-cli", detail::RollupDelta{})[1] == "{}");
 }

@@ -124,6 +124,13 @@ struct RollupDelta {
     std::map<std::tuple<std::int64_t, std::string_view, int>, std::int64_t> durations;  ///< (hour s, name, bucket)
     std::set<std::pair<std::int64_t, std::string_view>> days;  ///< (UTC day since 1970, install)
     std::map<std::string_view, std::pair<std::int64_t, std::int64_t>> installs;  ///< install -> first, last day
+    /// Migration 005, per UTC day (days since 1970): (day, name, kind, success)
+    std::map<std::tuple<std::int64_t, std::string_view, int, int>, std::int64_t> daily_names;
+    /// (day, tool_version, os, os_version, arch, ci, success)
+    std::map<std::tuple<std::int64_t, std::string_view, std::string_view, std::string_view, std::string_view, bool, int>,
+             std::int64_t>
+        daily_platform;
+    std::map<std::pair<std::int64_t, int>, std::int64_t> daily_durations;  ///< (day, bucket)
 };
 /// The rollup rows of `stored` (UTC hours and days of each event id's time). Pure.
 RollupDelta rollup_delta(const std::vector<const telemetry_kit::v1::Event*>& stored);
