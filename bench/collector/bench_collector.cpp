@@ -70,6 +70,10 @@ telemetry_kit::v1::Batch make_batch(int events) {
         (*event->mutable_attributes())["cache"].set_string_value("hit");
         (*event->mutable_attributes())["jobs"].set_int_value(8);
         (*event->mutable_attributes())["target"].set_string_value("x86_64-linux");
+        event->set_os("linux");  // the platform facts the agent stamps, as in the bare rows
+        event->set_os_version("debian 12");
+        event->set_arch("x86_64");
+        event->set_agent_version("0.1.0");
     }
     return batch;
 }
@@ -189,9 +193,8 @@ std::string copy_rows(int events, std::vector<std::size_t>& line_starts) {
     return rows;
 }
 
-// What ingest did before rollups (migration 004): the insert alone. Bare PostgreSQL runs both this
-// and the collector's own statement (detail::kMoveStaging, with the rollups), so that one run
-// shows the rollups' cost and the collector's own overhead apart.
+// What ingest did before rollups (migration 004), unchanged: the insert alone. This is the
+// "pre-rollup bare insert" the rollups' cost is held against (issue 18: >= 80% of it).
 constexpr const char* kInsertOnly =
     "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
     " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
@@ -199,13 +202,32 @@ constexpr const char* kInsertOnly =
     " to_timestamp(occurred_ms / 1000.0), now(), anonymous_id, attributes, success, duration_us,"
     " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING RETURNING event_id";
 
+/// The rollup statement's parameters for one batch of the bare rows (the same events as
+/// make_batch()), with the offsets of the install id in them, patched per batch like the rows.
+struct RollupTemplate {
+    std::vector<std::string> params;
+    std::vector<std::vector<std::size_t>> install_offsets;
+};
+
+RollupTemplate rollup_template(int events_per_batch) {
+    const auto batch = make_batch(events_per_batch);
+    std::vector<const telemetry_kit::v1::Event*> events;
+    for (const auto& event : batch.events()) events.push_back(&event);
+    RollupTemplate made;
+    made.params = tk::collector::detail::rollup_params(kTool, tk::collector::detail::rollup_delta(events));
+    for (const auto& param : made.params) made.install_offsets.push_back(offsets_of(param, kInstall));
+    return made;
+}
+
 /// Bare PostgreSQL: `connections` threads doing what the collector does per batch (`move` is the
-/// statement from the staging table into `events`), nothing else.
+/// statement from the staging table into `events`; with `rollups`, then kApplyRollups as the
+/// collector does), nothing else.
 Stats run_bare(const std::string& conninfo, int events_per_batch, int connections, std::chrono::milliseconds duration,
-               const char* move) {
+               const char* move, bool rollups) {
     std::vector<std::size_t> line_starts;
     const std::string template_rows = copy_rows(events_per_batch, line_starts);
     const auto install_offsets = offsets_of(template_rows, kInstall);
+    const RollupTemplate rollup = rollup_template(events_per_batch);
     std::vector<Stats> per_thread(connections);
     std::vector<std::thread> threads;
     const auto start = Clock::now();
@@ -217,6 +239,8 @@ Stats run_bare(const std::string& conninfo, int events_per_batch, int connection
             if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
             must(PQexec(conn, tk::collector::detail::kCreateStaging), conn, "staging");
             std::string rows = template_rows;
+            auto params = rollup.params;
+            std::vector<const char*> values(params.size());
             tk::UuidV7Generator ids;
             std::mt19937_64 installs(static_cast<std::uint64_t>(c) + 1001);
             while (Clock::now() < end) {
@@ -224,7 +248,12 @@ Stats run_bare(const std::string& conninfo, int events_per_batch, int connection
                     const std::string id = tk::to_string(ids.next());
                     std::copy(id.begin(), id.end(), rows.begin() + static_cast<std::ptrdiff_t>(at));
                 }
-                patch_install(rows, install_offsets, installs());
+                const std::uint64_t install = installs();
+                patch_install(rows, install_offsets, install);
+                for (std::size_t i = 0; i < params.size(); ++i) {
+                    patch_install(params[i], rollup.install_offsets[i], install);
+                    values[i] = params[i].c_str();
+                }
                 const auto started = Clock::now();
                 must(PQexec(conn, "BEGIN"), conn, "BEGIN");
                 must(PQexec(conn, tk::collector::detail::kCopyStaging), conn, "COPY");
@@ -233,6 +262,11 @@ Stats run_bare(const std::string& conninfo, int events_per_batch, int connection
                 must(PQgetResult(conn), conn, "COPY end");
                 while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
                 must(PQexec(conn, move), conn, "INSERT");
+                if (rollups) {
+                    must(PQexecParams(conn, tk::collector::detail::kApplyRollups, static_cast<int>(values.size()),
+                                      nullptr, values.data(), nullptr, nullptr, 0),
+                         conn, "rollups");
+                }
                 must(PQexec(conn, "COMMIT"), conn, "COMMIT");
                 stats.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
                 stats.events += static_cast<std::uint64_t>(events_per_batch);
@@ -314,12 +348,15 @@ int main(int argc, char** argv) {
         std::string key = run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url(), "--log-level", "warn"});
         key.erase(key.find_last_not_of('\n') + 1);
 
-        // (b) Bare PostgreSQL, the physical limit of this design on this machine: the insert alone
-        // (what ingest did before rollups), then the collector's statement with the rollups.
-        Stats bare = run_bare(postgres.conninfo("bare"), events_per_batch, static_cast<int>(db_connections), duration,
-                              kInsertOnly);
-        Stats bare_rollups = run_bare(postgres.conninfo("bare"), events_per_batch, static_cast<int>(db_connections),
-                                      duration, tk::collector::detail::kMoveStaging.c_str());
+        // (b) Bare PostgreSQL, the physical limit of this design on this machine: the insert as it
+        // was before rollups, the collector's insert alone (its cheaper timestamps), and the
+        // collector's statements with the rollups.
+        const int bare_connections = static_cast<int>(db_connections);
+        Stats bare = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration, kInsertOnly, false);
+        Stats bare_insert = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration,
+                                     tk::collector::detail::kInsertStaging, false);
+        Stats bare_rollups = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration,
+                                      tk::collector::detail::kInsertStaging, true);
 
         // (a) The collector.
         const unsigned short port = tk::test::free_tcp_port();
@@ -354,15 +391,17 @@ int main(int argc, char** argv) {
         }
         const double peak_rss = proc_kib(collector.pid(), "VmHWM") / 1024.0;
         const std::string stored = postgres.query("SELECT count(*) FROM events");
-        fmt::print("bare PostgreSQL (COPY + INSERT ON CONFLICT, {} connections): {:.0f} events/s, p50 {:.1f} ms, "
-                   "p99 {:.1f} ms per batch\n",
+        fmt::print("pre-rollup bare insert (COPY + INSERT ON CONFLICT as before the rollups, {} connections): "
+                   "{:.0f} events/s, p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
                    db_connections, bare.events_per_second(), bare.percentile(0.5), bare.percentile(0.99));
-        fmt::print("bare PostgreSQL with the rollups (the collector's statement): {:.0f} events/s = {:.0f}% of the "
-                   "insert alone, p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
+        fmt::print("bare insert, the collector's statement without rollups: {:.0f} events/s = {:.0f}% of pre-rollup\n",
+                   bare_insert.events_per_second(), 100.0 * bare_insert.events_per_second() / bare.events_per_second());
+        fmt::print("bare insert + rollups (the collector's statements): {:.0f} events/s = {:.0f}% of pre-rollup, "
+                   "p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
                    bare_rollups.events_per_second(), 100.0 * bare_rollups.events_per_second() / bare.events_per_second(),
                    bare_rollups.percentile(0.5), bare_rollups.percentile(0.99));
-        fmt::print("best collector figure: {:.0f} events/s = {:.0f}% of bare PostgreSQL (insert alone), {:.0f}% of bare "
-                   "PostgreSQL with the rollups; p99 {:.1f} ms; peak RSS {:.1f} MiB; {} rows stored\n",
+        fmt::print("collector with rollups (best): {:.0f} events/s = {:.0f}% of pre-rollup bare insert (target >= 80%), "
+                   "{:.0f}% of bare insert + rollups; p99 {:.1f} ms; peak RSS {:.1f} MiB; {} rows stored\n",
                    best, 100.0 * best / bare.events_per_second(), 100.0 * best / bare_rollups.events_per_second(),
                    best_p99, peak_rss, stored);
         collector.stop();

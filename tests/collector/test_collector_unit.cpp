@@ -249,3 +249,54 @@ TEST_CASE("partitions are only made inside the retention window, whatever the id
     // Retention 0 keeps everything back, but nothing far ahead.
     CHECK(partition_months({0, now + 400 * kDay}, 0, now) == std::set<int>{1970 * 12 + 0});
 }
+
+TEST_CASE("rollup deltas: one row per key, only what was stored, install days from the id time") {
+    CHECK(detail::duration_bucket(-5) == 0);
+    CHECK(detail::duration_bucket(0) == 0);
+    CHECK(detail::duration_bucket(1) == 1);
+    CHECK(detail::duration_bucket(3) == 13);
+    CHECK(detail::duration_bucket(1000) == 80);  // the values tk_duration_bucket() gives (test_rollups)
+    CHECK(detail::duration_bucket(1023) == 80);
+    CHECK(detail::duration_bucket(1024) == 81);
+
+    const std::int64_t day_ms = 20'000LL * 86'400'000;  // 2024-10-04, a UTC midnight
+    const auto at = [](std::int64_t ms, const std::string& name, const std::string& install) {
+        Event event = valid_event();
+        std::string id = event.id();
+        for (int i = 0; i < 6; ++i) id[i] = static_cast<char>((ms >> (8 * (5 - i))) & 0xff);
+        event.set_id(id);
+        event.set_name(name);
+        event.set_anonymous_id(install);
+        event.set_duration_us(1000);
+        event.set_success(true);
+        return event;
+    };
+    const std::vector<Event> events = {at(day_ms + 10, "build", "a"), at(day_ms + 20, "build", "a"),
+                                       at(day_ms + 3'600'000, "build", "b"), at(day_ms + 86'400'000, "te\"st,{}\\", "a"),
+                                       at(day_ms + 30, "build", "")};
+    std::vector<const Event*> stored;
+    for (const auto& event : events) stored.push_back(&event);
+    const auto delta = detail::rollup_delta(stored);
+    CHECK(delta.hourly.size() == 3);  // two hours of build, one of the other name
+    CHECK(delta.hourly.begin()->second == 3);
+    CHECK(delta.durations.size() == 3);
+    CHECK(delta.days.size() == 3);  // (day, a), (day, b), (day + 1, a); the event without install has none
+    REQUIRE(delta.installs.size() == 2);
+    CHECK(delta.installs.at("a") == std::pair<std::int64_t, std::int64_t>(20'000, 20'001));
+    CHECK(delta.daily_names.size() == 2);
+    CHECK(delta.daily_platform.size() == 2);
+    CHECK(delta.daily_durations.size() == 2);
+
+    const auto params = detail::rollup_params("my-cli", delta);
+    REQUIRE(params.size() == 36);
+    CHECK(params[0] == "my-cli");
+    CHECK(params[1] == "{1728000000,1728003600,1728086400}");
+    CHECK(params[4] == "{\"build\",\"build\",\"te\\\"st,{}\\\\\"}");  // quoted, quote and backslash escaped
+    CHECK(params[10] == "{3,1,1}");
+    CHECK(params[17] == "{\"a\",\"b\"}");
+    CHECK(params[20] == "{20000,20001}");      // daily names: (day, build), (next day, the other name)
+    CHECK(params[24] == "{4,1}");
+    CHECK(params[25] == "{20000,20001}");      // daily platform: one combination a day
+    CHECK(params[35] == "{4,1}");              // daily durations: one bucket a day
+    CHECK(detail::rollup_params("my-cli", detail::RollupDelta{})[1] == "{}");
+}

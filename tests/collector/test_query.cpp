@@ -136,6 +136,11 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
         "metric=duration_p50&by=name",
         "metric=duration_p95&by=name&interval=day",
         "metric=duration_p99&filter=name:build",
+        // whole UTC days: the daily rollups of migration 005
+        "metric=events&by=name&filter=kind:1&filter=success:false&interval=week",
+        "metric=success_rate&by=os&filter=ci:false&compare=previous",
+        "metric=duration_p95&interval=day&tz=Etc%2FUTC",
+        "metric=duration_p50&compare=previous",
     };
     for (const auto& question : questions) {
         INFO(question);

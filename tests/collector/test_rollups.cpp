@@ -39,7 +39,31 @@ const std::string kFirstSeenRaw =
     "SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE 'UTC')::date)"
     " FROM events GROUP BY 1, 2";
 
+// Migration 005's daily rollups, against the same raw aggregation.
+const std::string kDailyNamesRollup =
+    "SELECT tool, day, name, kind, success, sum(events) FROM rollup_daily_names GROUP BY 1, 2, 3, 4, 5"
+    " HAVING sum(events) <> 0";
+const std::string kDailyNamesRaw =
+    "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, name, kind,"
+    " (CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END)::smallint, count(*) FROM events"
+    " GROUP BY 1, 2, 3, 4, 5";
+const std::string kDailyPlatformRollup =
+    "SELECT tool, day, tool_version, os, os_version, arch, ci, success, sum(events) FROM rollup_daily_platform"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING sum(events) <> 0";
+const std::string kDailyPlatformRaw =
+    "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, tool_version, os, os_version, arch, ci,"
+    " (CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END)::smallint, count(*) FROM events"
+    " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8";
+const std::string kDailyDurationRollup =
+    "SELECT tool, day, bucket, sum(events) FROM rollup_daily_duration GROUP BY 1, 2, 3 HAVING sum(events) <> 0";
+const std::string kDailyDurationRaw =
+    "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, tk_duration_bucket(duration_us), count(*) FROM events"
+    " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3";
+
 void check_rollups_match_events(const CollectorFixture& collector) {
+    CHECK(difference(collector, kDailyNamesRollup, kDailyNamesRaw) == "0");
+    CHECK(difference(collector, kDailyPlatformRollup, kDailyPlatformRaw) == "0");
+    CHECK(difference(collector, kDailyDurationRollup, kDailyDurationRaw) == "0");
     CHECK(difference(collector, kHourlyRollup, kHourlyRaw) == "0");
     CHECK(difference(collector, kDurationRollup, kDurationRaw) == "0");
     CHECK(difference(collector, kDaysRollup, kDaysRaw) == "0");
@@ -92,4 +116,17 @@ TEST_CASE("duration buckets: 8 per doubling, each value within 4.4% of what it h
                           " WHERE abs(v - d) / d > 0.0443") == "0");
     CHECK(collector.query("SELECT tk_duration_bucket(0) || ',' || tk_duration_bucket(1) || ',' ||"
                           " tk_duration_bucket(3) || ',' || tk_duration_bucket(1000)") == "0,1,13,80");
+}
+
+TEST_CASE("rollups keep names with quotes, commas, braces, backslashes and non-ASCII text intact") {
+    CollectorFixture collector;
+    const std::string key = collector.create_key("my-cli");
+    Batch batch;
+    for (const char* name : {"say \"hi\"", "a,b", "{x}", "back\\slash", "caf\u00e9 \u2615", "NULL"}) {
+        *batch.add_events() = make_event("my-cli", name, "install-1");
+        *batch.add_events() = make_event("my-cli", name, "it's \"quoted\"");
+    }
+    REQUIRE(post_batch(collector.port(), key, batch).status == 200);
+    REQUIRE(collector.query("SELECT count(*) FROM events") == "12");
+    check_rollups_match_events(collector);
 }

@@ -38,6 +38,17 @@ PostgresCluster::PostgresCluster() {
     std::string pattern = (fs::path(base && *base ? base : "/tmp") / "tk-pg-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
+    set_up();
+}
+
+PostgresCluster::PostgresCluster(const fs::path& keep_dir) : keep_(true) {
+    bin_ = postgres_bin_dir();
+    fs::create_directories(keep_dir);
+    dir_ = fs::absolute(keep_dir);
+    set_up();
+}
+
+void PostgresCluster::set_up() {
     if (::geteuid() == 0) {
         run_as_ = "postgres";
         const passwd* pw = ::getpwnam("postgres");
@@ -47,6 +58,7 @@ PostgresCluster::PostgresCluster() {
         user_ = pw->pw_name;
     }
     port_ = free_tcp_port();
+    if (fs::exists(dir_ / "data" / "PG_VERSION")) return start();
     const auto result = run(as_owner({(bin_ / "initdb").string(), "-D", (dir_ / "data").string(), "-U", user_,
                                       "--auth=trust", "--encoding=UTF8", "--no-sync", "-N"}),
                             120s);
@@ -58,9 +70,10 @@ PostgresCluster::PostgresCluster() {
 
 PostgresCluster::~PostgresCluster() {
     try {
-        if (running_) stop("immediate");
+        if (running_) stop(keep_ ? "fast" : "immediate");
     } catch (...) {
     }
+    if (keep_) return;
     std::error_code ec;
     fs::remove_all(dir_, ec);
 }

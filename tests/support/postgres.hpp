@@ -15,6 +15,10 @@ class PostgresCluster {
 public:
     /// initdb and start. Throws std::runtime_error (with PostgreSQL's log) on failure.
     PostgresCluster();
+    /// A cluster in `keep_dir` that outlives this object (benchmarks that load once and run many
+    /// times): initdb only if the directory holds no cluster yet, then start; the destructor stops
+    /// it and leaves the directory.
+    explicit PostgresCluster(const std::filesystem::path& keep_dir);
     /// Stops the server (immediate) and removes the cluster.
     ~PostgresCluster();
     PostgresCluster(const PostgresCluster&) = delete;
@@ -40,6 +44,8 @@ public:
 
 private:
     ProcessOptions as_owner(std::vector<std::string> argv) const;
+    /// Picks the user to run as and owns `dir_` by it; initdb when `dir_` has no cluster; starts.
+    void set_up();
 
     std::filesystem::path dir_;
     std::filesystem::path bin_;
@@ -47,6 +53,7 @@ private:
     std::optional<std::string> run_as_;
     unsigned short port_ = 0;
     bool running_ = false;
+    bool keep_ = false;
 };
 
 /// Path of the PostgreSQL server binaries (newest /usr/lib/postgresql/<ver>/bin).

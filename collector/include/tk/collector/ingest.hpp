@@ -5,11 +5,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "telemetry_kit/v1/collector.pb.h"
@@ -104,12 +107,46 @@ long long erase_subject(Connection& conn, const std::string& tool, const std::st
 
 namespace detail {
 /// The statements of one batch's insert (bench/collector runs them bare, as the physical limit):
-/// create the staging table, COPY into it, move it into `events` and the rollups.
+/// create the staging table, COPY into it, move it into `events` (RETURNING the ids inserted),
+/// add those events to the rollups (kApplyRollups with rollup_params(tool, rollup_delta(...))).
 extern const char* const kCreateStaging;
 extern const char* const kCopyStaging;
-extern const std::string kMoveStaging;
-/// The rollup upserts of kMoveStaging and of erasure (a CTE list fragment); `count` per group.
+extern const char* const kInsertStaging;
+extern const char* const kApplyRollups;
+
+/// What a set of stored events adds to each rollup (migration 004), aggregated in the collector
+/// so that PostgreSQL upserts one row per distinct key. Views point into the events.
+struct RollupDelta {
+    /// (hour as Unix seconds, name, tool_version, kind, os, os_version, arch, ci, success 1/0/-1)
+    using HourlyKey = std::tuple<std::int64_t, std::string_view, std::string_view, int, std::string_view,
+                                 std::string_view, std::string_view, bool, int>;
+    std::map<HourlyKey, std::int64_t> hourly;
+    std::map<std::tuple<std::int64_t, std::string_view, int>, std::int64_t> durations;  ///< (hour s, name, bucket)
+    std::set<std::pair<std::int64_t, std::string_view>> days;  ///< (UTC day since 1970, install)
+    std::map<std::string_view, std::pair<std::int64_t, std::int64_t>> installs;  ///< install -> first, last day
+    /// Migration 005, per UTC day (days since 1970): (day, name, kind, success)
+    std::map<std::tuple<std::int64_t, std::string_view, int, int>, std::int64_t> daily_names;
+    /// (day, tool_version, os, os_version, arch, ci, success)
+    std::map<std::tuple<std::int64_t, std::string_view, std::string_view, std::string_view, std::string_view, bool, int>,
+             std::int64_t>
+        daily_platform;
+    std::map<std::pair<std::int64_t, int>, std::int64_t> daily_durations;  ///< (day, bucket)
+};
+/// The rollup rows of `stored` (UTC hours and days of each event id's time). Pure.
+RollupDelta rollup_delta(const std::vector<const telemetry_kit::v1::Event*>& stored);
+/// kApplyRollups' parameters: the tool, then each column as a PostgreSQL array literal. Pure.
+std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta& delta);
+/// tk_duration_bucket() of migration 004, computed the same way: 0 for <= 0 µs, else
+/// 1 + floor(8 log2(duration)) — eight buckets per doubling.
+int duration_bucket(std::int64_t duration_us);
+/// The rollup upserts of erasure and of rollup_upserts() (a CTE list fragment); `count` per group.
 std::string count_upserts(const std::string& rows, const std::string& count);
+/// Every rollup's upsert for the newly inserted `rows` (a CTE with kRollupColumns): the hourly
+/// and duration counts and the install days, as a CTE list fragment (no trailing comma). Used by
+/// ingest and by bench_query's loader, so the benchmark's rollups are made by the same statements.
+std::string rollup_upserts(const std::string& rows);
+/// The columns rollup_upserts() reads from its rows.
+extern const char* const kRollupColumns;
 /// Appends `text` escaped for COPY's text format (backslash, tab, newline, carriage return).
 void append_copy_text(std::string& out, std::string_view text);
 /// The attributes as a JSON object (values: string, number, bool, or null when unset).
