@@ -227,7 +227,7 @@ TEST_CASE("GET /v1/export and tk-collector export: every column round-trips in C
     CHECK_FALSE(fs::exists(dir / "bad.csv"));
 }
 
-TEST_CASE("GET /v1/export: a token reads only its tools; refusals come before any database work") {
+TEST_CASE("GET /v1/export: a token reads only its tools, and refusals come before any database work") {
     CollectorFixture collector;
     const std::string key = collector.create_key("alpha");
     REQUIRE(post_batch(collector.port(), key, make_batch("alpha", 4)).status == 200);

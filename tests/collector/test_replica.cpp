@@ -123,7 +123,7 @@ std::string command_output(const std::string& database_url, std::vector<std::str
 
 }  // namespace
 
-TEST_CASE("--query-database-url: queries and exports are served by a streaming replica, ingest by the primary") {
+TEST_CASE("query-database-url: queries and exports are served by a streaming replica, ingest by the primary") {
     PostgresCluster primary;
     REQUIRE(primary.query("SHOW wal_level") == "replica");
     Replica replica(primary);
