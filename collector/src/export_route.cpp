@@ -17,16 +17,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Releases an export's place (App::exports) when the export is over, however it ended.
+/// An export's place (App::exports), given back before the client can see the export end (so
+/// that its next export finds the place free), or at the latest when the job ends.
 class ExportSlot {
 public:
     explicit ExportSlot(App& app) : app_(app) {}
-    ~ExportSlot() { --app_.exports; }
+    ~ExportSlot() { release(); }
     ExportSlot(const ExportSlot&) = delete;
     ExportSlot& operator=(const ExportSlot&) = delete;
+    void release() {
+        if (!released_.exchange(true)) --app_.exports;
+    }
 
 private:
     App& app_;
+    std::atomic<bool> released_{false};
 };
 
 http::response_header<> export_head(unsigned version, const ExportParams& params) {
@@ -54,12 +59,13 @@ Response refusal(unsigned version, http::status status, const std::string& text)
 /// On an export worker: the token, then the stream. Once the stream has begun, a failure can only
 /// cut it off (the status was sent); before that it is answered like any other request.
 void run_export_job(App& app, unsigned version, const ExportParams& params, const std::string& authorization,
-                    const Respond& respond, BodyStream& stream) {
+                    const Respond& respond, BodyStream& stream, ExportSlot& slot) {
     bool begun = false;
     std::string cut;  // why a begun stream was cut off by the database
     const auto outcome = with_connection(app.read_pool, [&](Connection& conn) -> std::optional<ExportOutcome> {
         const ReadAuth auth = authorize_read(conn, authorization, params.tool);
         if (auth.status != 200) {
+            slot.release();
             respond(refusal(version, static_cast<http::status>(auth.status), auth.message));
             return std::nullopt;
         }
@@ -85,6 +91,7 @@ void run_export_job(App& app, unsigned version, const ExportParams& params, cons
         begun = stream.begin(export_head(version, params));
         if (begun) app.metrics.count_request("export", 200);
     }
+    slot.release();
     stream.end(outcome->complete);
     if (!cut.empty()) {
         app.metrics.count_db_error();
@@ -126,8 +133,9 @@ void get_export(App& app, const Request& request, Respond respond, const OpenStr
                                            respond = std::move(respond), stream = std::move(stream)] {
         ExportSlot slot(app);
         try {
-            run_export_job(app, version, params, authorization, respond, *stream);
+            run_export_job(app, version, params, authorization, respond, *stream, slot);
         } catch (const DatabaseError& error) {
+            slot.release();
             app.metrics.count_db_error();
             spdlog::warn("database: {}", error.what());
             auto response = refusal(version, error.transient() ? http::status::service_unavailable
@@ -136,6 +144,7 @@ void get_export(App& app, const Request& request, Respond respond, const OpenStr
             if (error.transient()) response.set(http::field::retry_after, std::to_string(app.config.unavailable_retry_after));
             respond(std::move(response));
         } catch (const std::exception& error) {
+            slot.release();
             spdlog::error("export failed: {}", error.what());
             respond(refusal(version, http::status::internal_server_error, "internal error"));
         }
