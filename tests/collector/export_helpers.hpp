@@ -49,20 +49,25 @@ inline void ensure_partitions(const CollectorFixture& collector, const std::stri
 /// export reads only `events`). Call ensure_partitions() first.
 inline void generate_events(const CollectorFixture& collector, const std::string& tool, long long count, int hours) {
     const std::string step_ms = std::to_string(std::max<long long>(1, (std::int64_t{hours} * 3'600'000 - 120'000) / count));
-    collector.query(
-        "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
-        " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
-        " SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid,"
-        " to_timestamp(ms / 1000.0), '" + tool + "', '1.' || (i % 40), 1 + (i % 3)::smallint, 'command-' || (i % 300),"
-        " to_timestamp(ms / 1000.0), now(), md5('install' || (i % 5000)),"
-        " jsonb_build_object('cache', CASE WHEN i % 2 = 0 THEN 'hit' ELSE 'miss' END, 'jobs', i % 16, 'runtime', 'node 20'),"
-        " CASE i % 10 WHEN 0 THEN false WHEN 1 THEN NULL ELSE true END, CASE WHEN i % 4 = 0 THEN NULL ELSE (i::bigint * 7919) % 10000000 END,"
-        " CASE i % 10 WHEN 0 THEN 1 WHEN 1 THEN NULL ELSE 0 END, i % 7 = 0,"
-        " CASE i % 3 WHEN 0 THEN 'linux' WHEN 1 THEN 'macos' ELSE 'windows' END,"
-        " CASE i % 3 WHEN 0 THEN 'debian 12' WHEN 1 THEN 'macos 14' ELSE 'windows 11' END,"
-        " CASE WHEN i % 5 = 0 THEN 'arm64' ELSE 'x86_64' END, '0.9.0'"
-        " FROM (SELECT i, (extract(epoch FROM now()) * 1000)::bigint - 60000 - i::bigint * " + step_ms + " AS ms,"
-        " md5(i::text) AS h FROM generate_series(1, " + std::to_string(count) + ") i) g");
+    // In statements of 100,000 rows: each psql call has a 60 s deadline, and a loaded machine
+    // took 56 s for a million at once.
+    for (long long first = 1; first <= count; first += 100'000) {
+        const long long last = std::min(count, first + 99'999);
+        collector.query(
+            "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
+            " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
+            " SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid,"
+            " to_timestamp(ms / 1000.0), '" + tool + "', '1.' || (i % 40), 1 + (i % 3)::smallint, 'command-' || (i % 300),"
+            " to_timestamp(ms / 1000.0), now(), md5('install' || (i % 5000)),"
+            " jsonb_build_object('cache', CASE WHEN i % 2 = 0 THEN 'hit' ELSE 'miss' END, 'jobs', i % 16, 'runtime', 'node 20'),"
+            " CASE i % 10 WHEN 0 THEN false WHEN 1 THEN NULL ELSE true END, CASE WHEN i % 4 = 0 THEN NULL ELSE (i::bigint * 7919) % 10000000 END,"
+            " CASE i % 10 WHEN 0 THEN 1 WHEN 1 THEN NULL ELSE 0 END, i % 7 = 0,"
+            " CASE i % 3 WHEN 0 THEN 'linux' WHEN 1 THEN 'macos' ELSE 'windows' END,"
+            " CASE i % 3 WHEN 0 THEN 'debian 12' WHEN 1 THEN 'macos 14' ELSE 'windows 11' END,"
+            " CASE WHEN i % 5 = 0 THEN 'arm64' ELSE 'x86_64' END, '0.9.0'"
+            " FROM (SELECT i, (extract(epoch FROM now()) * 1000)::bigint - 60000 - i::bigint * " + step_ms + " AS ms,"
+            " md5(i::text) AS h FROM generate_series(" + std::to_string(first) + ", " + std::to_string(last) + ") i) g");
+    }
 }
 
 /// An export read as it streams: bytes and lines counted, the head's fields kept, at most
