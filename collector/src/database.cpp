@@ -127,6 +127,37 @@ void Connection::copy_end() {
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
 }
 
+void Connection::copy_out_begin(const std::string& copy_sql) {
+    PGresult* start = PQexec(conn_, copy_sql.c_str());
+    if (start == nullptr || PQresultStatus(start) != PGRES_COPY_OUT) fail("COPY failed", start);
+    PQclear(start);
+}
+
+bool Connection::copy_get(std::string& row) {
+    char* buffer = nullptr;
+    const int length = PQgetCopyData(conn_, &buffer, /*async=*/0);
+    if (length > 0) {
+        row.assign(buffer, static_cast<std::size_t>(length));
+        PQfreemem(buffer);
+        return true;
+    }
+    if (length == -2) fail("COPY failed", nullptr);
+    PGresult* end = PQgetResult(conn_);  // -1: the COPY ended; did it succeed?
+    const bool ok = end != nullptr && PQresultStatus(end) == PGRES_COMMAND_OK;
+    if (!ok) {
+        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+        fail("COPY failed", end);
+    }
+    PQclear(end);
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    return false;
+}
+
+void Connection::abandon() {
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+}
+
 void Connection::copy_in(const std::string& copy_sql, const std::string& data) {
     copy_begin(copy_sql);
     copy_put(data);

@@ -12,6 +12,7 @@
 #include "tk/collector/migrations.hpp"
 #include "tk/collector/server.hpp"
 #include "tk/collector/version.hpp"
+#include "export_cli.hpp"
 #include "tokens_cli.hpp"
 
 namespace {
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
     int request_timeout = 20;
     ConnectionSettings db_settings;
     auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
-                                              "GET /healthz and GET /metrics until SIGTERM");
+                                              "GET /v1/query, GET /v1/export, GET /healthz and GET /metrics until SIGTERM");
     add_common(serve);
     serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
         ->envname("TK_COLLECTOR_LISTEN")
@@ -109,6 +110,31 @@ int main(int argc, char** argv) {
                       "HOST:PORT to serve GET /metrics (and /healthz) on instead of the main listener, e.g. an "
                       "internal address (plain HTTP)")
         ->envname("TK_COLLECTOR_METRICS_LISTEN");
+    std::string query_database_url;
+    std::string query_password_file;
+    serve->add_option("--query-database-url", query_database_url,
+                      "PostgreSQL for GET /v1/query and /v1/export, e.g. a streaming replica (libpq syntax; "
+                      "default: --database-url). Ingest, erasure and keys stay on --database-url")
+        ->envname("TK_QUERY_DATABASE_URL");
+    serve->add_option("--query-database-password-file", query_password_file,
+                      "file whose first line is the password for --query-database-url (default: the "
+                      "--database-password-file password, else libpq's PGPASSWORD or ~/.pgpass)")
+        ->envname("TK_QUERY_DATABASE_PASSWORD_FILE")
+        ->check(CLI::ExistingFile);
+    serve->add_option("--max-exports", config.max_exports,
+                      "exports streaming at once (each holds a thread and a database connection); more: 503")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    int export_write_timeout = 30;
+    int export_timeout = 3600;
+    serve->add_option("--export-write-timeout", export_write_timeout,
+                      "seconds an export client may take to read each 64 KiB piece; slower: the export is cut off")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
+    serve->add_option("--export-timeout", export_timeout,
+                      "seconds one export may run at most (its COPY's statement_timeout; 0: none)")
+        ->check(CLI::Range(0, 86400))
+        ->capture_default_str();
     serve->add_option("--threads", config.io_threads, "I/O threads (0: one per CPU)")->capture_default_str();
     serve->add_option("--db-connections", config.db_workers, "database connections (and workers using them)")
         ->check(CLI::Range(1u, 1000u))
@@ -199,6 +225,8 @@ int main(int argc, char** argv) {
 
     TokenCommands token_commands;
     add_token_commands(app, token_commands, add_common);
+    ExportCommand export_command;
+    add_export_command(app, export_command, add_common);
 
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
@@ -217,11 +245,25 @@ int main(int argc, char** argv) {
             config.body_timeout = std::chrono::seconds(body_timeout);
             config.shutdown_timeout = std::chrono::seconds(shutdown_timeout);
             config.request_timeout = std::chrono::seconds(request_timeout);
+            config.export_write_timeout = std::chrono::seconds(export_write_timeout);
+            config.export_timeout = std::chrono::seconds(export_timeout);
             connect_and_migrate(database_url, db_settings.password);
+            // Exports hold a connection of the read pool for as long as they stream.
+            if (query_database_url.empty()) {
+                ConnectionPool pool(database_url, config.db_workers + config.max_exports, db_settings);
+                Server(config, pool).run();
+                return 0;
+            }
+            ConnectionSettings query_settings = db_settings;
+            if (!query_password_file.empty()) query_settings.password = read_password_file(query_password_file);
             ConnectionPool pool(database_url, config.db_workers, db_settings);
-            Server server(config, pool);
-            server.run();
+            ConnectionPool read_pool(query_database_url, config.db_workers + config.max_exports, query_settings);
+            Server(config, pool, &read_pool).run();
             return 0;
+        }
+        // Before migrations: an export only reads, and may be pointed at a read-only replica.
+        if (const auto exit_code = run_export_command(export_command, database_url, db_settings.password)) {
+            return *exit_code;
         }
         auto conn = connect_and_migrate(database_url, db_settings.password);
         if (*migrate) {

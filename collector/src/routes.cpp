@@ -288,7 +288,7 @@ void get_query(App& app, const Request& request, Respond respond) {
     }
     run_db_job(app, version, std::move(respond),
                [&app, version, authorization, params = std::get<QueryParams>(std::move(parsed))] {
-                   return with_connection(app.pool, [&](Connection& conn) {
+                   return with_connection(app.read_pool, [&](Connection& conn) {
                        const ReadAuth auth = authorize_read(conn, authorization, params.tool);
                        if (auth.status != 200) {
                            return text_response(version, static_cast<http::status>(auth.status), auth.message + "\n");
@@ -339,11 +339,13 @@ const char* route_label(std::string_view target) {
     if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) return "subjects";
     if (path == "/healthz") return "healthz";
     if (path == "/v1/query") return "query";
+    if (path == "/v1/export") return "export";
     if (path == "/metrics") return "metrics";
     return "other";
 }
 
-void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond) {
+void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond,
+                   OpenStream open_stream) {
     const std::string_view path = path_of({request.target().data(), request.target().size()});
     const char* route = route_label(path);
     // Count every answer by route and status on its way out.
@@ -369,6 +371,10 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
     if (name == "query") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
         return get_query(app, request, std::move(counted));
+    }
+    if (name == "export") {
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
+        return get_export(app, request, std::move(counted), open_stream);
     }
     if (name == "healthz") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));

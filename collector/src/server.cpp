@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -34,6 +35,47 @@ using detail::Response;
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kDrainTimeout = std::chrono::seconds(2);
+
+/// What an export's worker and its session share: whether a piece is being written, and whether
+/// the stream failed (the client is gone or too slow). The worker waits here, never on the socket.
+class StreamState {
+public:
+    /// Marks a write as started; false if the stream already failed.
+    bool start_write() {
+        std::lock_guard lock(mutex_);
+        if (failed_) return false;
+        writing_ = true;
+        return true;
+    }
+    void finish_write(bool ok) {
+        {
+            std::lock_guard lock(mutex_);
+            writing_ = false;
+            if (!ok) failed_ = true;
+        }
+        changed_.notify_all();
+    }
+    /// Waits until no write is in flight; false if the stream failed, `deadline` passed, or the
+    /// I/O threads stopped (checked every 100 ms: a write that can no longer complete).
+    bool wait_idle(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& io_stopped) {
+        std::unique_lock lock(mutex_);
+        while (writing_ && !failed_) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline || io_stopped) {
+                failed_ = true;
+                break;
+            }
+            changed_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
+        }
+        return !failed_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool writing_ = false;
+    bool failed_ = false;
+};
 
 /// One connection, from accept to close. Reads a request (header and body under separate
 /// timeouts), hands it to the routes, writes the answer, and reads the next one (keep-alive).
@@ -107,13 +149,129 @@ private:
         // must not keep the client waiting; the late answer is dropped).
         auto answered = std::make_shared<std::atomic<bool>>(false);
         start_request_deadline(answered, request.version());
-        detail::route_request(app_, listen_, std::move(request), client_address(), [self = this->shared_from_this(), answered](Response response) {
-            if (answered->exchange(true)) return;
-            net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-                self->request_timer_.cancel();
-                self->write(std::move(response), /*then_drain=*/false);
+        auto self = this->shared_from_this();
+        detail::route_request(
+            app_, listen_, std::move(request), client_address(),
+            [self, answered](Response response) {
+                if (answered->exchange(true)) return;
+                net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+                    self->request_timer_.cancel();
+                    self->write(std::move(response), /*then_drain=*/false);
+                });
+            },
+            [self, answered] { return std::make_shared<SessionStream>(self, answered); });
+    }
+
+    /// A streamed answer (detail::BodyStream): the worker's calls become writes on this session's
+    /// strand, each under --export-write-timeout, one at a time.
+    class SessionStream : public detail::BodyStream {
+    public:
+        SessionStream(std::shared_ptr<HttpSession> session, std::shared_ptr<std::atomic<bool>> answered)
+            : session_(std::move(session)), answered_(std::move(answered)) {}
+        ~SessionStream() override {
+            if (begun_ && !ended_) end(false);
+        }
+
+        bool begin(http::response_header<> head) override {
+            if (begun_ || answered_->exchange(true)) return false;
+            begun_ = true;
+            if (!state_->start_write()) return false;
+            post([head = std::move(head)](HttpSession& session, std::shared_ptr<StreamState> state) mutable {
+                session.request_timer_.cancel();
+                session.write_stream_head(std::move(head), std::move(state));
             });
-        });
+            return true;
+        }
+
+        bool write(std::string piece) override {
+            if (!wait_idle() || !state_->start_write()) return false;
+            post([piece = std::move(piece)](HttpSession& session, std::shared_ptr<StreamState> state) mutable {
+                session.write_stream_piece(std::move(piece), std::move(state));
+            });
+            return true;
+        }
+
+        void end(bool complete) override {
+            if (!begun_ || ended_) return;
+            ended_ = true;
+            if (!complete || !wait_idle() || !state_->start_write()) {
+                post([](HttpSession& session, std::shared_ptr<StreamState>) { session.end_stream(false); });
+                return;
+            }
+            post([](HttpSession& session, std::shared_ptr<StreamState> state) { session.write_stream_end(std::move(state)); });
+            (void)wait_idle();
+        }
+
+    private:
+        bool wait_idle() {
+            return state_->wait_idle(std::chrono::steady_clock::now() + session_->app_.config.export_write_timeout +
+                                         std::chrono::seconds(1),
+                                     session_->app_.io_stopped);
+        }
+        template <class Action>
+        void post(Action action) {
+            net::post(session_->stream_.get_executor(),
+                      [session = session_, state = state_, action = std::move(action)]() mutable {
+                          action(*session, std::move(state));
+                      });
+        }
+
+        std::shared_ptr<HttpSession> session_;
+        std::shared_ptr<std::atomic<bool>> answered_;
+        std::shared_ptr<StreamState> state_ = std::make_shared<StreamState>();
+        bool begun_ = false;
+        bool ended_ = false;
+    };
+
+    void write_stream_head(http::response_header<> head, std::shared_ptr<StreamState> state) {
+        stream_head_.emplace(std::move(head));
+        stream_head_->chunked(true);
+        stream_head_->keep_alive(keep_alive_ && !app_.stopping);
+        stream_serializer_.emplace(*stream_head_);
+        tcp().expires_after(app_.config.export_write_timeout);
+        http::async_write_header(stream_, *stream_serializer_,
+                                 [self = this->shared_from_this(), state](beast::error_code ec, std::size_t) {
+                                     state->finish_write(!ec);
+                                     if (ec) self->end_stream(false);
+                                 });
+    }
+
+    void write_stream_piece(std::string piece, std::shared_ptr<StreamState> state) {
+        stream_piece_ = std::move(piece);
+        tcp().expires_after(app_.config.export_write_timeout);
+        net::async_write(stream_, http::make_chunk(net::const_buffer(stream_piece_.data(), stream_piece_.size())),
+                         [self = this->shared_from_this(), state](beast::error_code ec, std::size_t) {
+                             state->finish_write(!ec);
+                             if (ec) self->end_stream(false);
+                         });
+    }
+
+    void write_stream_end(std::shared_ptr<StreamState> state) {
+        tcp().expires_after(app_.config.export_write_timeout);
+        net::async_write(stream_, http::make_chunk_last(),
+                         [self = this->shared_from_this(), state](beast::error_code ec, std::size_t) {
+                             state->finish_write(!ec);
+                             self->end_stream(!ec);
+                         });
+    }
+
+    /// After the last chunk (ok: keep the connection if it may be kept) or a failure / a cut
+    /// (close it at once, so the client sees the body end without its last chunk). Runs once.
+    void end_stream(bool ok) {
+        if (stream_ended_) return;
+        stream_ended_ = true;
+        const bool keep = ok && stream_head_ && stream_head_->keep_alive();
+        stream_serializer_.reset();
+        stream_head_.reset();
+        std::string().swap(stream_piece_);
+        finish_request();
+        if (keep) {
+            stream_ended_ = false;
+            return read_header();
+        }
+        beast::error_code ignored;
+        tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        tcp().close();
     }
 
     /// The peer's address as bytes, for the rate limiters only (never logged or stored); ""
@@ -186,12 +344,17 @@ private:
         body_bytes_ = 0;
     }
 
-    void on_write(beast::error_code ec, bool then_drain) {
+    /// The request is fully answered: its body's reservation and its in-flight count go.
+    void finish_request() {
         release_body();
         if (in_flight_) {
             in_flight_ = false;
             --app_.in_flight;
         }
+    }
+
+    void on_write(beast::error_code ec, bool then_drain) {
+        finish_request();
         if (ec) return;
         if (then_drain) return drain();
         if (!response_.keep_alive()) return close();
@@ -239,6 +402,11 @@ private:
     std::size_t body_bytes_ = 0;  // reserved in App::buffered_bytes
     std::string drain_buffer_;
     std::size_t drained_ = 0;
+    // A streamed answer (GET /v1/export): its head, the serializer writing it, the piece in flight.
+    std::optional<http::response<http::empty_body>> stream_head_;
+    std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+    std::string stream_piece_;
+    bool stream_ended_ = false;
 };
 
 /// Accepts connections and starts a session for each, each on its own strand.
@@ -332,7 +500,8 @@ private:
 }  // namespace
 
 struct Server::Impl {
-    Impl(ServerConfig config, ConnectionPool& pool) : app(std::move(config), pool) {}
+    Impl(ServerConfig config, ConnectionPool& pool, ConnectionPool& read_pool)
+        : app(std::move(config), pool, read_pool) {}
 
     /// Hourly (and at start): drop the partitions past retention, and make this month's and
     /// next month's ahead of time so no batch waits for that DDL at a month's turn.
@@ -364,7 +533,8 @@ struct Server::Impl {
     App app;
 };
 
-Server::Server(ServerConfig config, ConnectionPool& pool) : impl_(std::make_unique<Impl>(std::move(config), pool)) {}
+Server::Server(ServerConfig config, ConnectionPool& pool, ConnectionPool* read_pool)
+    : impl_(std::make_unique<Impl>(std::move(config), pool, read_pool ? *read_pool : pool)) {}
 Server::~Server() = default;
 
 namespace {
@@ -481,8 +651,11 @@ void Server::run() {
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& thread : pool) thread.join();
+    app.io_stopped = true;  // exports still waiting on a write give up now
     app.db_workers.join();
+    app.export_workers.join();
     app.pool.close();
+    app.read_pool.close();
     spdlog::info("stopped");
 }
 

@@ -102,6 +102,13 @@ TEST_CASE("HTTPS with a self-signed certificate verified against it as a CA file
     REQUIRE(ack.ParseFromString(response.body));
     CHECK(ack.accepted_size() == 20);
     CHECK(collector.query("SELECT count(*) FROM events") == "20");
+    // A streamed answer (chunked, written piece by piece) over TLS: GET /v1/export.
+    const auto token = collector.run_command({"tokens", "create", "--tool", "my-cli"}).out;
+    const auto exported = https_request(collector.port(), dir / "cert.pem", http::verb::get,
+                                        "/v1/export?tool=my-cli&format=ndjson", {},
+                                        {{"Authorization", "Bearer " + token.substr(0, token.size() - 1)}});
+    CHECK(exported.status == 200);
+    CHECK(std::count(exported.body.begin(), exported.body.end(), '\n') == 20);
 
     // Plain HTTP to the TLS port gets no answer; a client trusting another CA refuses the server.
     CHECK(http_request(collector.port(), http::verb::get, "/healthz").status == 0);

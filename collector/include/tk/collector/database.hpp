@@ -98,6 +98,13 @@ public:
     void copy_begin(const std::string& copy_sql);
     void copy_put(std::string_view data);
     void copy_end();
+    /// COPY ... TO STDOUT: copy_out_begin, then copy_get until it returns false (the end, its
+    /// final status checked). Each row comes whole, its line end included. Throw DatabaseError.
+    void copy_out_begin(const std::string& copy_sql);
+    bool copy_get(std::string& row);
+    /// Closes the connection now (e.g. in the middle of a COPY that will not be read to its
+    /// end); it is unhealthy from then on, so a pool drops it instead of reusing it.
+    void abandon();
 
     /// Set once the per-connection temporary tables exist.
     bool staging_ready = false;

@@ -1,6 +1,7 @@
 #pragma once
 /// The HTTP(S) server: a Beast listener on a thread pool, one session per connection, the routes
-/// (POST /v1/batches, DELETE /v1/subjects/{id}, GET /healthz, GET /metrics), and the workers
+/// (POST /v1/batches, DELETE /v1/subjects/{id}, GET /v1/query, GET /v1/export, GET /healthz,
+/// GET /metrics), and the workers
 /// that run the blocking libpq calls off the I/O threads.
 
 #include <chrono>
@@ -44,13 +45,18 @@ struct ServerConfig {
     std::string metrics_host;              ///< with metrics_port: serve /metrics there only
     unsigned short metrics_port = 0;
     int unavailable_retry_after = 2;      ///< Retry-After (s) on 503
+    unsigned max_exports = 2;             ///< exports streaming at once (each holds a thread and a connection); more: 503
+    std::chrono::seconds export_write_timeout{30};  ///< a client must take each piece of an export within this
+    std::chrono::seconds export_timeout{3600};      ///< one export's COPY at most (statement_timeout; 0: none)
 };
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish (up to
 /// `shutdown_timeout`) and returns.
 class Server {
 public:
-    Server(ServerConfig config, ConnectionPool& pool);
+    /// `read_pool` (queries and exports; a replica) defaults to `pool` (the primary). Each pool
+    /// should allow db_workers connections, the read pool max_exports more.
+    Server(ServerConfig config, ConnectionPool& pool, ConnectionPool* read_pool = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
