@@ -18,4 +18,11 @@ $SUDO apt-get install -y -q --no-install-recommends \
   systemd dpkg-dev libxml2-utils \
   ccache \
   clang libclang-rt-dev \
-  haproxy
+  haproxy \
+  chromium chromium-driver
+# The dashboard is built with node and npm (collector/dashboard; packages from its lockfile by
+# `npm ci` during the build). Debian's own nodejs/npm unless a node is installed already (a newer
+# one from elsewhere must not be replaced by Debian's).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi

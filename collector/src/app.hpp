@@ -57,7 +57,8 @@ enum class Listen { main, metrics };
 /// With --metrics-listen, /metrics is served only there, and only /metrics and /healthz are.
 void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond);
 
-/// The metrics label of a request target: "batches", "subjects", "healthz", "metrics" or "other".
+/// The metrics label of a request target: "batches", "subjects", "healthz", "query", "metrics",
+/// "tools", "cohorts", "dashboard" or "other".
 const char* route_label(std::string_view target);
 
 /// A plain-text response (errors and small answers).
