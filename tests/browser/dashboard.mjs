@@ -95,7 +95,11 @@ try {
   const failed = await page.$eval('[data-panel=failures] .lead', (e) => Number(e.dataset.value));
   assert.equal(failed, expect.failed);
   step(`numbers equal SQL and /v1/query: ${expect.events} events, ${expect.installs} installs, commands ${JSON.stringify(expect.commands)}`);
-  console.log(`# every panel rendered ${Math.round(slowest)} ms after navigation (this test's data, ${expect.events} events)`);
+  const timings = await page.$$eval('[data-panel]', (els) => els.map((e) => `${e.dataset.panel} ${e.dataset.renderedAt}`).join(', '));
+  const requests = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((r) => [Math.round(r.startTime), Math.round(r.duration), r.name.replace(location.origin, '')]));
+  console.log(`# ${requests.length} requests; slowest: ${requests.sort((a, b) => b[1] - a[1]).slice(0, 6).map((r) => `${r[1]} ms (from ${r[0]}) ${r[2]}`).join('\n#   ')}`);
+  console.log(`# every panel rendered ${Math.round(slowest)} ms after navigation (this test's data, ${expect.events} events): ${timings}`);
 
   // 2. Screenshots for docs/dashboard.md, light and dark.
   const screenshots = process.env.TK_SCREENSHOTS;

@@ -11,7 +11,9 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <cmath>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "collector/random_events.hpp"
@@ -50,12 +52,50 @@ std::string json_object(const std::string& rows) {
     return json + "}";
 }
 
-/// Events with failures that carry exit codes, so the failures panel has something to show.
+/// Four weeks of a plausible tool, so the page (and its screenshot) shows what a tool author would
+/// see: installs arriving over time, new versions taking over, commands and features of different
+/// weights, some failures with exit codes, some CI. Reproducible (fixed seed); spread over the
+/// 28 days before now, all inside the page's "Last 30 days".
 std::vector<Event> known_events() {
-    auto events = random_events("demo-cli", 2400, 11);
-    std::mt19937_64 rng(5);
-    for (auto& event : events) {
-        if (event.has_success() && !event.success()) event.set_exit_code(static_cast<int>(std::array{1, 2, 127}[rng() % 3]));
+    std::mt19937_64 rng(11);
+    const auto uniform = [&] { return static_cast<double>(rng() % 1'000'000) / 1e6; };
+    const auto weighted = [&](std::initializer_list<std::pair<const char*, double>> options) {
+        double pick = uniform() * std::accumulate(options.begin(), options.end(), 0.0,
+                                                  [](double sum, const auto& o) { return sum + o.second; });
+        for (const auto& [name, weight] : options) {
+            if ((pick -= weight) < 0) return std::string(name);
+        }
+        return std::string(options.begin()->first);
+    };
+    const std::int64_t now_ms = static_cast<std::int64_t>(tk::uuid_v7_unix_ms(tk::uuid_v7()));
+    constexpr std::int64_t kDay = 86'400'000;
+    std::vector<Event> events;
+    for (int i = 0; i < 2400; ++i) {
+        const int install = static_cast<int>(rng() % 120);
+        // Install n is first used n/120 of the way through the 28 days (a growing user base), then
+        // on any later day.
+        const double day = uniform() * 28.0 * (1.0 - install / 120.0);  // days before now
+        const std::int64_t ms = now_ms - static_cast<std::int64_t>(day * static_cast<double>(kDay)) + 60'000;
+        const bool feature = uniform() < 0.18;
+        Event event = make_event("demo-cli", feature ? weighted({{"cache", 5}, {"watch", 3}, {"remote", 2}, {"plugins", 1}})
+                                                     : weighted({{"build", 40}, {"test", 25}, {"run", 15}, {"deploy", 8}, {"lint", 12}}),
+                                 fmt::format("install-{:03}", install));
+        event.set_id(id_at(ms, rng));
+        event.set_timestamp_unix_ms(ms);
+        event.set_kind(feature ? telemetry_kit::v1::EVENT_KIND_FEATURE : telemetry_kit::v1::EVENT_KIND_COMMAND);
+        // 1.4.0 from day 21 before now, 2.0.0 from day 9: the newer a release, the more have it.
+        const double newest = uniform();
+        event.set_tool_version(day < 9 && newest < 0.6 ? "2.0.0" : day < 21 && newest < 0.75 ? "1.4.0" : "1.3.2");
+        event.set_os(install % 10 < 6 ? "linux" : install % 10 < 9 ? "macos" : "windows");
+        event.set_os_version(event.os() == "linux" ? (install % 2 ? "debian 12" : "ubuntu 24.04") : "");
+        event.set_arch(install % 4 == 0 ? "arm64" : "x86_64");
+        event.set_ci(install % 6 == 0);
+        const bool failed = uniform() < (event.name() == "deploy" ? 0.2 : event.name() == "test" ? 0.12 : 0.04);
+        event.set_success(!failed);
+        event.set_exit_code(failed ? std::array{1, 1, 2, 101}[rng() % 4] : 0);
+        const double typical_ms = event.name() == "build" ? 2400 : event.name() == "test" ? 5200 : event.name() == "deploy" ? 9000 : 300;
+        event.set_duration_us(static_cast<std::int64_t>(typical_ms * 1000 * std::exp((uniform() - 0.5) * 1.6)));
+        events.push_back(event);
     }
     return events;
 }
