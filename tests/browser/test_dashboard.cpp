@@ -55,7 +55,7 @@ std::string json_object(const std::string& rows) {
 /// Four weeks of a plausible tool, so the page (and its screenshot) shows what a tool author would
 /// see: installs arriving over time, new versions taking over, commands and features of different
 /// weights, some failures with exit codes, some CI. Reproducible (fixed seed); spread over the
-/// 28 days before now, all inside the page's "Last 30 days".
+/// 8 weeks before now, about half inside the page's "Last 30 days".
 std::vector<Event> known_events() {
     std::mt19937_64 rng(11);
     const auto uniform = [&] { return static_cast<double>(rng() % 1'000'000) / 1e6; };
@@ -70,11 +70,12 @@ std::vector<Event> known_events() {
     const std::int64_t now_ms = static_cast<std::int64_t>(tk::uuid_v7_unix_ms(tk::uuid_v7()));
     constexpr std::int64_t kDay = 86'400'000;
     std::vector<Event> events;
-    for (int i = 0; i < 2400; ++i) {
+    for (int i = 0; i < 4000; ++i) {
         const int install = static_cast<int>(rng() % 120);
-        // Install n is first used n/120 of the way through the 28 days (a growing user base), then
-        // on any later day.
-        const double day = uniform() * 28.0 * (1.0 - install / 120.0);  // days before now
+        // Install n is first used n/120 of the way through 8 weeks (a growing user base, so the
+        // page's previous period has data to compare with); every third one stops within 10 days.
+        const double first_use = 56.0 * (1.0 - install / 120.0);  // days before now
+        const double day = first_use - uniform() * (install % 3 == 0 ? std::min(first_use, 10.0) : first_use);
         const std::int64_t ms = now_ms - static_cast<std::int64_t>(day * static_cast<double>(kDay)) + 60'000;
         const bool feature = uniform() < 0.18;
         Event event = make_event("demo-cli", feature ? weighted({{"cache", 5}, {"watch", 3}, {"remote", 2}, {"plugins", 1}})

@@ -147,7 +147,7 @@ async function commands(ctx) {
         h('tbody', {}, table.slice(0, 15).map((r) => h('tr', { dataset: { command: r.name } },
           h('th', { scope: 'row' }, filterButton(ctx, 'name', r.name)),
           h('td', { class: 'num', dataset: { value: String(r.events) }, title: String(r.events) }, formatCount(r.events)),
-          h('td', { class: 'share' }, bar(r.share), h('span', { class: 'num' }, formatPercent(r.share))),
+          h('td', {}, h('div', { class: 'share' }, bar(r.share), h('span', { class: 'num' }, formatPercent(r.share)))),
           h('td', { class: 'num', dataset: { value: String(r.success ?? '') } }, formatPercent(r.success)),
           h('td', { class: 'num', dataset: { value: String(r.p95 ?? '') } }, formatDuration(r.p95)),
           h('td', {}, sparkline(trends.get(r.name) || [])))))));
