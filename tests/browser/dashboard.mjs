@@ -65,6 +65,40 @@ function approx(text, value) {
   assert.ok(Math.abs(shown - value) <= value * 0.05 + 0.5, `"${text}" shows ${value}`);
 }
 
+/** Ms until each panel rendered, after a reload; the same API requests from node, 6 at a time
+ * (Chromium's connections per host) with no browser: the limit the page is held against. */
+async function measureSpeed(page, runs = 3) {
+  const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const pageMs = [];
+  const bareMs = [];
+  let apis = [];
+  for (let run = 0; run < runs; ++run) {
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    pageMs.push(await panelsReady(page));
+    apis = await page.evaluate(() => performance.getEntriesByType('resource')
+      .map((r) => r.name).filter((url) => new URL(url).pathname.startsWith('/v1/')));
+    const queue = apis.slice();
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      for (let url = queue.shift(); url; url = queue.shift()) {
+        const response = await fetch(url, { headers: { Authorization: `Bearer ${expect.token}` }, signal: AbortSignal.timeout(30000) });
+        assert.equal(response.status, 200, url);
+        await response.arrayBuffer();
+      }
+    }));
+    bareMs.push(performance.now() - started);
+  }
+  const timings = await page.$$eval('[data-panel]', (els) => els.map((e) => `${e.dataset.panel} ${e.dataset.renderedAt}`).join(', '));
+  console.log(`# speed (${expect.events} events, medians of ${runs} reloads): every panel rendered ${Math.round(median(pageMs))} ms ` +
+    `after navigation; the page's ${apis.length} API requests from node, 6 at a time, no browser: ${Math.round(median(bareMs))} ms; ` +
+    `ratio ${(median(pageMs) / median(bareMs)).toFixed(2)} (runs: page ${pageMs.map(Math.round).join(' ')}, bare ${bareMs.map(Math.round).join(' ')})`);
+  const timeline = await page.evaluate(() => [
+    ...performance.getEntriesByType('navigation').map((n) => `page ${Math.round(n.responseEnd)}`),
+    ...performance.getEntriesByType('resource').slice(0, 5).map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`)]);
+  console.log(`# last run, first requests (ms after navigation): ${timeline.join(', ')}`);
+  console.log(`# last run, per panel (ms after navigation): ${timings}`);
+}
+
 const browser = await puppeteer.launch({
   executablePath: process.env.TK_CHROMIUM || '/usr/bin/chromium',
   headless: true,  // puppeteer's --headless=new, also named below with the flags the project uses
@@ -96,10 +130,8 @@ try {
   assert.equal(failed, expect.failed);
   step(`numbers equal SQL and /v1/query: ${expect.events} events, ${expect.installs} installs, commands ${JSON.stringify(expect.commands)}`);
   const timings = await page.$$eval('[data-panel]', (els) => els.map((e) => `${e.dataset.panel} ${e.dataset.renderedAt}`).join(', '));
-  const requests = await page.evaluate(() => performance.getEntriesByType('resource')
-    .map((r) => [Math.round(r.startTime), Math.round(r.duration), r.name.replace(location.origin, '')]));
-  console.log(`# ${requests.length} requests; slowest: ${requests.sort((a, b) => b[1] - a[1]).slice(0, 6).map((r) => `${r[1]} ms (from ${r[0]}) ${r[2]}`).join('\n#   ')}`);
-  console.log(`# every panel rendered ${Math.round(slowest)} ms after navigation (this test's data, ${expect.events} events): ${timings}`);
+  console.log(`# first visit: every panel rendered ${Math.round(slowest)} ms after navigation`);
+  await measureSpeed(page);
 
   // 2. Screenshots for docs/dashboard.md, light and dark.
   const screenshots = process.env.TK_SCREENSHOTS;

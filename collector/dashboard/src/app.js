@@ -10,7 +10,7 @@ const $ = (selector) => document.querySelector(selector);
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
 let state = null;
-let tools = [];
+let tools = null;  // the token's tools, once /v1/tools has answered
 let generation = 0;
 
 function showError(message) {
@@ -49,16 +49,25 @@ function readState() {
 async function start() {
   state = readState();
   if (!session.token()) return showSignIn();
+  const toolsRequest = getJson('/v1/tools');
+  // Most visits name their tool: its panels start at once instead of after /v1/tools (which
+  // only decides between them, the picker, and a message).
+  const optimistic = Boolean(state.tool);
+  if (optimistic) {
+    $('#signin').hidden = true;
+    showDashboard();
+  }
   try {
-    tools = (await getJson('/v1/tools')).tools;
+    tools = (await toolsRequest).tools;
   } catch (error) {
+    ++generation;  // whatever the panels were doing is dropped
     if (error instanceof ApiError && error.status === 401) session.signOut();
     return showSignIn(error.message);
   }
   $('#signin').hidden = true;
   fillToolPicker();
   if (!state.tool && tools.length === 1) return navigate({ ...state, tool: tools[0] });
-  render();
+  if (!optimistic || !tools.includes(state.tool)) render();
 }
 
 function fillToolPicker() {
@@ -79,10 +88,16 @@ function render() {
     return;
   }
   $('#picker').hidden = true;
-  if (!tools.includes(state.tool)) {
+  if (tools && !tools.includes(state.tool)) {
+    ++generation;
     $('#dashboard').hidden = true;
     return showError(`This read token cannot read the tool “${state.tool}”. It reads: ${tools.join(', ')}.`);
   }
+  showDashboard();
+}
+
+/** Shows the current state's panels (the tool is known to be readable, or assumed to be). */
+function showDashboard() {
   showError('');
   $('#dashboard').hidden = false;
   syncControls();
