@@ -34,17 +34,25 @@ async function bundle(entry) {
   return Buffer.from(result.outputFiles[0].contents);
 }
 
-const assets = [
-  { path: '/', type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'src', 'index.html')) },
+const etag = (body) => '"' + createHash('sha256').update(body).digest('base64url').slice(0, 22) + '"';
+const files = [
   { path: '/app.js', type: 'text/javascript; charset=utf-8', body: await bundle('app.js') },
   { path: '/app.css', type: 'text/css; charset=utf-8', body: await bundle('app.css') },
   { path: '/favicon.svg', type: 'image/svg+xml', body: readFileSync(join(here, 'src', 'favicon.svg')) },
 ];
+// The page names each file with its version (?v= the first 8 characters of its ETag): the
+// collector lets a browser keep a versioned file for a year, and only the page is revalidated.
+let html = readFileSync(join(here, 'src', 'index.html'), 'utf8');
+for (const file of files) {
+  file.etag = etag(file.body);
+  html = html.replaceAll(`"${file.path}"`, `"${file.path}?v=${file.etag.slice(1, 9)}"`);
+}
+const assets = [{ path: '/', type: 'text/html; charset=utf-8', body: Buffer.from(html) }, ...files];
 
 let compressed = 0;
 for (const asset of assets) {
   asset.gzip = gzipSync(asset.body, { level: constants.Z_BEST_COMPRESSION });
-  asset.etag = '"' + createHash('sha256').update(asset.body).digest('base64url').slice(0, 22) + '"';
+  asset.etag = etag(asset.body);
   compressed += asset.gzip.length;
 }
 

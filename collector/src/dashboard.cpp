@@ -35,6 +35,15 @@ void for_each_item(std::string_view list, Each each) {
     }
 }
 
+/// Whether `target` names the asset with its current version ("?v=" and the first 8 characters of
+/// its ETag, as the page names its files): such a URL's bytes never change, so a browser may keep
+/// them.
+bool versioned(std::string_view target, const StaticAsset& asset) {
+    const auto question = target.find('?');
+    return question != std::string_view::npos && asset.etag.size() > 9 &&
+           target.substr(question + 1) == "v=" + std::string(asset.etag.substr(1, 8));
+}
+
 }  // namespace
 
 const StaticAsset* find_asset(std::string_view path) {
@@ -84,8 +93,10 @@ Response dashboard_response(const Request& request, std::string_view path) {
     Response response{not_modified ? http::status::not_modified : http::status::ok, version};
     response.set(http::field::content_type, beast_view(asset->content_type));
     response.set(http::field::etag, beast_view(asset->etag));
-    // Revalidate every time (a 304 is cheap): a new collector's page is seen at once.
-    response.set(http::field::cache_control, "no-cache");
+    // The page is revalidated every time (a 304 is cheap), so a new collector's page is seen at
+    // once; the files it names carry their version and are kept.
+    const bool keep = versioned(std_view(request.target()), *asset);
+    response.set(http::field::cache_control, keep ? "public, max-age=31536000, immutable" : "no-cache");
     response.set(http::field::vary, "Accept-Encoding");
     response.set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
     response.set("X-Content-Type-Options", "nosniff");

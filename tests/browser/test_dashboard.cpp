@@ -141,7 +141,14 @@ TEST_CASE("dashboard: the page's files, GET /v1/tools and GET /v1/cohorts at the
         const auto again = get(collector, "/", {{"If-None-Match", page.header("etag")}});
         CHECK(again.status == 304);
         CHECK(again.body.empty());
+        const auto plain = get(collector, "/");  // the page names its files with their versions
+        const auto versioned = plain.body.find("/app.js?v=");
+        REQUIRE(versioned != std::string::npos);
+        const auto kept = get(collector, plain.body.substr(versioned, 18));
+        CHECK(kept.status == 200);
+        CHECK(kept.header("cache-control") == "public, max-age=31536000, immutable");
         const auto script = get(collector, "/app.js");
+        CHECK(script.header("cache-control") == "no-cache");
         CHECK(script.status == 200);
         CHECK(script.header("content-type") == "text/javascript; charset=utf-8");
         CHECK(script.header("content-encoding").empty());
