@@ -189,6 +189,13 @@ try {
   assert.match(message, /unknown or revoked/);
   assert.equal(await wrong.$eval('#signin', (e) => e.hidden), false);
   step(`a wrong token shows: ${message}`);
+  await wrong.type('#token', expect.token);  // then the right one, in the form
+  await wrong.keyboard.press('Enter');
+  await wrong.waitForSelector('#dashboard:not([hidden])', kWait);
+  await panelsReady(wrong);
+  assert.equal(Number((await cardValue(wrong, 'events')).value), expect.events);
+  assert.equal(await wrong.$eval('#error', (e) => e.hidden), true);
+  step('signing in with the form opens the tool of the URL');
   await wrong.close();
 
   assert.deepEqual(foreign, [], 'no request to a host other than the collector');

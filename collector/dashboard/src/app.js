@@ -23,6 +23,7 @@ function showSignIn(message) {
   $('#signin').hidden = false;
   $('#dashboard').hidden = true;
   $('#picker').hidden = true;
+  $('#signout').hidden = true;
   showError(message || '');
   $('#token').focus();
 }
@@ -49,6 +50,7 @@ function readState() {
 async function start() {
   state = readState();
   if (!session.token()) return showSignIn();
+  $('#signout').hidden = false;
   const toolsRequest = getJson('/v1/tools');
   // Most visits name their tool: its panels start at once instead of after /v1/tools (which
   // only decides between them, the picker, and a message).
