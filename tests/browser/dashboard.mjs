@@ -179,6 +179,9 @@ try {
   await multi.waitForFunction(() => location.hash.includes('tool=other-tool'), kWait);
   await panelsReady(multi);
   step(`tool picker offers ${offered.join(', ')}; Enter opens other-tool`);
+  await multi.evaluate(() => { location.hash = location.hash.replace(/tz=[^&]*/, 'tz=Mars/Olympus'); });
+  await multi.waitForFunction(() => document.querySelector('#error').textContent.includes('Unknown time zone'), kWait);
+  step('an unknown time zone in the URL is named in a message');
   await multi.close();
 
   // 6. A wrong token: a clear message and the sign-in form.

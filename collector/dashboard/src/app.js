@@ -28,6 +28,16 @@ function showSignIn(message) {
   $('#token').focus();
 }
 
+/** Whether the browser knows the time zone (the collector is asked only with one it does). */
+function knownZone(tz) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes `next` into the fragment; the hashchange listener renders it. */
 function navigate(next) {
   const fragment = toFragment(next);
@@ -102,6 +112,11 @@ function render() {
 function showDashboard() {
   showError('');
   $('#dashboard').hidden = false;
+  if (!knownZone(state.tz)) {
+    ++generation;
+    $('#tz').value = state.tz;  // left visible, to be corrected
+    return showError(`Unknown time zone “${state.tz}”: use an IANA name such as Europe/Berlin or UTC.`);
+  }
   syncControls();
   const range = resolveRange(state);
   if (!(range.from < range.to)) return showError('The range must start before it ends.');
