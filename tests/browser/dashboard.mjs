@@ -95,6 +95,10 @@ async function measureSpeed(page, runs = 3) {
   const timeline = await page.evaluate(() => [
     ...performance.getEntriesByType('navigation').map((n) => `page ${Math.round(n.responseEnd)}`),
     ...performance.getEntriesByType('resource').slice(0, 5).map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`)]);
+  const phases = await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((r) => new URL(r.name).pathname.startsWith('/v1/'))
+    .map((r) => `${Math.round(r.startTime)}+${Math.round(r.requestStart - r.startTime)}q+${Math.round(r.responseStart - r.requestStart)}w+${Math.round(r.responseEnd - r.responseStart)}r`));
+  console.log(`# last run, API requests (start+queued+waiting+reading ms): ${phases.join(' ')}`);
   console.log(`# last run, first requests (ms after navigation): ${timeline.join(', ')}`);
   console.log(`# last run, per panel (ms after navigation): ${timings}`);
 }
