@@ -7,12 +7,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
+import { kWait, launchChromium, measureSpeed, panelsReady } from './chromium.mjs';
+
 const require = createRequire(join(process.env.TK_DASHBOARD_DIR, 'package.json'));
 const puppeteer = require('puppeteer-core');
 const expect = JSON.parse(readFileSync(process.env.TK_EXPECT, 'utf8'));
 const work = process.env.TK_WORK;
 const collector = new URL(expect.url);
-const kWait = { timeout: 20000 };
 const foreign = [];
 
 function step(text) {
@@ -43,17 +44,6 @@ async function newPage(browser) {
   return page;
 }
 
-/** Waits until every panel has rendered (or shown its error); returns the slowest panel's ms. */
-async function panelsReady(page) {
-  await page.waitForFunction(() => {
-    const panels = [...document.querySelectorAll('[data-panel]')];
-    return panels.length > 0 && panels.every((p) => p.dataset.state === 'ready' || p.dataset.state === 'error');
-  }, kWait);
-  const errors = await page.$$eval('[data-panel][data-state=error]', (els) => els.map((e) => `${e.dataset.panel}: ${e.innerText}`));
-  assert.deepEqual(errors, [], 'no panel shows an error');
-  return page.$$eval('[data-panel]', (els) => Math.max(...els.map((e) => Number(e.dataset.renderedAt))));
-}
-
 const cardValue = (page, metric) => page.$eval(`.card[data-metric="${metric}"]`, (e) => ({ value: e.dataset.value, text: e.querySelector('.value').textContent }));
 const commandCounts = (page) => page.$$eval('[data-panel=commands] tbody tr', (rows) =>
   Object.fromEntries(rows.map((r) => [r.dataset.command, Number(r.querySelector('td.num').dataset.value)])));
@@ -65,54 +55,7 @@ function approx(text, value) {
   assert.ok(Math.abs(shown - value) <= value * 0.05 + 0.5, `"${text}" shows ${value}`);
 }
 
-/** Ms until each panel rendered, after a reload; the same API requests from node, 6 at a time
- * (Chromium's connections per host) with no browser: the limit the page is held against. */
-async function measureSpeed(page, runs = 3) {
-  const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const pageMs = [];
-  const bareMs = [];
-  let apis = [];
-  for (let run = 0; run < runs; ++run) {
-    await page.reload({ waitUntil: 'domcontentloaded' });
-    pageMs.push(await panelsReady(page));
-    apis = await page.evaluate(() => performance.getEntriesByType('resource')
-      .map((r) => r.name).filter((url) => new URL(url).pathname.startsWith('/v1/')));
-    const queue = apis.slice();
-    const started = performance.now();
-    await Promise.all(Array.from({ length: 6 }, async () => {
-      for (let url = queue.shift(); url; url = queue.shift()) {
-        const response = await fetch(url, { headers: { Authorization: `Bearer ${expect.token}` }, signal: AbortSignal.timeout(30000) });
-        assert.equal(response.status, 200, url);
-        await response.arrayBuffer();
-      }
-    }));
-    bareMs.push(performance.now() - started);
-  }
-  const timings = await page.$$eval('[data-panel]', (els) => els.map((e) => `${e.dataset.panel} ${e.dataset.renderedAt}`).join(', '));
-  console.log(`# speed (${expect.events} events, medians of ${runs} reloads): every panel rendered ${Math.round(median(pageMs))} ms ` +
-    `after navigation; the page's ${apis.length} API requests from node, 6 at a time, no browser: ${Math.round(median(bareMs))} ms; ` +
-    `ratio ${(median(pageMs) / median(bareMs)).toFixed(2)} (runs: page ${pageMs.map(Math.round).join(' ')}, bare ${bareMs.map(Math.round).join(' ')})`);
-  const timeline = await page.evaluate(() => [
-    ...performance.getEntriesByType('navigation').map((n) => `page ${Math.round(n.responseEnd)}`),
-    ...performance.getEntriesByType('resource').slice(0, 5).map((r) => `${new URL(r.name).pathname} ${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`)]);
-  const phases = await page.evaluate(() => performance.getEntriesByType('resource')
-    .filter((r) => new URL(r.name).pathname.startsWith('/v1/'))
-    .map((r) => `${Math.round(r.startTime)}+${Math.round(r.requestStart - r.startTime)}q+${Math.round(r.responseStart - r.requestStart)}w+${Math.round(r.responseEnd - r.responseStart)}r`));
-  console.log(`# last run, API requests (start+queued+waiting+reading ms): ${phases.join(' ')}`);
-  console.log(`# last run, first requests (ms after navigation): ${timeline.join(', ')}`);
-  console.log(`# last run, per panel (ms after navigation): ${timings}`);
-}
-
-const browser = await puppeteer.launch({
-  executablePath: process.env.TK_CHROMIUM || '/usr/bin/chromium',
-  headless: true,  // puppeteer's --headless=new, also named below with the flags the project uses
-  userDataDir: join(work, 'chromium-profile'),
-  args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps',
-    '--force-color-profile=srgb', '--lang=en-US'],
-  env: { ...process.env, TZ: 'UTC' },
-  protocolTimeout: 60000,
-});
+const browser = await launchChromium(puppeteer, work);
 
 try {
   const base = `${expect.url}/`;
@@ -135,7 +78,7 @@ try {
   step(`numbers equal SQL and /v1/query: ${expect.events} events, ${expect.installs} installs, commands ${JSON.stringify(expect.commands)}`);
   const timings = await page.$$eval('[data-panel]', (els) => els.map((e) => `${e.dataset.panel} ${e.dataset.renderedAt}`).join(', '));
   console.log(`# first visit: every panel rendered ${Math.round(slowest)} ms after navigation`);
-  await measureSpeed(page);
+  await measureSpeed(page, expect.token);
 
   // 2. Screenshots for docs/dashboard.md, light and dark.
   const screenshots = process.env.TK_SCREENSHOTS;
