@@ -38,18 +38,22 @@ export async function measureSpeed(page, token, runs = 3) {
   const pageMs = [];
   const bareMs = [];
   let apis = [];
+  let each = [];  // [ms, request] of the last bare run
   for (let run = 0; run < runs; ++run) {
     await page.reload({ waitUntil: 'domcontentloaded' });
     pageMs.push(await panelsReady(page));
     apis = await page.evaluate(() => performance.getEntriesByType('resource')
       .map((r) => r.name).filter((url) => new URL(url).pathname.startsWith('/v1/')));
     const queue = apis.slice();
+    each = [];
     const started = performance.now();
     await Promise.all(Array.from({ length: 6 }, async () => {
       for (let url = queue.shift(); url; url = queue.shift()) {
+        const begun = performance.now();
         const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30000) });
         assert.equal(response.status, 200, url);
         await response.arrayBuffer();
+        each.push([performance.now() - begun, decodeURIComponent(url.replace(/^.*\/v1\//, '').replace(/tool=[^&]*&from=[^&]*&to=[^&]*&?/, ''))]);
       }
     }));
     bareMs.push(performance.now() - started);
@@ -66,6 +70,7 @@ export async function measureSpeed(page, token, runs = 3) {
     .map((r) => `${Math.round(r.startTime)}+${Math.round(r.requestStart - r.startTime)}q+${Math.round(r.responseStart - r.requestStart)}w+${Math.round(r.responseEnd - r.responseStart)}r`));
   console.log(`# last run, API requests (start+queued+waiting+reading ms): ${phases.join(' ')}`);
   console.log(`# last run, first requests (ms after navigation): ${timeline.join(', ')}`);
+  console.log(`# last run, slowest bare requests: ${each.sort((a, b) => b[0] - a[0]).slice(0, 5).map(([ms, what]) => `${Math.round(ms)} ms ${what}`).join('; ')}`);
   console.log(`# last run, per panel (ms after navigation): ${timings}`);
   return { pageMs: median(pageMs), bareMs: median(bareMs) };
 }
