@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job, end to end on a fresh Debian machine:
 #   install dependencies → build → a private PostgreSQL → tk-collector → tk-agent →
-#   the example tool records a few commands → the agent forwards them → `tk status`.
+#   the example tool records a few commands → the agent forwards them → `tk status` →
+#   the dashboard's URL (kept up until you press Enter, when run from a terminal).
 # Everything lives in a temp dir and is stopped on exit; your real home directory is not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,5 +101,15 @@ step "tk status"
 step "What the collector stored (no host, no user, no IP — an anonymous per-tool id)"
 "$PG_BIN/psql" -X -d "$DB_URL" -c \
   "SELECT tool, name, success, duration_us, left(anonymous_id, 12) || '…' AS anonymous_id, attributes FROM events ORDER BY occurred_at"
+# --- the dashboard (docs/dashboard.md): the token travels in the fragment, never sent to a server ---
+READ_TOKEN="$("$BIN/collector/tk-collector" tokens create --tool demo-cli --name demo --database-url "$DB_URL")"
+step "The dashboard"
+echo "Open this in a browser on this machine (the read token is in the #fragment, which a browser never sends):"
+echo
+echo "  http://127.0.0.1:$COLLECTOR_PORT/#token=$READ_TOKEN&tool=demo-cli&range=7d"
+echo
+if [ -t 0 ] && [ "${TK_DEMO_WAIT:-1}" = "1" ]; then
+  read -r -p "The collector keeps running until you press Enter. " _ || true
+fi
 echo
 echo "Done. Everything ran in $WORK and is being removed now."

@@ -21,8 +21,10 @@ $SUDO apt-get install -y -q --no-install-recommends \
   python3-pytest python3-click \
   cargo \
   golang-go \
-  haproxy
-# The Node.js client (client/node/) and its tests: Node >= 18. Debian's nodejs ships npm separately;
-# NodeSource's nodejs bundles it (and conflicts with Debian's npm), so npm only if it is missing.
+  haproxy \
+  chromium chromium-driver
+# The Node.js client (client/node/), its tests and the dashboard's build (collector/dashboard, `npm ci`
+# from its lockfile): Node >= 18. Debian's nodejs ships npm separately; NodeSource's nodejs bundles it
+# (and conflicts with Debian's npm), so npm only if it is missing.
 $SUDO apt-get install -y -q --no-install-recommends nodejs
 if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -q --no-install-recommends npm; fi

@@ -90,7 +90,8 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
 /// GET /v1/export (export_route.cpp).
 void get_export(App& app, const Request& request, Respond respond, const OpenStream& open_stream);
 
-/// The metrics label of a request target: "batches", "subjects", "healthz", "metrics" or "other".
+/// The metrics label of a request target: "batches", "subjects", "healthz", "query", "metrics",
+/// "tools", "cohorts", "dashboard" or "other".
 const char* route_label(std::string_view target);
 
 /// A plain-text response (errors and small answers).

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "app.hpp"
+#include "dashboard_routes.hpp"
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/keys.hpp"
 #include "tk/collector/percent_decode.hpp"
@@ -304,6 +305,24 @@ void get_query(App& app, const Request& request, Respond respond) {
                });
 }
 
+/// GET /v1/tools and /v1/cohorts (dashboard_routes.hpp): a request without a read token is
+/// refused at once; the rest runs on a database worker.
+template <class Answer>
+void get_read(App& app, const Request& request, Respond respond, Answer answer) {
+    const unsigned version = request.version();
+    const std::string authorization(request[http::field::authorization]);
+    if (!bearer_token(authorization)) {
+        return respond(text_response(version, http::status::unauthorized, "a read token is required (Authorization: Bearer tkr_...)\n"));
+    }
+    const std::string_view target(request.target().data(), request.target().size());
+    const auto question = target.find('?');
+    const std::string query(question == std::string_view::npos ? std::string_view() : target.substr(question + 1));
+    run_db_job(app, version, std::move(respond), [&app, version, authorization, query, answer] {
+        return with_connection(app.pool, [&](Connection& conn) { return answer(conn, authorization, query, version); },
+                               db_deadline(app));
+    });
+}
+
 void get_healthz(App& app, const Request& request, Respond respond) {
     const unsigned version = request.version();
     run_db_job(app, version, std::move(respond), [&app, version] {
@@ -341,6 +360,9 @@ const char* route_label(std::string_view target) {
     if (path == "/v1/query") return "query";
     if (path == "/v1/export") return "export";
     if (path == "/metrics") return "metrics";
+    if (path == "/v1/tools") return "tools";
+    if (path == "/v1/cohorts") return "cohorts";
+    if (is_dashboard_path(path)) return "dashboard";
     return "other";
 }
 
@@ -383,6 +405,17 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
     if (name == "metrics") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
         return counted(get_metrics(app, request));
+    }
+    if (name == "dashboard" || name == "tools" || name == "cohorts") {
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
+        if (name == "dashboard") return counted(dashboard_response(request, path));
+        if (name == "tools") {
+            return get_read(app, request, std::move(counted),
+                            [](Connection& conn, const std::string& auth, const std::string&, unsigned version) {
+                                return tools_response(conn, auth, version);
+                            });
+        }
+        return get_read(app, request, std::move(counted), cohorts_response);
     }
     counted(text_response(request.version(), http::status::not_found, "not found\n"));
 }
