@@ -227,7 +227,6 @@ void ClientCore::reset_in_child() noexcept {
     inflight_bytes_ = 0;
     output_.clear();
     output_offset_ = 0;
-    stream_written_ = stream_appended_ = 0;
     next_seq_ = 1;
     covered_seq_ = acked_seq_ = 0;
     uncovered_since_.reset();
@@ -537,8 +536,6 @@ bool ClientCore::try_connect(clock::time_point now) {
     backoff_ = std::chrono::milliseconds(0);
     output_ = hello_frame_;
     output_offset_ = 0;
-    stream_written_ = 0;
-    stream_appended_ = output_.size();
     covered_seq_ = acked_seq_ = next_seq_ - 1;
     uncovered_since_.reset();
     awaiting_ack_since_.reset();
@@ -575,11 +572,9 @@ void ClientCore::fill_output(clock::time_point now, bool flush_now, bool /*unbou
         std::string event = std::move(backlog_.front());
         backlog_.pop_front();
         backlog_bytes_ -= event.size();
-        const std::size_t before = output_.size();
         wire::append_event_frame(output_, event);
-        stream_appended_ += output_.size() - before;
         inflight_bytes_ += event.size();
-        inflight_.push_back(Inflight{std::move(event), next_seq_++, stream_appended_});
+        inflight_.push_back(Inflight{std::move(event), next_seq_++});
         if (!uncovered_since_) uncovered_since_ = now;
     }
     const std::uint64_t last = next_seq_ - 1;
@@ -587,9 +582,7 @@ void ClientCore::fill_output(clock::time_point now, bool flush_now, bool /*unbou
     const bool due = flush_now || last - covered_seq_ >= limits_.flush_every_events ||
                      (uncovered_since_ && now - *uncovered_since_ >= limits_.flush_every);
     if (!due) return;
-    const std::size_t before = output_.size();
     wire::append_flush_frame(output_, last, static_cast<std::uint32_t>(limits_.stall_after.count() * 4));
-    stream_appended_ += output_.size() - before;
     covered_seq_ = last;
     uncovered_since_.reset();
     if (!awaiting_ack_since_) awaiting_ack_since_ = now;
@@ -601,7 +594,6 @@ bool ClientCore::write_output() {
         if (n < 0) return false;
         if (n == 0) break;  // socket buffer full: poll for POLLOUT
         output_offset_ += static_cast<std::size_t>(n);
-        stream_written_ += static_cast<std::uint64_t>(n);
     }
     if (output_offset_ == output_.size()) {
         output_.clear();
@@ -671,36 +663,59 @@ void ClientCore::spool(std::deque<std::string>& events) noexcept {
 }
 
 void ClientCore::drain_on_shutdown(clock::time_point deadline) {
-    clock::time_point now = clock::now();
+    const clock::time_point now = clock::now();
     if (socket_ < 0 && !backlog_.empty()) try_connect(now);
     if (socket_ >= 0 && !stalled(now)) {
-        fill_output(now, false, true);
-        for (;;) {
-            if (!write_output()) {
-                disconnect(now);
-                break;
-            }
-            if (output_offset_ == output_.size()) break;
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-            if (left <= 0) break;
-            pollfd p{socket_, POLLOUT, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-        }
-        now = clock::now();
-        if (socket_ >= 0 && !read_replies(now)) disconnect(now);
+        // A Flush after the last event: its FlushAck says the agent has stored all of them.
+        fill_output(now, /*flush_now=*/true, true);
+        if (!write_by(deadline) || !await_ack_by(deadline)) disconnect(clock::now());
     }
-    // Left over: the backlog, events whose frame did not get out whole, and — if the agent has
-    // stopped acknowledging — everything unacknowledged (if it had them after all, it dedups).
-    std::deque<std::string> leftovers = std::move(backlog_);
-    backlog_.clear();
-    const bool agent_stalled = stalled(now);
-    for (Inflight& event : inflight_) {
-        if (agent_stalled || event.stream_end > stream_written_) leftovers.push_back(std::move(event.event));
-    }
+    // Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
+    // then the backlog (where disconnect() put events back). An event written whole may still be
+    // read by the agent, or may die with it; spooling it too is harmless: the agent dedups by id.
+    std::deque<std::string> leftovers;
+    for (Inflight& event : inflight_) leftovers.push_back(std::move(event.event));
     inflight_.clear();
+    inflight_bytes_ = 0;
+    for (std::string& event : backlog_) leftovers.push_back(std::move(event));
+    backlog_.clear();
+    backlog_bytes_ = 0;
     spool(leftovers);
     if (socket_ >= 0) ::close(socket_);
     socket_ = -1;
+}
+
+int ClientCore::ms_left(clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    return static_cast<int>(std::clamp<std::int64_t>(left, 0, 60'000));
+}
+
+bool ClientCore::write_by(clock::time_point deadline) {
+    for (;;) {
+        if (!write_output()) return false;
+        if (output_offset_ == output_.size()) return true;
+        const int left = ms_left(deadline);
+        if (left <= 0) return true;
+        pollfd p{socket_, POLLOUT, 0};
+        const int ready = ::poll(&p, 1, left);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) return true;
+    }
+}
+
+bool ClientCore::await_ack_by(clock::time_point deadline) {
+    // A live agent answers in well under a millisecond; one that accepts and never reads makes
+    // this wait the whole deadline, after which the caller spools what is in flight.
+    while (!inflight_.empty()) {
+        const int left = ms_left(deadline);
+        if (left <= 0) return true;
+        pollfd p{socket_, POLLIN, 0};
+        const int ready = ::poll(&p, 1, left);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) return true;
+        if (!read_replies(clock::now())) return false;
+    }
+    return true;
 }
 
 }  // namespace telemetry_kit::detail

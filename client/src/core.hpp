@@ -81,7 +81,6 @@ private:
     struct Inflight {
         std::string event;
         std::uint64_t seq;         // covered by a FlushAck whose request_id >= seq
-        std::uint64_t stream_end;  // connection byte offset where its frame ends
     };
 
     void print_debug(const EventDraft& draft, std::string_view id) noexcept;
@@ -108,7 +107,15 @@ private:
     /// pending_ is within 1/8 of its bound (mutex_ held).
     bool nearly_full() const;
     void spool(std::deque<std::string>& events) noexcept;
+    /// At exit: writes everything and a Flush, waits for the FlushAck until `deadline`, spools
+    /// every event not acknowledged by then.
     void drain_on_shutdown(clock::time_point deadline);
+    /// Writes output_ until it is all out or `deadline`; false if the connection broke.
+    bool write_by(clock::time_point deadline);
+    /// Reads replies until every event in flight is acknowledged or `deadline`; false if the
+    /// connection broke.
+    bool await_ack_by(clock::time_point deadline);
+    static int ms_left(clock::time_point deadline);
     int wait_timeout_ms(clock::time_point now) const;
 
     const Config config_;
@@ -154,8 +161,6 @@ private:
     std::deque<Inflight> inflight_;
     std::size_t inflight_bytes_ = 0;
     std::string output_;              // bytes for this connection; output_offset_ of them written
-    std::uint64_t stream_written_ = 0;  // bytes written on this connection
-    std::uint64_t stream_appended_ = 0; // bytes appended on this connection
     std::uint64_t next_seq_ = 1;
     std::uint64_t covered_seq_ = 0;   // highest seq a sent Flush covers
     std::uint64_t acked_seq_ = 0;
