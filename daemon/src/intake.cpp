@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
@@ -185,17 +186,18 @@ bool int32_range(std::uint64_t value) { return value <= 0x7FFFFFFFu || value >= 
 
 /// AttributeValue: empty (no value set) or exactly one field of its oneof, in canonical form
 /// (a oneof member is written even when it holds its default).
-bool canonical_attribute_value(std::string_view bytes) {
+/// A string value is left in `text` (`is_text` set).
+bool canonical_attribute_value(std::string_view bytes, std::string_view& text, bool& is_text) {
     WireReader in(bytes);
+    is_text = false;
     if (in.done()) return true;
     std::uint32_t field = 0;
     std::uint32_t type = 0;
     std::uint64_t value = 0;
-    std::string_view text;
     if (!in.tag(field, type)) return false;
     bool ok = false;
     switch (field) {
-        case 1: ok = type == kLength && in.bytes(text); break;
+        case 1: ok = is_text = type == kLength && in.bytes(text); break;
         case 2: ok = type == kVarint && in.varint(value); break;
         case 3: ok = type == kFixed64 && in.skip(8); break;
         case 4: ok = type == kVarint && in.varint(value) && value <= 1; break;
@@ -205,14 +207,14 @@ bool canonical_attribute_value(std::string_view bytes) {
 }
 
 /// A map<string, AttributeValue> entry: key (field 1), then value (field 2), both always written.
-bool canonical_map_entry(std::string_view bytes, std::string_view& key) {
+bool canonical_map_entry(std::string_view bytes, std::string_view& key, std::string_view& text, bool& is_text) {
     WireReader in(bytes);
     std::uint32_t field = 0;
     std::uint32_t type = 0;
     std::string_view value;
     if (!in.tag(field, type) || field != 1 || type != kLength || !in.bytes(key)) return false;
     if (!in.tag(field, type) || field != 2 || type != kLength || !in.bytes(value)) return false;
-    return in.done() && canonical_attribute_value(value);
+    return in.done() && canonical_attribute_value(value, text, is_text);
 }
 
 /// Where a client's event, canonical but for the order of its attribute map, keeps its pieces.
@@ -220,7 +222,12 @@ struct EventLayout {
     struct Entry {
         std::string_view key;
         std::string_view field;  ///< the whole map-entry field: tag, length, entry
+        std::string_view text;   ///< the string value, if is_text
+        bool is_text = false;
     };
+    std::string_view id;  ///< the fields the scrubber and the policy look at
+    std::string_view name;
+    std::string_view tool_version;
     std::size_t entries_begin = 0;  ///< the attribute fields are one run in raw: [begin, end)
     std::size_t entries_end = 0;
     std::size_t count = 0;
@@ -237,6 +244,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
     layout.entries_begin = layout.entries_end = raw.size();
     layout.count = 0;
     layout.sorted = true;
+    layout.id = layout.name = layout.tool_version = {};
     while (!in.done()) {
         const auto* field_start = in.at;
         std::uint32_t field = 0;
@@ -256,6 +264,9 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
             case v1::Event::kNameFieldNumber:
                 // Implicit presence: an empty string is never written.
                 if (type != kLength || !in.bytes(bytes) || bytes.empty()) return false;
+                (field == v1::Event::kIdFieldNumber     ? layout.id
+                 : field == v1::Event::kNameFieldNumber ? layout.name
+                                                        : layout.tool_version) = bytes;
                 break;
             case v1::Event::kKindFieldNumber:
                 if (type != kVarint || !in.varint(value) || value == 0 || !int32_range(value)) return false;
@@ -265,7 +276,9 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                 break;
             case v1::Event::kAttributesFieldNumber: {
                 std::string_view key;
-                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key)) return false;
+                std::string_view text;
+                bool is_text = false;
+                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key, text, is_text)) return false;
                 if (layout.count == layout.entries.size()) return false;
                 const auto begin = static_cast<std::size_t>(field_start - reinterpret_cast<const unsigned char*>(raw.data()));
                 const auto end = static_cast<std::size_t>(in.at - field_start);
@@ -275,7 +288,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                     layout.sorted = false;
                 }
                 layout.entries_end = begin + end;
-                layout.entries[layout.count++] = {key, raw.substr(begin, end)};
+                layout.entries[layout.count++] = {key, raw.substr(begin, end), text, is_text};
                 break;
             }
             case v1::Event::kSuccessFieldNumber:  // explicit presence: false is written
@@ -388,6 +401,35 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
         event.DiscardUnknownFields();  // protobuf keeps them for re-serialization; we must not
         serialize_canonical(event, prepared.payload);
     }
+    batch.events.push_back(std::move(prepared));
+    return true;
+}
+
+namespace {
+
+bool valid_utf8(std::string_view text) {
+    return google::protobuf::internal::IsStructurallyValidUTF8(text.data(), static_cast<int>(text.size()));
+}
+
+}  // namespace
+
+bool Intake::accept_as_sent(ToolContext& context, std::string_view raw, IntakeBatch& batch) {
+    refresh(context);
+    if (!context.decision.keep) return false;  // accept() counts the drop (and tells a malformed event)
+    static thread_local EventLayout layout;  // 5 KiB: not cleared per event
+    if (!scan_client_event(raw, context.hello.tool().tool(), layout)) return false;
+    // accept()'s checks, on the raw fields: an id of 16 bytes, and nothing the scrubber would change.
+    if (layout.id.size() != 16 || !Scrubber::keeps_fields(layout.name, layout.tool_version)) return false;
+    // Strings the parser would refuse (proto3 strings are UTF-8) are the parser's to refuse.
+    if (!valid_utf8(layout.name) || !valid_utf8(layout.tool_version)) return false;
+    for (std::size_t i = 0; i < layout.count; ++i) {
+        const auto& entry = layout.entries[i];
+        if (!Scrubber::keeps_key(entry.key) || !valid_utf8(entry.key)) return false;
+        if (entry.is_text && (!valid_utf8(entry.text) || !scrubber_.keeps_value(entry.text))) return false;
+    }
+    PreparedEvent prepared;
+    prepared.id = std::string(layout.id);
+    splice_agent_fields(raw, layout, context, context.tool->anonymous_id, prepared.payload);
     batch.events.push_back(std::move(prepared));
     return true;
 }

@@ -587,4 +587,18 @@ Scrubber::Result Scrubber::apply(telemetry_kit::v1::Event& event) const {
     return result;
 }
 
+// The three below mirror apply()'s rules one by one: keep them in step.
+bool Scrubber::keeps_fields(std::string_view name, std::string_view tool_version) {
+    return name.size() <= kMaxEventNameBytes && tool_version.size() <= kMaxToolVersionBytes;
+}
+
+bool Scrubber::keeps_key(std::string_view key) { return !key.empty() && key.size() <= kMaxAttributeKeyBytes; }
+
+bool Scrubber::keeps_value(std::string_view value) const {
+    if (value.size() > kMaxStringValueBytes) return false;  // cut_value() would cut it
+    thread_local std::string copy;  // scrub() works in place; its capacity is kept between calls
+    copy.assign(value.data(), value.size());
+    return !scrub(copy);
+}
+
 }  // namespace tk::agent

@@ -194,16 +194,19 @@ bool Session::handle_event(std::string_view raw_event) {
         fail("event before hello");
         return false;
     }
+    if (pending_.events.empty() && pending_.dropped.empty()) {
+        pending_.tool = context_->hello.tool().tool();
+        pending_.destination = context_->destination;
+    }
+    // Most events are stored as sent, never parsed (parsing was half of this thread's work).
+    if (intake_.accept_as_sent(*context_, raw_event, pending_)) return true;
     auto* event = google::protobuf::Arena::CreateMessage<v1::Event>(&arena_);
     if (!event->ParseFromArray(raw_event.data(), static_cast<int>(raw_event.size()))) {
         fail("malformed frame (event does not parse)");
         return false;
     }
-    if (pending_.events.empty() && pending_.dropped.empty()) {
-        pending_.tool = context_->hello.tool().tool();
-        pending_.destination = context_->destination;
-    }
-    if (!intake_.accept(*context_, *event, pending_, raw_event)) ++dropped_;
+    // No raw bytes: accept_as_sent() found them not storable as sent, so accept() re-serializes.
+    if (!intake_.accept(*context_, *event, pending_)) ++dropped_;
     return true;
 }
 

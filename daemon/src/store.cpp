@@ -183,6 +183,8 @@ EventStore::EventStore(const std::filesystem::path& file, StoreOptions options) 
         queue_events_ = totals.integer(0);
         queue_bytes_ = totals.integer(1);
     }
+    Statement largest(*db_, "SELECT max(id) FROM events");
+    if (largest.step()) max_id_ = std::string(largest.blob(0));
     Transaction tx(*db_);
     expire(true);
     enforce_bounds();  // the limits may have been lowered since the last run
@@ -287,14 +289,21 @@ void EventStore::writer_loop() {
             Transaction transaction(*db_);
             Tx tx(*this);
             for (auto& item : items) {
-                if (item.batch) taken_events += item.batch->events.size();
-                process(item, tx);
+                if (item.batch) {
+                    taken_events += item.batch->events.size();
+                    collect(item);
+                } else if (item.task) {
+                    insert_rows();  // a task sees every batch submitted before it
+                    item.task(tx);
+                }
             }
+            insert_rows();
             enforce_bounds();
             expire(false);
             transaction.commit();
             committed = true;
         } catch (const std::exception& e) {
+            rows_.clear();
             spdlog::error("store: transaction of {} items rolled back: {}", items.size(), e.what());
             tool_ids_.clear();  // ids made in the rolled-back transaction are gone
             dest_ids_.clear();
@@ -321,60 +330,104 @@ void EventStore::writer_loop() {
     }
 }
 
-void EventStore::process(Work& work, Tx& tx) {
-    if (!work.batch) {
-        if (work.task) work.task(tx);
-        return;
-    }
+void EventStore::collect(Work& work) {
     IntakeBatch& batch = *work.batch;
-    const std::int64_t tool = tool_id(batch.tool);
-    const std::int64_t dest = batch.destination ? dest_id(*batch.destination) : 0;
-    auto stored = [&](const PreparedEvent& event) {
-        ++work.inserted;
-        ++pending_events_delta_;
-        pending_bytes_delta_ += static_cast<std::int64_t>(event.payload.size());
-    };
-    auto insert_one = [&](const PreparedEvent& event) {
-        Statement& insert = statements_->insert_event;
-        insert.bind_blob(1, event.id).bind(2, tool).bind(3, dest);
-        insert.bind(4, static_cast<std::int64_t>(event.payload.size())).bind_blob(5, event.payload);
-        insert.step();
-        const bool inserted = db_->changes() == 1;
-        insert.rewind();
-        if (inserted) {
-            stored(event);
+    work.tool_id = tool_id(batch.tool);
+    work.dest_id = batch.destination ? dest_id(*batch.destination) : 0;
+    for (const auto& event : batch.events) {
+        std::uint64_t prefix = 0;
+        for (std::size_t i = 0; i < 8; ++i) {
+            prefix = (prefix << 8) | (i < event.id.size() ? static_cast<unsigned char>(event.id[i]) : 0u);
+        }
+        rows_.push_back(Row{prefix, static_cast<std::uint32_t>(rows_.size()), &event, &work});
+    }
+    for (const auto& [reason, count] : batch.dropped) add_counter(work.tool_id, reason, count);
+}
+
+// Why in id order: ids are UUIDv7 (time order) and each connection's batch is in order, but the
+// batches of one group commit come from many clients whose id ranges overlap. Inserted batch after
+// batch, each batch's rows land between the previous batch's, in the middle of pages (a search
+// from the root and a page split each time, and more pages to write); sorted, they go in one after
+// the other. docs/benchmarks.md ("Where the intake time goes") has the measurement.
+void EventStore::insert_rows() {
+    if (rows_.empty()) return;
+    // SQLite's order of BLOB keys (memcmp, then length), then submission order.
+    std::sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) {
+        if (a.id_prefix != b.id_prefix) return a.id_prefix < b.id_prefix;
+        if (const int c = a.event->id.compare(b.event->id); c != 0) return c < 0;
+        return a.order < b.order;
+    });
+    // An id twice in the transaction: the first submitted is stored, as INSERT OR IGNORE would.
+    std::size_t kept = 0;
+    for (const Row& row : rows_) {
+        if (kept > 0 && rows_[kept - 1].event->id == row.event->id) {
+            ++row.work->duplicates;
         } else {
-            ++work.duplicates;
+            rows_[kept++] = row;
         }
-    };
-    const auto& events = batch.events;
+    }
     std::size_t next = 0;
-    // Full chunks in one multi-row statement each. If a chunk holds a duplicate, the chunk is
-    // undone (savepoint) and inserted row by row, so each event's fate and size are known exactly.
-    for (; events.size() - next >= kRowsPerInsert; next += kRowsPerInsert) {
-        Statement& insert = statements_->insert_events;
-        for (std::size_t row = 0; row < kRowsPerInsert; ++row) {
-            const auto& event = events[next + row];
-            const int base = static_cast<int>(row * 5);
-            insert.bind_blob(base + 1, event.id).bind(base + 2, tool).bind(base + 3, dest);
-            insert.bind(base + 4, static_cast<std::int64_t>(event.payload.size())).bind_blob(base + 5, event.payload);
-        }
-        statements_->savepoint.run();
+    for (; kept - next >= kRowsPerInsert; next += kRowsPerInsert) insert_chunk(&rows_[next]);
+    for (; next < kept; ++next) insert_row(rows_[next]);
+    rows_.clear();
+}
+
+void EventStore::stored(const Row& row) {
+    ++row.work->inserted;
+    ++pending_events_delta_;
+    pending_bytes_delta_ += static_cast<std::int64_t>(row.event->payload.size());
+    if (row.work->dest_id != 0) sendable_added_ = true;
+    if (row.event->id > max_id_) max_id_ = row.event->id;
+}
+
+void EventStore::insert_row(const Row& row) {
+    const PreparedEvent& event = *row.event;
+    Statement& insert = statements_->insert_event;
+    insert.bind_blob(1, event.id).bind(2, row.work->tool_id).bind(3, row.work->dest_id);
+    insert.bind(4, static_cast<std::int64_t>(event.payload.size())).bind_blob(5, event.payload);
+    insert.step();
+    const bool inserted = db_->changes() == 1;
+    insert.rewind();
+    if (inserted) {
+        stored(row);
+    } else {
+        ++row.work->duplicates;
+    }
+}
+
+void EventStore::insert_chunk(const Row* rows) {
+    Statement& insert = statements_->insert_events;
+    for (std::size_t i = 0; i < kRowsPerInsert; ++i) {
+        const PreparedEvent& event = *rows[i].event;
+        const int base = static_cast<int>(i * 5);
+        insert.bind_blob(base + 1, event.id).bind(base + 2, rows[i].work->tool_id).bind(base + 3, rows[i].work->dest_id);
+        insert.bind(base + 4, static_cast<std::int64_t>(event.payload.size())).bind_blob(base + 5, event.payload);
+    }
+    // Every id above the largest queued one: none can be a duplicate (the chunk holds none twice).
+    if (rows[0].event->id > max_id_) {
         insert.step();
         const bool all_new = db_->changes() == static_cast<std::int64_t>(kRowsPerInsert);
         insert.rewind();
-        if (all_new) {
-            statements_->release.run();
-            for (std::size_t row = 0; row < kRowsPerInsert; ++row) stored(events[next + row]);
-        } else {
-            statements_->rollback_to.run();
-            statements_->release.run();
-            for (std::size_t row = 0; row < kRowsPerInsert; ++row) insert_one(events[next + row]);
-        }
+        // Cannot happen while this agent is the database's only writer (the agent lock): throwing
+        // rolls the transaction back rather than miscount what was stored.
+        if (!all_new) throw std::runtime_error("store: an event id above the largest queued one was already queued");
+        for (std::size_t i = 0; i < kRowsPerInsert; ++i) stored(rows[i]);
+        return;
     }
-    for (; next < events.size(); ++next) insert_one(events[next]);
-    if (dest != 0 && work.inserted > 0) sendable_added_ = true;
-    for (const auto& [reason, count] : batch.dropped) add_counter(tool, reason, count);
+    // Perhaps a duplicate of a queued event: if so, the chunk is undone (savepoint) and inserted
+    // row by row, so that each event's fate and size are known exactly.
+    statements_->savepoint.run();
+    insert.step();
+    const bool all_new = db_->changes() == static_cast<std::int64_t>(kRowsPerInsert);
+    insert.rewind();
+    if (all_new) {
+        statements_->release.run();
+        for (std::size_t i = 0; i < kRowsPerInsert; ++i) stored(rows[i]);
+    } else {
+        statements_->rollback_to.run();
+        statements_->release.run();
+        for (std::size_t i = 0; i < kRowsPerInsert; ++i) insert_row(rows[i]);
+    }
 }
 
 std::int64_t EventStore::tool_id(const std::string& name) {

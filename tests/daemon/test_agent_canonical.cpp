@@ -269,3 +269,52 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
     }
     CHECK(by_name["unsorted"].attributes().size() == 3);
 }
+
+TEST_CASE("events stored as sent (not parsed) still get every check: scrubber, bounds, UTF-8") {
+    // The agent stores a canonical event from its bytes without parsing it (Intake::accept_as_sent)
+    // only when nothing would change it; each of these must take the parsing path instead.
+    RunningAgent agent;
+    const std::string home_path = agent.home().string() + "/secret-project";
+    AgentClient client(agent.socket());
+    REQUIRE(client.hello(tool_identity(kTool)));
+    // Canonical bytes, all of them: protobuf's own serialization.
+    auto scrubbed = make_event("scrubbed");
+    (*scrubbed.mutable_attributes())["path"].set_string_value(home_path + "/main.cpp");
+    REQUIRE(client.send_raw(event_frame(canonical(scrubbed))));
+    auto empty_key = make_event("empty-key");
+    (*empty_key.mutable_attributes())[""].set_string_value("v");
+    (*empty_key.mutable_attributes())["kept"].set_string_value("v");
+    REQUIRE(client.send_raw(event_frame(canonical(empty_key))));
+    auto long_name = make_event(std::string(200, 'n'));
+    REQUIRE(client.send_raw(event_frame(canonical(long_name))));
+    auto long_value = make_event("long-value");
+    (*long_value.mutable_attributes())["v"].set_string_value(std::string(2000, 'v'));
+    REQUIRE(client.send_raw(event_frame(canonical(long_value))));
+    const auto ack = client.flush();
+    REQUIRE(ack);
+    REQUIRE(ack->accepted() == 4);
+
+    std::map<std::string, v1::Event> by_name;
+    for (const auto& payload : stored_payloads(agent)) {
+        v1::Event e;
+        REQUIRE(e.ParseFromString(payload));
+        CHECK(canonical(e) == payload);
+        CHECK(payload.find(home_path) == std::string::npos);
+        by_name[e.name()] = e;
+    }
+    REQUIRE(by_name.size() == 4);
+    CHECK(by_name["scrubbed"].attributes().at("path").string_value() != home_path + "/main.cpp");
+    CHECK(by_name["empty-key"].attributes().size() == 1);
+    CHECK(by_name.count(std::string(128, 'n')) == 1);
+    CHECK(by_name["long-value"].attributes().at("v").string_value().size() <= 1024);
+
+    // Not UTF-8 in a string value: the bytes are canonical, but protobuf refuses them, so does the agent.
+    AgentClient bad(agent.socket());
+    REQUIRE(bad.hello(tool_identity(kTool)));
+    REQUIRE(bad.send_raw(event_frame(canonical(make_event("bad-utf8")) + attribute_entry("k", "\xff\xfe"))));
+    const auto reply = bad.receive(std::chrono::seconds(5));
+    REQUIRE(reply);
+    CHECK(reply->error().reason().find("malformed") != std::string::npos);
+    CHECK(bad.closed_by_agent());
+    CHECK(stored_payloads(agent).size() == 4);
+}

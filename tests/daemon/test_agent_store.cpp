@@ -171,6 +171,57 @@ TEST_CASE("store: duplicates inside multi-row chunks are counted exactly, bytes 
     store.stop();
 }
 
+TEST_CASE("store: batches of one commit are inserted in id order, and of two equal ids the first submitted is kept") {
+    tk::test::TempDir dir;
+    EventStore store(dir / "queue.db", StoreOptions{});
+    store.load();
+    // 100 events in id order, dealt out in turn to two clients' batches, so that their rows interleave.
+    std::vector<PreparedEvent> events;
+    for (int i = 0; i < 100; ++i) events.push_back(prepared(std::string(static_cast<std::size_t>(i % 7), 'x')));
+    IntakeBatch first;
+    IntakeBatch second;
+    first.tool = "a";
+    second.tool = "b";
+    first.destination = Destination{"https://a.example", "key-a"};
+    for (std::size_t i = 0; i < events.size(); ++i) (i % 2 == 0 ? first : second).events.push_back(events[i]);
+    PreparedEvent twin = events[10];  // in the first batch; the second repeats its id with other bytes
+    twin.payload += "other";
+    second.events.push_back(twin);
+    first.counters = std::make_shared<IntakeCounters>();
+    second.counters = std::make_shared<IntakeCounters>();
+    const auto first_counters = first.counters;
+    const auto second_counters = second.counters;
+    std::atomic<int> committed{0};
+    first.on_commit = second.on_commit = [&committed](bool ok) { committed += ok ? 1 : 0; };
+    store.submit(std::move(first));  // before start(): both go into the writer's first transaction
+    store.submit(std::move(second));
+    store.start();
+    std::uint64_t bytes = 0;
+    for (const auto& event : events) bytes += event.payload.size();
+    // And a later commit with an id below the largest queued one: the duplicate path.
+    IntakeBatch resend;
+    resend.tool = "a";
+    resend.counters = std::make_shared<IntakeCounters>();
+    resend.events.assign(events.begin() + 40, events.begin() + 80);
+    const auto resend_counters = resend.counters;
+    REQUIRE(commit(store, std::move(resend)));
+    CHECK(committed == 2);
+    CHECK(first_counters->accepted == 50);
+    CHECK(first_counters->duplicates == 0);
+    CHECK(second_counters->accepted == 50);
+    CHECK(second_counters->duplicates == 1);
+    CHECK(resend_counters->accepted == 0);
+    CHECK(resend_counters->duplicates == 40);
+    CHECK(store.queue_events() == 100);
+    CHECK(store.queue_bytes() == bytes);
+    const Destination a{"https://a.example", "key-a"};
+    const auto queued = store.next_batch(a, 1000, std::size_t{1} << 20).value();
+    REQUIRE(queued.size() == 50);
+    CHECK(queued[5].id == events[10].id);
+    CHECK(queued[5].event == events[10].payload);  // the first submitted, not its twin
+    store.stop();
+}
+
 namespace {
 
 /// A started store in a temporary directory with `count` events of tool "t" queued for `destination`

@@ -6,9 +6,11 @@
 #include "support/process.hpp"
 #include "tk/agent/config.hpp"
 #include "tk/agent/identity.hpp"
+#include "tk/agent/intake.hpp"
 #include "tk/agent/policy.hpp"
 #include "tk/agent/scrubber.hpp"
 #include "tk/agent/session.hpp"
+#include "tk/agent/store.hpp"
 
 using namespace tk::agent;
 namespace v1 = telemetry_kit::v1;
@@ -278,4 +280,66 @@ TEST_CASE("pending replies: over the count, or over the bytes once there is more
     CHECK(replies_over_limit(5, 50, limits));
     CHECK_FALSE(replies_over_limit(1, 1000, limits));  // one large reply is bounded by the frame limit
     CHECK(replies_over_limit(2, 101, limits));
+}
+
+TEST_CASE("stored as sent (no parse) = parsed and accepted: the same bytes, for every event it takes") {
+    tk::test::TempDir dir;
+    EventStore store(dir / "queue.db", StoreOptions{});  // Intake needs one; accepting never writes to it
+    ToolRegistry registry(std::string(32, 's'), StoredState{});
+    Intake intake(registry, store, Scrubber("/home/alice", "alice"));
+    auto& tool = registry.get_or_add("demo");
+    registry.set_consent(tool, v1::CONSENT_GRANTED);
+    ToolContext context;
+    context.hello.mutable_tool()->set_tool("demo");
+    context.hello.mutable_tool()->set_version("1.0.0");
+    context.tool = &tool;
+    context.tool_version = "1.0.0";
+
+    const std::vector<std::string> names = {"build", std::string(200, 'n'), "caf\xc3\xa9"};
+    const std::vector<std::string> versions = {"", "2.1", std::string(100, 'v')};
+    const std::vector<std::string> keys = {"target", "a", "", std::string(70, 'k'), "z\xff"};
+    const std::vector<std::string> strings = {"release", "/home/alice/src", "bob@example.com", std::string(1100, 'x'),
+                                              "\xff\xfe", ""};
+    std::size_t as_sent = 0;
+    std::size_t parsed = 0;
+    for (std::size_t n = 0; n < 600; ++n) {
+        v1::Event event;
+        event.set_id(std::string(n % 37 == 0 ? 8 : 16, static_cast<char>('a' + n % 26)));
+        event.set_name(names[n % names.size()]);
+        event.set_tool_version(versions[(n / 3) % versions.size()]);
+        if (n % 5 == 0) event.set_tool("demo");
+        event.set_kind(v1::EVENT_KIND_COMMAND);
+        if (n % 2 == 0) event.set_success(n % 4 == 0);
+        auto& attributes = *event.mutable_attributes();
+        for (std::size_t a = 0; a < n % 5; ++a) {
+            auto& value = attributes[keys[(n + a) % keys.size()] + std::to_string(a % 2 == 0 ? 0 : a)];
+            if ((n + a) % 3 == 0) value.set_int_value(static_cast<std::int64_t>(n));
+            else value.set_string_value(strings[(n * 7 + a) % strings.size()]);
+        }
+        // Protobuf's own bytes: attributes in hash order, or in key order.
+        std::string raw;
+        if (n % 2 == 0) raw = event.SerializeAsString();
+        else serialize_canonical(event, raw);
+        INFO("event " << n);
+        IntakeBatch fast;
+        IntakeBatch slow;
+        const bool took = intake.accept_as_sent(context, raw, fast);
+        v1::Event decoded;
+        const bool parses = decoded.ParseFromString(raw);
+        if (took) {
+            ++as_sent;
+            REQUIRE(parses);  // never stores what protobuf would refuse
+            REQUIRE(intake.accept(context, decoded, slow));
+            REQUIRE(fast.events.size() == 1);
+            REQUIRE(slow.events.size() == 1);
+            CHECK(fast.events[0].id == slow.events[0].id);
+            CHECK(fast.events[0].payload == slow.events[0].payload);
+        } else {
+            CHECK(fast.events.empty());
+            CHECK(fast.dropped.empty());
+            if (parses) ++parsed;
+        }
+    }
+    CHECK(as_sent > 50);  // both paths are exercised
+    CHECK(parsed > 50);
 }

@@ -92,6 +92,13 @@ public:
     bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch,
                 std::string_view raw = {});
 
+    /// The hot path, before any parsing: if policy keeps the tool's events and `raw` (a client's
+    /// serialized Event) is canonical_client_event() (but perhaps for the order of its
+    /// attributes), with valid UTF-8 strings and nothing the scrubber would change, appends it to
+    /// `batch` with the agent's fields spliced in — the same bytes accept() stores — and returns
+    /// true. Otherwise changes nothing and returns false: parse the event and call accept().
+    bool accept_as_sent(ToolContext& context, std::string_view raw, IntakeBatch& batch);
+
     ToolRegistry& registry() { return registry_; }
     EventStore& store() { return store_; }
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "telemetry_kit/v1/event.pb.h"
 
@@ -34,6 +35,14 @@ public:
     };
     /// Bounds the event and scrubs its attribute strings.
     Result apply(telemetry_kit::v1::Event& event) const;
+
+    /// What apply() would leave as it is, asked of an event's raw bytes (the intake's hot path,
+    /// which does not parse an event it can store as received): the name and tool version within
+    /// their bounds; an attribute key within its bounds; a string attribute value neither cut nor
+    /// scrubbed. The event's attribute count is the caller's to check (at most kMaxAttributes).
+    static bool keeps_fields(std::string_view name, std::string_view tool_version);
+    static bool keeps_key(std::string_view key);
+    bool keeps_value(std::string_view value) const;
 
 private:
     bool replace_home(std::string& text) const;

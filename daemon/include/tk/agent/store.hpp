@@ -138,12 +138,28 @@ private:
         std::function<void(bool)> done;
         std::uint64_t inserted = 0;
         std::uint64_t duplicates = 0;
+        std::int64_t tool_id = 0;  ///< the batch's, once collect() resolved them
+        std::int64_t dest_id = 0;
+    };
+    /// One event of the open transaction, waiting to be inserted in id order (insert_rows()).
+    struct Row {
+        std::uint64_t id_prefix;  ///< the id's first 8 bytes, big-endian: most comparisons end here
+        std::uint32_t order;      ///< submission order: of two equal ids, the first is stored
+        const PreparedEvent* event;
+        Work* work;
     };
     struct Statements;
     friend class Tx;
 
     void writer_loop();
-    void process(Work& work, Tx& tx);
+    /// A batch's events become rows of the transaction; its drop counts are added at once.
+    void collect(Work& work);
+    /// Inserts the collected rows, by id, and forgets them (before each task, and before commit).
+    void insert_rows();
+    /// Inserts kRowsPerInsert rows (ids ascending, none twice) in one statement.
+    void insert_chunk(const Row* rows);
+    void insert_row(const Row& row);
+    void stored(const Row& row);
     std::int64_t tool_id(const std::string& name);
     std::int64_t dest_id(const Destination& destination);
     void add_counter(std::int64_t tool, const std::string& reason, std::uint64_t count);
@@ -167,6 +183,10 @@ private:
     std::int64_t pending_events_delta_ = 0;  // inside the open transaction
     std::int64_t pending_bytes_delta_ = 0;
     bool sendable_added_ = false;
+    std::vector<Row> rows_;  // collect() -> insert_rows(), writer thread
+    /// No queued event has an id above this one (the largest ever inserted, or found at start):
+    /// a chunk whose first id is above it cannot hold a duplicate and needs no savepoint.
+    std::string max_id_;
 
     std::atomic<std::int64_t> queue_events_{0};
     std::atomic<std::int64_t> queue_bytes_{0};
