@@ -243,6 +243,7 @@ void EventStore::submit(IntakeBatch batch) {
     work.batch = std::move(batch);
     {
         std::lock_guard lock(mutex_);
+        if (has_waiter(work)) ++waiters_;
         queue_.push_back(std::move(work));
     }
     backlog_events_.fetch_add(events, std::memory_order_relaxed);
@@ -255,6 +256,7 @@ void EventStore::run(std::function<void(Tx&)> work, std::function<void(bool)> do
     item.done = std::move(done);
     {
         std::lock_guard lock(mutex_);
+        if (has_waiter(item)) ++waiters_;
         queue_.push_back(std::move(item));
     }
     wake_.notify_one();
@@ -269,15 +271,19 @@ void EventStore::writer_loop() {
             wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
             if (queue_.empty()) return;  // stopping, and everything submitted is committed
             // Group commit: while events are arriving, wait a moment for more to share the commit
-            // (only while work is pending, so an idle agent still never wakes up).
+            // (only while work is pending, so an idle agent still never wakes up) — but not while
+            // someone waits on the commit: a client's Flush at exit (its process cannot end before
+            // the ack or its 100 ms deadline) or a control request. They get it at once.
             const std::size_t enough = options_.max_commit_events / 2;
-            if (!stopping_ && options_.commit_wait.count() > 0 && backlog_events_.load() < enough) {
-                wake_.wait_for(lock, options_.commit_wait,
-                               [this, enough] { return stopping_ || backlog_events_.load() >= enough; });
+            if (!stopping_ && options_.commit_wait.count() > 0 && backlog_events_.load() < enough && waiters_ == 0) {
+                wake_.wait_for(lock, options_.commit_wait, [this, enough] {
+                    return stopping_ || backlog_events_.load() >= enough || waiters_ > 0;
+                });
             }
             std::size_t events = 0;
             while (!queue_.empty() && (items.empty() || events < options_.max_commit_events)) {
                 if (queue_.front().batch) events += queue_.front().batch->events.size();
+                if (has_waiter(queue_.front())) --waiters_;
                 items.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }

@@ -141,6 +141,8 @@ private:
         std::int64_t tool_id = 0;  ///< the batch's, once collect() resolved them
         std::int64_t dest_id = 0;
     };
+    /// Whether someone is blocked until `work` commits (a flush's ack, a control request's reply).
+    static bool has_waiter(const Work& work) { return work.batch ? bool(work.batch->on_commit) : bool(work.done); }
     /// One event of the open transaction, waiting to be inserted in id order (insert_rows()).
     struct Row {
         std::uint64_t id_prefix;  ///< the id's first 8 bytes, big-endian: most comparisons end here
@@ -195,6 +197,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Work> queue_;
+    std::size_t waiters_ = 0;  ///< items in queue_ someone is blocked on (has_waiter)
     bool stopping_ = false;
     std::thread writer_;
     std::function<void()> on_sendable_;
