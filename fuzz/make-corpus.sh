@@ -29,6 +29,14 @@ encode ClientFrame "event { $EVENT $ATTRS }" > "$out/lone-event-attributes"
 encode ClientFrame "event { $EVENT tool: \"demo\" tool_version: \"2.0\" anonymous_id: \"client-made-up\" ci: true }" > "$out/agent-fields-from-client"
 encode ClientFrame "event { $EVENT os: \"plan9\" arch: \"vax\" attributes { key: \"x\" value { string_value: \"ünïcødé ✓\" } } }" > "$out/platform-and-unicode"
 encode ClientFrame "hello { protocol_version: 1 tool { tool: \"demo\" version: \"1.0.0\" } }" > "$out/hello"
+# Strings the scrubber rewrites, and look-alikes it keeps, so that fuzzing starts at the boundary
+# between the as-sent fast path (accept_as_sent) and the scrubbing slow path. Home is /home/alice.
+attr() { printf 'attributes { key: "%s" value { string_value: "%s" } } ' "$1" "$2"; }
+encode ClientFrame "event { $EVENT $(attr a '/home/alice/src') $(attr b '/Users/Bob/x') $(attr c 'C:\\Users\\carol\\y') $(attr d 'cd ~/HOME/ALICE') }" > "$out/scrub-home-paths"
+encode ClientFrame "event { $EVENT $(attr a 'bob@example.com') $(attr b 'mailto:x.y+z@mail.example.org;') }" > "$out/scrub-emails"
+encode ClientFrame "event { $EVENT $(attr a 'ghp_0123456789abcdefghijABCDEFGHIJ012345') $(attr b 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0') $(attr c 'npm_abcdefghij0123456789') }" > "$out/scrub-tokens"
+encode ClientFrame "event { $EVENT $(attr a 'ping 192.168.1.20 ok') $(attr b 'host_10.0.0.1') $(attr c '255.255.255.255') }" > "$out/scrub-ipv4"
+encode ClientFrame "event { $EVENT $(attr a '/srv/data/alicia') $(attr b 'bob@localhost') $(attr c 'ghp_short') $(attr d '1.2.3.4.5') $(attr e '999.1.1.1') $(attr f '12:30:00') $(attr g 'malice') }" > "$out/as-sent-look-alikes"
 encode ClientFrame "flush { request_id: 7 deadline_ms: 1000 }" > "$out/flush"
 { encode Event "$EVENT"; encode Event "name: \"second-copy\""; } | { printf '\x12'; f=$(mktemp); cat > "$f"; n=$(stat -c %s "$f"); printf "\\x$(printf %02x "$n")"; cat "$f"; rm -f "$f"; } > "$out/duplicated-field"
 
