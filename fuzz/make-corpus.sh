@@ -36,6 +36,11 @@ encode ClientFrame "event { $EVENT $(attr a '/home/alice/src') $(attr b '/Users/
 encode ClientFrame "event { $EVENT $(attr a 'bob@example.com') $(attr b 'mailto:x.y+z@mail.example.org;') }" > "$out/scrub-emails"
 encode ClientFrame "event { $EVENT $(attr a 'ghp_0123456789abcdefghijABCDEFGHIJ012345') $(attr b 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0') $(attr c 'npm_abcdefghij0123456789') }" > "$out/scrub-tokens"
 encode ClientFrame "event { $EVENT $(attr a 'ping 192.168.1.20 ok') $(attr b 'host_10.0.0.1') $(attr c '255.255.255.255') }" > "$out/scrub-ipv4"
+# Every bound of docs/privacy.md met exactly (name, tool_version, key, value, attribute count):
+# one byte or one attribute more and the scrubber cuts, so accept_as_sent must decline.
+AT_LIMITS="$ID name: \"$(printf 'n%.0s' {1..128})\" tool_version: \"$(printf 'v%.0s' {1..64})\" kind: EVENT_KIND_COMMAND timestamp_unix_ms: 1760000000000"
+encode ClientFrame "event { $AT_LIMITS $(attr "$(printf 'k%.0s' {1..64})" "$(printf 'lorem %.0s' {1..170})four") $(for i in $(seq 10 72); do attr "a$i" x; done) }" > "$out/as-sent-at-limits"
+encode ClientFrame "event { $AT_LIMITS $(attr long "$(printf 'lorem %.0s' {1..170})fours") }" > "$out/scrub-value-too-long"
 encode ClientFrame "event { $EVENT $(attr a '/srv/data/alicia') $(attr b 'bob@localhost') $(attr c 'ghp_short') $(attr d '1.2.3.4.5') $(attr e '999.1.1.1') $(attr f '12:30:00') $(attr g 'malice') }" > "$out/as-sent-look-alikes"
 encode ClientFrame "flush { request_id: 7 deadline_ms: 1000 }" > "$out/flush"
 { encode Event "$EVENT"; encode Event "name: \"second-copy\""; } | { printf '\x12'; f=$(mktemp); cat > "$f"; n=$(stat -c %s "$f"); printf "\\x$(printf %02x "$n")"; cat "$f"; rm -f "$f"; } > "$out/duplicated-field"
