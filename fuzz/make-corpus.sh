@@ -35,6 +35,7 @@ attr() { printf 'attributes { key: "%s" value { string_value: "%s" } } ' "$1" "$
 encode ClientFrame "event { $EVENT $(attr a '/home/alice/src') $(attr b '/Users/Bob/x') $(attr c 'C:\\Users\\carol\\y') $(attr d 'cd ~/HOME/ALICE') }" > "$out/scrub-home-paths"
 encode ClientFrame "event { $EVENT $(attr a 'bob@example.com') $(attr b 'mailto:x.y+z@mail.example.org;') }" > "$out/scrub-emails"
 encode ClientFrame "event { $EVENT $(attr a 'ghp_0123456789abcdefghijABCDEFGHIJ012345') $(attr b 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0') $(attr c 'npm_abcdefghij0123456789') }" > "$out/scrub-tokens"
+encode ClientFrame "event { $EVENT $(attr a 'via fe80::1%eth0') $(attr b 'aa:bb:cc:dd:ee:ff') $(attr c 'https://u:p@w@host/x') $(attr d '-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----') $(attr e 'Authorization: Basic dXNlcg==') $(attr f 'by Alice') }" > "$out/scrub-other-rules"
 encode ClientFrame "event { $EVENT $(attr a 'ping 192.168.1.20 ok') $(attr b 'host_10.0.0.1') $(attr c '255.255.255.255') }" > "$out/scrub-ipv4"
 # Every bound of docs/privacy.md met exactly (name, tool_version, key, value, attribute count):
 # one byte or one attribute more and the scrubber cuts, so accept_as_sent must decline.
