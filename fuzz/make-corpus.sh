@@ -31,12 +31,27 @@ encode ClientFrame "event { $EVENT os: \"plan9\" arch: \"vax\" attributes { key:
 encode ClientFrame "hello { protocol_version: 1 tool { tool: \"demo\" version: \"1.0.0\" } }" > "$out/hello"
 # Strings the scrubber rewrites, and look-alikes it keeps, so that fuzzing starts at the boundary
 # between the as-sent fast path (accept_as_sent) and the scrubbing slow path. Home is /home/alice.
+# One rewritten string per event: the fast path declines an event at its first one, so a second
+# would hide a rule that broke on the first.
 attr() { printf 'attributes { key: "%s" value { string_value: "%s" } } ' "$1" "$2"; }
-encode ClientFrame "event { $EVENT $(attr a '/home/alice/src') $(attr b '/Users/Bob/x') $(attr c 'C:\\Users\\carol\\y') $(attr d 'cd ~/HOME/ALICE') }" > "$out/scrub-home-paths"
-encode ClientFrame "event { $EVENT $(attr a 'bob@example.com') $(attr b 'mailto:x.y+z@mail.example.org;') }" > "$out/scrub-emails"
-encode ClientFrame "event { $EVENT $(attr a 'ghp_0123456789abcdefghijABCDEFGHIJ012345') $(attr b 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0') $(attr c 'npm_abcdefghij0123456789') }" > "$out/scrub-tokens"
-encode ClientFrame "event { $EVENT $(attr a 'via fe80::1%eth0') $(attr b 'aa:bb:cc:dd:ee:ff') $(attr c 'https://u:p@w@host/x') $(attr d '-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----') $(attr e 'Authorization: Basic dXNlcg==') $(attr f 'by Alice') }" > "$out/scrub-other-rules"
-encode ClientFrame "event { $EVENT $(attr a 'ping 192.168.1.20 ok') $(attr b 'host_10.0.0.1') $(attr c '255.255.255.255') }" > "$out/scrub-ipv4"
+scrubbed() { encode ClientFrame "event { $EVENT $(attr kept 'plain words') $(attr v "$2") }" > "$out/scrub-$1"; }
+scrubbed home '/home/alice/src'
+scrubbed home-upper 'cd ~/HOME/ALICE'
+scrubbed other-home '/Users/Bob/x'
+scrubbed windows-home 'C:\\Users\\carol\\y'
+scrubbed email 'bob@example.com'
+scrubbed email-plus 'mailto:x.y+z@mail.example.org;'
+scrubbed github-token 'ghp_0123456789abcdefghijABCDEFGHIJ012345'
+scrubbed npm-token 'npm_abcdefghij0123456789'
+scrubbed bearer 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0'
+scrubbed authorization 'Authorization: Basic dXNlcg=='
+scrubbed ipv4 'ping 192.168.1.20 ok'
+scrubbed ipv4-glued 'host_10.0.0.1'
+scrubbed ipv6 'via fe80::1%eth0'
+scrubbed mac 'aa:bb:cc:dd:ee:ff'
+scrubbed url-credentials 'https://u:p@w@host/x'
+scrubbed private-key '-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----'
+scrubbed user 'by Alice'
 # Every bound of docs/privacy.md met exactly (name, tool_version, key, value, attribute count):
 # one byte or one attribute more and the scrubber cuts, so accept_as_sent must decline.
 AT_LIMITS="$ID name: \"$(printf 'n%.0s' {1..128})\" tool_version: \"$(printf 'v%.0s' {1..64})\" kind: EVENT_KIND_COMMAND timestamp_unix_ms: 1760000000000"
