@@ -3,7 +3,9 @@
 // (tk::agent::Intake::accept), without a socket. Oracles beyond "no crash":
 //   - the stored payload parses, is canonical (serialize_canonical of itself) and within bounds;
 //   - the hot path (splicing the agent's fields into the client's bytes) and the slow path
-//     (re-serializing the parsed event) store the same bytes.
+//     (re-serializing the parsed event) store the same bytes;
+//   - Intake::accept_as_sent (stored without parsing) stores exactly what parse + accept() stores,
+//     or nothing: bytes it stores that accept() would have scrubbed are personal data leaving.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -63,11 +65,35 @@ void check_stored(const std::string& payload) {
     }
 }
 
+/// The fast path against parse + accept(), on bytes that are (or would be taken for) one Event.
+void check_as_sent(Harness& harness, std::string_view raw) {
+    IntakeBatch fast;
+    const bool took = harness.intake->accept_as_sent(harness.context, raw, fast);
+    v1::Event event;
+    if (!event.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
+        if (took) __builtin_trap();  // stored what protobuf would refuse
+        return;
+    }
+    if (!took) {
+        // Declined: nothing stored, no drop counted (accept() does that, after parsing).
+        if (!fast.events.empty() || !fast.dropped.empty()) __builtin_trap();
+        return;
+    }
+    IntakeBatch slow;
+    if (!harness.intake->accept(harness.context, event, slow, {})) __builtin_trap();
+    if (fast.events.size() != 1 || slow.events.size() != 1) __builtin_trap();
+    if (fast.events[0].id != slow.events[0].id || fast.events[0].payload != slow.events[0].payload) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static Harness harness;
     const std::string_view payload(reinterpret_cast<const char*>(data), size);
+
+    // The agent tries the fast path on a lone event's bytes; the whole input as an Event reaches
+    // it more directly (no frame around it to keep valid).
+    check_as_sent(harness, lone_event(payload).value_or(payload));
 
     v1::Event event;
     std::string_view raw;
@@ -80,6 +106,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!frame.has_event()) return 0;
         event = frame.event();
     }
+    // Most inputs are not canonical, and the fast path declines them at once; their canonical form
+    // is one it may take, so the differential sees every shape the parser lets through.
+    std::string canonical;
+    serialize_canonical(event, canonical);
+    check_as_sent(harness, canonical);
 
     v1::Event copy = event;
     IntakeBatch fast;

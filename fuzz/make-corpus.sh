@@ -29,6 +29,35 @@ encode ClientFrame "event { $EVENT $ATTRS }" > "$out/lone-event-attributes"
 encode ClientFrame "event { $EVENT tool: \"demo\" tool_version: \"2.0\" anonymous_id: \"client-made-up\" ci: true }" > "$out/agent-fields-from-client"
 encode ClientFrame "event { $EVENT os: \"plan9\" arch: \"vax\" attributes { key: \"x\" value { string_value: \"ünïcødé ✓\" } } }" > "$out/platform-and-unicode"
 encode ClientFrame "hello { protocol_version: 1 tool { tool: \"demo\" version: \"1.0.0\" } }" > "$out/hello"
+# Strings the scrubber rewrites, and look-alikes it keeps, so that fuzzing starts at the boundary
+# between the as-sent fast path (accept_as_sent) and the scrubbing slow path. Home is /home/alice.
+# One rewritten string per event: the fast path declines an event at its first one, so a second
+# would hide a rule that broke on the first.
+attr() { printf 'attributes { key: "%s" value { string_value: "%s" } } ' "$1" "$2"; }
+scrubbed() { encode ClientFrame "event { $EVENT $(attr kept 'plain words') $(attr v "$2") }" > "$out/scrub-$1"; }
+scrubbed home '/home/alice/src'
+scrubbed home-upper 'cd ~/HOME/ALICE'
+scrubbed other-home '/Users/Bob/x'
+scrubbed windows-home 'C:\\Users\\carol\\y'
+scrubbed email 'bob@example.com'
+scrubbed email-plus 'mailto:x.y+z@mail.example.org;'
+scrubbed github-token 'ghp_0123456789abcdefghijABCDEFGHIJ012345'
+scrubbed npm-token 'npm_abcdefghij0123456789'
+scrubbed bearer 'Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0'
+scrubbed authorization 'Authorization: Basic dXNlcg=='
+scrubbed ipv4 'ping 192.168.1.20 ok'
+scrubbed ipv4-glued 'host_10.0.0.1'
+scrubbed ipv6 'via fe80::1%eth0'
+scrubbed mac 'aa:bb:cc:dd:ee:ff'
+scrubbed url-credentials 'https://u:p@w@host/x'
+scrubbed private-key '-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----'
+scrubbed user 'by Alice'
+# Every bound of docs/privacy.md met exactly (name, tool_version, key, value, attribute count):
+# one byte or one attribute more and the scrubber cuts, so accept_as_sent must decline.
+AT_LIMITS="$ID name: \"$(printf 'n%.0s' {1..128})\" tool_version: \"$(printf 'v%.0s' {1..64})\" kind: EVENT_KIND_COMMAND timestamp_unix_ms: 1760000000000"
+encode ClientFrame "event { $AT_LIMITS $(attr "$(printf 'k%.0s' {1..64})" "$(printf 'lorem %.0s' {1..170})four") $(for i in $(seq 10 72); do attr "a$i" x; done) }" > "$out/as-sent-at-limits"
+encode ClientFrame "event { $AT_LIMITS $(attr long "$(printf 'lorem %.0s' {1..170})fours") }" > "$out/scrub-value-too-long"
+encode ClientFrame "event { $EVENT $(attr a '/srv/data/alicia') $(attr b 'bob@localhost') $(attr c 'ghp_short') $(attr d '1.2.3.4.5') $(attr e '999.1.1.1') $(attr f '12:30:00') $(attr g 'malice') }" > "$out/as-sent-look-alikes"
 encode ClientFrame "flush { request_id: 7 deadline_ms: 1000 }" > "$out/flush"
 { encode Event "$EVENT"; encode Event "name: \"second-copy\""; } | { printf '\x12'; f=$(mktemp); cat > "$f"; n=$(stat -c %s "$f"); printf "\\x$(printf %02x "$n")"; cat "$f"; rm -f "$f"; } > "$out/duplicated-field"
 
