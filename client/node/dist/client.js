@@ -12,7 +12,6 @@
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = exports.EventBuilder = void 0;
-const os = require("os");
 const environment_1 = require("./environment");
 const paths_1 = require("./paths");
 const trust_1 = require("./trust");
@@ -328,7 +327,8 @@ class Client {
     }
     resolvedPaths() {
         if (this.paths === undefined) {
-            const home = this.env.HOME !== undefined && this.env.HOME !== '' ? this.env.HOME : os.homedir();
+            const home = this.env.HOME !== undefined && this.env.HOME !== '' ? this.env.HOME
+                : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
             this.paths = (0, paths_1.resolvePaths)(this.env, process.getuid?.() ?? 0, home);
         }
         return this.paths;
