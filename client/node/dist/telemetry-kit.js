@@ -938,6 +938,7 @@ function copyOut(from) {
     return out;
 }
 // ---- process exit: one pair of listeners for every client ----
+const RESOLVED = Promise.resolve();
 const live = new Set();
 let listening = false;
 function onBeforeExit() {
@@ -1149,7 +1150,8 @@ class Client {
         this.open.push(builder);
         if (!this.openScheduled) {
             this.openScheduled = true;
-            queueMicrotask(() => this.recordOpen());
+            // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
+            RESOLVED.then(() => this.recordOpen());
         }
         return builder;
     }
@@ -1210,7 +1212,8 @@ class Client {
         });
         const signals = (0, wire_1.encodeSignals)((0, environment_1.readSignals)(this.env, o.tool));
         this.hello = (0, wire_1.helloFrame)(identity, signals);
-        this.spoolPrefix = (0, wire_1.spoolRecordPrefix)(identity, signals);
+        this.identity = identity;
+        this.signals = signals;
     }
     resolvedPaths() {
         if (this.paths === undefined) {
@@ -1490,7 +1493,7 @@ class Client {
     spool(events) {
         if (events.length === 0)
             return;
-        const prefix = this.spoolPrefix;
+        const prefix = (this.spoolPrefix ??= (0, wire_1.spoolRecordPrefix)(this.identity, this.signals));
         const records = events.map((event) => {
             const record = Buffer.allocUnsafe((0, wire_1.spoolRecordSize)(prefix, event));
             (0, wire_1.putSpoolRecord)(record, 0, prefix, event);

@@ -100,6 +100,8 @@ function copyOut(from: Writer): Buffer {
 
 // ---- process exit: one pair of listeners for every client ----
 
+const RESOLVED = Promise.resolve();
+
 const live = new Set<Client>();
 let listening = false;
 
@@ -216,7 +218,9 @@ export class Client {
   private readonly exitWaitMs: number;
   private paths: Paths | undefined;
   private hello: Buffer | undefined;
-  private spoolPrefix: Buffer | undefined;
+  private spoolPrefix: Buffer | undefined; // built on first use: an agent that acks never needs it
+  private identity: Buffer | undefined;
+  private signals: Buffer | undefined;
 
   // Builders not yet recorded, recorded together at the end of the synchronous run.
   private open: EventBuilder[] = [];
@@ -336,7 +340,8 @@ export class Client {
     this.open.push(builder);
     if (!this.openScheduled) {
       this.openScheduled = true;
-      queueMicrotask(() => this.recordOpen());
+      // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
+      RESOLVED.then(() => this.recordOpen());
     }
     return builder;
   }
@@ -397,7 +402,8 @@ export class Client {
     });
     const signals = encodeSignals(readSignals(this.env, o.tool));
     this.hello = helloFrame(identity, signals);
-    this.spoolPrefix = spoolRecordPrefix(identity, signals);
+    this.identity = identity;
+    this.signals = signals;
   }
 
   private resolvedPaths(): Paths {
@@ -664,7 +670,7 @@ export class Client {
 
   private spool(events: Buffer[]): void {
     if (events.length === 0) return;
-    const prefix = this.spoolPrefix!;
+    const prefix = (this.spoolPrefix ??= spoolRecordPrefix(this.identity!, this.signals!));
     const records = events.map((event) => {
       const record = Buffer.allocUnsafe(spoolRecordSize(prefix, event));
       putSpoolRecord(record, 0, prefix, event);
