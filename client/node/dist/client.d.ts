@@ -69,6 +69,8 @@ export declare class Client {
     private paths;
     private hello;
     private spoolPrefix;
+    private identity;
+    private signals;
     private open;
     private openScheduled;
     private pending;
