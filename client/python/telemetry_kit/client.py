@@ -54,14 +54,14 @@ _cores = []  # weak references to every sending client, for the fork handler
 
 class _Ids:
     """UUIDv7: 48-bit Unix ms, a 12-bit counter for order within a millisecond, 62 random bits
-    from the OS (os.urandom, drawn 1 KiB at a time; a forked child starts a new pool so ids never
-    repeat)."""
+    from the OS (os.urandom, drawn 1 KiB at a time and read as 64-bit words; a forked child starts
+    a new pool so ids never repeat)."""
 
-    _POOL_BYTES = 1024
+    _POOL_WORDS = 128
 
     def __init__(self):
-        self.pool = b""
-        self.pos = 0
+        self.words = None
+        self.pos = self._POOL_WORDS
         self.last_ms = 0
         self.counter = 0
         self.lock = _thread.allocate_lock()
@@ -69,20 +69,21 @@ class _Ids:
     def next(self, now_ms):
         with self.lock:
             pos = self.pos
-            if pos + 10 > len(self.pool):
-                self.pool = os.urandom(self._POOL_BYTES)
+            if pos >= self._POOL_WORDS - 1:  # an id takes at most 2 words
+                self.words = memoryview(os.urandom(self._POOL_WORDS * 8)).cast("Q")
                 pos = 0
-            self.pos = pos + 10
-            bits = int.from_bytes(self.pool[pos:pos + 10], "big")  # 80 random bits
+            words = self.words
             if now_ms > self.last_ms:
                 self.last_ms = now_ms
-                self.counter = (bits >> 64) & 0x1FF
+                self.counter = words[pos + 1] & 0x1FF
+                self.pos = pos + 2
             else:
+                self.pos = pos + 1
                 self.counter += 1
                 if self.counter > 0xFFF:  # exhausted (or the clock went back): borrow the next ms
                     self.last_ms += 1
                     self.counter = 0
-            rand_b = bits & ((1 << 62) - 1)
+            rand_b = words[pos] & 0x3FFFFFFFFFFFFFFF
             value = (self.last_ms << 80) | (0x7 << 76) | (self.counter << 64) | (0b10 << 62) | rand_b
             return value.to_bytes(16, "big")
 
