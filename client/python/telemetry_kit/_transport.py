@@ -2,10 +2,8 @@
 Both only move bytes; what to send when is decided in client.py."""
 
 import _socket  # the C module: `socket` would import enum and more on every tool's start-up
-import errno
 import os
 import stat
-import _struct
 import sys
 import time
 
@@ -36,12 +34,20 @@ def untrusted_dir_reason(directory):
 
 def _peer_uid(sock):
     if sys.platform.startswith("linux"):
-        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _struct.calcsize("3i"))
-        return _struct.unpack("3i", creds)[1]
+        # struct ucred {pid_t pid; uid_t uid; gid_t gid;}: three native ints (no _struct import,
+        # a one-event CLI would pay for it).
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        if len(creds) < 12:
+            raise OSError("short SO_PEERCRED reply")
+        return int.from_bytes(creds[4:8], sys.byteorder, signed=True)
     # macOS/BSD: LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1) fills a struct xucred
     # {u_int cr_version; uid_t cr_uid; ...}.
+    import _struct
     creds = sock.getsockopt(0, 1, 76)
-    return _struct.unpack_from("Ii", creds)[1]
+    try:
+        return _struct.unpack_from("Ii", creds)[1]
+    except _struct.error as error:
+        raise OSError(str(error))
 
 
 def connect_trusted(path):
@@ -67,7 +73,7 @@ def connect_trusted(path):
         sock.connect(path)  # a Unix socket connects at once or fails at once
         try:
             uid = _peer_uid(sock)
-        except (OSError, _struct.error):
+        except OSError:
             sock.close()
             return None, "cannot tell who listens on %s; telemetry-kit did not send anything to it" % path
         if uid != me:
@@ -123,6 +129,7 @@ class SpoolWriter:
             _ensure_private_dir(self.state_dir)
             fd = os.open(self.path, flags, 0o600)
         except OSError as error:
+            import errno  # only on this error path: a one-event CLI would pay for it
             if error.errno in (errno.ELOOP, errno.ENXIO):  # a planted symlink or FIFO
                 self.refused = "%s is not a regular file, not telemetry-kit's file" % self.path
             return -1

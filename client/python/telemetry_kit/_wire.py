@@ -5,7 +5,8 @@ encoding is byte for byte the C++ client's (client/src/wire.cpp), so the tests c
 what the real agent stores rather than against a second encoder.
 """
 
-import _struct  # the C module: `struct` is a stdlib file to find and load on every tool's start-up
+# No imports at all: even a built-in module costs a one-event CLI ~0.1-0.2 ms to import
+# (docs/benchmarks.md); lengths are int.to_bytes, and _struct is imported only for a float attribute.
 
 KIND_COMMAND = 1
 KIND_FEATURE = 2
@@ -21,8 +22,6 @@ _INT64_MAX = (1 << 63) - 1
 
 MAX_FRAME_BYTES = 1 << 20
 SPOOL_MAGIC = b"TKS1"
-_BE32 = _struct.Struct(">I")
-_DOUBLE = _struct.Struct("<d")
 
 
 _SMALL = [bytes((i,)) for i in range(128)]  # one-byte varints, ready-made
@@ -64,6 +63,11 @@ _T_SUCCESS, _T_DURATION, _T_EXIT = b"\x40", b"\x48", b"\x50"
 _V_STRING, _V_INT, _V_DOUBLE, _V_BOOL = b"\x0a", b"\x10", b"\x19", b"\x20"
 
 
+def _double(value):
+    import _struct
+    return _struct.pack("<d", value)
+
+
 def _attribute(key, value):
     # AttributeValue is a oneof: the chosen field is written even when it holds a default value.
     if value is True or value is False:
@@ -72,9 +76,9 @@ def _attribute(key, value):
         if _INT64_MIN <= value <= _INT64_MAX:
             encoded = _V_INT + varint(value)
         else:  # beyond int64: kept as a double rather than lost
-            encoded = _V_DOUBLE + _DOUBLE.pack(float(value))
+            encoded = _V_DOUBLE + _double(float(value))
     elif isinstance(value, float):
-        encoded = _V_DOUBLE + _DOUBLE.pack(value)
+        encoded = _V_DOUBLE + _double(value)
     else:
         text = str(value).encode("utf-8", "replace")
         encoded = _V_STRING + varint(len(text)) + text
@@ -133,7 +137,7 @@ def encode_signals(do_not_track, tool_disabled, ci_markers):
 
 
 def frame(payload):
-    return _BE32.pack(len(payload)) + payload
+    return len(payload).to_bytes(4, "big") + payload
 
 
 def hello_frame(identity, signals):
@@ -158,12 +162,14 @@ def spool_record(prefix, event):
     """One spool record: "TKS1", length, CRC-32 (of the length bytes and the payload), payload."""
     import zlib  # only a tool that spools needs the checksum
     payload = prefix + _bytes(3, event, True)
-    length = _BE32.pack(len(payload))
-    return SPOOL_MAGIC + length + _BE32.pack(zlib.crc32(payload, zlib.crc32(length))) + payload
+    length = len(payload).to_bytes(4, "big")
+    return SPOOL_MAGIC + length + zlib.crc32(payload, zlib.crc32(length)).to_bytes(4, "big") + payload
 
 
 def read_header(data, at=0):
-    return _BE32.unpack_from(data, at)[0]
+    if at < 0 or len(data) - at < 4:
+        raise ValueError("a frame header needs 4 bytes")
+    return int.from_bytes(data[at:at + 4], "big")
 
 
 class Malformed(ValueError):

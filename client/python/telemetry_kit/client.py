@@ -8,10 +8,10 @@ in-flight events back in front of the backlog (the agent drops duplicates by id)
 (or one that stopped acknowledging) events go to the spool file the agent imports.
 """
 
-# Only C modules at import (a one-event CLI pays for every import: docs/benchmarks.md): _thread
-# locks, _collections.deque, _random; threading (for the I/O thread and flush's wait), select,
-# json and functools are imported when first needed.
-import _random
+# Only built-in modules at import, and as few as can be (a one-event CLI pays for every import,
+# even of a built-in one, ~0.1-0.2 ms each: docs/benchmarks.md): _thread locks, _collections.deque;
+# ids take their randomness from os.urandom. threading (for the I/O thread and flush's wait),
+# select, json and functools are imported when first needed.
 import _thread
 import _weakref
 import atexit
@@ -54,25 +54,36 @@ _cores = []  # weak references to every sending client, for the fork handler
 
 class _Ids:
     """UUIDv7: 48-bit Unix ms, a 12-bit counter for order within a millisecond, 62 random bits
-    from a generator seeded by the OS (re-seeded in a forked child so ids never repeat)."""
+    from the OS (os.urandom, drawn 1 KiB at a time and read as 64-bit words; a forked child starts
+    a new pool so ids never repeat)."""
+
+    _POOL_WORDS = 128
 
     def __init__(self):
-        self.random = _random.Random(int.from_bytes(os.urandom(16), "big"))
+        self.words = None
+        self.pos = self._POOL_WORDS
         self.last_ms = 0
         self.counter = 0
         self.lock = _thread.allocate_lock()
 
     def next(self, now_ms):
         with self.lock:
+            pos = self.pos
+            if pos >= self._POOL_WORDS - 1:  # an id takes at most 2 words
+                self.words = memoryview(os.urandom(self._POOL_WORDS * 8)).cast("Q")
+                pos = 0
+            words = self.words
             if now_ms > self.last_ms:
                 self.last_ms = now_ms
-                self.counter = self.random.getrandbits(9)
+                self.counter = words[pos + 1] & 0x1FF
+                self.pos = pos + 2
             else:
+                self.pos = pos + 1
                 self.counter += 1
                 if self.counter > 0xFFF:  # exhausted (or the clock went back): borrow the next ms
                     self.last_ms += 1
                     self.counter = 0
-            rand_b = self.random.getrandbits(62)
+            rand_b = words[pos] & 0x3FFFFFFFFFFFFFFF
             value = (self.last_ms << 80) | (0x7 << 76) | (self.counter << 64) | (0b10 << 62) | rand_b
             return value.to_bytes(16, "big")
 
@@ -743,7 +754,7 @@ def _select(*args):
 
 def _after_fork_in_child():
     global _ids
-    _ids = None  # never share the parent's random stream
+    _ids = None  # never share the parent's pool of random bytes
     for ref in _cores:
         core = ref()
         if core is not None and core.mode == "sending":
