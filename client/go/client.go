@@ -77,9 +77,8 @@ type Stats struct {
 }
 
 type inflightEvent struct {
-	event     []byte
-	seq       uint64
-	streamEnd uint64
+	event []byte
+	seq   uint64 // covered by a FlushAck whose request ID >= seq
 }
 
 // Client is the telemetry client of one tool; safe for concurrent use.
@@ -114,8 +113,6 @@ type Client struct {
 	backlog               [][]byte
 	inflight              []inflightEvent
 	output                []byte
-	streamWritten         uint64
-	streamAppended        uint64
 	nextSeq               uint64
 	coveredSeq, ackedSeq  uint64
 	uncoveredSince        time.Time
@@ -493,7 +490,6 @@ func (c *Client) tryConnect(now time.Time) {
 	}
 	c.conn, c.broken, c.everConnected, c.lostAt, c.backoff = conn, false, true, time.Time{}, 0
 	c.output = append([]byte(nil), c.hello...)
-	c.streamWritten, c.streamAppended = 0, uint64(len(c.output))
 	c.coveredSeq, c.ackedSeq = c.nextSeq-1, c.nextSeq-1
 	c.uncoveredSince, c.awaitingAckSince = time.Time{}, time.Time{}
 	go c.readReplies(conn)
@@ -564,10 +560,8 @@ func (c *Client) disconnect(now time.Time) {
 
 func (c *Client) fillOutput(now time.Time, flushNow bool) {
 	for _, event := range c.backlog {
-		before := len(c.output)
 		c.output = appendEventFrame(c.output, event)
-		c.streamAppended += uint64(len(c.output) - before)
-		c.inflight = append(c.inflight, inflightEvent{event, c.nextSeq, c.streamAppended})
+		c.inflight = append(c.inflight, inflightEvent{event, c.nextSeq})
 		c.nextSeq++
 		if c.uncoveredSince.IsZero() {
 			c.uncoveredSince = now
@@ -583,9 +577,7 @@ func (c *Client) fillOutput(now time.Time, flushNow bool) {
 	if !due {
 		return
 	}
-	before := len(c.output)
 	c.output = appendFlushFrame(c.output, last, uint32(4*stallAfter/time.Millisecond))
-	c.streamAppended += uint64(len(c.output) - before)
 	c.coveredSeq, c.uncoveredSince = last, time.Time{}
 	if c.awaitingAckSince.IsZero() {
 		c.awaitingAckSince = now
@@ -599,7 +591,6 @@ func (c *Client) writeOutput(until time.Time) bool {
 	}
 	c.conn.SetWriteDeadline(until)
 	n, err := c.conn.Write(c.output)
-	c.streamWritten += uint64(n)
 	c.output = c.output[n:]
 	if err != nil {
 		var netErr net.Error
@@ -653,26 +644,55 @@ func (c *Client) drainOnShutdown(deadline time.Time) {
 		c.tryConnect(now)
 	}
 	if c.conn != nil && !c.stalled(now) {
-		c.fillOutput(now, false)
-		if !c.writeOutput(deadline) {
-			c.disconnect(now)
+		// A Flush after the last event: its FlushAck says the agent has stored all of them.
+		c.fillOutput(now, true)
+		if !c.writeOutput(deadline) || !c.awaitAckBy(deadline) {
+			c.disconnect(time.Now())
 		}
 	}
-	// Left over: the backlog, events whose frame did not get out whole, and — if the agent has
-	// stopped acknowledging — everything unacknowledged (if it had them after all, it dedups).
-	leftovers := c.backlog
-	stalled := c.stalled(time.Now())
+	// Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
+	// then the backlog (where disconnect put events back). An event written whole may still be
+	// read by the agent, or may die with it; spooling it too is harmless: the agent dedups by id.
+	leftovers := make([][]byte, 0, len(c.inflight)+len(c.backlog))
 	for _, e := range c.inflight {
-		if stalled || e.streamEnd > c.streamWritten {
-			leftovers = append(leftovers, e.event)
-		}
+		leftovers = append(leftovers, e.event)
 	}
+	leftovers = append(leftovers, c.backlog...)
 	c.backlog, c.inflight = nil, nil
 	c.spoolEvents(leftovers)
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
 	}
+}
+
+// awaitAckBy waits (ioMu held; released while waiting, for the reader goroutine's onAck) until
+// every event in flight is acknowledged or `deadline`; false if the connection broke. An agent
+// that accepts and never reads makes this wait the whole deadline.
+func (c *Client) awaitAckBy(deadline time.Time) bool {
+	for len(c.inflight) > 0 && !c.broken {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true
+		}
+		// A broken connection's wake-up may go to the (idle) I/O goroutine instead: look again soon.
+		if left > 5*time.Millisecond {
+			left = 5 * time.Millisecond
+		}
+		c.mu.Lock()
+		settled := c.settledCh // closed by onAck's settle, which needs ioMu: not before we wait
+		c.mu.Unlock()
+		c.ioMu.Unlock()
+		timer := time.NewTimer(left)
+		select {
+		case <-settled:
+		case <-c.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+		c.ioMu.Lock()
+	}
+	return !c.broken
 }
 
 func (c *Client) printTrustProblems() {

@@ -603,28 +603,17 @@ class Client:
         if self._sock is None and self._backlog:
             self._try_connect(now)
         if self._sock is not None and not self._stalled(now):
-            self._fill_output(now, False)
-            while self._output:
-                if not self._write_output():
-                    self._disconnect(now)
-                    break
-                left = deadline - time.monotonic()
-                if not self._output or left <= 0:
-                    break
-                try:
-                    _select([], [self._sock], [], left)
-                except (OSError, ValueError):
-                    break
-            now = time.monotonic()
-            if self._sock is not None and not self._read_replies(now):
-                self._disconnect(now)
-        # Left over: the backlog, events whose frame did not get out whole, and — if the agent has
-        # stopped acknowledging — everything unacknowledged (if it had them after all, it dedups).
-        leftovers = list(self._backlog)
-        self._backlog.clear()
-        stalled = self._stalled(now)
-        leftovers.extend(event for event, _, end in self._inflight if stalled or end > self._stream_written)
+            # A Flush after the last event: its FlushAck says the agent has stored all of them.
+            self._fill_output(now, True)
+            if not self._write_by(deadline) or not self._await_ack_by(deadline):
+                self._disconnect(time.monotonic())
+        # Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
+        # then the backlog (where _disconnect() put events back). An event written whole may still
+        # be read by the agent, or may die with it; spooling it too is harmless: the agent dedups.
+        leftovers = [event for event, _, _ in self._inflight]
         self._inflight.clear()
+        leftovers.extend(self._backlog)
+        self._backlog.clear()
         self._spool(leftovers)
         if self._sock is not None:
             try:
@@ -632,6 +621,40 @@ class Client:
             except OSError:
                 pass
             self._sock = None
+
+    def _write_by(self, deadline):
+        """Writes the output until it is all out or `deadline`; False if the connection broke."""
+        while True:
+            if not self._write_output():
+                return False
+            left = deadline - time.monotonic()
+            if not self._output or left <= 0:
+                return True
+            try:
+                _select([], [self._sock], [], left)
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                return True
+
+    def _await_ack_by(self, deadline):
+        """Reads replies until every event in flight is acknowledged or `deadline`; False if the
+        connection broke. An agent that accepts and never reads makes this wait the whole deadline."""
+        while self._inflight:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            try:
+                readable, _, _ = _select([self._sock], [], [], left)
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                return True
+            if not readable:
+                return True
+            if not self._read_replies(time.monotonic()):
+                return False
+        return True
 
 
 class Command:

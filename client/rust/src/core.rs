@@ -80,11 +80,9 @@ struct Io {
     next_connect: Instant,
     backoff: Duration,
     backlog: VecDeque<Vec<u8>>,
-    inflight: VecDeque<(Vec<u8>, u64, u64)>, // event, seq, stream offset where its frame ends
+    inflight: VecDeque<(Vec<u8>, u64)>, // event, seq (covered by a FlushAck whose request_id >= seq)
     output: Vec<u8>,
     output_offset: usize,
-    stream_written: u64,
-    stream_appended: u64,
     next_seq: u64,
     covered_seq: u64,
     acked_seq: u64,
@@ -486,8 +484,6 @@ impl Core {
                 io.backoff = Duration::ZERO;
                 io.output = self.hello.clone();
                 io.output_offset = 0;
-                io.stream_written = 0;
-                io.stream_appended = io.output.len() as u64;
                 io.covered_seq = io.next_seq - 1;
                 io.acked_seq = io.covered_seq;
                 io.uncovered_since = None;
@@ -556,37 +552,45 @@ impl Core {
     }
 
     fn drain_on_shutdown(&self, io: &mut Io, deadline: Instant) {
-        let mut now = Instant::now();
+        let now = Instant::now();
         if io.sock.is_none() && !io.backlog.is_empty() {
             self.try_connect(io, now);
         }
         if io.sock.is_some() && !io.stalled(now) {
-            io.fill_output(now, false);
-            loop {
-                if !io.write_output() {
-                    io.disconnect(now);
-                    break;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if io.output_offset >= io.output.len() || left.is_zero() {
-                    break;
-                }
-                let fd = io.sock.as_ref().map_or(-1, |s| s.as_raw_fd());
-                wait_ready(&mut [PollFd { fd, events: POLLOUT, revents: 0 }], Some(left.max(Duration::from_millis(1))));
-            }
-            now = Instant::now();
-            if io.sock.is_some() && !self.read_replies(io, now) {
-                io.disconnect(now);
+            // A Flush after the last event: its FlushAck says the agent has stored all of them.
+            io.fill_output(now, true);
+            if !io.write_by(deadline) || !self.await_ack_by(io, deadline) {
+                io.disconnect(Instant::now());
             }
         }
-        // Left over: the backlog, events whose frame did not get out whole, and — if the agent has
-        // stopped acknowledging — everything unacknowledged (if it had them after all, it dedups).
-        let stalled = io.stalled(now);
-        let mut leftovers: Vec<Vec<u8>> = io.backlog.drain(..).collect();
-        let written = io.stream_written;
-        leftovers.extend(io.inflight.drain(..).filter(|(_, _, end)| stalled || *end > written).map(|(e, _, _)| e));
+        // Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
+        // then the backlog (where disconnect() put events back). An event written whole may still
+        // be read by the agent, or may die with it; spooling it too is harmless: the agent dedups.
+        let mut leftovers: Vec<Vec<u8>> = io.inflight.drain(..).map(|(e, _)| e).collect();
+        leftovers.extend(io.backlog.drain(..));
         self.spool(io, &leftovers);
         io.sock = None;
+    }
+
+    /// Reads replies until every event in flight is acknowledged or `deadline`; false if the
+    /// connection broke. An agent that accepts and never reads makes this wait the whole deadline.
+    fn await_ack_by(&self, io: &mut Io, deadline: Instant) -> bool {
+        while !io.inflight.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            let fd = io.sock.as_ref().map_or(-1, |s| s.as_raw_fd());
+            let mut fds = [PollFd { fd, events: POLLIN, revents: 0 }];
+            wait_ready(&mut fds, Some(left.max(Duration::from_millis(1))));
+            if fds[0].revents == 0 {
+                continue; // timed out or interrupted: the deadline check above decides
+            }
+            if !self.read_replies(io, Instant::now()) {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -603,8 +607,6 @@ impl Io {
             inflight: VecDeque::new(),
             output: Vec::new(),
             output_offset: 0,
-            stream_written: 0,
-            stream_appended: 0,
             next_seq: 1,
             covered_seq: 0,
             acked_seq: 0,
@@ -649,7 +651,7 @@ impl Io {
     fn disconnect(&mut self, now: Instant) {
         self.sock = None;
         // Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
-        while let Some((event, _, _)) = self.inflight.pop_back() {
+        while let Some((event, _)) = self.inflight.pop_back() {
             self.backlog.push_front(event);
         }
         self.output.clear();
@@ -668,10 +670,8 @@ impl Io {
 
     fn fill_output(&mut self, now: Instant, flush_now: bool) {
         while let Some(event) = self.backlog.pop_front() {
-            let before = self.output.len();
             wire::append_event_frame(&mut self.output, &event);
-            self.stream_appended += (self.output.len() - before) as u64;
-            self.inflight.push_back((event, self.next_seq, self.stream_appended));
+            self.inflight.push_back((event, self.next_seq));
             self.next_seq += 1;
             self.uncovered_since.get_or_insert(now);
         }
@@ -685,12 +685,25 @@ impl Io {
         if !due {
             return;
         }
-        let before = self.output.len();
         wire::append_flush_frame(&mut self.output, last, (STALL_AFTER.as_millis() * 4) as u32);
-        self.stream_appended += (self.output.len() - before) as u64;
         self.covered_seq = last;
         self.uncovered_since = None;
         self.awaiting_ack_since.get_or_insert(now);
+    }
+
+    /// Writes the output until it is all out or `deadline`; false if the connection broke.
+    fn write_by(&mut self, deadline: Instant) -> bool {
+        loop {
+            if !self.write_output() {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.output_offset >= self.output.len() || left.is_zero() {
+                return true;
+            }
+            let fd = self.sock.as_ref().map_or(-1, |s| s.as_raw_fd());
+            wait_ready(&mut [PollFd { fd, events: POLLOUT, revents: 0 }], Some(left.max(Duration::from_millis(1))));
+        }
     }
 
     fn write_output(&mut self) -> bool {
@@ -701,10 +714,7 @@ impl Io {
         while self.output_offset < self.output.len() {
             match sock.write(&self.output[self.output_offset..]) {
                 Ok(0) => return false,
-                Ok(n) => {
-                    self.output_offset += n;
-                    self.stream_written += n as u64;
-                }
+                Ok(n) => self.output_offset += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break, // wait for writable
                 Err(_) => return false,
@@ -719,7 +729,7 @@ impl Io {
 
     fn on_ack(&mut self, request_id: u64, now: Instant) -> usize {
         let mut acked = 0;
-        while self.inflight.front().map_or(false, |(_, seq, _)| *seq <= request_id) {
+        while self.inflight.front().map_or(false, |(_, seq)| *seq <= request_id) {
             self.inflight.pop_front();
             acked += 1;
         }
