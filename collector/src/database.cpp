@@ -115,8 +115,7 @@ void Connection::copy_put(std::string_view data) {
     if (!data.empty() && PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) fail("COPY failed", nullptr);
 }
 
-void Connection::copy_end() {
-    if (PQputCopyEnd(conn_, nullptr) != 1) fail("COPY failed", nullptr);
+void Connection::finish_copy() {
     PGresult* end = PQgetResult(conn_);
     const bool ok = end != nullptr && PQresultStatus(end) == PGRES_COMMAND_OK;
     if (!ok) {
@@ -125,6 +124,11 @@ void Connection::copy_end() {
     }
     PQclear(end);
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+}
+
+void Connection::copy_end() {
+    if (PQputCopyEnd(conn_, nullptr) != 1) fail("COPY failed", nullptr);
+    finish_copy();
 }
 
 void Connection::copy_out_begin(const std::string& copy_sql) {
@@ -142,14 +146,7 @@ bool Connection::copy_get(std::string& row) {
         return true;
     }
     if (length == -2) fail("COPY failed", nullptr);
-    PGresult* end = PQgetResult(conn_);  // -1: the COPY ended; did it succeed?
-    const bool ok = end != nullptr && PQresultStatus(end) == PGRES_COMMAND_OK;
-    if (!ok) {
-        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-        fail("COPY failed", end);
-    }
-    PQclear(end);
-    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    finish_copy();  // -1: the COPY ended; did it succeed?
     return false;
 }
 

@@ -168,18 +168,11 @@ tk::Result<void> set_export_param(ExportParams& params, std::string_view key, st
 
 tk::Result<ExportParams> parse_export(std::string_view query_string) {
     ExportParams params;
-    while (!query_string.empty()) {
-        const auto amp = query_string.find('&');
-        const auto pair = query_string.substr(0, amp);
-        query_string = amp == std::string_view::npos ? std::string_view() : query_string.substr(amp + 1);
-        if (pair.empty()) continue;
-        const auto eq = pair.find('=');
-        const auto key = percent_decode(pair.substr(0, eq), UrlPart::query);
-        const auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1),
-                                          UrlPart::query);
-        if (!key || !value) return tk::Error{"malformed percent-encoding"};
-        if (auto applied = set_export_param(params, *key, *value); !applied) return tk::Error{applied.error()};
-    }
+    const std::string error = for_each_query_param(query_string, [&](const std::string& key, const std::string& value) {
+        const auto applied = set_export_param(params, key, value);
+        return applied ? std::string() : applied.error();
+    });
+    if (!error.empty()) return tk::Error{error};
     if (params.tool.empty()) return tk::Error{"tool: required"};
     return params;
 }

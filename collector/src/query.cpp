@@ -212,18 +212,9 @@ const char* daily_table(const QueryParams& params, const std::string& from, cons
 
 std::variant<QueryParams, std::string> parse_query(std::string_view query_string) {
     QueryParams params;
-    while (!query_string.empty()) {
-        const auto amp = query_string.find('&');
-        const auto pair = query_string.substr(0, amp);
-        query_string = amp == std::string_view::npos ? std::string_view() : query_string.substr(amp + 1);
-        if (pair.empty()) continue;
-        const auto eq = pair.find('=');
-        const auto key = percent_decode(pair.substr(0, eq), UrlPart::query);
-        const auto raw_value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-        const auto value = percent_decode(raw_value, UrlPart::query);
-        if (!key || !value) return std::string("malformed percent-encoding");
-        if (auto error = apply(params, *key, *value); !error.empty()) return error;
-    }
+    std::string error = for_each_query_param(
+        query_string, [&](const std::string& key, const std::string& value) { return apply(params, key, value); });
+    if (!error.empty()) return error;
     if (params.tool.empty()) return std::string("tool: required");
     if (params.metric == Metric::new_installs && (!params.by.empty() || !params.filters.empty())) {
         return std::string("new_installs: no by or filter (an install is new once, whatever it runs)");

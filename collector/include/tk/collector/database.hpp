@@ -111,6 +111,8 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& what, PGresult* result);
+    /// After a COPY's last row (either direction): its result must be success; drains the rest.
+    void finish_copy();
     PGconn* conn_ = nullptr;
 };
 
