@@ -321,9 +321,8 @@ class Client:
         self._next_connect = 0.0
         self._backoff = 0.0
         self._backlog = deque()
-        self._inflight = deque()  # (event, seq, stream offset where its frame ends)
+        self._inflight = deque()  # (event, seq)
         self._output = bytearray()
-        self._stream_written = self._stream_appended = 0
         self._next_seq = 1
         self._covered_seq = self._acked_seq = 0
         self._uncovered_since = self._awaiting_ack_since = None
@@ -481,8 +480,6 @@ class Client:
         self._lost_at = None
         self._backoff = 0.0
         self._output = bytearray(self._hello)
-        self._stream_written = 0
-        self._stream_appended = len(self._output)
         self._covered_seq = self._acked_seq = self._next_seq - 1
         self._uncovered_since = self._awaiting_ack_since = None
         self._replies = bytearray()
@@ -494,7 +491,7 @@ class Client:
             pass
         self._sock = None
         # Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
-        for event, _, _ in reversed(self._inflight):
+        for event, _ in reversed(self._inflight):
             self._backlog.appendleft(event)
         self._inflight.clear()
         self._output = bytearray()
@@ -513,8 +510,7 @@ class Client:
             event = self._backlog.popleft()
             data = _wire.event_frame(event)
             self._output += data
-            self._stream_appended += len(data)
-            self._inflight.append((event, self._next_seq, self._stream_appended))
+            self._inflight.append((event, self._next_seq))
             self._next_seq += 1
             if self._uncovered_since is None:
                 self._uncovered_since = now
@@ -527,7 +523,6 @@ class Client:
             return
         data = _wire.flush_frame(last, int(STALL_AFTER_S * 4000))
         self._output += data
-        self._stream_appended += len(data)
         self._covered_seq = last
         self._uncovered_since = None
         if self._awaiting_ack_since is None:
@@ -542,7 +537,6 @@ class Client:
             except OSError:
                 return False
             del self._output[:sent]
-            self._stream_written += sent
         return True
 
     def _read_replies(self, now):
@@ -610,7 +604,7 @@ class Client:
         # Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
         # then the backlog (where _disconnect() put events back). An event written whole may still
         # be read by the agent, or may die with it; spooling it too is harmless: the agent dedups.
-        leftovers = [event for event, _, _ in self._inflight]
+        leftovers = [event for event, _ in self._inflight]
         self._inflight.clear()
         leftovers.extend(self._backlog)
         self._backlog.clear()
