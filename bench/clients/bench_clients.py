@@ -32,7 +32,7 @@ PYTHON_CLIENT = os.path.join(HERE, "..", "..", "client", "python")
 def frame_bytes():
     """The size of the frame track_command writes for the benchmark's event."""
     sys.path.insert(0, PYTHON_CLIENT)
-    from telemetry_kit import _wire
+    import telemetry_kit as _wire
     event = _wire.encode_event(b"\1" * 16, _wire.tool_fields(b"bench-tool", b"1.0.0"), _wire.KIND_COMMAND,
                                "build", int(time.time() * 1000), {"target": "release"}, True, 1500, 0)
     return len(_wire.event_frame(event))
