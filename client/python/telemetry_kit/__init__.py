@@ -113,6 +113,11 @@ def socket_path(state, environ=None):
 
 
 # ---- the wire format: the few protobuf messages the client writes and reads, by hand -----------
+#
+# Field numbers are those of proto/telemetry_kit/v1/{event,agent}.proto (docs/protocol.md); the
+# encoding is byte for byte the C++ client's (client/src/wire.cpp), so the tests compare against what
+# the real agent stores rather than against a second encoder. Lengths are int.to_bytes; _struct is
+# imported only for a float attribute, zlib only for a spool record's checksum.
 
 KIND_COMMAND = 1
 KIND_FEATURE = 2
@@ -420,7 +425,15 @@ def connect_trusted(path):
 
 
 # ---- the client --------------------------------------------------------------------------------
-
+#
+# A bounded queue filled by the host's threads, handed to the agent by one lazily started I/O
+# thread, or at exit by the exiting thread itself, or appended to the spool.
+#
+# Life of an event (the same as the C++ client's, client/src/core.hpp): the host's thread encodes it
+# and appends it to `_pending` (no I/O). The I/O thread moves it to `_backlog`, writes it to the
+# agent and keeps it in `_inflight` until a FlushAck covers it; a broken connection puts the
+# in-flight events back in front of the backlog (the agent drops duplicates by id). With no agent
+# (or one that stopped acknowledging) events go to the spool file the agent imports.
 
 # Bounds of memory and timing (docs/clients-python-rust-go.md; the C++ client's Limits).
 MAX_PENDING_EVENTS = 8192
