@@ -18,11 +18,11 @@ socket to our own agent; the client and its commands.
 """
 
 # Only built-in modules at import, and as few as can be (a one-event CLI pays for every import,
-# even of a built-in one, ~0.1-0.2 ms each: docs/benchmarks.md): _socket (not `socket`, which
-# imports enum and more), _thread locks, _collections.deque; ids take their randomness from
-# os.urandom; os, stat, sys and time are loaded by every interpreter already. threading (for the
+# even of a built-in one, ~0.1-0.2 ms each: docs/benchmarks.md): _thread locks, _collections.deque;
+# ids take their randomness from os.urandom; os, stat, sys and time are loaded by every interpreter
+# already. _socket (not `socket`, which imports enum and more) is imported at the first connection,
+# so a disabled client or one with no agent never loads it (0.9 M instructions); threading (for the
 # I/O thread and flush's wait), select, json and functools are imported when first needed.
-import _socket
 import _thread
 import _weakref
 import atexit
@@ -371,6 +371,7 @@ def untrusted_dir_reason(directory):
 
 
 def _peer_uid(sock):
+    import _socket  # loaded by connect_trusted already: a dictionary lookup
     if sys.platform.startswith("linux"):
         # struct ucred {pid_t pid; uid_t uid; gid_t gid;}: three native ints (no _struct import,
         # a one-event CLI would pay for it).
@@ -402,6 +403,7 @@ def connect_trusted(path):
     if not stat.S_ISSOCK(st.st_mode) or st.st_uid != me:
         what = "belongs to user %d, not you (user %d)" % (st.st_uid, me) if stat.S_ISSOCK(st.st_mode) else "is not a socket"
         return None, "the socket at %s %s; telemetry-kit did not send anything to it" % (path, what)
+    import _socket  # only now: a client with no agent (or a disabled one) never loads it
     try:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     except OSError:
