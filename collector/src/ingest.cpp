@@ -86,7 +86,7 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events + EXCLUDED.events),";
 }
 
-// Migration 008's per-period install counts: one more for every row the CTEs `days`, `weeks` and
+// Migration 008's per-period install counts (a CTE, no trailing comma): one more for every row the CTEs `days`, `weeks` and
 // `months` (each RETURNING tool and its period's start) really added, or `sign` "-" for every row
 // erasure deleted. One text for ingest, the loader and erasure.
 std::string install_counts_upsert(const std::string& sign) {
@@ -94,7 +94,7 @@ std::string install_counts_upsert(const std::string& sign) {
            " SELECT tool, p, s, pg_backend_pid() % 8, " + sign + "count(*) FROM (SELECT tool, 'day' AS p, day AS s FROM days"
            " UNION ALL SELECT tool, 'week', week FROM weeks UNION ALL SELECT tool, 'month', month FROM months) c"
            " GROUP BY tool, p, s ORDER BY tool, p, s"
-           " ON CONFLICT ON CONSTRAINT rollup_install_counts_pkey DO UPDATE SET installs = rollup_install_counts.installs + EXCLUDED.installs),";
+           " ON CONFLICT ON CONSTRAINT rollup_install_counts_pkey DO UPDATE SET installs = rollup_install_counts.installs + EXCLUDED.installs)";
 }
 
 const char* const kRollupColumns =
@@ -113,7 +113,7 @@ std::string rollup_upserts(const std::string& rows) {
            " SELECT DISTINCT tool, date_trunc('month', id_time AT TIME ZONE 'UTC')::date AS month, anonymous_id FROM " + rows +
            " WHERE anonymous_id <> '' ORDER BY tool, month, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, month)," +
            install_counts_upsert("") +
-           " installs AS (INSERT INTO rollup_install_first_seen"
+           ", installs AS (INSERT INTO rollup_install_first_seen"
            " SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE 'UTC')::date)"
            " FROM " + rows + " WHERE anonymous_id <> '' GROUP BY tool, anonymous_id ORDER BY tool, anonymous_id"
            " ON CONFLICT ON CONSTRAINT rollup_install_first_seen_pkey DO UPDATE SET"
@@ -796,7 +796,7 @@ long long erase_subject(Connection& conn, const std::string& tool, const std::st
         " weeks AS (DELETE FROM rollup_installs_weekly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, week),"
         " months AS (DELETE FROM rollup_installs_monthly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, month)," +
         detail::install_counts_upsert("-") +
-        " first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
+        ", first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
         " SELECT count(*) FROM deleted";
     return std::stoll(std::string(conn.exec(kErase, {tool, anonymous_id}).value(0, 0)));
 }

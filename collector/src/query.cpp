@@ -267,15 +267,18 @@ std::optional<Interval> whole_period(std::int64_t begin, std::int64_t end) {
 
 /// count(*) of the distinct installs of the days [begin, end), over install_cover()'s rows.
 std::string distinct_installs_sql(std::int64_t begin, std::int64_t end) {
-    std::string sql;
-    for (const InstallPiece& piece : install_cover(begin, end)) {
+    const auto pieces = install_cover(begin, end);
+    // UNION removes the installs seen in several pieces; one piece over several periods needs DISTINCT.
+    std::string sql = pieces.size() == 1 ? "SELECT DISTINCT" : "";
+    for (const InstallPiece& piece : pieces) {
         const char* table = piece.table == InstallTable::monthly  ? "rollup_installs_monthly"
                             : piece.table == InstallTable::weekly ? "rollup_installs_weekly"
                                                                   : "rollup_installs_daily";
         const char* column = piece.table == InstallTable::monthly  ? "month"
                              : piece.table == InstallTable::weekly ? "week"
                                                                    : "day";
-        sql += fmt::format("{}SELECT anonymous_id FROM {} WHERE tool = $1 AND {} >= {} AND {} < {}", sql.empty() ? "" : " UNION ",
+        sql += fmt::format("{} anonymous_id FROM {} WHERE tool = $1 AND {} >= {} AND {} < {}",
+                           pieces.size() == 1 ? "" : &piece == &pieces.front() ? "SELECT" : " UNION SELECT",
                            table, column, date_literal(piece.begin), column, date_literal(piece.end));
     }
     return "SELECT count(*) AS v FROM (" + sql + ") u";
@@ -294,7 +297,9 @@ std::string installs_sql(Interval interval, std::int64_t from_day, std::int64_t 
     const auto distinct = [&](std::int64_t begin, std::int64_t end, const std::string& label) {
         parts.push_back("SELECT " + label + " AS b, v FROM (" + distinct_installs_sql(begin, end) + ") d");
     };
-    if (interval == Interval::none) {
+    if (from_day >= to_day) {
+        // No whole UTC day in the range (e.g. from and to within one day): no installs counted.
+    } else if (interval == Interval::none) {
         const auto whole = whole_period(from_day, to_day);
         if (whole) {
             counted(interval_name(*whole), from_day, to_day, "''");

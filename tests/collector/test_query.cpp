@@ -93,7 +93,9 @@ TEST_CASE("parse_query: defaults, every parameter, and a clear reason for each b
     CHECK(parse_error("tool=a&by=%zz") == "malformed percent-encoding");
     CHECK(parse_error("tool=a&metric=new_installs&by=os").rfind("new_installs:", 0) == 0);
     CHECK(parse_error("tool=a&metric=installs&interval=hour").rfind("installs and new_installs count days", 0) == 0);
-    CHECK(parse_error("tool=a&by=exit_code&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&tz=Europe%2FBerlin&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&filter=os:linux&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&filter=success:false&source=rollups").empty());  // migration 008
 }
 
 TEST_CASE("install_cover: whole months, then whole ISO weeks, then days, covering exactly the range") {
@@ -170,12 +172,12 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
     const std::string token = make_token(collector, "my-cli");
     const std::string range = "&from=" + collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '4 days',"
                                                          " 'YYYY-MM-DD')");
-    // From the Monday two weeks back to next Monday; from the first of last month to the first of next.
+    // From the Monday two weeks back to next Monday; from the first of this month to the first of next.
     const std::string weeks = collector.query(
         "SELECT '&from=' || to_char(date_trunc('week', now() AT TIME ZONE 'UTC') - interval '14 days', 'YYYY-MM-DD')"
         " || '&to=' || to_char(date_trunc('week', now() AT TIME ZONE 'UTC') + interval '7 days', 'YYYY-MM-DD')");
-    const std::string months = collector.query(
-        "SELECT '&from=' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD')"
+    const std::string months = collector.query(  // at most 31 days: the raw answer's limit
+        "SELECT '&from=' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
         " || '&to=' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month', 'YYYY-MM-DD')");
     const std::vector<std::string> questions = {
         "metric=events",

@@ -147,7 +147,7 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
 int duration_bucket(std::int64_t duration_us);
 /// The rollup upserts of erasure and of rollup_upserts() (a CTE list fragment); `count` per group.
 std::string count_upserts(const std::string& rows, const std::string& count);
-/// Migration 008's install counts as a CTE (with trailing comma): +1 ("") or -1 ("-") per row that
+/// Migration 008's install counts as a CTE (no trailing comma): +1 ("") or -1 ("-") per row that
 /// the CTEs days, weeks and months (RETURNING tool and the period's start) added or deleted.
 std::string install_counts_upsert(const std::string& sign);
 /// Every rollup's upsert for the newly inserted `rows` (a CTE with kRollupColumns): the hourly
