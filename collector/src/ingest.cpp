@@ -712,8 +712,8 @@ void add_to_rollups(Connection& conn, std::string_view tool, const std::vector<c
         if (inserted.count(event->id())) stored.push_back(event);
     }
     if (stored.empty()) return;
-    // Prepared once per connection: this statement of a dozen CTEs took longer to plan than to run
-    // for a typical batch (docs/benchmarks.md, ingest with rollups).
+    // Prepared once per connection: a statement of a dozen CTEs is parsed and planned once, not
+    // for every batch (docs/benchmarks.md, ingest with rollups).
     conn.exec_prepared("tk_apply_rollups", detail::kApplyRollups, detail::rollup_params(tool, detail::rollup_delta(stored)));
 }
 
