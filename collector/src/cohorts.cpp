@@ -47,17 +47,29 @@ std::variant<CohortParams, std::string> parse_cohorts(std::string_view query_str
 }
 
 Sql cohorts_sql(const CohortParams& params, const std::string& from, const std::string& to) {
+    // Who was active in which period (p: the period's first day). Weeks and months that end by `to`
+    // come from the weekly and monthly install rows of migration 008 (one row per install and
+    // period: a seventh or a thirtieth of the daily rows); only a last period cut short by `to`
+    // from the daily rows.
+    std::string active = "SELECT anonymous_id, day AS p FROM rollup_installs_daily WHERE tool = $1 AND day < $4::date";
+    if (params.interval != Interval::day) {
+        const bool weeks = params.interval == Interval::week;
+        active = std::string("SELECT anonymous_id, ") + (weeks ? "week" : "month") + " AS p FROM " +
+                 (weeks ? "rollup_installs_weekly WHERE tool = $1 AND week + 7 <= $4::date"
+                        : "rollup_installs_monthly WHERE tool = $1 AND month + interval '1 month' <= $4::date") +
+                 " UNION ALL SELECT anonymous_id, date_trunc($2, day)::date FROM rollup_installs_daily WHERE tool = $1"
+                 " AND day >= date_trunc($2, $4::date)::date AND day < $4::date";
+    }
     // A period's index: days, ISO weeks or calendar months since the cohort's first day.
-    const std::string period = params.interval == Interval::day     ? "d.day - c.cohort"
-                               : params.interval == Interval::month ? "((extract(year FROM d.day) - extract(year FROM c.cohort)) * 12"
-                                                                      " + extract(month FROM d.day) - extract(month FROM c.cohort))::int"
-                                                                    : "(date_trunc('week', d.day)::date - c.cohort) / 7";
+    const std::string period = params.interval == Interval::day     ? "d.p - c.cohort"
+                               : params.interval == Interval::month ? "((extract(year FROM d.p) - extract(year FROM c.cohort)) * 12"
+                                                                      " + extract(month FROM d.p) - extract(month FROM c.cohort))::int"
+                                                                    : "(d.p - c.cohort) / 7";
     return Sql{
         "WITH c AS (SELECT anonymous_id, date_trunc($2, first_day)::date AS cohort FROM rollup_install_first_seen"
-        " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date)"
+        " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date), d AS (" + active + ")"
         " SELECT to_char(c.cohort, 'YYYY-MM-DD'), " + period + ", count(DISTINCT d.anonymous_id)"
-        " FROM c JOIN rollup_installs_daily d ON d.tool = $1 AND d.anonymous_id = c.anonymous_id"
-        " WHERE d.day >= c.cohort AND d.day < $4::date GROUP BY 1, 2 ORDER BY 1, 2",
+        " FROM c JOIN d ON d.anonymous_id = c.anonymous_id WHERE d.p >= c.cohort GROUP BY 1, 2 ORDER BY 1, 2",
         {params.tool, interval_name(params.interval), from, to}};
 }
 

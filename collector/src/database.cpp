@@ -83,6 +83,27 @@ Result Connection::exec(const std::string& sql, const std::vector<std::string>& 
     return exec_params(sql, params, {});
 }
 
+Result Connection::exec_prepared(const std::string& name, const std::string& sql,
+                                 const std::vector<std::string>& params) {
+    if (!prepared_.count(name)) {
+        PGresult* made = PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr);
+        if (!made || PQresultStatus(made) != PGRES_COMMAND_OK) fail("prepare failed", made);
+        PQclear(made);
+        prepared_.insert(name);
+    }
+    std::vector<const char*> values(params.size());
+    std::vector<int> lengths(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        values[i] = params[i].data();
+        lengths[i] = static_cast<int>(params[i].size());
+    }
+    PGresult* result = PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
+                                      lengths.data(), nullptr, 0);
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("query failed", result);
+    return Result(result);
+}
+
 Result Connection::exec_params(const std::string& sql, const std::vector<std::string>& params,
                                const std::vector<bool>& binary) {
     PGresult* result = nullptr;

@@ -13,6 +13,7 @@
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/database.hpp"
 #include "tk/collector/platform_columns.hpp"
+#include "tk/common/calendar.hpp"
 #include "tk/common/json.hpp"
 #include "tk/common/uuid.hpp"
 
@@ -71,18 +72,48 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, tk_duration_bucket(duration_us) AS bucket,"
            " pg_backend_pid() % 8, " + count + " FROM " + rows +
            " WHERE duration_us IS NOT NULL GROUP BY tool, day, bucket ORDER BY tool, day, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),";
+           " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),"
+           " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
+           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, tk_duration_bucket(duration_us) AS bucket,"
+           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " WHERE duration_us IS NOT NULL GROUP BY tool, day, name, bucket ORDER BY tool, day, name, bucket"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = rollup_daily_name_duration.events + EXCLUDED.events),"
+           " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
+           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, kind,"
+           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, coalesce(exit_code::text, '') AS x,"
+           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " GROUP BY tool, day, kind, ok, x ORDER BY tool, day, kind, ok, x"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events + EXCLUDED.events),";
+}
+
+// Migration 008's per-period install counts (a CTE, no trailing comma): one more for every row the CTEs `days`, `weeks` and
+// `months` (each RETURNING tool and its period's start) really added, or `sign` "-" for every row
+// erasure deleted. One text for ingest, the loader and erasure.
+std::string install_counts_upsert(const std::string& sign) {
+    return " install_counts AS (INSERT INTO rollup_install_counts"
+           " SELECT tool, p, s, pg_backend_pid() % 8, " + sign + "count(*) FROM (SELECT tool, 'day' AS p, day AS s FROM days"
+           " UNION ALL SELECT tool, 'week', week FROM weeks UNION ALL SELECT tool, 'month', month FROM months) c"
+           " GROUP BY tool, p, s ORDER BY tool, p, s"
+           " ON CONFLICT ON CONSTRAINT rollup_install_counts_pkey DO UPDATE SET installs = rollup_install_counts.installs + EXCLUDED.installs)";
 }
 
 const char* const kRollupColumns =
-    "event_id, id_time, tool, tool_version, kind, name, anonymous_id, success, duration_us, ci, os, os_version, arch";
+    "event_id, id_time, tool, tool_version, kind, name, anonymous_id, success, duration_us, exit_code, ci, os,"
+    " os_version, arch";
 
 std::string rollup_upserts(const std::string& rows) {
     return count_upserts(rows, "count(*)") +
            " days AS (INSERT INTO rollup_installs_daily"
            " SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date AS day, anonymous_id FROM " + rows +
-           " WHERE anonymous_id <> '' ORDER BY tool, day, anonymous_id ON CONFLICT DO NOTHING),"
-           " installs AS (INSERT INTO rollup_install_first_seen"
+           " WHERE anonymous_id <> '' ORDER BY tool, day, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, day),"
+           " weeks AS (INSERT INTO rollup_installs_weekly"
+           " SELECT DISTINCT tool, date_trunc('week', id_time AT TIME ZONE 'UTC')::date AS week, anonymous_id FROM " + rows +
+           " WHERE anonymous_id <> '' ORDER BY tool, week, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, week),"
+           " months AS (INSERT INTO rollup_installs_monthly"
+           " SELECT DISTINCT tool, date_trunc('month', id_time AT TIME ZONE 'UTC')::date AS month, anonymous_id FROM " + rows +
+           " WHERE anonymous_id <> '' ORDER BY tool, month, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, month)," +
+           install_counts_upsert("") +
+           ", installs AS (INSERT INTO rollup_install_first_seen"
            " SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE 'UTC')::date)"
            " FROM " + rows + " WHERE anonymous_id <> '' GROUP BY tool, anonymous_id ORDER BY tool, anonymous_id"
            " ON CONFLICT ON CONSTRAINT rollup_install_first_seen_pkey DO UPDATE SET"
@@ -267,7 +298,7 @@ const char* const kInsertStaging =
 // bench_collector: the grouping in SQL cost bare PostgreSQL 37% of its insert rate). Keys are
 // upserted in the same order as count_upserts() so that concurrent batches and erasures wait
 // for each other instead of deadlocking. $1 is the tool; the arrays are rollup_params()'.
-const char* const kApplyRollups =
+static const std::string kApplyRollupsText = std::string(
     "WITH hourly AS (INSERT INTO rollup_hourly"
     " SELECT $1, to_timestamp(h), v, k, n, o, ov, a, c, s, pg_backend_pid() % 8, e"
     " FROM unnest($2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[],"
@@ -292,15 +323,32 @@ const char* const kApplyRollups =
     " SELECT $1, DATE '1970-01-01' + d, b, pg_backend_pid() % 8, e"
     " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
     " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),"
+    " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
+    " SELECT $1, DATE '1970-01-01' + d, n, b, pg_backend_pid() % 8, e"
+    " FROM unnest($37::int[], $38::text[], $39::smallint[], $40::bigint[]) AS r(d, n, b, e) ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = rollup_daily_name_duration.events + EXCLUDED.events),"
+    " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
+    " SELECT $1, DATE '1970-01-01' + d, k, s, x, pg_backend_pid() % 8, e"
+    " FROM unnest($41::int[], $42::smallint[], $43::smallint[], $44::text[], $45::bigint[]) AS r(d, k, s, x, e)"
+    " ORDER BY 1, 2, 3, 4, 5"
+    " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events + EXCLUDED.events),"
     " days AS (INSERT INTO rollup_installs_daily"
     " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
-    " ON CONFLICT DO NOTHING)"
+    " ON CONFLICT DO NOTHING RETURNING tool, day),"
+    " weeks AS (INSERT INTO rollup_installs_weekly"
+    " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($46::int[], $47::text[]) AS r(w, i) ORDER BY 1, 2, 3"
+    " ON CONFLICT DO NOTHING RETURNING tool, week),"
+    " months AS (INSERT INTO rollup_installs_monthly"
+    " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($48::int[], $49::text[]) AS r(m, i) ORDER BY 1, 2, 3"
+    " ON CONFLICT DO NOTHING RETURNING tool, month),") +
+    install_counts_upsert("") +
     " INSERT INTO rollup_install_first_seen"
     " SELECT $1, i, DATE '1970-01-01' + f, DATE '1970-01-01' + l FROM unnest($18::text[], $19::int[], $20::int[])"
     " AS r(i, f, l) ORDER BY 1, 2"
     " ON CONFLICT ON CONSTRAINT rollup_install_first_seen_pkey DO UPDATE SET"
     " first_day = LEAST(rollup_install_first_seen.first_day, EXCLUDED.first_day),"
     " last_day = GREATEST(rollup_install_first_seen.last_day, EXCLUDED.last_day)";
+const char* const kApplyRollups = kApplyRollupsText.c_str();
 
 int duration_bucket(std::int64_t duration_us) {
     if (duration_us <= 0) return 0;
@@ -326,9 +374,14 @@ RollupDelta rollup_delta(const std::vector<const Event*>& inserted) {
             const int bucket = duration_bucket(event->duration_us());
             ++delta.durations[{hour_s, event->name(), bucket}];
             ++delta.daily_durations[{day, bucket}];
+            ++delta.daily_name_durations[{day, event->name(), bucket}];
         }
+        ++delta.daily_exit_codes[{day, event->kind(), success,
+                                  event->has_exit_code() ? std::optional<std::int32_t>(event->exit_code()) : std::nullopt}];
         if (event->anonymous_id().empty()) continue;
         delta.days.emplace(day, event->anonymous_id());
+        delta.weeks.emplace(tk::calendar::week_start(day), event->anonymous_id());
+        delta.months.emplace(tk::calendar::month_start(day), event->anonymous_id());
         const auto [seen, added] = delta.installs.try_emplace(event->anonymous_id(), day, day);
         if (!added) {
             seen->second.first = std::min(seen->second.first, day);
@@ -371,7 +424,7 @@ private:
 }  // namespace
 
 std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta& delta) {
-    std::vector<ArrayText> columns(35);
+    std::vector<ArrayText> columns(48);
     for (const auto& [key, events] : delta.hourly) {
         const auto& [hour, name, version, kind, os, os_version, arch, ci, success] = key;
         columns[0].add(hour);
@@ -423,6 +476,29 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
         columns[32].add(key.first);
         columns[33].add(static_cast<std::int64_t>(key.second));
         columns[34].add(events);
+    }
+    for (const auto& [key, events] : delta.daily_name_durations) {
+        const auto& [day, name, bucket] = key;
+        columns[35].add(day);
+        columns[36].add(name);
+        columns[37].add(static_cast<std::int64_t>(bucket));
+        columns[38].add(events);
+    }
+    for (const auto& [key, events] : delta.daily_exit_codes) {
+        const auto& [day, kind, success, exit_code] = key;
+        columns[39].add(day);
+        columns[40].add(static_cast<std::int64_t>(kind));
+        columns[41].add(static_cast<std::int64_t>(success));
+        columns[42].add(exit_code ? std::to_string(*exit_code) : std::string());
+        columns[43].add(events);
+    }
+    for (const auto& [week, install] : delta.weeks) {
+        columns[44].add(week);
+        columns[45].add(install);
+    }
+    for (const auto& [month, install] : delta.months) {
+        columns[46].add(month);
+        columns[47].add(install);
     }
     std::vector<std::string> params{std::string(tool)};
     for (auto& column : columns) params.push_back(column.done());
@@ -563,6 +639,10 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
     const std::string cutoff_day = std::to_string(cutoff_ms / kMsPerDay);
     conn.exec("DELETE FROM rollup_installs_daily WHERE day < DATE '1970-01-01' + $1::int", {cutoff_day});
     conn.exec("DELETE FROM rollup_install_first_seen WHERE last_day < DATE '1970-01-01' + $1::int", {cutoff_day});
+    // Weeks and months that ended before the cutoff (their per-period counts stay, like the days').
+    conn.exec("DELETE FROM rollup_installs_weekly WHERE week + 7 <= DATE '1970-01-01' + $1::int", {cutoff_day});
+    conn.exec("DELETE FROM rollup_installs_monthly WHERE month + interval '1 month' <= DATE '1970-01-01' + $1::int",
+              {cutoff_day});
     return dropped;
 }
 
@@ -632,7 +712,9 @@ void add_to_rollups(Connection& conn, std::string_view tool, const std::vector<c
         if (inserted.count(event->id())) stored.push_back(event);
     }
     if (stored.empty()) return;
-    conn.exec(detail::kApplyRollups, detail::rollup_params(tool, detail::rollup_delta(stored)));
+    // Prepared once per connection: a statement of a dozen CTEs is parsed and planned once, not
+    // for every batch (docs/benchmarks.md, ingest with rollups).
+    conn.exec_prepared("tk_apply_rollups", detail::kApplyRollups, detail::rollup_params(tool, detail::rollup_delta(stored)));
 }
 
 }  // namespace
@@ -675,7 +757,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     conn.exec("BEGIN");
     try {
         copy_rows(conn, staged);
-        const Result result = conn.exec(detail::kInsertStaging);
+        const Result result = conn.exec_prepared("tk_insert_staging", detail::kInsertStaging, {});
         inserted.reserve(static_cast<std::size_t>(result.rows()));
         for (int row = 0; row < result.rows(); ++row) {
             if (auto id = tk::parse_uuid(result.value(row, 0))) inserted.insert(tk::to_bytes(*id));
@@ -708,10 +790,13 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
     static const std::string kErase =
         "WITH deleted AS (DELETE FROM events WHERE tool = $1 AND anonymous_id = $2"
-        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, ci, os, os_version, arch)," +
+        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, exit_code, ci, os, os_version, arch)," +
         detail::count_upserts("deleted", "-count(*)") +
-        " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2),"
-        " first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
+        " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, day),"
+        " weeks AS (DELETE FROM rollup_installs_weekly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, week),"
+        " months AS (DELETE FROM rollup_installs_monthly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, month)," +
+        detail::install_counts_upsert("-") +
+        ", first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
         " SELECT count(*) FROM deleted";
     return std::stoll(std::string(conn.exec(kErase, {tool, anonymous_id}).value(0, 0)));
 }

@@ -20,6 +20,7 @@
 
 #include "tk/collector/database.hpp"
 #include "tk/collector/percent_decode.hpp"
+#include "tk/common/calendar.hpp"
 #include "tk/common/json.hpp"
 
 namespace tk::collector {
@@ -144,12 +145,14 @@ const char* interval_name(Interval interval) {
     }
 }
 
-/// The SQL text of a dimension over the events table, or over rollup_hourly.
+/// The SQL text of a dimension over the events table, or over a rollup (rollup_hourly's columns;
+/// exit_code only in rollup_daily_exit_codes, where it is already the text the events give).
 std::string dimension_sql(const std::string& dimension, bool hourly, std::vector<std::string>& params) {
     if (dimension.rfind(kAttributePrefix, 0) == 0) {
         params.push_back(dimension.substr(kAttributePrefix.size()));
         return fmt::format("coalesce(attributes->>${}, '')", params.size());
     }
+    if (hourly && dimension == "exit_code") return "exit_code";
     return std::string(hourly ? kHourlyDimensions.at(dimension) : kEventDimensions.at(dimension));
 }
 
@@ -189,6 +192,24 @@ bool utc_zone(const std::string& tz) {
 /// "YYYY-MM-DDT00:00:00": a local time at the start of a day.
 bool start_of_day(const std::string& time) { return time.size() == 19 && time.compare(10, 9, "T00:00:00") == 0; }
 
+/// A `from`/`to` parameter that names a midnight (or is left to its default, which is one).
+bool midnight_parameter(const std::string& time) {
+    return time.empty() || time.size() == 10 || time.compare(10, std::string::npos, "T00:00") == 0 ||
+           time.compare(10, std::string::npos, "T00:00:00") == 0;
+}
+
+/// Whether the question is about whole UTC days (before its range is resolved): what the daily
+/// rollups need.
+bool whole_utc_days(const QueryParams& params) {
+    return utc_zone(params.tz) && params.interval != Interval::hour && midnight_parameter(params.from) &&
+           midnight_parameter(params.to);
+}
+
+// The dimensions each daily rollup keeps (the values are unused).
+const std::map<std::string_view, std::string_view> kNameDimensions = {{"name", ""}};
+const std::map<std::string_view, std::string_view> kExitDimensions = {
+    {"kind", ""}, {"success", ""}, {"exit_code", ""}};
+
 /// The daily rollup (migration 005) that answers `params` over [from, to), or nullptr: only when
 /// every bucket and both ends are whole UTC days, and the table keeps every dimension asked for.
 const char* daily_table(const QueryParams& params, const std::string& from, const std::string& to) {
@@ -196,7 +217,8 @@ const char* daily_table(const QueryParams& params, const std::string& from, cons
         return nullptr;
     }
     if (is_duration(params.metric)) {
-        return params.by.empty() && params.filters.empty() ? "rollup_daily_duration" : nullptr;
+        if (params.by.empty() && params.filters.empty()) return "rollup_daily_duration";
+        return only_dimensions(params, kNameDimensions) ? "rollup_daily_name_duration" : nullptr;
     }
     if (params.metric != Metric::events && params.metric != Metric::success_rate) return nullptr;
     static const std::map<std::string_view, std::string_view> kNames = {
@@ -205,10 +227,138 @@ const char* daily_table(const QueryParams& params, const std::string& from, cons
         {"tool_version", ""}, {"os", ""}, {"os_version", ""}, {"arch", ""}, {"ci", ""}, {"success", ""}};
     if (only_dimensions(params, kPlatform)) return "rollup_daily_platform";
     if (only_dimensions(params, kNames)) return "rollup_daily_names";
+    if (only_dimensions(params, kExitDimensions)) return "rollup_daily_exit_codes";
     return nullptr;
 }
 
+/// Days since 1970-01-01 of a "YYYY-MM-DD..." time (its date part: a UTC day of the install tables).
+std::int64_t day_number(const std::string& time) {
+    return tk::calendar::days_from_civil(std::stoi(time.substr(0, 4)), std::stoi(time.substr(5, 2)),
+                                         std::stoi(time.substr(8, 2)));
+}
+
+std::string date_literal(std::int64_t day) {
+    const auto date = tk::calendar::civil_from_days(day);
+    return fmt::format("DATE '{:04}-{:02}-{:02}'", date.year, date.month, date.day);
+}
+
+/// The bucket text of a period starting on `day`, as bucket_sql() writes it.
+std::string bucket_label(std::int64_t day) {
+    const auto date = tk::calendar::civil_from_days(day);
+    return fmt::format("'{:04}-{:02}-{:02}T00:00:00'", date.year, date.month, date.day);
+}
+
+/// The period of `interval` that holds `day`: [start, end).
+std::pair<std::int64_t, std::int64_t> period_of(Interval interval, std::int64_t day) {
+    switch (interval) {
+        case Interval::week: return {tk::calendar::week_start(day), tk::calendar::week_start(day) + 7};
+        case Interval::month: return {tk::calendar::month_start(day), tk::calendar::next_month_start(day)};
+        default: return {day, day + 1};
+    }
+}
+
+/// The interval whose single period is exactly [begin, end), if any (day, week or month).
+std::optional<Interval> whole_period(std::int64_t begin, std::int64_t end) {
+    for (const Interval interval : {Interval::day, Interval::week, Interval::month}) {
+        if (period_of(interval, begin) == std::make_pair(begin, end)) return interval;
+    }
+    return std::nullopt;
+}
+
+/// count(*) of the distinct installs of the days [begin, end), over install_cover()'s rows.
+std::string distinct_installs_sql(std::int64_t begin, std::int64_t end) {
+    const auto pieces = install_cover(begin, end);
+    // UNION removes the installs seen in several pieces; one piece over several periods needs DISTINCT.
+    std::string sql = pieces.size() == 1 ? "SELECT DISTINCT" : "";
+    for (const InstallPiece& piece : pieces) {
+        const char* table = piece.table == InstallTable::monthly  ? "rollup_installs_monthly"
+                            : piece.table == InstallTable::weekly ? "rollup_installs_weekly"
+                                                                  : "rollup_installs_daily";
+        const char* column = piece.table == InstallTable::monthly  ? "month"
+                             : piece.table == InstallTable::weekly ? "week"
+                                                                   : "day";
+        sql += fmt::format("{} anonymous_id FROM {} WHERE tool = $1 AND {} >= {} AND {} < {}",
+                           pieces.size() == 1 ? "" : &piece == &pieces.front() ? "SELECT" : " UNION SELECT",
+                           table, column, date_literal(piece.begin), column, date_literal(piece.end));
+    }
+    return "SELECT count(*) AS v FROM (" + sql + ") u";
+}
+
+/// Distinct installs per bucket of the UTC days [from_day, to_day) (migration 008): buckets that
+/// are whole days, weeks or months are one row each of rollup_install_counts; the partial ones at
+/// the ends (and a range that is no whole period) are counted over the install tables' fewest rows.
+std::string installs_sql(Interval interval, std::int64_t from_day, std::int64_t to_day) {
+    std::vector<std::string> parts;
+    const auto counted = [&](const char* period, std::int64_t begin, std::int64_t end, const std::string& label) {
+        parts.push_back(fmt::format("SELECT {} AS b, sum(installs) AS v FROM rollup_install_counts WHERE tool = $1"
+                                    " AND period = '{}' AND start >= {} AND start < {} GROUP BY start",
+                                    label, period, date_literal(begin), date_literal(end)));
+    };
+    const auto distinct = [&](std::int64_t begin, std::int64_t end, const std::string& label) {
+        parts.push_back("SELECT " + label + " AS b, v FROM (" + distinct_installs_sql(begin, end) + ") d");
+    };
+    if (from_day >= to_day) {
+        // No whole UTC day in the range (e.g. from and to within one day): no installs counted.
+    } else if (interval == Interval::none) {
+        const auto whole = whole_period(from_day, to_day);
+        if (whole) {
+            counted(interval_name(*whole), from_day, to_day, "''");
+        } else {
+            distinct(from_day, to_day, "''");
+        }
+    } else {
+        const std::string start_label = "to_char(start::timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS')";
+        std::int64_t whole_begin = -1;
+        std::int64_t whole_end = -1;
+        for (std::int64_t day = from_day; day < to_day;) {
+            const auto [start, end] = period_of(interval, day);
+            if (start >= from_day && end <= to_day) {
+                if (whole_begin < 0) whole_begin = start;
+                whole_end = end;
+            } else {
+                distinct(std::max(start, from_day), std::min(end, to_day), bucket_label(start));
+            }
+            day = end;
+        }
+        if (whole_begin >= 0) counted(interval_name(interval), whole_begin, whole_end, start_label);
+    }
+    std::string sql = "SELECT b, '', sum(v)::float8 FROM (";
+    for (std::size_t i = 0; i < parts.size(); ++i) sql += (i ? " UNION ALL " : "") + parts[i];
+    if (parts.empty()) sql += "SELECT ''::text AS b, 0::bigint AS v";
+    // $2 to $4 are not needed (the days are in the text) but must appear, see build_sql().
+    return sql + ") r WHERE $2 <> '' AND $3 <> '' AND $4 <> '' GROUP BY b HAVING sum(v) > 0 ORDER BY 1";
+}
+
 }  // namespace
+
+std::vector<InstallPiece> install_cover(std::int64_t begin, std::int64_t end) {
+    std::vector<InstallPiece> pieces;
+    const auto days = [&](std::int64_t from, std::int64_t to) {
+        if (from < to) pieces.push_back({InstallTable::daily, from, to});
+    };
+    const auto weeks_and_days = [&](std::int64_t from, std::int64_t to) {
+        const std::int64_t first = tk::calendar::week_start(from) == from ? from : tk::calendar::week_start(from) + 7;
+        const std::int64_t last = to > first ? first + (to - first) / 7 * 7 : first;
+        if (last > first) {
+            days(from, first);
+            pieces.push_back({InstallTable::weekly, first, last});
+            days(last, to);
+        } else {
+            days(from, to);
+        }
+    };
+    const std::int64_t first = tk::calendar::month_start(begin) == begin ? begin : tk::calendar::next_month_start(begin);
+    std::int64_t last = first;
+    while (tk::calendar::next_month_start(last) <= end) last = tk::calendar::next_month_start(last);
+    if (first < end && last > first) {
+        weeks_and_days(begin, first);
+        pieces.push_back({InstallTable::monthly, first, last});
+        weeks_and_days(last, end);
+    } else {
+        weeks_and_days(begin, end);
+    }
+    return pieces;
+}
 
 std::variant<QueryParams, std::string> parse_query(std::string_view query_string) {
     QueryParams params;
@@ -233,7 +383,9 @@ bool rollups_answer(const QueryParams& params) {
     if (params.source == Source::events) return false;
     switch (params.metric) {
         case Metric::events:
-        case Metric::success_rate: return only_dimensions(params, kHourlyDimensions);
+        case Metric::success_rate:
+            return only_dimensions(params, kHourlyDimensions) ||
+                   (only_dimensions(params, kExitDimensions) && whole_utc_days(params));
         case Metric::installs: return params.by.empty() && params.filters.empty();
         case Metric::new_installs: return true;
         default: {
@@ -252,13 +404,10 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     };
     // Every parameter must appear in the statement (PostgreSQL cannot type one that does not), hence
     // "$3 <> ''" where a UTC-day table has no use for the time zone.
-    const std::string utc_days = "day >= $2::timestamp::date AND day < $4::timestamp::date";
     const Metric metric = params.metric;
     if (metric == Metric::installs || metric == Metric::new_installs) {
         if (from_rollups && metric == Metric::installs) {
-            sql.text = "SELECT " + bucket_sql(params.interval, "day", true) +
-                       ", '', count(DISTINCT anonymous_id)::float8 FROM rollup_installs_daily WHERE tool = $1 AND $3 <> ''"
-                       " AND " + utc_days + " GROUP BY 1 ORDER BY 1";
+            sql.text = installs_sql(params.interval, day_number(from), day_number(to));
         } else if (from_rollups) {
             sql.text = "SELECT " + bucket_sql(params.interval, "first_day", true) +
                        ", '', count(*)::float8 FROM rollup_install_first_seen WHERE tool = $1 AND $3 <> ''"
@@ -281,9 +430,10 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     const char* daily = from_rollups ? daily_table(params, from, to) : nullptr;
     const std::string daily_range = "day >= $2::timestamp::date AND day < $4::timestamp::date AND $3 <> ''";
     if (daily && is_duration(metric)) {
-        sql.text = "SELECT " + bucket_sql(params.interval, "day", true) +
-                   ", '', bucket, sum(events)::bigint FROM rollup_daily_duration WHERE tool = $1 AND " + daily_range +
-                   " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
+        const std::string group = params.by.empty() ? "''" : "name";
+        sql.text = "SELECT " + bucket_sql(params.interval, "day", true) + ", " + group +
+                   ", bucket, sum(events)::bigint FROM " + daily + " WHERE tool = $1 AND " + daily_range +
+                   filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
         return sql;
     }
     if (from_rollups && is_duration(metric)) {

@@ -130,6 +130,32 @@ TEST_CASE("dashboard: the page's files, GET /v1/tools and GET /v1/cohorts at the
             " SELECT to_char(f.first_day, 'YYYY-MM-DD') || '|' || (d.day - f.first_day) || '|' || count(*)"
             " FROM d JOIN f USING (anonymous_id) GROUP BY f.first_day, d.day ORDER BY f.first_day, d.day");
         CHECK(cohort_lines(answer.body) == expected);
+        // Weeks and months (migration 008's weekly and monthly install rows, the daily rows for a
+        // period cut short by `to`): up to tomorrow, and up to the start of this week or month.
+        for (const char* interval : {"week", "month"}) {
+            for (const char* end : {"(now() AT TIME ZONE 'UTC')::date + 1", "date_trunc('{}', now() AT TIME ZONE 'UTC')::date"}) {
+                const std::string until = collector.query("SELECT " + fmt::format(fmt::runtime(end), interval));
+                INFO(interval << " until " << until);
+                const auto grid = get(collector, fmt::format("/v1/cohorts?tool=demo-cli&interval={}&from={}&to={}", interval,
+                                                             "2020-01-01", until),
+                                      {{"Authorization", "Bearer " + token}});
+                REQUIRE(grid.status == 200);
+                const std::string period = std::string(interval) == "week"
+                                               ? "(date_trunc('week', d.day)::date - f.cohort) / 7"
+                                               : "((extract(year FROM d.day) - extract(year FROM f.cohort)) * 12"
+                                                 " + extract(month FROM d.day) - extract(month FROM f.cohort))::int";
+                const std::string raw = collector.query(fmt::format(
+                    "WITH d AS (SELECT DISTINCT anonymous_id, (id_time AT TIME ZONE 'UTC')::date AS day FROM events"
+                    "           WHERE tool = 'demo-cli'),"
+                    " f AS (SELECT anonymous_id, min(day) AS first_day, date_trunc('{0}', min(day))::date AS cohort"
+                    "       FROM d GROUP BY 1)"
+                    " SELECT string_agg(line, E'\\n' ORDER BY cohort, period) FROM (SELECT f.cohort, {1} AS period,"
+                    "  to_char(f.cohort, 'YYYY-MM-DD') || '|' || {1} || '|' || count(DISTINCT d.anonymous_id) AS line"
+                    "  FROM d JOIN f USING (anonymous_id) WHERE f.first_day < '{2}' AND d.day < '{2}' GROUP BY 1, 2) g",
+                    interval, period, until));
+                CHECK(cohort_lines(grid.body) == raw);
+            }
+        }
         CHECK(get(collector, "/v1/cohorts?tool=other-tool", {{"Authorization", "Bearer " + token}}).status == 403);
         CHECK(get(collector, "/v1/cohorts?tool=demo-cli&interval=hour", {{"Authorization", "Bearer " + token}}).status == 400);
     }

@@ -57,6 +57,11 @@ inline std::vector<Event> random_events(const std::string& tool, int count, std:
             event.set_duration_us(static_cast<std::int64_t>(std::pow(10.0, static_cast<double>(rng() % 6000) / 1000.0)));
         }
         if (rng() % 10 == 0) event.set_kind(telemetry_kit::v1::EVENT_KIND_FEATURE);
+        switch (rng() % 4) {  // exit codes: none, 0, or a failure's
+            case 0: event.clear_exit_code(); break;
+            case 1: event.set_exit_code(static_cast<std::int32_t>(rng() % 3) + 1); break;
+            default: event.set_exit_code(0);
+        }
         events.push_back(event);
     }
     return events;

@@ -12,6 +12,7 @@
 #include "random_events.hpp"
 #include "support/collector_fixture.hpp"
 #include "tk/collector/query.hpp"
+#include "tk/common/calendar.hpp"
 
 using namespace tk::test;
 using tk::collector::parse_query;
@@ -92,7 +93,56 @@ TEST_CASE("parse_query: defaults, every parameter, and a clear reason for each b
     CHECK(parse_error("tool=a&by=%zz") == "malformed percent-encoding");
     CHECK(parse_error("tool=a&metric=new_installs&by=os").rfind("new_installs:", 0) == 0);
     CHECK(parse_error("tool=a&metric=installs&interval=hour").rfind("installs and new_installs count days", 0) == 0);
-    CHECK(parse_error("tool=a&by=exit_code&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&tz=Europe%2FBerlin&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&filter=os:linux&source=rollups").rfind("source=rollups:", 0) == 0);
+    CHECK(parse_error("tool=a&by=exit_code&filter=success:false&source=rollups").empty());  // migration 008
+}
+
+TEST_CASE("install_cover: whole months, then whole ISO weeks, then days, covering exactly the range") {
+    using tk::calendar::days_from_civil;
+    using tk::collector::install_cover;
+    using tk::collector::InstallPiece;
+    using tk::collector::InstallTable;
+    const auto day = [](int y, int m, int d) { return days_from_civil(y, m, d); };
+    // 2026-11-03 (Tue) .. 2026-12-03 (Thu, excluded): days, three weeks from Monday 9 Nov, days.
+    CHECK(install_cover(day(2026, 11, 3), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2026, 11, 3), day(2026, 11, 9)},
+                                    {InstallTable::weekly, day(2026, 11, 9), day(2026, 11, 30)},
+                                    {InstallTable::daily, day(2026, 11, 30), day(2026, 12, 3)}});
+    // 13 months: the whole months, and weeks and days at both ends.
+    CHECK(install_cover(day(2025, 11, 2), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2025, 11, 2), day(2025, 11, 3)},
+                                    {InstallTable::weekly, day(2025, 11, 3), day(2025, 12, 1)},
+                                    {InstallTable::monthly, day(2025, 12, 1), day(2026, 12, 1)},
+                                    {InstallTable::daily, day(2026, 12, 1), day(2026, 12, 3)}});
+    // One month exactly, one week exactly, a day, and a range inside one week.
+    CHECK(install_cover(day(2026, 2, 1), day(2026, 3, 1)) ==
+          std::vector<InstallPiece>{{InstallTable::monthly, day(2026, 2, 1), day(2026, 3, 1)}});
+    CHECK(install_cover(day(2026, 11, 30), day(2026, 12, 7)) ==
+          std::vector<InstallPiece>{{InstallTable::weekly, day(2026, 11, 30), day(2026, 12, 7)}});
+    CHECK(install_cover(day(2026, 12, 2), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2026, 12, 2), day(2026, 12, 3)}});
+    CHECK(install_cover(day(2026, 12, 1), day(2026, 12, 4)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2026, 12, 1), day(2026, 12, 4)}});
+    CHECK(install_cover(day(2026, 12, 4), day(2026, 12, 4)).empty());
+    // Whatever the range, the pieces are disjoint and cover it day by day.
+    for (std::int64_t begin = day(2026, 1, 25); begin < day(2026, 3, 10); begin += 3) {
+        for (std::int64_t end = begin; end < day(2026, 5, 10); end += 5) {
+            std::int64_t next = begin;
+            for (const auto& piece : install_cover(begin, end)) {
+                CHECK(piece.begin == next);
+                if (piece.table == InstallTable::monthly) {
+                    CHECK(tk::calendar::month_start(piece.begin) == piece.begin);
+                    CHECK(tk::calendar::month_start(piece.end) == piece.end);
+                } else if (piece.table == InstallTable::weekly) {
+                    CHECK(tk::calendar::week_start(piece.begin) == piece.begin);
+                    CHECK((piece.end - piece.begin) % 7 == 0);
+                }
+                next = piece.end;
+            }
+            CHECK(next == end);
+        }
+    }
 }
 
 TEST_CASE("GET /v1/query: a token reads only its tools, revoked tokens and ingest keys read nothing") {
@@ -122,6 +172,13 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
     const std::string token = make_token(collector, "my-cli");
     const std::string range = "&from=" + collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '4 days',"
                                                          " 'YYYY-MM-DD')");
+    // From the Monday two weeks back to next Monday; from the first of this month to the first of next.
+    const std::string weeks = collector.query(
+        "SELECT '&from=' || to_char(date_trunc('week', now() AT TIME ZONE 'UTC') - interval '14 days', 'YYYY-MM-DD')"
+        " || '&to=' || to_char(date_trunc('week', now() AT TIME ZONE 'UTC') + interval '7 days', 'YYYY-MM-DD')");
+    const std::string months = collector.query(  // at most 31 days: the raw answer's limit
+        "SELECT '&from=' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+        " || '&to=' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month', 'YYYY-MM-DD')");
     const std::vector<std::string> questions = {
         "metric=events",
         "metric=events&by=name&interval=hour",
@@ -141,11 +198,27 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
         "metric=success_rate&by=os&filter=ci:false&compare=previous",
         "metric=duration_p95&interval=day&tz=Etc%2FUTC",
         "metric=duration_p50&compare=previous",
+        // migration 008: durations by name and exit codes per UTC day, installs per week and month
+        "metric=duration_p95&by=name&interval=week",
+        "metric=duration_p50&filter=name:build&filter=name:test&compare=previous",
+        "metric=duration_p95&by=name&tz=America%2FNew_York",
+        "metric=events&by=exit_code&filter=success:false",
+        "metric=success_rate&by=exit_code&filter=kind:1&interval=day",
+        "metric=installs&interval=week&compare=previous",
+        "metric=installs&interval=month",
+        // whole ISO weeks and whole months: answered from the per-period counts and the
+        // weekly and monthly install rows (the ranges replace the 4 days above)
+        "metric=installs&interval=week" + weeks,
+        "metric=installs" + weeks,
+        "metric=installs&interval=month&compare=previous" + months,
+        "metric=installs" + months,
+        "metric=installs&interval=day" + months,
     };
     for (const auto& question : questions) {
         INFO(question);
-        const auto rollups = get_query(collector, token, "tool=my-cli&" + question + range);
-        const auto events = get_query(collector, token, "tool=my-cli&" + question + range + "&source=events");
+        const std::string asked = question.find("&from=") == std::string::npos ? question + range : question;
+        const auto rollups = get_query(collector, token, "tool=my-cli&" + asked);
+        const auto events = get_query(collector, token, "tool=my-cli&" + asked + "&source=events");
         REQUIRE(rollups.status == 200);
         REQUIRE(events.status == 200);
         CHECK(field_of(rollups.body, "source") == "rollups");

@@ -1,4 +1,4 @@
-// The rollups (migration 004) at the real tk-collector over a real PostgreSQL: for random events,
+// The rollups (migrations 004, 005 and 008) at the real tk-collector over a real PostgreSQL: for random events,
 // resent batches, two senders at once and erasures, every rollup row equals what the same
 // aggregation over the raw events gives — counted once per event actually stored.
 #include <catch2/catch.hpp>
@@ -60,7 +60,44 @@ const std::string kDailyDurationRaw =
     "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, tk_duration_bucket(duration_us), count(*) FROM events"
     " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3";
 
+// Migration 008: durations by name and exit codes per UTC day, installs per ISO week and month,
+// and the per-period counts of install rows.
+const std::string kDailyNameDurationRollup =
+    "SELECT tool, day, name, bucket, sum(events) FROM rollup_daily_name_duration GROUP BY 1, 2, 3, 4"
+    " HAVING sum(events) <> 0";
+const std::string kDailyNameDurationRaw =
+    "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, name, tk_duration_bucket(duration_us), count(*) FROM events"
+    " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3, 4";
+const std::string kExitCodesRollup =
+    "SELECT tool, day, kind, success, exit_code, sum(events) FROM rollup_daily_exit_codes GROUP BY 1, 2, 3, 4, 5"
+    " HAVING sum(events) <> 0";
+const std::string kExitCodesRaw =
+    "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, kind,"
+    " (CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END)::smallint, coalesce(exit_code::text, ''),"
+    " count(*) FROM events GROUP BY 1, 2, 3, 4, 5";
+const std::string kWeeksRollup = "SELECT tool, week, anonymous_id FROM rollup_installs_weekly";
+const std::string kWeeksRaw =
+    "SELECT DISTINCT tool, date_trunc('week', id_time AT TIME ZONE 'UTC')::date, anonymous_id FROM events"
+    " WHERE anonymous_id <> ''";
+const std::string kMonthsRollup = "SELECT tool, month, anonymous_id FROM rollup_installs_monthly";
+const std::string kMonthsRaw =
+    "SELECT DISTINCT tool, date_trunc('month', id_time AT TIME ZONE 'UTC')::date, anonymous_id FROM events"
+    " WHERE anonymous_id <> ''";
+const std::string kInstallCountsRollup =
+    "SELECT tool, period, start, sum(installs) FROM rollup_install_counts GROUP BY 1, 2, 3 HAVING sum(installs) <> 0";
+const std::string kInstallCountsRaw =  // a subquery: EXCEPT ALL would bind to its first UNION ALL
+    "SELECT * FROM (SELECT tool, 'day'::text, (id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id) FROM events"
+    " WHERE anonymous_id <> '' GROUP BY 1, 3 UNION ALL SELECT tool, 'week', date_trunc('week', id_time AT TIME ZONE"
+    " 'UTC')::date, count(DISTINCT anonymous_id) FROM events WHERE anonymous_id <> '' GROUP BY 1, 3 UNION ALL"
+    " SELECT tool, 'month', date_trunc('month', id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id)"
+    " FROM events WHERE anonymous_id <> '' GROUP BY 1, 3) c";
+
 void check_rollups_match_events(const CollectorFixture& collector) {
+    CHECK(difference(collector, kDailyNameDurationRollup, kDailyNameDurationRaw) == "0");
+    CHECK(difference(collector, kExitCodesRollup, kExitCodesRaw) == "0");
+    CHECK(difference(collector, kWeeksRollup, kWeeksRaw) == "0");
+    CHECK(difference(collector, kMonthsRollup, kMonthsRaw) == "0");
+    CHECK(difference(collector, kInstallCountsRollup, kInstallCountsRaw) == "0");
     CHECK(difference(collector, kDailyNamesRollup, kDailyNamesRaw) == "0");
     CHECK(difference(collector, kDailyPlatformRollup, kDailyPlatformRaw) == "0");
     CHECK(difference(collector, kDailyDurationRollup, kDailyDurationRaw) == "0");
@@ -126,7 +163,9 @@ TEST_CASE("rollups keep names with quotes, commas, braces, backslashes and non-A
         *batch.add_events() = make_event("my-cli", name, "install-1");
         *batch.add_events() = make_event("my-cli", name, "it's \"quoted\"");
     }
-    REQUIRE(post_batch(collector.port(), key, batch).status == 200);
+    const auto posted = post_batch(collector.port(), key, batch);
+    INFO(collector.log());
+    REQUIRE(posted.status == 200);
     REQUIRE(collector.query("SELECT count(*) FROM events") == "12");
     check_rollups_match_events(collector);
 }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -91,6 +92,10 @@ public:
     /// The same, with one binary parameter per entry of `binary` set to true.
     Result exec_params(const std::string& sql, const std::vector<std::string>& params,
                        const std::vector<bool>& binary);
+    /// Runs `sql` as this connection's prepared statement `name`, preparing it on first use: a
+    /// statement run for every batch is parsed and planned once per connection, not every time.
+    /// Throws DatabaseError on failure.
+    Result exec_prepared(const std::string& name, const std::string& sql, const std::vector<std::string>& params);
     /// COPY ... FROM STDIN with `data` in COPY's text format. Throws DatabaseError on failure.
     void copy_in(const std::string& copy_sql, const std::string& data);
     /// The same in pieces, so that a large batch's rows need not be held all at once:
@@ -114,6 +119,7 @@ private:
     /// After a COPY's last row (either direction): its result must be success; drains the rest.
     void finish_copy();
     PGconn* conn_ = nullptr;
+    std::set<std::string> prepared_;  ///< names of the statements prepared on this connection
 };
 
 /// A bounded set of connections shared by the request workers. `acquire()` hands out a Lease;

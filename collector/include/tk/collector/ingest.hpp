@@ -131,6 +131,12 @@ struct RollupDelta {
              std::int64_t>
         daily_platform;
     std::map<std::pair<std::int64_t, int>, std::int64_t> daily_durations;  ///< (day, bucket)
+    /// Migration 008: (day, name, bucket)
+    std::map<std::tuple<std::int64_t, std::string_view, int>, std::int64_t> daily_name_durations;
+    /// (day, kind, success, exit code or nullopt)
+    std::map<std::tuple<std::int64_t, int, int, std::optional<std::int32_t>>, std::int64_t> daily_exit_codes;
+    std::set<std::pair<std::int64_t, std::string_view>> weeks;   ///< (Monday, install)
+    std::set<std::pair<std::int64_t, std::string_view>> months;  ///< (first day of the month, install)
 };
 /// The rollup rows of `stored` (UTC hours and days of each event id's time). Pure.
 RollupDelta rollup_delta(const std::vector<const telemetry_kit::v1::Event*>& stored);
@@ -141,6 +147,9 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
 int duration_bucket(std::int64_t duration_us);
 /// The rollup upserts of erasure and of rollup_upserts() (a CTE list fragment); `count` per group.
 std::string count_upserts(const std::string& rows, const std::string& count);
+/// Migration 008's install counts as a CTE (no trailing comma): +1 ("") or -1 ("-") per row that
+/// the CTEs days, weeks and months (RETURNING tool and the period's start) added or deleted.
+std::string install_counts_upsert(const std::string& sign);
 /// Every rollup's upsert for the newly inserted `rows` (a CTE with kRollupColumns): the hourly
 /// and duration counts and the install days, as a CTE list fragment (no trailing comma). Used by
 /// ingest and by bench_query's loader, so the benchmark's rollups are made by the same statements.

@@ -41,6 +41,21 @@ std::variant<QueryParams, std::string> parse_query(std::string_view query_string
 bool rollups_answer(const QueryParams& params);
 inline constexpr int kMaxRawDays = 31;
 
+/// Migration 008: which install table a piece of a day range is counted over.
+enum class InstallTable { daily, weekly, monthly };
+/// The rows of `table` whose period starts in [begin, end) (days since 1970-01-01).
+struct InstallPiece {
+    InstallTable table;
+    std::int64_t begin;
+    std::int64_t end;
+    bool operator==(const InstallPiece& other) const {
+        return table == other.table && begin == other.begin && end == other.end;
+    }
+};
+/// The install-table rows whose union is every install active in the UTC days [begin, end), in
+/// the fewest rows: whole calendar months, then whole ISO weeks in what is left, then days. Pure.
+std::vector<InstallPiece> install_cover(std::int64_t begin, std::int64_t end);
+
 /// One row of an answer: the time bucket ("" without interval), the dimension's value ("" without
 /// `by`) and the metric's value (null: no data to compute it from, e.g. a rate of nothing).
 struct AnswerRow {
