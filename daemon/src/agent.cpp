@@ -22,6 +22,7 @@
 #include "tk/agent/activation.hpp"
 #include "tk/agent/identity.hpp"
 #include "tk/agent/version.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/framing.hpp"
 #include "tk/common/unix_socket.hpp"
 
@@ -402,6 +403,15 @@ void Agent::control(const v1::ControlRequest& request, const std::string& hello_
                         *target = sent;
                         target->set_queued(queued);
                         target->set_dead_lettered(dead);
+                    }
+                    const std::int64_t now = tk::wall_clock_ms();
+                    for (const auto& pause : forwarder_->pauses()) {
+                        if (pause.until_unix_ms <= now) continue;  // over; the forwarder ends it when it next looks
+                        for (auto& tool : *status->mutable_tools()) {
+                            if (tool.tool() != pause.tool) continue;
+                            tool.set_paused_until_unix_ms(pause.until_unix_ms);
+                            tool.set_paused_reason(pause.reason);
+                        }
                     }
                 }));
             return;
