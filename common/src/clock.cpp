@@ -1,18 +1,11 @@
 #include "tk/common/clock.hpp"
 
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 
 namespace tk {
 
 namespace {
-
-std::int64_t system_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 constexpr std::int64_t kMsPerDay = 86'400'000;
 
@@ -42,11 +35,11 @@ std::pair<std::int64_t, unsigned> civil_month(std::int64_t unix_ms) {
 
 std::int64_t wall_clock_ms() {
     static const char* const file = std::getenv("TK_TEST_NOW_FILE");
-    if (file == nullptr || *file == '\0') return system_ms();
+    if (file == nullptr || *file == '\0') return now_unix_ms();
     std::ifstream in(file);
     long long ms = 0;
     if (in >> ms) return ms;
-    return system_ms();
+    return now_unix_ms();
 }
 
 std::int64_t utc_month_start_ms(std::int64_t unix_ms) {
