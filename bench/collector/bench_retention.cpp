@@ -69,7 +69,7 @@ void load_old(Connection& conn, PartitionCache& partitions, const std::string& t
         " SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(md5(g::text), 1, 19))::uuid, to_timestamp(ms / 1000.0),"
         " '{}', '1.0', 1, 'build', to_timestamp(ms / 1000.0), now(), md5((g % 5000)::text), '{{}}', false, 'linux',"
         " '', 'x86_64', '0.1.0'"
-        " FROM (SELECT g, {} - (40 * {} + (g::bigint * 30 * {}) / {}) AS ms FROM generate_series(1, {}) g) s",
+        " FROM (SELECT g, {}::bigint - (40::bigint * {} + (g::bigint * 30 * {}) / {}) AS ms FROM generate_series(1, {}) g) s",
         tool, now, kDayMs, kDayMs, rows, rows));
     conn.exec("ANALYZE events");
 }
