@@ -32,7 +32,7 @@ PYTHON_CLIENT = os.path.join(HERE, "..", "..", "client", "python")
 def frame_bytes():
     """The size of the frame track_command writes for the benchmark's event."""
     sys.path.insert(0, PYTHON_CLIENT)
-    from telemetry_kit import _wire
+    import telemetry_kit as _wire
     event = _wire.encode_event(b"\1" * 16, _wire.tool_fields(b"bench-tool", b"1.0.0"), _wire.KIND_COMMAND,
                                "build", int(time.time() * 1000), {"target": "release"}, True, 1500, 0)
     return len(_wire.event_frame(event))
@@ -50,18 +50,35 @@ def run_ms(argv, env):
     return wall, (usage.ru_utime + usage.ru_stime) * 1000
 
 
+def median_interval(values):
+    """The median of `values` and a ~95% confidence interval for it from order statistics (the
+    sign-test interval: no assumption about the noise's shape, which on a loaded machine is
+    anything but normal)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half_width = int(0.98 * n ** 0.5)  # 1.96 * sqrt(n) / 2
+    low, high = max(0, n // 2 - half_width), min(n - 1, (n - 1) // 2 + half_width)
+    return statistics.median(ordered), ordered[low], ordered[high]
+
+
 def process_overhead(argv, env, runs):
     """Median (wall, CPU) ms of `argv none` and of `argv telemetry`, interleaved so that load hits
-    both alike."""
+    both alike (the order alternates, so neither always runs first), and the median of the
+    per-pair differences (wall, CPU) with its ~95% interval."""
     base, tele = [], []
     for _ in range(3):  # warm the page cache (and Python's bytecode cache) first
         run_ms(argv + ["none"], env)
         run_ms(argv + ["telemetry"], env)
-    for _ in range(runs):
-        base.append(run_ms(argv + ["none"], env))
-        tele.append(run_ms(argv + ["telemetry"], env))
+    for i in range(runs):
+        if i % 2:
+            tele.append(run_ms(argv + ["telemetry"], env))
+            base.append(run_ms(argv + ["none"], env))
+        else:
+            base.append(run_ms(argv + ["none"], env))
+            tele.append(run_ms(argv + ["telemetry"], env))
     median = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
-    return (median(base, 0), median(base, 1)), (median(tele, 0), median(tele, 1))
+    added = [median_interval([t[i] - b[i] for b, t in zip(base, tele)]) for i in (0, 1)]
+    return (median(base, 0), median(base, 1)), (median(tele, 0), median(tele, 1)), added
 
 
 def instructions(argv, env):
@@ -79,6 +96,8 @@ def main():
     parser.add_argument("--rust", help="bench-client-rust (release)")
     parser.add_argument("--go", help="benchclientgo")
     parser.add_argument("--calls", type=int, default=50000)
+    parser.add_argument("--only", help="comma-separated languages to run (python,rust,go); default all given")
+    parser.add_argument("--no-percall", action="store_true", help="skip the per-call figures")
     parser.add_argument("--runs", type=int, default=100, help="process runs per mode and language")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the one-event process's instructions with valgrind (Python, Rust; "
@@ -119,11 +138,13 @@ def main():
             languages.append(("rust", [args.rust]))
         if args.go:
             languages.append(("go", [args.go]))
+        if args.only:
+            languages = [entry for entry in languages if entry[0] in args.only.split(",")]
         load = os.getloadavg()[0]
         print("machine: %d cores, load %.1f at start; frame %d bytes; %d calls; %d process runs per mode"
               % (os.cpu_count(), load, size, args.calls, args.runs))
         print("%-7s %-34s %-30s %s" % ("", "track_command p50 / p99", "bare socket write p50 / p99", "ratio p50"))
-        for name, argv in languages:
+        for name, argv in ([] if args.no_percall else languages):
             out = subprocess.run(argv + ["percall", str(args.calls), str(size)], env=env, check=True,
                                  capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
@@ -132,10 +153,12 @@ def main():
                 r["write_p50_ns"] / 1e3, r["write_p99_ns"] / 1e3, r["track_p50_ns"] / max(r["write_p50_ns"], 1)))
         print("%-7s %-28s %-28s %s" % ("", "start-up wall / CPU", "one event, agent up", "added wall / CPU"))
         for name, argv in languages:
-            base, tele = process_overhead(argv, env, args.runs)
+            base, tele, added = process_overhead(argv, env, args.runs)
             print("%-7s %8.2f / %6.2f ms %14.2f / %6.2f ms %12.2f / %5.2f ms (%.0f%% / %.0f%% of start-up)" % (
                 name, base[0], base[1], tele[0], tele[1], tele[0] - base[0], tele[1] - base[1],
                 100 * (tele[0] - base[0]) / base[0], 100 * (tele[1] - base[1]) / max(base[1], 0.001)))
+            print("%-7s paired (median of per-run differences, ~95%% interval): wall %+.2f ms [%+.2f, %+.2f], "
+                  "CPU %+.2f ms [%+.2f, %+.2f]; load now %.1f" % ((name,) + added[0] + added[1] + (os.getloadavg()[0],)))
         if args.instructions:
             print("%-7s %-20s %-20s %s" % ("", "start-up instr.", "one event instr.", "added (median of 3)"))
             for name, argv in languages:

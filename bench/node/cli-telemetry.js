@@ -3,7 +3,8 @@
 'use strict';
 const t0 = process.hrtime.bigint();
 const path = require('path');
-const { Client } = require(path.join(__dirname, '..', '..', 'client', 'node'));
+// BENCH_CLIENT: another build of the client to load instead (an A/B of two builds in one run).
+const { Client } = require(process.env.BENCH_CLIENT || path.join(__dirname, '..', '..', 'client', 'node'));
 const telemetry = new Client({ tool: 'bench-exit', version: '1.0.0', consentMode: 'opt-out', localOnly: true });
 const command = process.argv[2] || 'build';
 process.stdout.write(`${command}: done\n`);

@@ -8,6 +8,7 @@
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { median, startAgent } = require('./common');
 
@@ -37,6 +38,7 @@ async function main() {
     'CLI + telemetry, agent up': [[path.join(__dirname, 'cli-telemetry.js')], agent.env],
     'CLI + telemetry, no agent (spool)': [[path.join(__dirname, 'cli-telemetry.js')], absentEnv],
   };
+  const loadAtStart = os.loadavg()[0];
   const samples = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
   const inside = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
   const cpus = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
@@ -55,8 +57,10 @@ async function main() {
     const paired = (a, b) => median(samples[a].map((v, i) => v - samples[b][i]));
     const script = (name) => median(inside[name]);
     const cpu = (name) => median(cpus[name]);
+    const pairedCpu = (a, b) => median(cpus[a].map((v, i) => v - cpus[b][i]));
     const fmt = (v) => (Number.isNaN(v) ? '' : v.toFixed(2) + ' ms').padStart(10);
-    console.log(`node ${process.version}, ${RUNS} rounds, each variant a fresh process; medians`);
+    console.log(`node ${process.version}, ${RUNS} rounds, each variant a fresh process; medians; ` +
+      `load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end`);
     console.log(`${''.padEnd(36)} spawn→exit  first line→exit  process CPU`);
     for (const name of Object.keys(variants)) {
       console.log(`${name.padEnd(36)} ${med(name).toFixed(1).padStart(7)} ms  ${fmt(script(name))}      ${fmt(cpu(name))}`);
@@ -65,7 +69,7 @@ async function main() {
     for (const [label, name] of [['agent up', 'CLI + telemetry, agent up'], ['no agent', 'CLI + telemetry, no agent (spool)']]) {
       console.log(`added by telemetry, ${label}: ${(script(name) - script(plain)).toFixed(2)} ms first line→exit, ` +
         `${paired(name, plain).toFixed(2)} ms spawn→exit (median of per-round differences), ` +
-        `${(cpu(name) - cpu(plain)).toFixed(2)} ms CPU`);
+        `${(cpu(name) - cpu(plain)).toFixed(2)} ms CPU (median of per-round differences ${pairedCpu(name, plain).toFixed(2)} ms)`);
     }
     console.log(`spool written in the no-agent variant: ${spooled}`);
     console.log(`node start-up (node -e 0) for scale: ${med('node -e 0').toFixed(1)} ms`);

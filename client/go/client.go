@@ -11,7 +11,12 @@
 // (started only once the process has run for 50 ms) writes to the agent, or Close hands over
 // itself, waiting at most 100 ms and spooling what the agent did not take. Go has no exit hook:
 // call Close before the process ends (defer it in main, and use Client.Exit instead of os.Exit).
-package telemetrykit
+//
+// First-run consent for an opt-in tool: AskConsentOnce(config, ConsentPrompt{}) before New.
+//
+// The canonical import path is the module path of go.mod, github.com/telemetry-kit/telemetry-kit/client/go
+// (the import comment below makes the go command refuse any other path outside module mode).
+package telemetrykit // import "github.com/telemetry-kit/telemetry-kit/client/go"
 
 import (
 	"encoding/binary"

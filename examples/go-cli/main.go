@@ -53,7 +53,10 @@ func run(telemetry *telemetrykit.Client, args []string) (err error) {
 
 func main() {
 	// The three lines: a client, Close at the end (Exit = Close + os.Exit), a timed command in run.
-	telemetry := telemetrykit.New(telemetrykit.Config{Tool: "greet", Version: "1.0.0"})
+	config := telemetrykit.Config{Tool: "greet", Version: "1.0.0"}
+	// Opt-in (the default): ask once on a terminal, never in CI or when opted out; the agent keeps the answer.
+	telemetrykit.AskConsentOnce(config, telemetrykit.ConsentPrompt{})
+	telemetry := telemetrykit.New(config)
 	if err := run(telemetry, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		telemetry.Exit(2)

@@ -25,6 +25,8 @@ def main(argv=None):
 
     # The three lines: a client (once), and one tracked run. Its events reach the agent at exit.
     telemetry = telemetry_kit.Client("greet", "1.0.0")
+    # Opt-in (the default): ask once on a terminal, never in CI or when opted out; the agent keeps the answer.
+    telemetry_kit.ask_consent_once(telemetry)
     with telemetry_kit.track_argparse(telemetry, parser, argv):
         if args.command == "hello":
             text = "hello, %s" % args.name

@@ -491,7 +491,10 @@ function consentRequestFrame(requestId, action, tool) {
     return frame(w.take());
 }
 // ---- the spool record (docs/protocol.md §6) ----
-const CRC_TABLE = (() => {
+// Made on the first spool record: an agent that acknowledges never needs it (2,048 interpreted
+// loop steps at import a one-event CLI would pay for nothing).
+let crcTable;
+function makeCrcTable() {
     const table = new Int32Array(256);
     for (let i = 0; i < 256; i++) {
         let c = i;
@@ -500,12 +503,13 @@ const CRC_TABLE = (() => {
         table[i] = c;
     }
     return table;
-})();
+}
 /** CRC-32 (IEEE 802.3, zlib's) of `bytes`, continuing from `crc`. */
 function crc32(bytes, crc = 0) {
+    const table = (crcTable ??= makeCrcTable());
     let c = ~crc;
     for (let i = 0; i < bytes.length; i++)
-        c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+        c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
     return ~c >>> 0;
 }
 /** The SpoolRecord fields every record of this client shares: tool (1) and signals (2). */
@@ -769,118 +773,6 @@ function putVarint(out, at, value) {
     }
     out[at++] = value;
     return at;
-}
-
-};
-factories["spool"] = function (module, exports) {
-"use strict";
-// Appends records to the spool file, synchronously (it also runs in the process's `exit` handler),
-// by the lock-free protocol of docs/protocol.md §6: Node has no flock(), so after each write the
-// client checks that the file is still the one named `spool`; if the agent renamed it meanwhile, the
-// same records are appended again to the new spool (the agent keeps one copy per event id).
-Object.defineProperty(exports, "__esModule", { value: true });
-exports.MAX_SPOOL_BYTES = void 0;
-exports.appendToSpool = appendToSpool;
-const fs = require("fs");
-const path = require("path");
-const trust_1 = load("trust");
-/** The spool stops growing here (the agent's import limit): further events are dropped. */
-exports.MAX_SPOOL_BYTES = 16 * 1024 * 1024;
-/** Largest single write(): many records at once, never a partial one. */
-const MAX_WRITE_BYTES = 256 * 1024;
-const ATTEMPTS = 8;
-const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK;
-function fileProblem(file, stat, me) {
-    if (!stat.isFile())
-        return `${file} is not a regular file, not telemetry-kit's file`;
-    if (stat.uid !== me)
-        return `${file} belongs to user ${stat.uid}, not you`;
-    if ((stat.mode & 0o022) !== 0)
-        return `${file} can be written by other users`;
-    return '';
-}
-/** Makes the state dir if missing (0700) and judges it. */
-function prepareDir(stateDir, me) {
-    let stat = fs.statSync(stateDir, { throwIfNoEntry: false });
-    if (stat === undefined) {
-        fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-        stat = fs.statSync(stateDir);
-    }
-    return (0, trust_1.judgeDir)(stateDir, stat, me);
-}
-/** One attempt: open, check, write what fits. Returns records written, or a problem. */
-function writeOnce(file, records, me) {
-    let fd;
-    try {
-        fd = fs.openSync(file, OPEN_FLAGS, 0o600);
-    }
-    catch (error) {
-        const code = error.code;
-        // ELOOP: a symlink planted as the spool (O_NOFOLLOW); ENXIO: a FIFO with no reader.
-        if (code === 'ELOOP' || code === 'ENXIO')
-            return { written: 0, moved: false, problem: `${file} is not a regular file, not telemetry-kit's file` };
-        return { written: 0, moved: false, problem: `cannot open ${file}: ${code ?? String(error)}` };
-    }
-    try {
-        const opened = fs.fstatSync(fd);
-        const problem = fileProblem(file, opened, me);
-        if (problem !== '')
-            return { written: 0, moved: false, problem };
-        let size = opened.size;
-        let written = 0;
-        while (written < records.length) {
-            // Whole records only, up to MAX_WRITE_BYTES per write(), never past MAX_SPOOL_BYTES.
-            let bytes = 0;
-            let count = 0;
-            while (written + count < records.length) {
-                const next = records[written + count].length;
-                if (count > 0 && bytes + next > MAX_WRITE_BYTES)
-                    break;
-                if (size + bytes + next > exports.MAX_SPOOL_BYTES)
-                    break;
-                bytes += next;
-                ++count;
-            }
-            if (count === 0)
-                break; // full
-            const chunk = count === 1 ? records[written] : Buffer.concat(records.slice(written, written + count), bytes);
-            if (fs.writeSync(fd, chunk) !== chunk.length)
-                break; // a short write to a regular file: disk full
-            size += bytes;
-            written += count;
-        }
-        const named = fs.lstatSync(file, { throwIfNoEntry: false });
-        const moved = named === undefined || named.ino !== opened.ino || named.dev !== opened.dev;
-        return { written, moved, problem: '' };
-    }
-    finally {
-        fs.closeSync(fd);
-    }
-}
-/** Appends `records` (each one whole TKS1 record) to `<stateDir>/spool`. Never throws. */
-function appendToSpool(stateDir, records, me) {
-    if (records.length === 0)
-        return { spooled: 0, dropped: 0, problem: '' };
-    const file = path.join(stateDir, 'spool');
-    try {
-        const dirProblem = prepareDir(stateDir, me);
-        if (dirProblem !== '')
-            return { spooled: 0, dropped: records.length, problem: dirProblem };
-        for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
-            const result = writeOnce(file, records, me);
-            if (result.problem !== '')
-                return { spooled: 0, dropped: records.length, problem: result.problem };
-            // Renamed for import while we wrote: the agent may have read the file before our bytes
-            // landed, so write them again to the new spool.
-            if (!result.moved)
-                return { spooled: result.written, dropped: records.length - result.written, problem: '' };
-        }
-        return { spooled: 0, dropped: records.length, problem: `the spool ${file} was replaced while writing to it, again and again` };
-    }
-    catch (error) {
-        return { spooled: 0, dropped: records.length, problem: `cannot write ${file}: ${error.message}` };
-    }
 }
 
 };
@@ -1499,7 +1391,7 @@ class Client {
             (0, wire_1.putSpoolRecord)(record, 0, prefix, event);
             return record;
         });
-        const { appendToSpool } = load("spool"); // loaded only when needed
+        const { appendToSpool } = require("./spool"); // loaded only when needed
         const result = appendToSpool(this.resolvedPaths().stateDir, records, process.geteuid?.() ?? 0);
         this.counters.spooled += result.spooled;
         this.counters.dropped += result.dropped;
@@ -1612,115 +1504,6 @@ function debugValue(value) {
 }
 
 };
-factories["consent"] = function (module, exports) {
-"use strict";
-// First-run consent for opt-in tools (the C++ client's telemetry_kit/consent.hpp, in Node): ask the
-// person once, on a terminal only and never in CI, and record the answer with the agent, whose
-// per-tool consent is the record of "asked before".
-Object.defineProperty(exports, "__esModule", { value: true });
-exports.consentStatus = consentStatus;
-exports.recordConsent = recordConsent;
-exports.mayAsk = mayAsk;
-exports.askConsentOnce = askConsentOnce;
-const os = require("os");
-const environment_1 = load("environment");
-const paths_1 = load("paths");
-const trust_1 = load("trust");
-const wire_1 = load("wire");
-const CONSENT_NAMES = ['unset', 'granted', 'denied'];
-/** One control request to the agent (trust-checked socket); resolves null if it does not answer. */
-function agentRequest(frame, env, timeoutMs) {
-    return new Promise((resolve) => {
-        const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
-        const paths = (0, paths_1.resolvePaths)(env, process.getuid?.() ?? 0, home);
-        if (!(0, trust_1.checkSocket)(paths.socket, process.geteuid?.() ?? 0).ok)
-            return resolve(null);
-        let buffer = Buffer.alloc(0);
-        const socket = require('net').createConnection({ path: paths.socket });
-        const done = (reply) => {
-            clearTimeout(timer);
-            socket.destroy();
-            resolve(reply);
-        };
-        const timer = setTimeout(() => done(null), timeoutMs);
-        socket.on('error', () => done(null));
-        socket.on('data', (chunk) => {
-            buffer = Buffer.concat([buffer, chunk]);
-            if (buffer.length < 4)
-                return;
-            const length = buffer.readUInt32BE(0);
-            if (length > 1024 * 1024)
-                return done(null);
-            if (buffer.length >= 4 + length)
-                done((0, wire_1.decodeReply)(buffer, 4, 4 + length));
-        });
-        socket.write(frame);
-    });
-}
-/** The tool's consent as the agent records it, or null if the agent does not answer. */
-async function consentStatus(tool, options = {}) {
-    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, 0 /* ConsentAction.status */, tool), options.env ?? process.env, options.timeoutMs ?? 2000);
-    if (reply === null || reply.type !== 'control' || reply.error !== '' || reply.consent === undefined)
-        return null;
-    return CONSENT_NAMES[reply.consent.tools.get(tool) ?? 0] ?? 'unset';
-}
-/** Records the person's first-run answer (the agent accepts it only while the tool's consent is
- *  unset). True if the agent recorded it. */
-async function recordConsent(tool, granted, options = {}) {
-    const action = granted ? 1 /* ConsentAction.grant */ : 2 /* ConsentAction.deny */;
-    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, action, tool), options.env ?? process.env, options.timeoutMs ?? 2000);
-    return reply !== null && reply.type === 'control' && reply.error === '';
-}
-/** Whether asking is allowed at all: a terminal on both ends, no CI, no opt-out. */
-function mayAsk(env, tool, input, output) {
-    return input.isTTY === true && output.isTTY === true && !(0, environment_1.inCi)(env) && (0, environment_1.decideMode)(env, tool) === 'sending';
-}
-/** Asks once (see the module comment). Resolves the recorded answer, or null when it did not ask
- *  (no terminal, CI, opted out, no agent, already answered) or got no answer in time. */
-async function askConsentOnce(options) {
-    const env = options.env ?? process.env;
-    const input = options.input ?? process.stdin;
-    const output = options.output ?? process.stderr;
-    if (!mayAsk(env, options.tool, input, output))
-        return null;
-    const status = await consentStatus(options.tool, { env, timeoutMs: options.agentTimeoutMs });
-    if (status !== 'unset')
-        return null; // no agent to keep the answer, or the person already chose
-    const where = options.endpoint ? options.endpoint : 'this machine only';
-    const question = options.question ??
-        `${options.tool} would like to send anonymous usage data (which commands and features are used, ` +
-            `the tool's version, OS family and CPU architecture; nothing that identifies you) to ${where}. ` +
-            'Allow? [y/N] ';
-    const answer = await prompt(question, input, output, options.answerTimeoutMs ?? 120_000);
-    if (answer === null)
-        return null;
-    const granted = /^(y|yes)$/i.test(answer.trim());
-    if (!(await recordConsent(options.tool, granted, { env, timeoutMs: options.agentTimeoutMs })))
-        return null;
-    output.write(`Recorded. Change it any time: tk consent ${granted ? 'deny' : 'grant'} ${options.tool}\n`);
-    return granted;
-}
-function prompt(question, input, output, timeoutMs) {
-    return new Promise((resolve) => {
-        // Loaded here, not at import: most runs never ask, and every module costs start-up time.
-        const readline = require('readline');
-        const rl = readline.createInterface({ input, output, terminal: false });
-        const timer = setTimeout(() => finish(null), timeoutMs);
-        let finished = false;
-        function finish(answer) {
-            if (finished)
-                return;
-            finished = true;
-            clearTimeout(timer);
-            rl.close();
-            resolve(answer);
-        }
-        rl.on('close', () => finish(null));
-        rl.question(question, (answer) => finish(answer));
-    });
-}
-
-};
 factories["index"] = function (module, exports) {
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
@@ -1734,7 +1517,7 @@ Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function
 var wire_1 = load("wire");
 Object.defineProperty(exports, "double", { enumerable: true, get: function () { return wire_1.double; } });
 Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return wire_1.DoubleValue; } });
-const lazyConsent = () => load("consent");
+const lazyConsent = () => require("./consent");
 /** Asks an opt-in tool's first-run question once (see consent.ts). */
 function askConsentOnce(options) {
     return lazyConsent().askConsentOnce(options);

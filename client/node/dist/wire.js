@@ -313,7 +313,10 @@ function consentRequestFrame(requestId, action, tool) {
     return frame(w.take());
 }
 // ---- the spool record (docs/protocol.md §6) ----
-const CRC_TABLE = (() => {
+// Made on the first spool record: an agent that acknowledges never needs it (2,048 interpreted
+// loop steps at import a one-event CLI would pay for nothing).
+let crcTable;
+function makeCrcTable() {
     const table = new Int32Array(256);
     for (let i = 0; i < 256; i++) {
         let c = i;
@@ -322,12 +325,13 @@ const CRC_TABLE = (() => {
         table[i] = c;
     }
     return table;
-})();
+}
 /** CRC-32 (IEEE 802.3, zlib's) of `bytes`, continuing from `crc`. */
 function crc32(bytes, crc = 0) {
+    const table = (crcTable ??= makeCrcTable());
     let c = ~crc;
     for (let i = 0; i < bytes.length; i++)
-        c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+        c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
     return ~c >>> 0;
 }
 /** The SpoolRecord fields every record of this client shares: tool (1) and signals (2). */

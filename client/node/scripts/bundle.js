@@ -2,15 +2,18 @@
 // Joins the compiled modules of the package into one file, dist/telemetry-kit.js, the package's
 // entry point: a short-lived CLI pays for every module it loads, and one file instead of seven cut
 // the CPU of require('telemetry-kit') by about a quarter (docs/benchmarks.md). Each module keeps its
-// own scope and is evaluated on first require, as before (the consent helper and the spool writer
-// stay lazy). Usage: node scripts/bundle.js [dist dir] (run by `npm run build`).
+// own scope and is evaluated on first require, as before. The spool writer and the consent helper
+// are not bundled: they stay files of their own, required on first use, so that a run that neither
+// spools nor asks does not even parse them. Usage: node scripts/bundle.js [dist dir] (run by
+// `npm run build`).
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
 
 const dir = path.resolve(process.argv[2] || path.join(__dirname, '..', 'dist'));
-const MODULES = ['environment', 'paths', 'trust', 'wire', 'spool', 'client', 'consent', 'index'];
+const MODULES = ['environment', 'paths', 'trust', 'wire', 'client', 'index'];
+const UNBUNDLED = ['spool', 'consent']; // required from their own files, on first use
 const LOCAL = /require\((["'])\.\/([a-z]+)\1\)/g;
 
 let out = `"use strict";
@@ -28,6 +31,7 @@ function load(name) {
 `;
 for (const name of MODULES) {
   const source = fs.readFileSync(path.join(dir, `${name}.js`), 'utf8').replace(LOCAL, (_, _q, dep) => {
+    if (UNBUNDLED.includes(dep)) return `require(${JSON.stringify(`./${dep}`)})`;
     if (!MODULES.includes(dep)) throw new Error(`${name}.js requires ./${dep}, which is not bundled`);
     return `load(${JSON.stringify(dep)})`;
   });

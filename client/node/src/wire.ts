@@ -356,7 +356,11 @@ export function consentRequestFrame(requestId: number, action: ConsentAction, to
 
 // ---- the spool record (docs/protocol.md §6) ----
 
-const CRC_TABLE = (() => {
+// Made on the first spool record: an agent that acknowledges never needs it (2,048 interpreted
+// loop steps at import a one-event CLI would pay for nothing).
+let crcTable: Int32Array | undefined;
+
+function makeCrcTable(): Int32Array {
   const table = new Int32Array(256);
   for (let i = 0; i < 256; i++) {
     let c = i;
@@ -364,12 +368,13 @@ const CRC_TABLE = (() => {
     table[i] = c;
   }
   return table;
-})();
+}
 
 /** CRC-32 (IEEE 802.3, zlib's) of `bytes`, continuing from `crc`. */
 export function crc32(bytes: Uint8Array, crc = 0): number {
+  const table = (crcTable ??= makeCrcTable());
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 

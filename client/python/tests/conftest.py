@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from telemetry_kit import _env  # noqa: E402
+import telemetry_kit as _env  # noqa: E402  (the environment section of the package module)
 
 
 def wait_until(condition, timeout=10.0, what="condition"):
@@ -115,7 +115,7 @@ def read_spool(path):
     """The SpoolRecords' (tool identity, signals, event) payload fields of a spool file, checked
     record by record (magic, length, CRC-32)."""
     import zlib
-    from telemetry_kit import _wire
+    import telemetry_kit as _wire
     data = open(path, "rb").read()
     records, pos = [], 0
     while pos < len(data):

@@ -2,7 +2,7 @@
 
 import uuid
 
-from telemetry_kit import _wire
+import telemetry_kit as _wire  # the wire format lives in the package module itself
 
 HELLO = "00000017 0a15 0801 120f 0a066d792d636c69 1205312e322e30 1a00"
 EVENT = ("0000004f 124d 0a1001a236325d0070008000000000000001 12066d792d636c69 1a05312e322e30 2001"

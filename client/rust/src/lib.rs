@@ -15,10 +15,13 @@
 //! the agent by a background thread (started only if the process lives longer than 50 ms) or when
 //! the `Client` is dropped, which waits at most 100 ms and spools what the agent did not take.
 
+mod consent;
 mod core;
 mod env;
 mod transport;
 mod wire;
+
+pub use consent::{ask_consent_once, consent_status, record_consent, Consent, ConsentOutcome, ConsentPrompt};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -302,6 +302,68 @@ pub fn decode_reply(payload: &[u8]) -> Result<Reply, ()> {
     Ok(reply)
 }
 
+/// Framed `ClientFrame{control{request_id, consent{action, tool}}}` (caller unset: a tool). Actions
+/// of agent.proto's ConsentRequest: 0 status, 1 grant, 2 deny.
+pub fn consent_request_frame(request_id: u64, action: u64, tool: &str) -> Vec<u8> {
+    let mut consent = Vec::new();
+    put_uint(&mut consent, 1, action, false);
+    put_bytes(&mut consent, 2, tool.as_bytes(), true);
+    let mut control = Vec::new();
+    put_uint(&mut control, 1, request_id, true);
+    put_bytes(&mut control, 3, &consent, true);
+    let mut body = Vec::new();
+    put_bytes(&mut body, 4, &control, true);
+    let mut out = Vec::new();
+    append_frame(&mut out, &body);
+    out
+}
+
+/// The tool's consent (0 unset, 1 granted, 2 denied) from an AgentReply payload; None if it is not
+/// a successful ControlResponse to `request_id` or is malformed. Every tool switched off (the
+/// global consent denied) is denied.
+pub fn decode_consent_reply(payload: &[u8], request_id: u64, tool: &str) -> Option<u64> {
+    let mut outer = Reader { data: payload, pos: 0 };
+    let (field, value, body) = outer.next().ok()??;
+    if field != 2 || value != u64::MAX {
+        return None; // a FlushAck or an ErrorReply
+    }
+    let (mut answered, mut failed, mut response): (u64, bool, &[u8]) = (0, false, &[]);
+    let mut control = Reader { data: body, pos: 0 };
+    while let Some((f, v, b)) = control.next().ok()? {
+        match (f, v == u64::MAX) {
+            (1, false) => answered = v,
+            (2, true) => failed = !b.is_empty(),
+            (4, true) => response = b,
+            _ => {}
+        }
+    }
+    if answered != request_id || failed {
+        return None;
+    }
+    let mut consent = 0;
+    let mut reader = Reader { data: response, pos: 0 };
+    while let Some((f, v, b)) = reader.next().ok()? {
+        if f == 1 && v == 2 {
+            return Some(2);
+        }
+        if f == 2 && v == u64::MAX {
+            let (mut name, mut value) = (&[][..], 0);
+            let mut entry = Reader { data: b, pos: 0 };
+            while let Some((ef, ev, eb)) = entry.next().ok()? {
+                match ef {
+                    1 => name = eb,
+                    2 => value = ev,
+                    _ => {}
+                }
+            }
+            if name == tool.as_bytes() {
+                consent = value;
+            }
+        }
+    }
+    Some(consent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +411,27 @@ mod tests {
         assert_eq!(decode_reply(&[0x0a, 0x03, 0x08, 0xac, 0x02]), Ok(Reply::FlushAck(300)));
         assert_eq!(decode_reply(&[0x1a, 0x04, 0x0a, 0x02, b'n', b'o']), Ok(Reply::Error("no".into())));
         assert!(decode_reply(&[0x0a, 0x05, 0x08]).is_err());
+    }
+
+    #[test]
+    fn consent_request_and_reply() {
+        assert_eq!(consent_request_frame(1, 0, "t"), hex("00000009 2207 0801 1a03 120174"));
+        let reply = |id: u8, response: &[u8]| {
+            let mut control = vec![0x08, id, 0x22, response.len() as u8];
+            control.extend_from_slice(response);
+            let mut out = vec![0x12, control.len() as u8];
+            out.extend_from_slice(&control);
+            out
+        };
+        let tools = hex("12050a01741001 12050a01751002");
+        assert_eq!(decode_consent_reply(&reply(1, &tools), 1, "t"), Some(1));
+        assert_eq!(decode_consent_reply(&reply(1, &tools), 1, "u"), Some(2));
+        assert_eq!(decode_consent_reply(&reply(1, &tools), 1, "v"), Some(0));
+        assert_eq!(decode_consent_reply(&reply(2, &tools), 1, "t"), None);
+        let mut off = hex("0802");
+        off.extend_from_slice(&tools);
+        assert_eq!(decode_consent_reply(&reply(1, &off), 1, "t"), Some(2));
+        assert_eq!(decode_consent_reply(&hex("1a04 0a02 6e6f"), 1, "t"), None);
     }
 
     #[test]

@@ -14,7 +14,10 @@ fn main() {
     let flag_names: Vec<&str> = flags.iter().map(|f| f.split('=').next().unwrap_or("")).collect();
 
     // The three lines: a client, and a guard that records the command when it goes out of scope.
-    let telemetry = Client::new(Config::new("greet", env!("CARGO_PKG_VERSION")));
+    let config = Config::new("greet", env!("CARGO_PKG_VERSION"));
+    // Opt-in (the default): ask once on a terminal, never in CI or when opted out; the agent keeps the answer.
+    telemetry_kit::ask_consent_once(&config, &telemetry_kit::ConsentPrompt::default());
+    let telemetry = Client::new(config);
     let code = {
         let mut run = telemetry.command(command.as_str()).attr("options", flag_names.join(","));
         let code = match command.as_str() {

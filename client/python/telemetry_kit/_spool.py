@@ -1,89 +1,15 @@
-"""The two ways out of the process: the agent's socket (only our own agent's) and the spool file.
-Both only move bytes; what to send when is decided in client.py."""
+"""The spool writer, imported on the first spool (an agent that is up never needs it): appends
+SpoolRecords to <state dir>/spool next to other processes (docs/protocol.md, "Spool file")."""
 
-import _socket  # the C module: `socket` would import enum and more on every tool's start-up
 import os
 import stat
-import sys
 import time
 
-from . import _wire
+from . import spool_record, untrusted_dir_reason
 
 SPOOL_MAX_FILE_BYTES = 16 << 20
 SPOOL_LOCK_WAIT_S = 0.2
 _MAX_WRITE_BYTES = 256 << 10
-
-
-def untrusted_dir_reason(directory):
-    """Why `directory` could let another user stand in for the agent or the spool; "" if fine
-    (also when it does not exist: then nothing can be connected to or is created in it yet)."""
-    try:
-        st = os.stat(directory)
-    except OSError:
-        return ""
-    if not stat.S_ISDIR(st.st_mode):
-        return "%s is not a directory" % directory
-    me = os.geteuid()
-    if st.st_uid != me:
-        return "the directory %s belongs to user %d, not you (user %d)" % (directory, st.st_uid, me)
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "the directory %s can be written by other users (mode %04o)" % (
-            directory, stat.S_IMODE(st.st_mode))
-    return ""
-
-
-def _peer_uid(sock):
-    if sys.platform.startswith("linux"):
-        # struct ucred {pid_t pid; uid_t uid; gid_t gid;}: three native ints (no _struct import,
-        # a one-event CLI would pay for it).
-        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
-        if len(creds) < 12:
-            raise OSError("short SO_PEERCRED reply")
-        return int.from_bytes(creds[4:8], sys.byteorder, signed=True)
-    # macOS/BSD: LOCAL_PEERCRED (SOL_LOCAL = 0, LOCAL_PEERCRED = 1) fills a struct xucred
-    # {u_int cr_version; uid_t cr_uid; ...}.
-    import _struct
-    creds = sock.getsockopt(0, 1, 76)
-    try:
-        return _struct.unpack_from("Ii", creds)[1]
-    except _struct.error as error:
-        raise OSError(str(error))
-
-
-def connect_trusted(path):
-    """(socket, "") connected without blocking to our own agent, or (None, why) — why is ""
-    when there is simply no agent, else the reason the socket was refused (an impostor)."""
-    why = untrusted_dir_reason(os.path.dirname(path) or ".")
-    if why:
-        return None, why + "; telemetry-kit did not connect to the socket %s in it" % path
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None, ""  # nothing there: no agent
-    me = os.geteuid()
-    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != me:
-        what = "belongs to user %d, not you (user %d)" % (st.st_uid, me) if stat.S_ISSOCK(st.st_mode) else "is not a socket"
-        return None, "the socket at %s %s; telemetry-kit did not send anything to it" % (path, what)
-    try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    except OSError:
-        return None, ""
-    try:
-        sock.setblocking(False)
-        sock.connect(path)  # a Unix socket connects at once or fails at once
-        try:
-            uid = _peer_uid(sock)
-        except OSError:
-            sock.close()
-            return None, "cannot tell who listens on %s; telemetry-kit did not send anything to it" % path
-        if uid != me:
-            sock.close()
-            return None, ("the socket at %s belongs to user %d, not you (user %d); telemetry-kit did "
-                          "not send anything to it" % (path, uid, me))
-        return sock, ""
-    except OSError:
-        sock.close()
-        return None, ""
 
 
 def _ensure_private_dir(directory):
@@ -178,7 +104,7 @@ class SpoolWriter:
                     chunk, count = [], 0
                     chunk_bytes = 0
                     for i, event in enumerate(events):
-                        record = _wire.spool_record(self.prefix, event)
+                        record = spool_record(self.prefix, event)
                         chunk.append(record)
                         chunk_bytes += len(record)
                         count += 1
