@@ -206,6 +206,21 @@ static void print_refused_erasures(const v1::StatusResponse& status) {
     }
 }
 
+/// Tools whose collector paused them (quota_exceeded), in words: why nothing of theirs is sent.
+static void print_paused_tools(const v1::StatusResponse& status) {
+    for (const auto& tool : status.tools()) {
+        if (tool.paused_until_unix_ms() <= 0) continue;
+        const std::time_t seconds = static_cast<std::time_t>(tool.paused_until_unix_ms() / 1000);
+        std::tm tm{};
+        gmtime_r(&seconds, &tm);
+        char until[32];
+        std::strftime(until, sizeof until, "%Y-%m-%d %H:%M UTC", &tm);
+        std::cout << "  tool " << tool.tool() << ": paused by collector ("
+                  << (tool.paused_reason().empty() ? "monthly quota" : tool.paused_reason()) << ") until " << until
+                  << "; its " << tool.queued() << " queued event(s) stay here and are sent then\n";
+    }
+}
+
 int status(const Common& common) {
     int exit_code = kExitOk;
     const auto response = call(common, [] {
@@ -252,6 +267,7 @@ int status(const Common& common) {
                       << tool.dead_lettered() << "  " << (dropped.empty() ? "-" : dropped) << "\n";
         }
         print_refused_erasures(status);
+        print_paused_tools(status);
         for (const auto& tool : status.tools()) {
             std::cout << "  " << tool.tool() << " sends to "
                       << (tool.local_only() ? "nowhere (local only)"

@@ -13,7 +13,9 @@
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/database.hpp"
 #include "tk/collector/platform_columns.hpp"
+#include "tk/collector/tenants.hpp"
 #include "tk/common/calendar.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/json.hpp"
 #include "tk/common/uuid.hpp"
 
@@ -757,10 +759,28 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
     conn.exec("BEGIN");
     try {
         copy_rows(conn, staged);
-        const Result result = conn.exec_prepared("tk_insert_staging", detail::kInsertStaging, {});
+        // The quota gate and the usage counter ride in the insert itself (tenants.hpp): no extra round trip.
+        const std::int64_t now_ms = tk::wall_clock_ms();
+        const Result result =
+            conn.exec_prepared("tk_insert_counted", kInsertCounted, {std::string(key_tool), quota_month(now_ms)});
         inserted.reserve(static_cast<std::size_t>(result.rows()));
+        bool refused = false;
         for (int row = 0; row < result.rows(); ++row) {
-            if (auto id = tk::parse_uuid(result.value(row, 0))) inserted.insert(tk::to_bytes(*id));
+            if (result.is_null(row, 0)) {  // the summary row
+                outcome.used_this_month = std::stoll(std::string(result.value(row, 1)));
+                if (!result.is_null(row, 2)) outcome.monthly_quota = std::stoll(std::string(result.value(row, 2)));
+                refused = result.value(row, 3) == "t";
+            } else if (auto id = tk::parse_uuid(result.value(row, 0))) {
+                inserted.insert(tk::to_bytes(*id));
+            }
+        }
+        if (refused) {
+            conn.exec("COMMIT");  // nothing was written; ends the transaction
+            auto* exceeded = ack.mutable_quota_exceeded();
+            exceeded->set_reset_unix_ms(tk::utc_next_month_start_ms(now_ms));
+            exceeded->set_quota(static_cast<std::uint64_t>(outcome.monthly_quota.value_or(0)));
+            exceeded->set_used(static_cast<std::uint64_t>(*outcome.used_this_month));
+            return outcome;
         }
         add_to_rollups(conn, key_tool, staged, inserted);
         conn.exec("COMMIT");

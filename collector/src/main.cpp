@@ -14,6 +14,7 @@
 #include "tk/collector/version.hpp"
 #include "export_cli.hpp"
 #include "tokens_cli.hpp"
+#include "tools_cli.hpp"
 
 namespace {
 
@@ -227,6 +228,11 @@ int main(int argc, char** argv) {
     add_token_commands(app, token_commands, add_common);
     ExportCommand export_command;
     add_export_command(app, export_command, add_common);
+    // `tools`: one parent, each group of its subcommands declared in its own file (one line each).
+    auto* tools = app.add_subcommand("tools", "Per-tool settings on this collector (tenants: retention, quota)");
+    tools->require_subcommand(1);
+    ToolCommands tool_commands;
+    add_tool_commands(*tools, tool_commands, add_common);
 
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
@@ -271,6 +277,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (const auto exit_code = run_token_commands(token_commands, *conn)) return *exit_code;
+        if (const auto exit_code = run_tool_commands(tool_commands, *conn)) return *exit_code;
         if (*create) {
             std::cout << create_key(*conn, tool) << std::endl;
             return 0;

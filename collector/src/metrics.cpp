@@ -34,6 +34,36 @@ void Metrics::count_db_error() {
     ++db_errors_;
 }
 
+void Metrics::set_tool_usage(const std::string& tool, std::int64_t used, std::optional<std::int64_t> quota) {
+    std::lock_guard lock(mutex_);
+    auto& usage = tool_usage_[tool];
+    usage.used = used;
+    usage.quota = quota;
+}
+
+void Metrics::count_quota_exceeded(const std::string& tool) {
+    std::lock_guard lock(mutex_);
+    ++tool_usage_[tool].refused_batches;
+}
+
+namespace {
+
+/// A label value in Prometheus' text format: backslash, double quote and newline escaped.
+std::string label_value(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\' || c == '"') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string Metrics::render() const {
     std::lock_guard lock(mutex_);
     std::string out;
@@ -66,6 +96,21 @@ std::string Metrics::render() const {
     line("# HELP tk_collector_db_errors_total Failed database operations (outages and SQL errors).\n");
     line("# TYPE tk_collector_db_errors_total counter\n");
     line("tk_collector_db_errors_total {}\n", db_errors_);
+    line("# HELP tk_collector_tool_events_this_month Events accepted this calendar month (UTC), per tool.\n");
+    line("# TYPE tk_collector_tool_events_this_month gauge\n");
+    for (const auto& [tool, usage] : tool_usage_) {
+        line("tk_collector_tool_events_this_month{{tool=\"{}\"}} {}\n", label_value(tool), usage.used);
+    }
+    line("# HELP tk_collector_tool_monthly_quota Events a month the tool may send (tools without a quota are absent).\n");
+    line("# TYPE tk_collector_tool_monthly_quota gauge\n");
+    for (const auto& [tool, usage] : tool_usage_) {
+        if (usage.quota) line("tk_collector_tool_monthly_quota{{tool=\"{}\"}} {}\n", label_value(tool), *usage.quota);
+    }
+    line("# HELP tk_collector_quota_exceeded_total Batches refused because the tool was past its quota plus grace.\n");
+    line("# TYPE tk_collector_quota_exceeded_total counter\n");
+    for (const auto& [tool, usage] : tool_usage_) {
+        line("tk_collector_quota_exceeded_total{{tool=\"{}\"}} {}\n", label_value(tool), usage.refused_batches);
+    }
     return out;
 }
 

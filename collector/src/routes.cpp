@@ -192,7 +192,8 @@ Response ack_response(App& app, unsigned version, bool json, const StoreOutcome&
 /// counted and the parsed size estimated from the wire bytes, and only then parsing and storing.
 Response ingest(App& app, unsigned version, bool json, std::string& body, QueuedBytes& reservation,
                 const std::string& hash, const std::string& address) {
-    if (!key_tool(app, hash, address)) return unauthorized(version);
+    const auto tool = key_tool(app, hash, address);
+    if (!tool) return unauthorized(version);
     std::string converted;
     if (json) {
         if (auto error = batch_json_to_wire(body, converted)) return text_response(version, http::status::bad_request, *error);
@@ -217,6 +218,8 @@ Response ingest(App& app, unsigned version, bool json, std::string& body, Queued
     std::string().swap(converted);
     const auto outcome = store(app, *batch, hash);
     if (!outcome) return unauthorized(version);
+    if (outcome->used_this_month) app.metrics.set_tool_usage(*tool, *outcome->used_this_month, outcome->monthly_quota);
+    if (outcome->ack.has_quota_exceeded()) app.metrics.count_quota_exceeded(*tool);
     return ack_response(app, version, json, *outcome);
 }
 

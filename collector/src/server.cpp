@@ -18,6 +18,8 @@
 #include <type_traits>
 
 #include "app.hpp"
+#include "tk/collector/tenants.hpp"
+#include "tk/common/clock.hpp"
 
 namespace tk::collector {
 
@@ -519,7 +521,9 @@ struct Server::Impl {
                         // +15 and +31 days: one of them always falls in next month.
                         app.partitions.ensure(conn, {now_ms, now_ms + 15 * kDayMs, now_ms + 31 * kDayMs},
                                               app.config.retention_days);
-                        return app.partitions.drop_expired(conn, app.config.retention_days);
+                        auto names = app.partitions.drop_expired(conn, app.config.retention_days);
+                        tenant_housekeeping(conn);
+                        return names;
                     });
                     for (const auto& name : dropped) spdlog::info("retention: dropped partition {}", name);
                 } catch (const std::exception& error) {
@@ -528,6 +532,20 @@ struct Server::Impl {
             });
             schedule_housekeeping(timer, std::chrono::hours(1));
         });
+    }
+
+    /// Per-tool retention (tenants.hpp), and every tool's usage into /metrics (ingest keeps it
+    /// current for the tools that send; this covers the others, e.g. after a restart).
+    void tenant_housekeeping(Connection& conn) {
+        const std::int64_t now_ms = tk::wall_clock_ms();
+        const auto removed = expire_per_tool(conn, now_ms);
+        if (removed.events > 0 || removed.rollup_rows > 0) {
+            spdlog::info("retention: deleted {} events and {} rollup rows past their tools' retention", removed.events,
+                         removed.rollup_rows);
+        }
+        for (const auto& row : list_tools(conn, now_ms)) {
+            app.metrics.set_tool_usage(row.settings.tool, row.used_this_month, row.settings.monthly_quota);
+        }
     }
 
     App app;

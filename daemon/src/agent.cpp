@@ -22,6 +22,7 @@
 #include "tk/agent/activation.hpp"
 #include "tk/agent/identity.hpp"
 #include "tk/agent/version.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/framing.hpp"
 #include "tk/common/unix_socket.hpp"
 
@@ -420,7 +421,21 @@ void Agent::control_status(const v1::ControlRequest&, ControlReply reply) {
                 target->set_queued(queued);
                 target->set_dead_lettered(dead);
             }
+            fill_pauses(*status);
         }));
+}
+
+/// The tools their collector paused (quota_exceeded), from the forwarder, into their ToolStatus.
+void Agent::fill_pauses(v1::StatusResponse& status) const {
+    const std::int64_t now = tk::wall_clock_ms();
+    for (const auto& pause : forwarder_->pauses()) {
+        if (pause.until_unix_ms <= now) continue;  // over; the forwarder ends it when it next looks
+        for (auto& tool : *status.mutable_tools()) {
+            if (tool.tool() != pause.tool) continue;
+            tool.set_paused_until_unix_ms(pause.until_unix_ms);
+            tool.set_paused_reason(pause.reason);
+        }
+    }
 }
 
 void Agent::control_events(const v1::ControlRequest& request, ControlReply reply) {

@@ -1,3 +1,28 @@
+// The forwarder: one lane per destination (a collector and an ingest key, i.e. one tool at one
+// collector), each a small state machine run on the forwarding thread.
+//
+//                 pass() finds work / a notify()
+//   ┌──────┐ ──────────────────────────────────────▶ ┌─────────┐ ◀─┐ a wave answered and more
+//   │ idle │                                         │ sending │ ──┘ queued: the next wave
+//   └──────┘ ◀──────────────────────────────────────  └─────────┘
+//     ▲  ▲        queue empty (round over)             │     │
+//     │  │                                             │     │ a BatchAck with quota_exceeded
+//     │  │   retry timer fires: wake    ┌─────────────┐│     ▼
+//     │  └───────────────────────────── │ backing_off │◀┘  ┌────────┐ saved in the store (pauses):
+//     │     (then idle or sending)      └─────────────┘    │ paused │ a restart comes back paused
+//     │      a failure: network, 408/429/5xx, local queue   └────────┘
+//     └──── the reset time reached (pause timer, at most kPauseRecheck, or any pass) ──┘
+//
+// sending: a round runs — erasures first, then waves of up to max_in_flight batches, each wave
+//   deleted from the queue once the next is on the wire. The verdict on each answer is
+//   batch_verdict() (forwarder_verdict.hpp), a pure function.
+// backing_off: exponential backoff with jitter (or the server's Retry-After) on the lane's timer.
+// paused: the collector said the tool is past its monthly quota until a reset time. Nothing of
+//   the tool is sent there until then; its events stay queued (within local retention); other
+//   lanes are untouched. A paused lane still sends `tk forget` erasures (a person's request is
+//   not the tool's traffic), then goes back to paused. Paused lanes are not work for the idle exit.
+// A failure during a paused lane's erasures backs off like any other, then returns to paused.
+
 #include "tk/agent/forwarder.hpp"
 
 #include <fcntl.h>
@@ -27,8 +52,10 @@
 
 #include "telemetry_kit/v1/event.pb.h"
 #include "tk/agent/backoff.hpp"
+#include "tk/agent/forwarder_verdict.hpp"
 #include "tk/agent/forwarder_wire.hpp"
 #include "tk/agent/http_client.hpp"
+#include "tk/common/clock.hpp"
 
 namespace tk::agent {
 
@@ -44,9 +71,18 @@ std::int64_t unix_ms_now() {
 /// Worth retrying: the request timed out, we were rate-limited, or the server failed.
 bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }
 
-std::string http_error(const http::Response& response) {
-    const std::string body = wire::short_body(response.body);
-    return body.empty() ? fmt::format("HTTP {}", response.status) : fmt::format("HTTP {}: {}", response.status, body);
+/// A paused lane looks at the clock at least this often: the wall clock may jump (suspend, NTP),
+/// and a steady timer set for weeks would not notice.
+constexpr milliseconds kPauseRecheck{std::chrono::minutes(10)};
+
+/// The tool of a batch (all its events are one tool's: one ingest key), from its first event.
+std::string tool_of(const std::vector<OutgoingEvent>& batch) {
+    telemetry_kit::v1::Event first;
+    return !batch.empty() && first.ParseFromString(batch.front().event) ? first.tool() : "?";
+}
+
+std::string utc_minute_text(std::int64_t unix_ms) {
+    return fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(static_cast<std::time_t>(unix_ms / 1000)));
 }
 
 /// The DESIGN's "local log of what was sent": one line per delivered batch, size-bounded by
@@ -96,8 +132,7 @@ private:
 
 std::string sent_log_line(const std::string& endpoint, const std::vector<OutgoingEvent>& batch,
                           const wire::AckOutcome& outcome) {
-    telemetry_kit::v1::Event first;
-    std::string tool = first.ParseFromString(batch.front().event) ? first.tool() : "?";
+    const std::string tool = tool_of(batch);
     const auto now = std::chrono::system_clock::now();
     const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
     return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
@@ -110,8 +145,10 @@ std::string sent_log_line(const std::string& endpoint, const std::vector<Outgoin
 }  // namespace
 
 struct Forwarder::Impl {
-    /// One destination's state machine. Idle, or running a round (erasures first, then batches
-    /// until the queue is empty), or waiting out a backoff on its own timer.
+    /// Where a lane is in the diagram at the top of this file.
+    enum class LaneState { idle, sending, backing_off, paused };
+
+    /// One destination's state machine (see the top of this file).
     struct Lane {
         Lane(asio::io_context& io, Destination d, std::size_t batch_events)
             : destination(std::move(d)), url(http::parse_url(destination.endpoint)), retry_timer(io),
@@ -119,9 +156,9 @@ struct Forwarder::Impl {
         Destination destination;
         http::UrlResult url;
         std::vector<std::shared_ptr<http::Client>> clients;  // one kept-alive connection per batch in flight
-        asio::steady_timer retry_timer;
-        bool busy = false;     // a round is running
-        bool waiting = false;  // backing off until retry_timer fires
+        asio::steady_timer retry_timer;  // backing_off: the retry; paused: the next look at the clock
+        LaneState state = LaneState::idle;
+        std::optional<Pause> pause;  // set from quota_exceeded until the reset time (also while sending erasures)
         unsigned failures = 0; // consecutive failed attempts
         std::size_t batch_events;  // events per batch now (halved after a 413)
         std::vector<ErasureRequest> erasures;
@@ -129,6 +166,8 @@ struct Forwarder::Impl {
         std::size_t in_flight = 0;
         std::optional<std::string> wave_error;
         std::optional<milliseconds> wave_retry_after;
+        std::optional<std::int64_t> wave_paused_until;  // a batch of the wave got quota_exceeded
+        std::string wave_tool;
         std::vector<std::string> wave_delivered;  // deleted from the queue in one go after the wave
         std::vector<std::string> wave_sent_log;   // then logged
     };
@@ -173,6 +212,11 @@ struct Forwarder::Impl {
     /// error stays in status (and keeps the agent from its idle exit) until a pass succeeds.
     void pass() {
         if (stopping) return;
+        if (!pauses_restored) {
+            auto saved = outbox.pauses();
+            if (!saved) return pass_failed(saved.error());
+            restore_pauses(*saved);
+        }
         auto destinations = outbox.pending_destinations();
         if (!destinations) return pass_failed(destinations.error());
         auto erasures = outbox.pending_erasures();
@@ -213,8 +257,9 @@ struct Forwarder::Impl {
     }
 
     void wake(Lane& lane, std::optional<std::vector<ErasureRequest>> erasures = std::nullopt) {
-        if (lane.busy || lane.waiting || stopping) return;
-        lane.busy = true;
+        if (stopping || lane.state == LaneState::sending || lane.state == LaneState::backing_off) return;
+        if (lane.pause) end_pause_if_due(lane);
+        lane.state = LaneState::sending;
         if (!erasures) {
             auto pending = outbox.pending_erasures();
             if (!pending) return retry_later(lane, pending.error(), std::nullopt);
@@ -225,6 +270,79 @@ struct Forwarder::Impl {
         }
         lane.erasures = std::move(*erasures);
         step(lane);
+    }
+
+    // ---- pauses (quota_exceeded) ----
+
+    /// At the first pass: the pauses saved before a restart, still running, pause their lanes again.
+    void restore_pauses(const std::vector<Pause>& saved) {
+        pauses_restored = true;
+        const std::int64_t now = tk::wall_clock_ms();
+        for (const auto& pause : saved) {
+            if (pause.until_unix_ms <= now) {
+                (void)outbox.clear_pause(pause.destination);  // over; if this fails it is over next time too
+                continue;
+            }
+            Lane& lane = lane_for(pause.destination);
+            lane.pause = pause;
+            publish_pause(lane);
+            enter_paused(lane);
+        }
+    }
+
+    /// The collector said quota_exceeded: keep the pause (in the store too), then wait.
+    void start_pause(Lane& lane, std::int64_t until_unix_ms, const std::string& tool) {
+        lane.pause = Pause{lane.destination, tool, "monthly quota", until_unix_ms};
+        lane.failures = 0;
+        if (auto saved = outbox.save_pause(*lane.pause); !saved) {
+            spdlog::error("forwarder: cannot save the pause of {} ({}); an agent restart would ask the collector again",
+                          tool, saved.error());
+        }
+        spdlog::warn("forwarder: {} says {} is past its monthly quota; sending none of its events there until {}",
+                     lane.destination.endpoint, tool, utc_minute_text(until_unix_ms));
+        update_status(lane, [&](auto& st) {
+            st.set_last_error(fmt::format("paused by the collector (monthly quota) until {}", utc_minute_text(until_unix_ms)));
+        });
+        publish_pause(lane);
+        enter_paused(lane);
+    }
+
+    /// Ends the lane's pause if the clock has reached its reset time.
+    void end_pause_if_due(Lane& lane) {
+        if (!lane.pause || tk::wall_clock_ms() < lane.pause->until_unix_ms) return;
+        spdlog::info("forwarder: {}'s quota pause at {} is over; sending again", lane.pause->tool,
+                     lane.destination.endpoint);
+        if (auto cleared = outbox.clear_pause(lane.destination); !cleared) {
+            spdlog::warn("forwarder: {}", cleared.error());  // harmless: a restart finds it over and clears it
+        }
+        lane.pause.reset();
+        publish_pause(lane);
+    }
+
+    /// The lane waits, paused, for its reset time (or kPauseRecheck, whichever is sooner).
+    void enter_paused(Lane& lane) {
+        lane.state = LaneState::paused;
+        const std::int64_t left = lane.pause->until_unix_ms - tk::wall_clock_ms();
+        lane.retry_timer.expires_after(std::clamp(milliseconds(left), milliseconds(0), kPauseRecheck));
+        lane.retry_timer.async_wait([this, &lane](boost::system::error_code ec) {
+            if (ec || stopping || lane.state != LaneState::paused) return;
+            wake(lane);
+        });
+    }
+
+    /// A round ends: idle, or back to paused.
+    void end_round(Lane& lane) {
+        if (lane.pause) return enter_paused(lane);
+        lane.state = LaneState::idle;
+    }
+
+    void publish_pause(const Lane& lane) {
+        std::lock_guard lock(status_mutex);
+        if (lane.pause) {
+            paused[lane.destination] = *lane.pause;
+        } else {
+            paused.erase(lane.destination);
+        }
     }
 
     /// Events a finished wave delivered, still to be deleted from the queue, and their sent-log lines.
@@ -266,8 +384,12 @@ struct Forwarder::Impl {
         Delivered done = take_delivered(lane);
         if (stopping) {
             (void)settle(done);  // if it fails they stay queued and are sent again after the restart
-            lane.busy = false;
+            lane.state = LaneState::idle;
             return;
+        }
+        if (lane.pause && lane.erasures.empty()) {  // paused: erasures only
+            if (auto settled = settle(done); !settled) return retry_later(lane, settled.error(), std::nullopt);
+            return enter_paused(lane);
         }
         if (!lane.url || !lane.erasures.empty()) {
             // Never more than one wave behind: erasures and give-ups start a round (done is empty).
@@ -294,7 +416,7 @@ struct Forwarder::Impl {
             }
         }
         if (events.empty()) {
-            lane.busy = false;
+            end_round(lane);
             lane.failures = 0;
             lane.batch_events = options.max_batch_events;
             return;
@@ -335,6 +457,7 @@ struct Forwarder::Impl {
         lane.in_flight = batches.size();
         lane.wave_error.reset();
         lane.wave_retry_after.reset();
+        lane.wave_paused_until.reset();
         update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
         const std::string target = lane.url.url.target("/v1/batches");
         for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -350,32 +473,33 @@ struct Forwarder::Impl {
 
     void on_batch(Lane& lane, const std::vector<OutgoingEvent>& batch, http::Response response) {
         --lane.in_flight;
-        if (response.aborted) {
-            // stopping: nothing to record
-        } else if (!response.error.empty()) {
-            note_failure(lane, response.error, std::nullopt);
-        } else if (response.status == 200) {
-            accept_ack(lane, batch, response);
-        } else if (retryable_status(response.status)) {
-            note_failure(lane, http_error(response),
-                         backoff::parse_retry_after(response.retry_after, std::chrono::system_clock::now()));
-        } else if (response.status == 413 && batch.size() > 1) {
-            // Too large for this collector: resend in halves (at once, not a failure).
-            lane.batch_events = std::max<std::size_t>(1, batch.size() / 2);
-            spdlog::info("forwarder: {} refused {} events as too large; trying batches of {}",
-                         lane.destination.endpoint, batch.size(), lane.batch_events);
-        } else if (response.status >= 400 && response.status < 500) {
-            if (auto moved = dead_letter(lane, batch, http_error(response)); !moved) {
-                note_failure(lane, moved.error(), std::nullopt);
-            }
-        } else {
-            // 1xx/3xx/other 2xx: not what a collector says; keep the events and retry later.
-            note_failure(lane, "unexpected " + http_error(response), std::nullopt);
+        auto verdict = batch_verdict(response, batch, tk::wall_clock_ms());
+        switch (verdict.action) {
+            case BatchAction::ignore: break;  // stopping: nothing to record
+            case BatchAction::pause:
+                lane.wave_paused_until = std::max(lane.wave_paused_until.value_or(0), verdict.paused_until_unix_ms);
+                lane.wave_tool = tool_of(batch);
+                accept_ack(lane, batch, *verdict.ack, "");
+                break;
+            case BatchAction::deliver: accept_ack(lane, batch, *verdict.ack, verdict.error); break;
+            case BatchAction::retry: note_failure(lane, verdict.error, verdict.retry_after); break;
+            case BatchAction::shrink:
+                // Too large for this collector: resend in halves (at once, not a failure).
+                lane.batch_events = verdict.batch_events;
+                spdlog::info("forwarder: {} refused {} events as too large; trying batches of {}",
+                             lane.destination.endpoint, batch.size(), lane.batch_events);
+                break;
+            case BatchAction::dead_letter:
+                if (auto moved = dead_letter(lane, batch, verdict.error); !moved) note_failure(lane, moved.error(), std::nullopt);
+                break;
         }
         if (lane.in_flight > 0) return;
         if (stopping) {
             finish_wave(lane);
-            lane.busy = false;
+            lane.state = LaneState::idle;
+        } else if (lane.wave_paused_until) {  // the pause wins over the wave's other failures
+            finish_wave(lane);
+            start_pause(lane, *lane.wave_paused_until, lane.wave_tool);
         } else if (lane.wave_error) {
             finish_wave(lane);
             retry_later(lane, *lane.wave_error, lane.wave_retry_after);
@@ -385,9 +509,10 @@ struct Forwarder::Impl {
         }
     }
 
-    void accept_ack(Lane& lane, const std::vector<OutgoingEvent>& batch, const http::Response& response) {
-        const auto outcome = wire::read_ack(response.body, batch);
-        if (!outcome) return note_failure(lane, "HTTP 200 without a BatchAck", std::nullopt);
+    /// Applies a BatchAck; `unanswered_error` (from the verdict) makes the lane retry what it left out.
+    void accept_ack(Lane& lane, const std::vector<OutgoingEvent>& batch, const wire::AckOutcome& ack,
+                    const std::string& unanswered_error) {
+        const auto* outcome = &ack;
         // Deleted from the queue after the whole wave has answered (see step): one store
         // transaction per wave. A crash before then only means the collector sees them again and
         // answers "duplicate".
@@ -408,10 +533,7 @@ struct Forwarder::Impl {
                 s.set_last_error("");
             }
         });
-        if (outcome->unanswered > 0) {
-            note_failure(lane, fmt::format("the ack left {} of {} events unanswered", outcome->unanswered, batch.size()),
-                         std::nullopt);
-        }
+        if (!unanswered_error.empty()) note_failure(lane, unanswered_error, std::nullopt);
     }
 
     Result<void> dead_letter(Lane& lane, const std::vector<OutgoingEvent>& batch, const std::string& reason) {
@@ -442,7 +564,7 @@ struct Forwarder::Impl {
 
     void on_erasure(Lane& lane, http::Response response) {
         if (response.aborted || stopping) {
-            lane.busy = false;
+            lane.state = LaneState::idle;
             return;
         }
         if (!response.error.empty()) return retry_later(lane, "erasure: " + response.error, std::nullopt);
@@ -499,18 +621,18 @@ struct Forwarder::Impl {
                 return retry_later(lane, moved.error(), std::nullopt);
             }
         }
-        lane.busy = false;
+        end_round(lane);
         lane.failures = 0;
     }
 
     void retry_later(Lane& lane, const std::string& error, std::optional<milliseconds> retry_after) {
-        lane.busy = false;
+        lane.state = LaneState::idle;
         if (stopping) return;
         ++lane.failures;
         const milliseconds delay =
             backoff::next_delay(lane.failures, retry_after, options.initial_backoff, options.max_backoff, rng,
                                 options.max_retry_after);
-        lane.waiting = true;
+        lane.state = LaneState::backing_off;
         update_status(lane, [&](auto& s) {
             s.set_last_error(error);
             s.set_next_retry_unix_ms(unix_ms_now() + delay.count());
@@ -519,25 +641,30 @@ struct Forwarder::Impl {
                      delay.count(), lane.failures + 1);
         lane.retry_timer.expires_after(delay);
         lane.retry_timer.async_wait([this, &lane](boost::system::error_code ec) {
-            if (ec || stopping) return;
-            lane.waiting = false;
+            if (ec || stopping || lane.state != LaneState::backing_off) return;
+            lane.state = LaneState::idle;
             update_status(lane, [](auto& s) { s.set_next_retry_unix_ms(0); });
             wake(lane);
         });
     }
 
-    /// See Forwarder::has_work. A lane is busy (a round or a request running) or waiting (a retry
-    /// pending) exactly while its destination has something to send.
+    /// See Forwarder::has_work. A lane is sending (a round or a request running) or backing off
+    /// (a retry pending) exactly while its destination has something to send. A paused lane's
+    /// events are not work: the pause is saved, and a restarted agent picks it up.
     bool has_work_now() {
         if (stopping) return false;
         if (coalesce_armed || pass_waiting) return true;  // a notify() or a failed pass not yet retried
         for (const auto& [destination, lane] : lanes) {
-            if (lane->busy || lane->waiting) return true;
+            if (lane->state == LaneState::sending || lane->state == LaneState::backing_off) return true;
         }
         // Idle lanes and yet something queued would be a missed wake-up; count it as work all the
         // same. A queue that cannot be read may hold work: never exit on a guess.
         const auto destinations = outbox.pending_destinations();
-        if (!destinations || !destinations->empty()) return true;
+        if (!destinations) return true;
+        for (const auto& destination : *destinations) {
+            const auto lane = lanes.find(destination);
+            if (lane == lanes.end() || !lane->second->pause) return true;
+        }
         const auto erasures = outbox.pending_erasures();
         return !erasures || !erasures->empty();
     }
@@ -575,6 +702,7 @@ struct Forwarder::Impl {
     std::mt19937_64 rng;
     SentLog sent_log;
     bool stopping = false;
+    bool pauses_restored = false;  // the first pass reads the saved pauses
     std::map<Destination, std::unique_ptr<Lane>> lanes;
 
     std::mutex lifecycle_mutex;  // start/stop
@@ -584,6 +712,7 @@ struct Forwarder::Impl {
     mutable std::mutex status_mutex;
     std::map<Destination, telemetry_kit::v1::DestinationStatus> statuses;
     std::string local_error;  // the last pass's failure to read the queue; "" = it worked
+    std::map<Destination, Pause> paused;  // the lanes' pauses, for status
 };
 
 Forwarder::Forwarder(Outbox& outbox, ForwarderOptions options)
@@ -643,6 +772,13 @@ void Forwarder::has_work(std::function<void(bool)> answer) {
 std::string Forwarder::local_error() const {
     std::lock_guard lock(impl_->status_mutex);
     return impl_->local_error;
+}
+
+std::vector<Pause> Forwarder::pauses() const {
+    std::lock_guard lock(impl_->status_mutex);
+    std::vector<Pause> out;
+    for (const auto& [destination, pause] : impl_->paused) out.push_back(pause);
+    return out;
 }
 
 std::vector<telemetry_kit::v1::DestinationStatus> Forwarder::status() const {

@@ -72,6 +72,7 @@ std::optional<AckOutcome> read_ack(const std::string& body, const std::vector<Ou
         }
     }
     outcome.unanswered = waiting.size();
+    if (ack.has_quota_exceeded()) outcome.quota_reset_unix_ms = ack.quota_exceeded().reset_unix_ms();
     return outcome;
 }
 

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS erasures(
 CREATE TABLE IF NOT EXISTS refused_erasures(
   request_id INTEGER PRIMARY KEY, dest_id INTEGER NOT NULL, tool TEXT NOT NULL, reason TEXT NOT NULL,
   requested_ms INTEGER NOT NULL, refused_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pauses(
+  endpoint TEXT NOT NULL, ingest_key TEXT NOT NULL, tool TEXT NOT NULL, reason TEXT NOT NULL,
+  until_ms INTEGER NOT NULL, PRIMARY KEY(endpoint, ingest_key)) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -805,6 +808,34 @@ Result<void> EventStore::erasure_refused(std::int64_t request_id, const std::str
         remove.bind(1, request_id).run();
         bound_dead_letters();
         transaction.commit();
+    });
+}
+
+Result<void> EventStore::save_pause(const Pause& pause) {
+    return outbox_call(outbox_mutex_, "save_pause", [&] {
+        Statement save(*outbox_db_,
+                       "INSERT OR REPLACE INTO pauses(endpoint, ingest_key, tool, reason, until_ms) VALUES (?, ?, ?, ?, ?)");
+        save.bind_text(1, pause.destination.endpoint).bind_text(2, pause.destination.ingest_key);
+        save.bind_text(3, pause.tool).bind_text(4, pause.reason).bind(5, pause.until_unix_ms).run();
+    });
+}
+
+Result<void> EventStore::clear_pause(const Destination& destination) {
+    return outbox_call(outbox_mutex_, "clear_pause", [&] {
+        Statement remove(*outbox_db_, "DELETE FROM pauses WHERE endpoint = ? AND ingest_key = ?");
+        remove.bind_text(1, destination.endpoint).bind_text(2, destination.ingest_key).run();
+    });
+}
+
+Result<std::vector<Pause>> EventStore::pauses() {
+    return outbox_call(outbox_mutex_, "pauses", [this] {
+        std::vector<Pause> result;
+        Statement select(*outbox_db_, "SELECT endpoint, ingest_key, tool, reason, until_ms FROM pauses");
+        while (select.step()) {
+            result.push_back(Pause{Destination{select.text(0), select.text(1)}, select.text(2), select.text(3),
+                                   select.integer(4)});
+        }
+        return result;
     });
 }
 

@@ -145,6 +145,25 @@ public:
         }
         return {};
     }
+    // Pauses are not counted in `calls` and never fail on demand: the call-numbered failures
+    // of the older tests keep their numbering.
+    tk::Result<void> save_pause(const tk::agent::Pause& pause) override {
+        std::lock_guard lock(mutex_);
+        pauses_[pause.destination] = pause;
+        return {};
+    }
+    tk::Result<void> clear_pause(const Destination& destination) override {
+        std::lock_guard lock(mutex_);
+        pauses_.erase(destination);
+        return {};
+    }
+    tk::Result<std::vector<tk::agent::Pause>> pauses() override {
+        std::lock_guard lock(mutex_);
+        std::vector<tk::agent::Pause> out;
+        for (const auto& [d, pause] : pauses_) out.push_back(pause);
+        return out;
+    }
+
     /// anonymous id -> reason
     std::map<std::string, std::string> refused_erasures() const {
         std::lock_guard lock(mutex_);
@@ -181,6 +200,7 @@ private:
     std::map<std::string, std::string> dead_;
     std::map<std::string, std::string> refused_;
     std::vector<tk::agent::ErasureRequest> erasures_;
+    std::map<Destination, tk::agent::Pause> pauses_;
     std::int64_t last_request_ = 0;
     std::size_t delivered_ = 0;
     int fail_at_ = 0;

@@ -94,10 +94,15 @@ private:
 struct StoreOutcome {
     telemetry_kit::v1::BatchAck ack;
     std::vector<std::pair<const char*, std::uint64_t>> rejected_by_code;
+    /// The tool's usage this month after the batch, and its quota (migration 006), when the
+    /// batch reached the database; ack.has_quota_exceeded() when the quota refused it.
+    std::optional<std::int64_t> used_this_month;
+    std::optional<std::int64_t> monthly_quota;
 };
 
 /// Validates and stores `batch` for the key's tool in one transaction; every event is named
-/// once in the ack. Idempotent: storing the same batch again names its events duplicate.
+/// once in the ack — unless the tool is past its monthly quota plus grace (tenants.hpp): then
+/// nothing is stored, the ack names only the rejected events and carries quota_exceeded. Idempotent: storing the same batch again names its events duplicate.
 /// Throws DatabaseError.
 StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const telemetry_kit::v1::Batch& batch,
                          std::string_view key_tool, const FieldLimits& limits, int retention_days);

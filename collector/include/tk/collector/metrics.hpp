@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +22,11 @@ public:
     void count_rejected(std::string_view reason_code, std::uint64_t count);
     void observe_batch_seconds(double seconds);
     void count_db_error();
+    /// A tool's usage this month and its quota (nullopt: none), from the last batch stored or the
+    /// last housekeeping pass (tenants.hpp). At most one entry per tool with a key.
+    void set_tool_usage(const std::string& tool, std::int64_t used, std::optional<std::int64_t> quota);
+    /// A batch refused because its tool is past its quota plus grace.
+    void count_quota_exceeded(const std::string& tool);
 
     /// Prometheus text exposition format (version 0.0.4).
     std::string render() const;
@@ -37,6 +43,12 @@ private:
     std::uint64_t batch_count_ = 0;
     double batch_sum_ = 0;
     std::uint64_t db_errors_ = 0;
+    struct ToolUsage {
+        std::int64_t used = 0;
+        std::optional<std::int64_t> quota;
+        std::uint64_t refused_batches = 0;
+    };
+    std::map<std::string, ToolUsage> tool_usage_;
 };
 
 }  // namespace tk::collector

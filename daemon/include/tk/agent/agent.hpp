@@ -67,6 +67,7 @@ private:
     /// Checks the caller may ask (control_refusal), then calls the command's handler.
     void control(const telemetry_kit::v1::ControlRequest& request, const std::string& hello_tool, ControlReply reply);
     void control_status(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void fill_pauses(telemetry_kit::v1::StatusResponse& status) const;
     void control_consent(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
     void control_events(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
     void control_forget(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);

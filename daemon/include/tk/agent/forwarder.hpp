@@ -1,7 +1,8 @@
 #pragma once
 /// Forwarder: sends queued events to each destination's collector as protobuf Batches over
 /// HTTP(S), deletes them only when the ack names them, retries with backoff, dead-letters what
-/// the collector refuses. Runs on its own thread; idle (no wake-ups) when there is nothing to send.
+/// the collector refuses, and pauses a destination its collector says is over quota (the state
+/// diagram is at the top of forwarder.cpp). Runs on its own thread; idle (no wake-ups) when there is nothing to send.
 
 #include <chrono>
 #include <cstddef>
@@ -62,6 +63,10 @@ public:
     /// worked. While it fails the forwarder retries with backoff and has_work() answers true.
     /// Thread-safe.
     std::string local_error() const;
+
+    /// The destinations paused by their collector (quota_exceeded) and until when: saved in the
+    /// store, so an agent restart comes back paused. Thread-safe.
+    std::vector<Pause> pauses() const;
 
     /// Per destination: last attempt, last success, last error, next retry, sent.
     /// (queued and dead_lettered are filled in by the caller from the store.) Thread-safe.

@@ -27,6 +27,9 @@ struct AckOutcome {
     std::size_t duplicate = 0;
     std::size_t rejected_count = 0;
     std::size_t unanswered = 0;  ///< sent but not named: stay queued
+    /// The collector's quota_exceeded: the tool is past its monthly quota until this time (Unix
+    /// ms, the collector's clock); nothing named above was stored except what it says.
+    std::optional<std::int64_t> quota_reset_unix_ms;
 };
 
 /// Parses a BatchAck body against what was sent; nullopt if it is not a BatchAck.

@@ -40,6 +40,15 @@ struct ErasureRequest {
     std::string anonymous_id;  ///< the tool's old (now rotated) anonymous id
 };
 
+/// A collector told the agent to stop sending a tool's events to it until a time (a BatchAck
+/// with quota_exceeded). Kept in the store so that a restart does not start a retry storm.
+struct Pause {
+    Destination destination;
+    std::string tool;           ///< the tool behind the destination's ingest key, for tk status
+    std::string reason;         ///< in words, e.g. "monthly quota"
+    std::int64_t until_unix_ms = 0;
+};
+
 class Outbox {
 public:
     virtual ~Outbox() = default;
@@ -68,6 +77,13 @@ public:
     /// endpoint that cannot be parsed): it is no longer pending, and is kept with `reason` among
     /// the refused erasures that `tk status` shows (bounded, and expiring like dead letters).
     virtual Result<void> erasure_refused(std::int64_t request_id, const std::string& reason) = 0;
+
+    /// Records a pause for its destination (replacing an earlier one).
+    virtual Result<void> save_pause(const Pause& pause) = 0;
+    /// Forgets the destination's pause (it ended).
+    virtual Result<void> clear_pause(const Destination& destination) = 0;
+    /// Every recorded pause, ended or not (the forwarder decides with its clock).
+    virtual Result<std::vector<Pause>> pauses() = 0;
 };
 
 }  // namespace tk::agent

@@ -130,6 +130,9 @@ public:
     Result<std::vector<ErasureRequest>> pending_erasures() override;
     Result<void> erasure_done(std::int64_t request_id) override;
     Result<void> erasure_refused(std::int64_t request_id, const std::string& reason) override;
+    Result<void> save_pause(const Pause& pause) override;
+    Result<void> clear_pause(const Destination& destination) override;
+    Result<std::vector<Pause>> pauses() override;
 
 private:
     struct Work {
