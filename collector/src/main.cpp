@@ -13,6 +13,7 @@
 #include "tk/collector/server.hpp"
 #include "tk/collector/version.hpp"
 #include "export_cli.hpp"
+#include "manifest_cli.hpp"
 #include "tokens_cli.hpp"
 
 namespace {
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
     int request_timeout = 20;
     ConnectionSettings db_settings;
     auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
-                                              "GET /v1/query, GET /v1/export, GET /healthz and GET /metrics until SIGTERM");
+                                              "GET /v1/query, GET /v1/export, GET /v1/tools/TOOL/manifest, GET /healthz and GET /metrics "
+                                              "until SIGTERM");
     add_common(serve);
     serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
         ->envname("TK_COLLECTOR_LISTEN")
@@ -227,6 +229,11 @@ int main(int argc, char** argv) {
     add_token_commands(app, token_commands, add_common);
     ExportCommand export_command;
     add_export_command(app, export_command, add_common);
+    // `tools` holds `manifest` (issue 15); issue 14 adds its own commands beside it.
+    auto* tools_command = app.add_subcommand("tools", "Per-tool settings on this collector");
+    tools_command->require_subcommand(1);
+    ManifestCommands manifest_commands;
+    add_manifest_commands(*tools_command, manifest_commands, add_common);
 
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
@@ -271,6 +278,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (const auto exit_code = run_token_commands(token_commands, *conn)) return *exit_code;
+        if (const auto exit_code = run_manifest_commands(manifest_commands, *conn)) return *exit_code;
         if (*create) {
             std::cout << create_key(*conn, tool) << std::endl;
             return 0;

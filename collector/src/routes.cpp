@@ -361,6 +361,7 @@ const char* route_label(std::string_view target) {
     if (path == "/v1/export") return "export";
     if (path == "/metrics") return "metrics";
     if (path == "/v1/tools") return "tools";
+    if (parse_manifest_path(path)) return "manifest";
     if (path == "/v1/cohorts") return "cohorts";
     if (is_dashboard_path(path)) return "dashboard";
     return "other";
@@ -397,6 +398,10 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
     if (name == "export") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
         return get_export(app, request, std::move(counted), open_stream);
+    }
+    if (name == "manifest") {
+        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
+        return get_manifest(app, request, *parse_manifest_path(path), client_address, std::move(counted));
     }
     if (name == "healthz") {
         if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));

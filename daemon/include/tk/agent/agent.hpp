@@ -17,6 +17,7 @@
 #include "tk/agent/config.hpp"
 #include "tk/agent/forwarder.hpp"
 #include "tk/agent/intake.hpp"
+#include "tk/agent/manifest_fetch.hpp"
 #include "tk/agent/log_throttle.hpp"
 #include "tk/agent/session.hpp"
 #include "tk/agent/spool_import.hpp"
@@ -45,6 +46,7 @@ public:
     int run();
 
 private:
+    void open_manifests(const Paths& paths, const AgentConfig& config);
     void listen();
     void accept();
     void retry_accept(const boost::system::error_code& error);
@@ -57,6 +59,8 @@ private:
                  std::function<void(telemetry_kit::v1::ControlResponse)> reply);
     void control_consent(const telemetry_kit::v1::ConsentRequest& request,
                          std::function<void(telemetry_kit::v1::ControlResponse)> reply);
+    void control_manifest(const telemetry_kit::v1::ManifestRequest& request,
+                          std::function<void(telemetry_kit::v1::ControlResponse)> reply);
     void control_forget(const telemetry_kit::v1::ForgetRequest& request,
                         std::function<void(telemetry_kit::v1::ControlResponse)> reply);
     telemetry_kit::v1::ConsentResponse consent_snapshot(const std::string& tool) const;
@@ -85,6 +89,7 @@ private:
     std::unique_ptr<ToolRegistry> registry_;
     std::unique_ptr<Intake> intake_;
     std::unique_ptr<Forwarder> forwarder_;
+    std::unique_ptr<ManifestFetcher> manifests_;
     std::unique_ptr<SpoolImporter> spool_;
     ControlHandler control_handler_;
     std::uint64_t next_session_id_ = 1;
