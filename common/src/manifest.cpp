@@ -101,24 +101,93 @@ std::string position(std::string_view text, std::size_t offset) {
     return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
-/// protobuf's JSON errors quote the text around the fault and mark it with '^' on the next line;
-/// that context is found in `json` to name the line and column.
-std::string locate(std::string_view json, const std::string& message) {
-    const auto newline = message.find('\n');
-    if (newline == std::string::npos) return message;
-    const auto second = message.find('\n', newline + 1);
-    const std::string context = message.substr(newline + 1, second == std::string::npos ? std::string::npos
-                                                                                           : second - newline - 1);
-    const std::string first = message.substr(0, newline);
-    const auto found = context.empty() ? std::string_view::npos : json.find(context);
-    if (found == std::string_view::npos) return first;
-    std::size_t caret = 0;
-    if (second != std::string::npos) {
-        const auto mark = message.find('^', second);
-        if (mark != std::string::npos) caret = mark - second - 1;
+/// A JSON syntax checker, only to say where a file is broken (protobuf's parser says what, not
+/// where): the first error's byte offset and what was expected there.
+class SyntaxCheck {
+public:
+    explicit SyntaxCheck(std::string_view text) : text_(text) {}
+
+    /// "" if `text` is one well-formed JSON value, else "line L, column C: <what>".
+    std::string run() {
+        space();
+        if (!value(0)) return where();
+        space();
+        if (at_ < text_.size()) return fail("unexpected text after the end"), where();
+        return {};
     }
-    return position(json, found + caret) + ": " + first;
-}
+
+private:
+    static constexpr int kMaxDepth = 64;
+
+    bool fail(const char* what) {
+        if (error_.empty()) error_ = what;
+        return false;
+    }
+    std::string where() const { return position(text_, at_) + ": " + error_; }
+    bool more() const { return at_ < text_.size(); }
+    char peek() const { return more() ? text_[at_] : '\0'; }
+    void space() {
+        while (more() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++at_;
+    }
+    bool literal(std::string_view word) {
+        if (text_.substr(at_, word.size()) != word) return fail("expected a value");
+        at_ += word.size();
+        return true;
+    }
+    bool string() {
+        ++at_;  // the opening quote
+        while (more() && peek() != '"') {
+            if (static_cast<unsigned char>(peek()) < 0x20) return fail("a control character inside a string");
+            if (peek() == '\\') ++at_;
+            ++at_;
+        }
+        if (!more()) return fail("a string is not closed");
+        ++at_;
+        return true;
+    }
+    bool number() {
+        const std::size_t begin = at_;
+        while (more() && std::string_view("+-0123456789.eE").find(peek()) != std::string_view::npos) ++at_;
+        return at_ > begin || fail("expected a value");
+    }
+    bool list(int depth, char close, bool keyed) {
+        ++at_;
+        space();
+        if (peek() == close) return ++at_, true;
+        for (;;) {
+            if (keyed) {
+                if (peek() != '"') return fail("expected a field name in quotes");
+                if (!string()) return false;
+                space();
+                if (peek() != ':') return fail("expected ':' after the field name");
+                ++at_;
+                space();
+            }
+            if (!value(depth + 1)) return false;
+            space();
+            if (peek() == close) return ++at_, true;
+            if (peek() != ',') return fail(keyed ? "expected ',' or '}'" : "expected ',' or ']'");
+            ++at_;
+            space();
+        }
+    }
+    bool value(int depth) {
+        if (depth > kMaxDepth) return fail("nested too deeply");
+        switch (peek()) {
+            case '{': return list(depth, '}', true);
+            case '[': return list(depth, ']', false);
+            case '"': return string();
+            case 't': return literal("true");
+            case 'f': return literal("false");
+            case 'n': return literal("null");
+            default: return number();
+        }
+    }
+
+    std::string_view text_;
+    std::size_t at_ = 0;
+    std::string error_;
+};
 
 }  // namespace
 
@@ -139,7 +208,10 @@ Result<v1::Manifest> parse(std::string_view json) {
     v1::Manifest manifest;
     google::protobuf::util::JsonParseOptions options;  // unknown fields are errors: a typo is not ignored
     const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &manifest, options);
-    if (!status.ok()) return Error{locate(json, std::string(status.message()))};
+    if (!status.ok()) {
+        const std::string syntax = SyntaxCheck(json).run();
+        return Error{!syntax.empty() ? syntax : std::string(status.message())};
+    }
     if (auto checked = check(manifest); !checked) return Error{checked.error()};
     return manifest;
 }
