@@ -90,8 +90,9 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
                    OpenStream open_stream);
 
 /// GET /v1/tools/{tool}/manifest and .../manifest/history (manifest_route.cpp).
-void get_manifest(App& app, const Request& request, const ManifestPath& path, const std::string& client_address,
-                  Respond respond);
+/// `tool` is the path's segment, still percent-encoded.
+void get_manifest(App& app, const Request& request, const std::string& tool, bool history,
+                  const std::string& client_address, Respond respond);
 
 /// GET /v1/export (export_route.cpp).
 void get_export(App& app, const Request& request, Respond respond, const OpenStream& open_stream);

@@ -10,15 +10,8 @@ namespace tk::collector::detail {
 
 namespace {
 
-constexpr std::string_view kToolsPrefix = "/v1/tools/";
-constexpr std::string_view kManifestSuffix = "/manifest";
-constexpr std::string_view kHistorySuffix = "/manifest/history";
 /// How long clients and caches between may keep an answer (agents refresh every few hours).
 constexpr const char* kCacheControl = "public, max-age=60";
-
-bool ends_with(std::string_view text, std::string_view end) {
-    return text.size() >= end.size() && text.substr(text.size() - end.size()) == end;
-}
 
 /// Tool names as agents accept them (1-64 of [A-Za-z0-9._-]): anything else is not a tool.
 bool plausible_tool(const std::string& name) {
@@ -95,32 +88,22 @@ void ManifestCache::put(const std::string& tool, Entry entry) {
     entries_.put(tool, std::move(entry));
 }
 
-std::optional<ManifestPath> parse_manifest_path(std::string_view path) {
-    if (path.substr(0, kToolsPrefix.size()) != kToolsPrefix) return std::nullopt;
-    const bool history = ends_with(path, kHistorySuffix);
-    const auto suffix = history ? kHistorySuffix : kManifestSuffix;
-    if (!ends_with(path, suffix) || path.size() <= kToolsPrefix.size() + suffix.size()) return std::nullopt;
-    const auto tool = path.substr(kToolsPrefix.size(), path.size() - kToolsPrefix.size() - suffix.size());
-    if (tool.find('/') != std::string_view::npos) return std::nullopt;
-    return ManifestPath{std::string(tool), history};
-}
-
-void get_manifest(App& app, const Request& request, const ManifestPath& path, const std::string& client_address,
-                  Respond respond) {
+void get_manifest(App& app, const Request& request, const std::string& encoded_tool, bool history,
+                  const std::string& client_address, Respond respond) {
     const unsigned version = request.version();
-    const auto tool = percent_decode(path.tool, UrlPart::path_segment);
+    const auto tool = percent_decode(encoded_tool, UrlPart::path_segment);
     if (!tool || !plausible_tool(*tool)) {
         return respond(text_response(version, http::status::not_found, "no such tool\n"));
     }
     if (const int wait = app.address_limiter.acquire(client_address); wait > 0) return respond(too_many(version, wait));
-    if (!path.history) {
+    if (!history) {
         if (auto cached = app.manifests.find(*tool)) return respond(manifest_response(request, *cached));
     }
     // The database is asked: that costs a lookup token, like an ingest key not in the cache.
     if (const int wait = app.lookup_limiter.acquire(client_address); wait > 0) return respond(too_many(version, wait));
     auto shared_request = std::make_shared<Request>(request);
     shared_request->body().clear();
-    on_db_worker(app, version, std::move(respond), [&app, shared_request, tool = *tool, history = path.history](Connection& conn) {
+    on_db_worker(app, version, std::move(respond), [&app, shared_request, tool = *tool, history](Connection& conn) {
         if (history) {
             const auto versions = manifest_history(conn, tool);
             if (versions.empty()) return text_response(shared_request->version(), http::status::not_found,

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "tk/collector/lru_map.hpp"
 
@@ -36,13 +35,5 @@ private:
     std::mutex mutex_;
     LruMap<std::string, Entry> entries_{kCapacity};
 };
-
-/// The tool named by a /v1/tools/{tool}/manifest[/history] path and whether it asks for the
-/// history; nullopt if the path is not one of these.
-struct ManifestPath {
-    std::string tool;  ///< as in the path (still percent-encoded)
-    bool history = false;
-};
-std::optional<ManifestPath> parse_manifest_path(std::string_view path);
 
 }  // namespace tk::collector::detail

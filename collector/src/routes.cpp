@@ -14,6 +14,7 @@
 #include "tk/collector/keys.hpp"
 #include "tk/collector/percent_decode.hpp"
 #include "tk/collector/query.hpp"
+#include "tk/collector/route.hpp"
 #include "tk/collector/tokens.hpp"
 
 namespace tk::collector::detail {
@@ -22,9 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using telemetry_kit::v1::Batch;
-
-constexpr const char* kBatchesPath = "/v1/batches";
-constexpr std::string_view kSubjectsPrefix = "/v1/subjects/";
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -337,10 +335,17 @@ Response get_metrics(App& app, const Request& request) {
     return response;
 }
 
-Response method_not_allowed(const Request& request, const char* allow) {
+Response method_not_allowed(const Request& request, http::verb allow) {
     auto response = text_response(request.version(), http::status::method_not_allowed, "method not allowed\n");
-    response.set(http::field::allow, allow);
+    response.set(http::field::allow, http::to_string(allow));
     return response;
+}
+
+/// With --metrics-listen (`separate_metrics`), /metrics is served only on that listener, and only
+/// /metrics and /healthz are served there.
+bool served_on(Route route, Listen listen, bool separate_metrics) {
+    if (listen == Listen::metrics) return route == Route::metrics || route == Route::healthz;
+    return !(separate_metrics && route == Route::metrics);
 }
 
 }  // namespace
@@ -353,74 +358,46 @@ Response text_response(unsigned version, http::status status, std::string body) 
 }
 
 const char* route_label(std::string_view target) {
-    const std::string_view path = path_of(target);
-    if (path == kBatchesPath) return "batches";
-    if (path.substr(0, kSubjectsPrefix.size()) == kSubjectsPrefix) return "subjects";
-    if (path == "/healthz") return "healthz";
-    if (path == "/v1/query") return "query";
-    if (path == "/v1/export") return "export";
-    if (path == "/metrics") return "metrics";
-    if (path == "/v1/tools") return "tools";
-    if (parse_manifest_path(path)) return "manifest";
-    if (path == "/v1/cohorts") return "cohorts";
-    if (is_dashboard_path(path)) return "dashboard";
-    return "other";
+    return tk::collector::route_label(classify(http::verb::unknown, target).route);
 }
 
 void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond,
                    OpenStream open_stream) {
-    const std::string_view path = path_of({request.target().data(), request.target().size()});
-    const char* route = route_label(path);
+    const std::string_view target(request.target().data(), request.target().size());
+    const RouteMatch match = classify(request.method(), target);
+    const Route route = match.route;
     // Count every answer by route and status on its way out.
-    Respond counted = [&app, route, respond = std::move(respond)](Response response) {
-        app.metrics.count_request(route, response.result_int());
+    Respond counted = [&app, label = tk::collector::route_label(route), respond = std::move(respond)](Response response) {
+        app.metrics.count_request(label, response.result_int());
         respond(std::move(response));
     };
-    const auto method = request.method();
-    const std::string_view name = route;
-    const bool separate_metrics = !app.config.metrics_host.empty();
-    const bool served_here = listen == Listen::metrics ? (name == "metrics" || name == "healthz")
-                                                       : !(separate_metrics && name == "metrics");
-    if (!served_here) return counted(text_response(request.version(), http::status::not_found, "not found\n"));
-    if (name == "batches") {
-        if (method != http::verb::post) return counted(method_not_allowed(request, "POST"));
-        return post_batch(app, std::move(request), client_address, std::move(counted));
+    if (!served_on(route, listen, !app.config.metrics_host.empty())) {
+        return counted(text_response(request.version(), http::status::not_found, "not found\n"));
     }
-    if (name == "subjects") {
-        if (method != http::verb::delete_) return counted(method_not_allowed(request, "DELETE"));
-        const std::string id(path.substr(kSubjectsPrefix.size()));
-        return delete_subject(app, std::move(request), id, client_address, std::move(counted));
+    if (route != Route::not_found && !match.method_allowed) {
+        return counted(method_not_allowed(request, route_method(route)));
     }
-    if (name == "query") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        return get_query(app, request, std::move(counted));
-    }
-    if (name == "export") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        return get_export(app, request, std::move(counted), open_stream);
-    }
-    if (name == "manifest") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        return get_manifest(app, request, *parse_manifest_path(path), client_address, std::move(counted));
-    }
-    if (name == "healthz") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        return get_healthz(app, request, std::move(counted));
-    }
-    if (name == "metrics") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        return counted(get_metrics(app, request));
-    }
-    if (name == "dashboard" || name == "tools" || name == "cohorts") {
-        if (method != http::verb::get) return counted(method_not_allowed(request, "GET"));
-        if (name == "dashboard") return counted(dashboard_response(request, path));
-        if (name == "tools") {
+    // One handler per route; -Wswitch flags a Route without one.
+    switch (route) {
+        case Route::batches: return post_batch(app, std::move(request), client_address, std::move(counted));
+        case Route::subject:
+            return delete_subject(app, std::move(request), std::string(match.param), client_address, std::move(counted));
+        case Route::query: return get_query(app, request, std::move(counted));
+        case Route::export_: return get_export(app, request, std::move(counted), open_stream);
+        case Route::healthz: return get_healthz(app, request, std::move(counted));
+        case Route::metrics: return counted(get_metrics(app, request));
+        case Route::tools:
             return get_read(app, request, std::move(counted),
                             [](Connection& conn, const std::string& auth, const std::string&, unsigned version) {
                                 return tools_response(conn, auth, version);
                             });
-        }
-        return get_read(app, request, std::move(counted), cohorts_response);
+        case Route::cohorts: return get_read(app, request, std::move(counted), cohorts_response);
+        case Route::manifest:
+        case Route::manifest_history:
+            return get_manifest(app, request, std::string(match.param), route == Route::manifest_history,
+                                client_address, std::move(counted));
+        case Route::dashboard: return counted(dashboard_response(request, path_of(target)));
+        case Route::not_found: break;
     }
     counted(text_response(request.version(), http::status::not_found, "not found\n"));
 }

@@ -375,8 +375,28 @@ v1::ConsentResponse Agent::consent_snapshot(const std::string& tool) const {
     return response;
 }
 
-void Agent::control(const v1::ControlRequest& request, const std::string& hello_tool,
-                    std::function<void(v1::ControlResponse)> reply) {
+// Adding a command: one line here and its handler (docs/contributing.md).
+const Agent::ControlCommand Agent::kControlCommands[] = {
+    {v1::ControlRequest::kStatus, &Agent::control_status},
+    {v1::ControlRequest::kConsent, &Agent::control_consent},
+    {v1::ControlRequest::kEvents, &Agent::control_events},
+    {v1::ControlRequest::kForget, &Agent::control_forget},
+    {v1::ControlRequest::kFlush, &Agent::control_flush},
+    {v1::ControlRequest::kManifest, &Agent::control_manifest},
+};
+
+namespace {
+
+/// The one way a control request fails: a response that carries only the error.
+void reply_error(const std::function<void(v1::ControlResponse)>& reply, std::string message) {
+    v1::ControlResponse response;
+    response.set_error(std::move(message));
+    reply(std::move(response));
+}
+
+}  // namespace
+
+void Agent::control(const v1::ControlRequest& request, const std::string& hello_tool, ControlReply reply) {
     // A tool cannot overrule the person (docs/privacy.md, "Who may change consent").
     const auto* named = request.has_consent() ? registry_->find(request.consent().tool()) : nullptr;
     const std::string refused = control_refusal(request, hello_tool, registry_->global_consent(),
@@ -384,109 +404,86 @@ void Agent::control(const v1::ControlRequest& request, const std::string& hello_
     if (!refused.empty()) {
         spdlog::info("control request of a tool{} refused: {}", hello_tool.empty() ? "" : " (" + hello_tool + ")",
                      refused);
-        v1::ControlResponse response;
-        response.set_error(refused);
-        reply(std::move(response));
-        return;
+        return reply_error(reply, refused);
     }
-    auto respond_on_io = [this, reply](std::shared_ptr<v1::ControlResponse> response,
-                                       std::function<void(v1::ControlResponse&)> finish) {
-        return [this, reply, response, finish](bool committed) {
-            asio::post(io_, [reply, response, finish, committed] {
-                if (!committed) {
-                    response->Clear();
-                    response->set_error("the store could not commit (see the agent's log)");
-                } else if (finish) {
-                    finish(*response);
-                }
-                reply(std::move(*response));
-            });
-        };
-    };
-    switch (request.command_case()) {
-        case v1::ControlRequest::kStatus: {
-            auto response = std::make_shared<v1::ControlResponse>();
-            store_->run(
-                [response](EventStore::Tx& tx) {
-                    tx.expire();
-                    tx.fill_status(*response->mutable_status());
-                },
-                respond_on_io(response, [this](v1::ControlResponse& r) {
-                    auto* status = r.mutable_status();
-                    status->set_agent_version(version());
-                    status->set_uptime_s(std::chrono::duration_cast<std::chrono::seconds>(
-                                             std::chrono::steady_clock::now() - started_)
-                                             .count());
-                    status->set_global_consent(registry_->global_consent());
-                    status->set_forwarder_error(forwarder_->local_error());
-                    for (auto& tool : *status->mutable_tools()) {
-                        const auto* known = registry_->find(tool.tool());
-                        if (known != nullptr && known->manifest) tool.set_manifest_version(known->manifest->version());
-                    }
-                    spool_->fill_status(*status->mutable_spool());
-                    for (const auto& sent : forwarder_->status()) {
-                        v1::DestinationStatus* target = nullptr;
-                        for (auto& destination : *status->mutable_destinations()) {
-                            if (destination.endpoint() == sent.endpoint()) target = &destination;
-                        }
-                        if (target == nullptr) target = status->add_destinations();
-                        const auto queued = target->queued();
-                        const auto dead = target->dead_lettered();
-                        *target = sent;
-                        target->set_queued(queued);
-                        target->set_dead_lettered(dead);
-                    }
-                }));
-            return;
-        }
-        case v1::ControlRequest::kConsent:
-            control_consent(request.consent(), std::move(reply));
-            return;
-        case v1::ControlRequest::kEvents: {
-            const std::string tool = request.events().tool();
-            std::size_t limit = request.events().limit() == 0 ? kDefaultEventsLimit : request.events().limit();
-            limit = std::min(limit, kMaxEventsLimit);
-            auto response = std::make_shared<v1::ControlResponse>();
-            store_->run(
-                [response, tool, limit](EventStore::Tx& tx) {
-                    tx.expire();
-                    tx.list_events(tool, limit, *response->mutable_events());
-                },
-                respond_on_io(response, nullptr));
-            return;
-        }
-        case v1::ControlRequest::kForget:
-            control_forget(request.forget(), std::move(reply));
-            return;
-        case v1::ControlRequest::kManifest:
-            control_manifest(request.manifest(), std::move(reply));
-            return;
-        case v1::ControlRequest::kFlush: {
-            auto response = std::make_shared<v1::ControlResponse>();
-            store_->run([](EventStore::Tx&) {},
-                        respond_on_io(response, [this](v1::ControlResponse& r) {
-                            forwarder_->notify();
-                            r.mutable_flush()->set_queue_events(store_->queue_events());
-                            r.mutable_flush()->set_queue_bytes(store_->queue_bytes());
-                        }));
-            return;
-        }
-        default: {
-            v1::ControlResponse response;
-            response.set_error("unknown control command (is tk newer than this agent?)");
-            reply(std::move(response));
-        }
+    for (const ControlCommand& command : kControlCommands) {
+        if (command.command == request.command_case()) return (this->*command.handle)(request, std::move(reply));
     }
+    reply_error(reply, "unknown control command (is tk newer than this agent?)");
 }
 
-void Agent::control_consent(const v1::ConsentRequest& request, std::function<void(v1::ControlResponse)> reply) {
+std::function<void(bool)> Agent::reply_when_committed(ControlReply reply, std::shared_ptr<v1::ControlResponse> response,
+                                                      std::function<void(v1::ControlResponse&)> finish) {
+    return [this, reply = std::move(reply), response = std::move(response), finish = std::move(finish)](bool committed) {
+        asio::post(io_, [reply, response, finish, committed] {
+            if (!committed) return reply_error(reply, "the store could not commit (see the agent's log)");
+            if (finish) finish(*response);
+            reply(std::move(*response));
+        });
+    };
+}
+
+void Agent::control_status(const v1::ControlRequest&, ControlReply reply) {
+    auto response = std::make_shared<v1::ControlResponse>();
+    store_->run(
+        [response](EventStore::Tx& tx) {
+            tx.expire();
+            tx.fill_status(*response->mutable_status());
+        },
+        reply_when_committed(std::move(reply), response, [this](v1::ControlResponse& r) {
+            auto* status = r.mutable_status();
+            status->set_agent_version(version());
+            status->set_uptime_s(
+                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count());
+            status->set_global_consent(registry_->global_consent());
+            status->set_forwarder_error(forwarder_->local_error());
+            for (auto& tool : *status->mutable_tools()) {
+                const auto* known = registry_->find(tool.tool());
+                if (known != nullptr && known->manifest) tool.set_manifest_version(known->manifest->version());
+            }
+            spool_->fill_status(*status->mutable_spool());
+            for (const auto& sent : forwarder_->status()) {
+                v1::DestinationStatus* target = nullptr;
+                for (auto& destination : *status->mutable_destinations()) {
+                    if (destination.endpoint() == sent.endpoint()) target = &destination;
+                }
+                if (target == nullptr) target = status->add_destinations();
+                const auto queued = target->queued();
+                const auto dead = target->dead_lettered();
+                *target = sent;
+                target->set_queued(queued);
+                target->set_dead_lettered(dead);
+            }
+        }));
+}
+
+void Agent::control_events(const v1::ControlRequest& request, ControlReply reply) {
+    const std::string tool = request.events().tool();
+    std::size_t limit = request.events().limit() == 0 ? kDefaultEventsLimit : request.events().limit();
+    limit = std::min(limit, kMaxEventsLimit);
+    auto response = std::make_shared<v1::ControlResponse>();
+    store_->run(
+        [response, tool, limit](EventStore::Tx& tx) {
+            tx.expire();
+            tx.list_events(tool, limit, *response->mutable_events());
+        },
+        reply_when_committed(std::move(reply), response));
+}
+
+void Agent::control_flush(const v1::ControlRequest&, ControlReply reply) {
+    store_->run([](EventStore::Tx&) {},
+                reply_when_committed(std::move(reply), std::make_shared<v1::ControlResponse>(),
+                                     [this](v1::ControlResponse& r) {
+                                         forwarder_->notify();
+                                         r.mutable_flush()->set_queue_events(store_->queue_events());
+                                         r.mutable_flush()->set_queue_bytes(store_->queue_bytes());
+                                     }));
+}
+
+void Agent::control_consent(const v1::ControlRequest& control, ControlReply reply) {
+    const v1::ConsentRequest& request = control.consent();
     const std::string tool = request.tool();
-    if (!tool.empty() && !valid_tool_name(tool)) {
-        v1::ControlResponse response;
-        response.set_error("invalid tool name '" + tool + "'");
-        reply(std::move(response));
-        return;
-    }
+    if (!tool.empty() && !valid_tool_name(tool)) return reply_error(reply, "invalid tool name '" + tool + "'");
     v1::Consent consent = v1::CONSENT_UNSET;
     switch (request.action()) {
         case v1::ConsentRequest::ACTION_GRANT: consent = v1::CONSENT_GRANTED; break;
@@ -522,31 +519,25 @@ void Agent::control_consent(const v1::ConsentRequest& request, std::function<voi
             if (global) tx.set_global_consent(consent);
             for (const auto& name : tools) *deleted += tx.set_tool_consent(name, consent);
         },
-        [this, reply, tool, deleted](bool committed) {
-            asio::post(io_, [this, reply, tool, deleted, committed] {
-                v1::ControlResponse response;
-                if (!committed) {
-                    response.set_error("the store could not commit (see the agent's log)");
-                } else {
-                    if (*deleted > 0) spdlog::info("deleted {} queued events after consent was denied", *deleted);
-                    *response.mutable_consent() = consent_snapshot(tool);
-                }
-                reply(std::move(response));
-            });
-        });
+        reply_when_committed(std::move(reply), std::make_shared<v1::ControlResponse>(),
+                             [this, tool, deleted](v1::ControlResponse& r) {
+                                 if (*deleted > 0) spdlog::info("deleted {} queued events after consent was denied", *deleted);
+                                 *r.mutable_consent() = consent_snapshot(tool);
+                             }));
 }
 
-void Agent::control_manifest(const v1::ManifestRequest& request, std::function<void(v1::ControlResponse)> reply) {
+void Agent::control_manifest(const v1::ControlRequest& control, ControlReply reply) {
+    const std::string& name = control.manifest().tool();
     v1::ControlResponse response;
     auto* result = response.mutable_manifest();
-    const auto* tool = registry_->find(request.tool());
+    const auto* tool = registry_->find(name);
     if (tool != nullptr && tool->manifest) {
         result->set_known(true);
         *result->mutable_manifest() = *tool->manifest;
         result->set_description(manifest::describe(*tool->manifest));
         result->set_summary(manifest::summary(*tool->manifest));
     }
-    if (const auto state = manifests_->state(request.tool())) {
+    if (const auto state = manifests_->state(name)) {
         result->set_endpoint(state->endpoint);
         result->set_fetched_unix_ms(state->checked_unix_ms);
         result->set_fetch_error(state->error);
@@ -554,7 +545,8 @@ void Agent::control_manifest(const v1::ManifestRequest& request, std::function<v
     reply(std::move(response));
 }
 
-void Agent::control_forget(const v1::ForgetRequest& request, std::function<void(v1::ControlResponse)> reply) {
+void Agent::control_forget(const v1::ControlRequest& control, ControlReply reply) {
+    const v1::ForgetRequest& request = control.forget();
     struct Forget {
         std::string tool;
         std::uint64_t generation;
@@ -565,10 +557,7 @@ void Agent::control_forget(const v1::ForgetRequest& request, std::function<void(
     if (!request.tool().empty()) {
         auto* tool = registry_->find(request.tool());
         if (tool == nullptr) {
-            v1::ControlResponse response;
-            response.set_error("unknown tool '" + request.tool() + "' (tk status lists the known tools)");
-            reply(std::move(response));
-            return;
+            return reply_error(reply, "unknown tool '" + request.tool() + "' (tk status lists the known tools)");
         }
         std::string old_id = registry_->rotate(*tool);
         forgets.push_back({tool->name, tool->generation, std::move(old_id), destination_of(tool->identity)});
@@ -589,15 +578,7 @@ void Agent::control_forget(const v1::ForgetRequest& request, std::function<void(
                 result->add_tools(forget.tool);
             }
         },
-        [this, reply, response](bool committed) {
-            asio::post(io_, [reply, response, committed] {
-                if (!committed) {
-                    response->Clear();
-                    response->set_error("the store could not commit (see the agent's log)");
-                }
-                reply(std::move(*response));
-            });
-        });
+        reply_when_committed(std::move(reply), response));
     spdlog::info("forget: rotated the anonymous id of {} tool(s)", forgets.size());
 }
 

@@ -55,14 +55,30 @@ private:
     void arm_idle_timer();
     void check_idle();
     void finish_idle_check(bool forwarder_has_work);
-    void control(const telemetry_kit::v1::ControlRequest& request, const std::string& hello_tool,
-                 std::function<void(telemetry_kit::v1::ControlResponse)> reply);
-    void control_consent(const telemetry_kit::v1::ConsentRequest& request,
-                         std::function<void(telemetry_kit::v1::ControlResponse)> reply);
-    void control_manifest(const telemetry_kit::v1::ManifestRequest& request,
-                          std::function<void(telemetry_kit::v1::ControlResponse)> reply);
-    void control_forget(const telemetry_kit::v1::ForgetRequest& request,
-                        std::function<void(telemetry_kit::v1::ControlResponse)> reply);
+
+    // ---- control: one handler per command (agent.cpp). A new command is one line in
+    // kControlCommands plus its handler; docs/contributing.md, "Adding a control command". ----
+    using ControlReply = std::function<void(telemetry_kit::v1::ControlResponse)>;
+    using ControlMethod = void (Agent::*)(const telemetry_kit::v1::ControlRequest&, ControlReply);
+    struct ControlCommand {
+        telemetry_kit::v1::ControlRequest::CommandCase command;
+        ControlMethod handle;
+    };
+    static const ControlCommand kControlCommands[];
+
+    /// Checks the caller may ask (control_refusal), then calls the command's handler.
+    void control(const telemetry_kit::v1::ControlRequest& request, const std::string& hello_tool, ControlReply reply);
+    void control_status(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_consent(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_events(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_forget(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_flush(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_manifest(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    /// The store's completion for a command that ran a store task: on the io thread, `finish`
+    /// completes `response` and it is sent; if the task did not commit, an error is sent instead.
+    std::function<void(bool committed)> reply_when_committed(
+        ControlReply reply, std::shared_ptr<telemetry_kit::v1::ControlResponse> response,
+        std::function<void(telemetry_kit::v1::ControlResponse&)> finish = nullptr);
     telemetry_kit::v1::ConsentResponse consent_snapshot(const std::string& tool) const;
     void shutdown(const char* why);
 
