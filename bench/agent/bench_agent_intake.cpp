@@ -1,7 +1,7 @@
 // Agent intake benchmark (docs/benchmarks.md, "Agent intake").
 //
 //   bench_agent_intake [--clients 8] [--events 50000] [--runs 3] [--idle-seconds 10]
-//                      [--client-ids shared|per-client]
+//                      [--client-ids shared|per-client] [--manifest 1]
 //                      [--only bare|agent] [--agent-prefix 'valgrind --tool=callgrind ...']
 //
 // --only and --agent-prefix are for profiling: counting one side's instructions under callgrind
@@ -13,6 +13,8 @@
 //    the ack (= everything committed). Rate = all events / (start signal -> last ack).
 // 3. Agent RSS idle and after load (VmHWM), CPU ticks over an idle period, and the scrubber's cost.
 // Every figure is the median of the runs; the ratio is agent / bare SQLite.
+// --manifest 1: the tool has a manifest in force (seeded in the agent's manifest cache), so every
+// event is parsed and held to it (docs/privacy.md, "Manifests") instead of taking the fast path.
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -299,10 +301,32 @@ struct AgentProcess {
     fs::path socket;
 };
 
+bool g_manifest = false;
+
+/// Puts a manifest for bench-tool in the agent's manifest cache (manifest_fetch.cpp's table), as
+/// if fetched: it declares exactly the typical event, so nothing is dropped but all is checked.
+void seed_manifest(const fs::path& home) {
+    fs::create_directories(home);
+    fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace);
+    sqlite3* db = nullptr;
+    check(sqlite3_open((home / "manifests.db").c_str(), &db), db, "open manifests.db");
+    check(sqlite3_exec(db,
+                       "CREATE TABLE manifests(tool TEXT PRIMARY KEY, endpoint TEXT NOT NULL, manifest TEXT NOT NULL,"
+                       " checked_ms INTEGER NOT NULL);"
+                       "INSERT INTO manifests VALUES('bench-tool', 'http://127.0.0.1:9', '{\"tool\": \"bench-tool\","
+                       " \"version\": 1, \"events\": [{\"kind\": \"command\", \"name\": \"build\", \"attributes\":"
+                       " {\"target\": {\"type\": \"string\", \"values\": [\"debug\", \"release\"]},"
+                       " \"cached\": {\"type\": \"bool\"}, \"jobs\": {\"type\": \"int\"}}}]}', 0)",
+                       nullptr, nullptr, nullptr),
+          db, "seed the manifest");
+    sqlite3_close(db);
+}
+
 AgentProcess start_agent(const fs::path& dir, const std::string& prefix) {
     AgentProcess agent;
     agent.socket = dir / "run" / "agent.sock";
     const fs::path home = dir / "home";
+    if (g_manifest) seed_manifest(home);
     const fs::path config = dir / "agent.conf";
     std::ofstream(config) << "[queue]\nmax_events = 10000000\nmax_bytes = 4000000000\n";
     agent.pid = ::fork();
@@ -425,10 +449,11 @@ int main(int argc, char** argv) {
         else if (flag == "--events") events = static_cast<std::size_t>(value);
         else if (flag == "--runs") runs = static_cast<int>(value);
         else if (flag == "--idle-seconds") idle_seconds = static_cast<int>(value);
+        else if (flag == "--manifest") g_manifest = value != 0;
         else {
             std::fprintf(stderr,
                          "usage: %s [--clients N] [--events N] [--runs N] [--idle-seconds N] [--only bare|agent] "
-                         "[--agent-prefix COMMAND] [--client-ids shared|per-client]\n",
+                         "[--agent-prefix COMMAND] [--client-ids shared|per-client] [--manifest 1]\n",
                          argv[0]);
             return 2;
         }
@@ -495,7 +520,8 @@ int main(int argc, char** argv) {
 
     const double agent_median = median(rates);
     const double bare_median = median(bare);
-    std::printf("agent intake (%d client processes x %zu events, %d runs, median)\n", clients, events, runs);
+    std::printf("agent intake (%d client processes x %zu events, %d runs, median%s)\n", clients, events, runs,
+                g_manifest ? "; the tool has a manifest in force" : "");
     std::printf("  bare SQLite batched insert, same rows:  %10.0f rows/s\n", bare_median);
     std::printf("  tk-agent, socket -> committed:          %10.0f events/s   (%.0f%% of bare SQLite)\n", agent_median,
                 100.0 * agent_median / bare_median);

@@ -187,7 +187,7 @@ std::string copy_rows(int events, std::vector<std::size_t>& line_starts) {
         fmt::format_to(std::back_inserter(rows),
                        "{}\t{}\t{}\t2.4.1\t1\t{}\t{}\t{}\t"
                        "{{\"cache\":\"hit\",\"jobs\":8,\"target\":\"x86_64-linux\"}}\tt\t{}\t0\tf\t"
-                       "linux\tdebian 12\tx86_64\t0.1.0\n",
+                       "linux\tdebian 12\tx86_64\t0.1.0\t0\t1\n",  // ... manifest_version, sample_rate (007)
                        tk::to_string(tk::uuid_v7()), now_ms, kTool, i % 3 ? "build" : "test", now_ms, kInstall, 1000 + i);
     }
     return rows;

@@ -31,6 +31,17 @@ std::optional<detail::wire::Reply> consent_request(detail::wire::ConsentAction a
     return reply;
 }
 
+/// The short form of the tool's manifest, if the agent enforces one ("" otherwise, or on any failure).
+std::string manifest_summary(const std::string& tool, std::chrono::milliseconds timeout) {
+    const std::uint64_t id = g_request_id.fetch_add(1);
+    detail::wire::Reply reply;
+    std::string error;
+    const std::string frame = detail::wire::manifest_request_frame(id, tool);
+    if (!detail::agent_request(tk::resolve_paths().socket, frame, reply, timeout, error)) return {};
+    if (reply.type != detail::wire::Reply::Type::control || reply.request_id != id || !reply.error.empty()) return {};
+    return reply.manifest_known ? reply.manifest_summary : std::string();
+}
+
 void write_all(int fd, const std::string& text) {
     std::size_t done = 0;
     while (done < text.size()) {
@@ -110,10 +121,14 @@ ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions
         if (*current == Consent::granted) return ConsentOutcome::already_granted;
         if (*current == Consent::denied) return ConsentOutcome::already_denied;
 
-        const std::string what = options.what_is_collected.empty()
-                                     ? "which commands and features you use, how long they take, whether they "
-                                       "succeed, and the tool's version"
-                                     : options.what_is_collected;
+        // The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+        std::string what = manifest_summary(config.tool, options.agent_timeout);
+        if (what.empty()) {
+            what = options.what_is_collected.empty()
+                       ? "which commands and features you use, how long they take, whether they succeed, and the "
+                         "tool's version"
+                       : options.what_is_collected;
+        }
         const std::string destination = config.endpoint.empty() || config.local_only ? "kept on this machine"
                                                                                      : "sent to " + config.endpoint;
         write_all(options.output_fd,

@@ -204,6 +204,26 @@ bool decode_consent_response(std::string_view data, Reply& reply) {
     return in.ok();
 }
 
+// ManifestResponse: known = 1, summary = 4 (the rest is for `tk manifest`).
+bool decode_manifest_response(std::string_view data, Reply& reply) {
+    Reader in(data);
+    std::uint32_t field, type;
+    while (in.next(field, type)) {
+        if (field == 1 && type == kVarint) {
+            std::uint64_t value;
+            if (!in.varint(value)) return false;
+            reply.manifest_known = value != 0;
+        } else if (field == 4 && type == kLengthDelimited) {
+            std::string_view summary;
+            if (!in.bytes(summary)) return false;
+            reply.manifest_summary = std::string(summary);
+        } else if (!in.skip(type)) {
+            return false;
+        }
+    }
+    return in.ok();
+}
+
 bool decode_control(std::string_view data, Reply& reply) {
     Reader in(data);
     std::uint32_t field, type;
@@ -217,6 +237,9 @@ bool decode_control(std::string_view data, Reply& reply) {
         } else if (field == 4 && type == kLengthDelimited) {
             std::string_view consent;
             if (!in.bytes(consent) || !decode_consent_response(consent, reply)) return false;
+        } else if (field == 17 && type == kLengthDelimited) {
+            std::string_view manifest;
+            if (!in.bytes(manifest) || !decode_manifest_response(manifest, reply)) return false;
         } else if (!in.skip(type)) {
             return false;
         }
@@ -332,6 +355,19 @@ std::string consent_request_frame(std::uint64_t request_id, ConsentAction action
     std::string control;
     put_uint(control, 1, request_id);
     put_bytes(control, 3, consent, true);
+    std::string frame;
+    put_bytes(frame, 4, control, true);
+    std::string out;
+    append_frame(out, frame);
+    return out;
+}
+
+std::string manifest_request_frame(std::uint64_t request_id, std::string_view tool) {
+    std::string manifest;
+    put_bytes(manifest, 1, tool);
+    std::string control;
+    put_uint(control, 1, request_id);
+    put_bytes(control, 17, manifest, true);
     std::string frame;
     put_bytes(frame, 4, control, true);
     std::string out;

@@ -63,6 +63,8 @@ void append_event_frame(std::string& out, std::string_view event);
 void append_flush_frame(std::string& out, std::uint64_t request_id, std::uint32_t deadline_ms);
 /// Framed `ClientFrame{control{request_id, consent{action, tool}}}`.
 std::string consent_request_frame(std::uint64_t request_id, ConsentAction action, std::string_view tool);
+/// Framed `ClientFrame{control{request_id, manifest{tool}}}`.
+std::string manifest_request_frame(std::uint64_t request_id, std::string_view tool);
 /// Appends a `SpoolRecord` as one spool record (tk/common/spool_format.hpp: magic, length,
 /// CRC-32, payload); `prefix` is `spool_record_prefix(...)`.
 void append_spool_record(std::string& out, std::string_view prefix, std::string_view event);
@@ -84,6 +86,8 @@ struct Reply {
         ConsentValue consent = ConsentValue::unset;
     };
     std::vector<ToolConsent> tools;
+    bool manifest_known = false;   // control.manifest.known
+    std::string manifest_summary;  // control.manifest.summary
 };
 
 /// Parses one AgentReply payload (without its length prefix). False if malformed.

@@ -271,8 +271,12 @@ int status(const Common& common) {
         for (const auto& tool : status.tools()) {
             std::cout << "  " << tool.tool() << " sends to "
                       << (tool.local_only() ? "nowhere (local only)"
-                                            : tool.endpoint().empty() ? "nowhere (no collector)" : tool.endpoint())
-                      << "\n";
+                                            : tool.endpoint().empty() ? "nowhere (no collector)" : tool.endpoint());
+            if (tool.manifest_version() > 0) {
+                std::cout << ", only what its manifest version " << tool.manifest_version() << " allows (tk manifest "
+                          << tool.tool() << ")";
+            }
+            std::cout << "\n";
         }
     }
     if (status.destinations_size() > 0) {
@@ -360,6 +364,28 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
     }
     std::cout << events.events_size() << " of " << events.total() << " queued events shown"
               << (tool.empty() ? "" : " for " + tool) << "\n";
+    return kExitOk;
+}
+
+int manifest(const Common& common, const std::string& tool) {
+    v1::ControlRequest request;
+    request.mutable_manifest()->set_tool(tool);
+    int exit_code = kExitOk;
+    const auto response = call(common, request, exit_code);
+    if (!response) return exit_code;
+    const auto& answer = response->manifest();
+    if (common.json) return print_json(answer);
+    if (answer.known()) {
+        std::cout << answer.description();
+    } else {
+        std::cout << tool << " has no manifest here: the agent's usual rules apply (policy, consent, scrubbing), "
+                  << "but not a published list of what it may send.\n";
+    }
+    if (!answer.endpoint().empty()) {
+        std::cout << "From " << answer.endpoint() << ", last confirmed " << time_text(answer.fetched_unix_ms());
+        if (!answer.fetch_error().empty()) std::cout << "; the last refresh failed: " << answer.fetch_error();
+        std::cout << "\n";
+    }
     return kExitOk;
 }
 

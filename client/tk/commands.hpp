@@ -23,6 +23,7 @@ int consent(const Common& common, const std::string& action, const std::string& 
 int events(const Common& common, const std::string& tool, unsigned limit);
 int flush(const Common& common);
 int forget(const Common& common, const std::string& tool, bool all);
+int manifest(const Common& common, const std::string& tool);
 
 struct TrackOptions {
     std::string tool;

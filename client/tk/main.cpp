@@ -61,6 +61,12 @@ int main(int argc, char** argv) {
     forget->add_flag("--all", forget_all, "every tool");
     add_json(forget);
 
+    std::string manifest_tool;
+    auto* manifest = app.add_subcommand(
+        "manifest", "what a tool may collect, in plain words: its published manifest, as this agent enforces it");
+    manifest->add_option("tool", manifest_tool, "the tool")->required();
+    add_json(manifest);
+
     tk::cli::TrackOptions track_options;
     auto* track = app.add_subcommand("track", "record an event from a shell script (waits until the agent has it; with no agent running, spools it)");
     track->add_option("tool", track_options.tool, "the tool's name")->required();
@@ -124,6 +130,7 @@ int main(int argc, char** argv) {
     if (events->parsed()) return tk::cli::events(common, events_tool, events_limit);
     if (flush->parsed()) return tk::cli::flush(common);
     if (forget->parsed()) return tk::cli::forget(common, forget_tool, forget_all);
+    if (manifest->parsed()) return tk::cli::manifest(common, manifest_tool);
     if (track->parsed()) return tk::cli::track(common, track_options);
     return tk::cli::kExitUsage;
 }

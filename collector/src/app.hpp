@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "manifest_route.hpp"
 #include "tk/collector/database.hpp"
 #include "tk/collector/ingest.hpp"
 #include "tk/collector/key_cache.hpp"
@@ -63,6 +64,7 @@ struct App {
     RateLimiter address_limiter;  // per client address, all requests that name a key
     RateLimiter lookup_limiter;   // per client address, keys not in the cache (database lookups)
     KeyCache keys;
+    ManifestCache manifests;  // GET /v1/tools/{tool}/manifest
     PartitionCache partitions;
     boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
     boost::asio::thread_pool export_workers;  // one thread per running export (it waits on its client)
@@ -87,11 +89,16 @@ enum class Listen { main, metrics };
 void route_request(App& app, Listen listen, Request&& request, const std::string& client_address, Respond respond,
                    OpenStream open_stream);
 
+/// GET /v1/tools/{tool}/manifest and .../manifest/history (manifest_route.cpp).
+/// `tool` is the path's segment, still percent-encoded.
+void get_manifest(App& app, const Request& request, const std::string& tool, bool history,
+                  const std::string& client_address, Respond respond);
+
 /// GET /v1/export (export_route.cpp).
 void get_export(App& app, const Request& request, Respond respond, const OpenStream& open_stream);
 
 /// The metrics label of a request target: "batches", "subjects", "healthz", "query", "metrics",
-/// "tools", "cohorts", "dashboard" or "other".
+/// "tools", "manifest", "cohorts", "dashboard" or "other".
 const char* route_label(std::string_view target);
 
 /// A plain-text response (errors and small answers).

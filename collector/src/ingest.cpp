@@ -38,7 +38,8 @@ const char* const kCreateStaging =
     "CREATE TEMP TABLE IF NOT EXISTS tk_staging ("
     " event_id uuid, id_ms bigint, tool text, tool_version text, kind smallint, name text,"
     " occurred_ms bigint, anonymous_id text, attributes jsonb, success boolean, duration_us bigint,"
-    " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text)"
+    " exit_code integer, ci boolean, os text, os_version text, arch text, agent_version text,"
+    " manifest_version integer, sample_rate double precision)"
     " ON COMMIT DELETE ROWS";
 const char* const kCopyStaging = "COPY tk_staging FROM STDIN";
 // The hourly and duration rollups' share of `rows` (a CTE of events with their columns): `count`
@@ -132,6 +133,7 @@ constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
 constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
 constexpr Rejection kVersionTooLong{"field_too_long", "tool_version too long"};
 constexpr Rejection kNameEmpty{"name_empty", "name is empty"};
+constexpr Rejection kBadSampling{"bad_sampling", "sample_rate not in (0, 1] or manifest_version too large"};
 constexpr Rejection kNameTooLong{"field_too_long", "name too long"};
 constexpr Rejection kAnonymousIdTooLong{"field_too_long", "anonymous_id too long"};
 constexpr Rejection kTooManyAttributes{"too_many_attributes", "too many attributes"};
@@ -226,6 +228,11 @@ std::string partition_name(int year, int month) { return fmt::format("events_p{:
 
 void append_number(std::string& out, long long value) { fmt::format_to(std::back_inserter(out), "{}", value); }
 
+/// The event's sample rate (1 when the agent did not sample it), exact in COPY's text form.
+void append_sample_rate(std::string& out, const telemetry_kit::v1::Event& event) {
+    fmt::format_to(std::back_inserter(out), "{}", event.has_sample_rate() ? event.sample_rate() : 1.0);
+}
+
 /// Runs partition DDL with a short lock timeout. CREATE ... PARTITION OF and DROP TABLE need an
 /// exclusive lock on `events`; waiting for it behind a long analytics query would queue every
 /// insert behind the DDL's lock request, so the DDL gives up after kDdlLockTimeout instead (and
@@ -289,10 +296,12 @@ std::string attributes_json(const Event& event) {
 // numeric division per row.
 const char* const kInsertStaging =
     "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
-    " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
+    " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version,"
+    " manifest_version, sample_rate)"
     " SELECT event_id, to_timestamp(id_ms / 1000.0::float8), tool, tool_version, kind, name,"
     " to_timestamp(occurred_ms / 1000.0::float8), now(), anonymous_id, attributes, success, duration_us,"
-    " exit_code, ci, os, os_version, arch, agent_version FROM tk_staging ON CONFLICT DO NOTHING"
+    " exit_code, ci, os, os_version, arch, agent_version, manifest_version, sample_rate"
+    " FROM tk_staging ON CONFLICT DO NOTHING"
     " RETURNING event_id";
 
 // A batch's rollup rows, aggregated by the collector (rollup_delta()), added in one statement:
@@ -554,6 +563,10 @@ std::optional<Rejection> validate_event(const Event& event, std::string_view key
         if (auto rejection = check_text(*text)) return rejection;
     }
     if (auto rejection = check_platform(event)) return rejection;
+    if ((event.has_sample_rate() && !(event.sample_rate() > 0.0 && event.sample_rate() <= 1.0)) ||
+        event.manifest_version() > 0x7FFFFFFFu) {
+        return kBadSampling;
+    }
     if (event.attributes_size() > static_cast<int>(limits.attributes)) return kTooManyAttributes;
     for (const auto& [key, value] : event.attributes()) {
         if (key.empty() || key.size() > limits.attribute_key) return kBadAttributeKey;
@@ -679,6 +692,10 @@ void append_row(std::string& rows, const Event& event) {
     rows.push_back('\t');
     rows += event.ci() ? "t" : "f";
     append_platform_columns(rows, event);
+    rows.push_back('\t');
+    append_number(rows, event.manifest_version());
+    rows.push_back('\t');
+    append_sample_rate(rows, event);
     rows.push_back('\n');
 }
 

@@ -13,6 +13,7 @@
 #include "tk/collector/server.hpp"
 #include "tk/collector/version.hpp"
 #include "export_cli.hpp"
+#include "manifest_cli.hpp"
 #include "tokens_cli.hpp"
 #include "tools_cli.hpp"
 
@@ -101,7 +102,8 @@ int main(int argc, char** argv) {
     int request_timeout = 20;
     ConnectionSettings db_settings;
     auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
-                                              "GET /v1/query, GET /v1/export, GET /healthz and GET /metrics until SIGTERM");
+                                              "GET /v1/query, GET /v1/export, GET /v1/tools/TOOL/manifest, GET /healthz and GET /metrics "
+                                              "until SIGTERM");
     add_common(serve);
     serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
         ->envname("TK_COLLECTOR_LISTEN")
@@ -229,10 +231,12 @@ int main(int argc, char** argv) {
     ExportCommand export_command;
     add_export_command(app, export_command, add_common);
     // `tools`: one parent, each group of its subcommands declared in its own file (one line each).
-    auto* tools = app.add_subcommand("tools", "Per-tool settings on this collector (tenants: retention, quota)");
+    auto* tools = app.add_subcommand("tools", "Per-tool settings on this collector (retention, quota, manifest)");
     tools->require_subcommand(1);
     ToolCommands tool_commands;
     add_tool_commands(*tools, tool_commands, add_common);
+    ManifestCommands manifest_commands;
+    add_manifest_commands(*tools, manifest_commands, add_common);
 
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
@@ -278,6 +282,7 @@ int main(int argc, char** argv) {
         }
         if (const auto exit_code = run_token_commands(token_commands, *conn)) return *exit_code;
         if (const auto exit_code = run_tool_commands(tool_commands, *conn)) return *exit_code;
+        if (const auto exit_code = run_manifest_commands(manifest_commands, *conn)) return *exit_code;
         if (*create) {
             std::cout << create_key(*conn, tool) << std::endl;
             return 0;

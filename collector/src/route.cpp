@@ -10,8 +10,26 @@ namespace {
 namespace http = boost::beast::http;
 
 constexpr std::string_view kSubjectsPrefix = "/v1/subjects/";
+constexpr std::string_view kToolsPrefix = "/v1/tools/";
+constexpr std::string_view kManifestSuffix = "/manifest";
+constexpr std::string_view kHistorySuffix = "/manifest/history";
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+/// /v1/tools/{tool}/manifest[/history]: the route, with `param` = {tool} (one non-empty segment).
+Route manifest_route(std::string_view path, std::string_view& param) {
+    const bool history = ends_with(path, kHistorySuffix);
+    const std::string_view suffix = history ? kHistorySuffix : kManifestSuffix;
+    if (!ends_with(path, suffix) || path.size() <= kToolsPrefix.size() + suffix.size()) return Route::not_found;
+    const auto tool = path.substr(kToolsPrefix.size(), path.size() - kToolsPrefix.size() - suffix.size());
+    if (tool.find('/') != std::string_view::npos) return Route::not_found;
+    param = tool;
+    return history ? Route::manifest_history : Route::manifest;
+}
 
 /// The route a path names; `param` gets the path's parameter, if the route has one.
 Route route_of_path(std::string_view path, std::string_view& param) {
@@ -26,6 +44,7 @@ Route route_of_path(std::string_view path, std::string_view& param) {
     if (path == "/metrics") return Route::metrics;
     if (path == "/v1/tools") return Route::tools;
     if (path == "/v1/cohorts") return Route::cohorts;
+    if (starts_with(path, kToolsPrefix)) return manifest_route(path, param);
     if (detail::is_dashboard_path(path)) return Route::dashboard;
     return Route::not_found;
 }
@@ -49,6 +68,8 @@ http::verb route_method(Route route) {
         case Route::metrics:
         case Route::tools:
         case Route::cohorts:
+        case Route::manifest:
+        case Route::manifest_history:
         case Route::dashboard:
         case Route::not_found: break;
     }
@@ -65,6 +86,8 @@ const char* route_label(Route route) {
         case Route::metrics: return "metrics";
         case Route::tools: return "tools";
         case Route::cohorts: return "cohorts";
+        case Route::manifest:
+        case Route::manifest_history: return "manifest";
         case Route::dashboard: return "dashboard";
         case Route::not_found: break;
     }

@@ -395,6 +395,10 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
                                 return tools_response(conn, auth, version);
                             });
         case Route::cohorts: return get_read(app, request, std::move(counted), cohorts_response);
+        case Route::manifest:
+        case Route::manifest_history:
+            return get_manifest(app, request, std::string(match.param), route == Route::manifest_history,
+                                client_address, std::move(counted));
         case Route::dashboard: return counted(dashboard_response(request, path_of(target)));
         case Route::not_found: break;
     }

@@ -24,6 +24,7 @@
 #include "tk/agent/version.hpp"
 #include "tk/common/clock.hpp"
 #include "tk/common/framing.hpp"
+#include "tk/common/manifest.hpp"
 #include "tk/common/unix_socket.hpp"
 
 namespace tk::agent {
@@ -103,6 +104,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     if (config.sent_log) forwarder_options.sent_log = paths.sent_log();
     forwarder_ = std::make_unique<Forwarder>(*store_, forwarder_options);
     store_->set_on_sendable([this] { forwarder_->notify(); });
+    open_manifests(paths, config);
     spool_ = std::make_unique<SpoolImporter>(io_, options_.paths, *intake_, *store_);
     control_handler_ = [this](const v1::ControlRequest& request, const std::string& hello_tool,
                               std::function<void(v1::ControlResponse)> reply) {
@@ -110,7 +112,29 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     };
 }
 
+/// The manifest fetcher, its cached manifests put in force at once, and every Hello with an
+/// endpoint telling it where the tool's manifest is (docs/privacy.md, "Manifests").
+void Agent::open_manifests(const Paths& paths, const AgentConfig& config) {
+    ManifestOptions manifest_options = config.manifest;
+    if (manifest_options.ca_file.empty()) manifest_options.ca_file = config.forwarder.ca_file;
+    manifest_options.request_timeout = config.forwarder.request_timeout;
+    manifests_ = std::make_unique<ManifestFetcher>(
+        paths.state_dir / "manifests.db", manifest_options,
+        [this](const std::string& tool, std::shared_ptr<const v1::Manifest> manifest) {
+            asio::post(io_, [this, tool, manifest = std::move(manifest)]() mutable {
+                registry_->set_manifest(registry_->get_or_add(tool), std::move(manifest));
+            });
+        });
+    for (auto& cached : manifests_->cached()) {
+        registry_->set_manifest(registry_->get_or_add(cached.tool), cached.manifest);
+    }
+    intake_->on_destination = [this](const std::string& tool, const std::string& endpoint) {
+        manifests_->want(tool, endpoint);
+    };
+}
+
 Agent::~Agent() {
+    if (manifests_) manifests_->stop();
     if (store_) store_->stop();
     if (forwarder_) forwarder_->stop();
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -165,6 +189,10 @@ int Agent::run() {
     }
     store_->start();
     forwarder_->start();
+    manifests_->start();
+    for (const auto& [name, tool] : registry_->tools()) {
+        if (const auto destination = destination_of(tool->identity)) manifests_->want(name, destination->endpoint);
+    }
     spool_->import_now();
 
     signals_.async_wait([this](const boost::system::error_code& error, int signal) {
@@ -183,6 +211,7 @@ int Agent::run() {
 
     store_->stop();  // commits everything already handed to it
     forwarder_->stop();
+    manifests_->stop();
     if (owns_socket_file_) ::unlink(options_.paths.socket.c_str());
     spdlog::info("tk-agent stopped");
     return 0;
@@ -354,6 +383,7 @@ const Agent::ControlCommand Agent::kControlCommands[] = {
     {v1::ControlRequest::kEvents, &Agent::control_events},
     {v1::ControlRequest::kForget, &Agent::control_forget},
     {v1::ControlRequest::kFlush, &Agent::control_flush},
+    {v1::ControlRequest::kManifest, &Agent::control_manifest},
 };
 
 namespace {
@@ -408,6 +438,10 @@ void Agent::control_status(const v1::ControlRequest&, ControlReply reply) {
                 std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count());
             status->set_global_consent(registry_->global_consent());
             status->set_forwarder_error(forwarder_->local_error());
+            for (auto& tool : *status->mutable_tools()) {
+                const auto* known = registry_->find(tool.tool());
+                if (known != nullptr && known->manifest) tool.set_manifest_version(known->manifest->version());
+            }
             spool_->fill_status(*status->mutable_spool());
             for (const auto& sent : forwarder_->status()) {
                 v1::DestinationStatus* target = nullptr;
@@ -505,6 +539,25 @@ void Agent::control_consent(const v1::ControlRequest& control, ControlReply repl
                                  if (*deleted > 0) spdlog::info("deleted {} queued events after consent was denied", *deleted);
                                  *r.mutable_consent() = consent_snapshot(tool);
                              }));
+}
+
+void Agent::control_manifest(const v1::ControlRequest& control, ControlReply reply) {
+    const std::string& name = control.manifest().tool();
+    v1::ControlResponse response;
+    auto* result = response.mutable_manifest();
+    const auto* tool = registry_->find(name);
+    if (tool != nullptr && tool->manifest) {
+        result->set_known(true);
+        *result->mutable_manifest() = *tool->manifest;
+        result->set_description(manifest::describe(*tool->manifest));
+        result->set_summary(manifest::summary(*tool->manifest));
+    }
+    if (const auto state = manifests_->state(name)) {
+        result->set_endpoint(state->endpoint);
+        result->set_fetched_unix_ms(state->checked_unix_ms);
+        result->set_fetch_error(state->error);
+    }
+    reply(std::move(response));
 }
 
 void Agent::control_forget(const v1::ControlRequest& control, ControlReply reply) {

@@ -4,6 +4,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -99,6 +100,15 @@ const std::map<std::string, Setter>& setters() {
              c.forwarder.request_timeout = std::chrono::seconds(parse_unsigned(k, v));
          }},
         {"forwarder.ca_file", [](AgentConfig& c, auto&, auto& v) { c.forwarder.ca_file = v; }},
+        {"manifest.refresh_s",
+         [](AgentConfig& c, auto& k, auto& v) {
+             c.manifest.refresh = std::chrono::seconds(parse_unsigned(k, v));
+             if (c.manifest.refresh.count() == 0) throw std::runtime_error(k + ": must be at least 1");
+         }},
+        {"manifest.initial_backoff_ms",
+         [](AgentConfig& c, auto& k, auto& v) {
+             c.manifest.initial_backoff = std::chrono::milliseconds(std::max<std::uint64_t>(1, parse_unsigned(k, v)));
+         }},
         {"forwarder.sent_log", [](AgentConfig& c, auto& k, auto& v) { c.sent_log = parse_bool(k, v); }},
     };
     return table;
@@ -184,12 +194,18 @@ std::string default_config_text() {
         "; extra CA bundle (PEM) for a self-hosted collector; empty = the system's trust store only\n"
         "ca_file =\n"
         "; one line per sent batch in <state dir>/sent.log\n"
-        "sent_log = true\n",
+        "sent_log = true\n"
+        "[manifest]\n"
+        "; each tool's manifest is fetched from its collector again after this many seconds\n"
+        "refresh_s = {}\n"
+        "; first retry after a failed fetch (the cached manifest stays in force); doubles up to refresh_s\n"
+        "initial_backoff_ms = {}\n",
         d.idle_exit.count(), d.connection_idle_timeout.count(), d.max_connections, d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
         d.forwarder.max_batch_events, d.forwarder.max_batch_bytes, d.forwarder.coalesce.count(),
         d.forwarder.initial_backoff.count(),
         std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.max_backoff).count(),
-        std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.request_timeout).count());
+        std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.request_timeout).count(),
+        d.manifest.refresh.count(), d.manifest.initial_backoff.count());
 }
 
 }  // namespace tk::agent

@@ -132,7 +132,7 @@ void Client::request(bhttp::verb verb, std::string target, std::string bearer_to
     const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
     request_.set(bhttp::field::host, default_port ? host : host + ":" + url_.port);
     request_.set(bhttp::field::user_agent, fmt::format("tk-agent/{}", version()));
-    request_.set(bhttp::field::authorization, "Bearer " + bearer_token);
+    if (!bearer_token.empty()) request_.set(bhttp::field::authorization, "Bearer " + bearer_token);  // none: a public route
     if (!content_type.empty()) request_.set(bhttp::field::content_type, content_type);
     request_.keep_alive(true);
     request_.body() = std::move(body);

@@ -10,6 +10,7 @@
 #include <array>
 
 #include "tk/agent/identity.hpp"
+#include "tk/agent/manifest_rules.hpp"
 #include "tk/agent/platform.hpp"
 
 namespace tk::agent {
@@ -52,6 +53,11 @@ void ToolRegistry::set_global_consent(v1::Consent consent) {
 
 void ToolRegistry::set_consent(Tool& tool, v1::Consent consent) {
     tool.consent = consent;
+    ++epoch_;
+}
+
+void ToolRegistry::set_manifest(Tool& tool, std::shared_ptr<const v1::Manifest> manifest) {
+    tool.manifest = std::move(manifest);
     ++epoch_;
 }
 
@@ -106,6 +112,7 @@ std::string Intake::hello(const v1::Hello& hello, ToolContext& context) {
     truncate_utf8(context.tool_version, kMaxToolVersionBytes);
     if (!identity.endpoint().empty() && !identity.local_only()) {
         context.destination = Destination{identity.endpoint(), identity.ingest_key()};
+        if (on_destination) on_destination(tool.name, identity.endpoint());
     } else {
         context.destination.reset();
     }
@@ -118,6 +125,7 @@ void Intake::refresh(ToolContext& context) {
     if (context.epoch == registry_.epoch()) return;
     context.decision = decide(context.hello.tool(), context.hello.signals(), registry_.global_consent(),
                               context.tool->consent);
+    context.manifest = context.tool->manifest;
     context.epoch = registry_.epoch();
 }
 
@@ -374,6 +382,28 @@ void splice_agent_fields(std::string_view raw, const EventLayout& layout, const 
 
 }  // namespace
 
+namespace {
+
+/// The manifest's verdict on `event`, carried out: false (the drop counted) if it is dropped;
+/// else undeclared or refused attributes are removed (each counted) and the version and sample
+/// rate recorded on it.
+bool apply_manifest(const v1::Manifest& manifest, v1::Event& event, IntakeBatch& batch) {
+    const ManifestVerdict verdict = enforce_manifest(event, manifest);
+    if (!verdict.keep) {
+        count_drop(batch, verdict.reason);
+        return false;
+    }
+    for (const auto& [key, why] : verdict.strip) {
+        event.mutable_attributes()->erase(key);
+        count_drop(batch, why);
+    }
+    event.set_manifest_version(manifest.version());
+    if (verdict.sample_rate < 1.0) event.set_sample_rate(verdict.sample_rate);
+    return true;
+}
+
+}  // namespace
+
 bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, std::string_view raw) {
     refresh(context);
     if (!context.decision.keep) {
@@ -383,6 +413,13 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
     if (event.id().size() != 16) {
         count_drop(batch, drop_reason::invalid_event);
         return false;
+    }
+    // The manifest fields are the agent's to set, like anonymous_id.
+    event.clear_manifest_version();
+    event.clear_sample_rate();
+    if (context.manifest) {
+        if (!apply_manifest(*context.manifest, event, batch)) return false;
+        raw = {};  // the event is not as sent any more: serialized below, never spliced
     }
     const auto scrubbed = scrubber_.apply(event);
     PreparedEvent prepared;
@@ -416,6 +453,7 @@ bool valid_utf8(std::string_view text) {
 bool Intake::accept_as_sent(ToolContext& context, std::string_view raw, IntakeBatch& batch) {
     refresh(context);
     if (!context.decision.keep) return false;  // accept() counts the drop (and tells a malformed event)
+    if (context.manifest) return false;         // accept() enforces it on the parsed event
     static thread_local EventLayout layout;  // 5 KiB: not cleared per event
     if (!scan_client_event(raw, context.hello.tool().tool(), layout)) return false;
     // accept()'s checks, on the raw fields: an id of 16 bytes, and nothing the scrubber would change.

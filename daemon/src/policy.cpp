@@ -81,6 +81,8 @@ std::string control_refusal(const v1::ControlRequest& request, std::string_view 
         case v1::ControlRequest::kForget:
             if (own(request.forget().tool())) return {};
             return "a tool can only forget its own data, after its Hello; anything else is `tk forget`";
+        case v1::ControlRequest::kManifest:
+            return {};  // a manifest is public (the consent prompt shows it), any tool's
         default:
             return {};  // flush and what this agent does not know are harmless (or answered as unknown)
     }

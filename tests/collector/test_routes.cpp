@@ -52,6 +52,23 @@ TEST_CASE("classify: the subject's id is the rest of the path, without the query
     CHECK(classify(http::verb::delete_, "/v1/subjects/").param.empty());
 }
 
+TEST_CASE("classify: a tool's public manifest and its history, the tool still encoded") {
+    auto match = classify(http::verb::get, "/v1/tools/my-cli/manifest");
+    CHECK(match.route == Route::manifest);
+    CHECK(match.method_allowed);
+    CHECK(match.param == "my-cli");
+    match = classify(http::verb::get, "/v1/tools/my%2Dcli/manifest/history?x=1");
+    CHECK(match.route == Route::manifest_history);
+    CHECK(match.param == "my%2Dcli");
+    CHECK_FALSE(classify(http::verb::put, "/v1/tools/my-cli/manifest").method_allowed);
+    for (const char* target : {"/v1/tools//manifest", "/v1/tools/a/b/manifest", "/v1/tools/manifest",
+                               "/v1/tools/a/manifest/", "/v1/tools/a/manifests"}) {
+        INFO(target);
+        CHECK(classify(http::verb::get, target).route == Route::not_found);
+    }
+    CHECK(std::string(route_label(Route::manifest_history)) == "manifest");
+}
+
 TEST_CASE("classify: near misses are not found, and a query string does not change the route") {
     for (const char* target : {"/v1/batches/", "/v1/batch", "/V1/batches", "/v1/subjects", "/metricsx", "/v1/tools/x",
                                "", "/no-such-file.js", "?/v1/batches"}) {

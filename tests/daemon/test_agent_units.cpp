@@ -135,6 +135,11 @@ TEST_CASE("control_refusal: a tool records only its first-run answer, the person
     request = {};
     request.mutable_flush();
     CHECK_FALSE(refused(request, "", unset, unset));
+    // A manifest is public: any tool's, by anyone (the consent prompt asks before any Hello).
+    request = {};
+    request.mutable_manifest()->set_tool("other");
+    CHECK_FALSE(refused(request, "t", unset, unset));
+    CHECK_FALSE(refused(request, "", unset, unset));
 }
 
 TEST_CASE("scrubbing: home, user, e-mail, IP addresses") {

@@ -33,7 +33,8 @@ enum class ConsentOutcome {
 struct ConsentPromptOptions {
     int input_fd = 0;   ///< where the answer is read (must be a terminal)
     int output_fd = 2;  ///< where the question is written (must be a terminal)
-    /// What is collected, in one sentence; the default describes command and feature events.
+    /// What is collected, in one sentence; the default describes command and feature events. When
+    /// the agent enforces a manifest for the tool, its short form (`tk manifest TOOL`) is shown instead.
     std::string what_is_collected;
     std::chrono::milliseconds agent_timeout{1000};   ///< for each request to the agent
     std::chrono::milliseconds answer_timeout{120000};  ///< how long to wait for the person

@@ -19,6 +19,8 @@ enum class Route {
     metrics,    ///< GET /metrics
     tools,      ///< GET /v1/tools
     cohorts,    ///< GET /v1/cohorts
+    manifest,          ///< GET /v1/tools/{tool}/manifest (public)
+    manifest_history,  ///< GET /v1/tools/{tool}/manifest/history (public)
     dashboard,  ///< GET of one of the dashboard's files
     not_found,  ///< anything else
 };
@@ -26,7 +28,7 @@ enum class Route {
 struct RouteMatch {
     Route route = Route::not_found;  ///< what the path names, whatever the method
     bool method_allowed = false;     ///< false: answer 405 with Allow: route_method(route)
-    std::string_view param;          ///< the path's parameter ({anonymous id}), still percent-encoded
+    std::string_view param;          ///< the path's parameter ({anonymous id}, {tool}), still percent-encoded
 };
 
 /// The route of `target` (its query string is ignored) and whether `method` is the one it takes.
@@ -36,7 +38,7 @@ RouteMatch classify(boost::beast::http::verb method, std::string_view target);
 boost::beast::http::verb route_method(Route route);
 
 /// The route's label in tk_collector_requests_total: "batches", "subjects", "query", "export",
-/// "healthz", "metrics", "tools", "cohorts", "dashboard" or "other".
+/// "healthz", "metrics", "tools", "cohorts", "manifest", "dashboard" or "other".
 const char* route_label(Route route);
 
 }  // namespace tk::collector

@@ -17,6 +17,7 @@
 #include "tk/agent/config.hpp"
 #include "tk/agent/forwarder.hpp"
 #include "tk/agent/intake.hpp"
+#include "tk/agent/manifest_fetch.hpp"
 #include "tk/agent/log_throttle.hpp"
 #include "tk/agent/session.hpp"
 #include "tk/agent/spool_import.hpp"
@@ -45,6 +46,7 @@ public:
     int run();
 
 private:
+    void open_manifests(const Paths& paths, const AgentConfig& config);
     void listen();
     void accept();
     void retry_accept(const boost::system::error_code& error);
@@ -72,6 +74,7 @@ private:
     void control_events(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
     void control_forget(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
     void control_flush(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
+    void control_manifest(const telemetry_kit::v1::ControlRequest& request, ControlReply reply);
     /// The store's completion for a command that ran a store task: on the io thread, `finish`
     /// completes `response` and it is sent; if the task did not commit, an error is sent instead.
     std::function<void(bool committed)> reply_when_committed(
@@ -103,6 +106,7 @@ private:
     std::unique_ptr<ToolRegistry> registry_;
     std::unique_ptr<Intake> intake_;
     std::unique_ptr<Forwarder> forwarder_;
+    std::unique_ptr<ManifestFetcher> manifests_;
     std::unique_ptr<SpoolImporter> spool_;
     ControlHandler control_handler_;
     std::uint64_t next_session_id_ = 1;

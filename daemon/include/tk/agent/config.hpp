@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tk/agent/forwarder.hpp"
+#include "tk/agent/manifest_fetch.hpp"
 
 namespace tk::agent {
 
@@ -46,6 +47,9 @@ struct AgentConfig {
     // [forwarder]
     ForwarderOptions forwarder;
     bool sent_log = true;                             ///< keep a local log of what was sent
+
+    // [manifest]
+    ManifestOptions manifest;
 };
 
 /// Reads `file`. A missing file gives the defaults unless `must_exist`. Throws std::runtime_error

@@ -4,6 +4,7 @@
 /// policy, scrubbing and serialization. Everything here runs on the intake (io_context) thread.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "telemetry_kit/v1/agent.pb.h"
+#include "telemetry_kit/v1/manifest.pb.h"
 #include "tk/agent/policy.hpp"
 #include "tk/agent/scrubber.hpp"
 #include "tk/agent/store.hpp"
@@ -27,6 +29,8 @@ public:
         telemetry_kit::v1::Consent consent = telemetry_kit::v1::CONSENT_UNSET;
         std::uint64_t generation = 0;
         std::string anonymous_id;
+        /// The manifest in force for the tool (fetched from its destination), or null: none.
+        std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;
     };
 
     ToolRegistry(std::string install_secret, const StoredState& state);
@@ -41,6 +45,8 @@ public:
     void set_consent(Tool& tool, telemetry_kit::v1::Consent consent);
     /// Bumps the tool's generation and so its anonymous id. Returns the old id.
     std::string rotate(Tool& tool);
+    /// Puts `manifest` (null: none) in force for the tool's next events.
+    void set_manifest(Tool& tool, std::shared_ptr<const telemetry_kit::v1::Manifest> manifest);
 
     std::uint64_t epoch() const { return epoch_; }
 
@@ -60,6 +66,7 @@ struct ToolContext {
     std::uint64_t epoch = 0;
     Decision decision;
     std::string tool_version;  ///< the Hello's version, bounded like an event's
+    std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;  ///< the tool's, as of `epoch`
 };
 
 /// Checks tool names: 1-64 bytes of [A-Za-z0-9._-].
@@ -101,6 +108,10 @@ public:
 
     ToolRegistry& registry() { return registry_; }
     EventStore& store() { return store_; }
+
+    /// Called by hello() with the tool's name and collector endpoint, when it has one (the
+    /// agent keeps the tool's manifest from there). May be empty.
+    std::function<void(const std::string& tool, const std::string& endpoint)> on_destination;
 
 private:
     void refresh(ToolContext& context);
