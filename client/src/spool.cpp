@@ -78,7 +78,7 @@ int SpoolWriter::open_file() noexcept {
         const int flags = O_WRONLY | O_APPEND | O_CREAT;
         int fd = tk::open_private_file(file_, flags, 0600, refused_);
         if (fd < 0 && refused_.empty() && errno == ENOENT) {
-            if (!tk::ensure_private_dir(state_dir_).empty()) return -1;
+            if (!tk::ensure_private_dir(state_dir_)) return -1;
             fd = tk::open_private_file(file_, flags, 0600, refused_);
         }
         return fd;

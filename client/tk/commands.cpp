@@ -166,7 +166,7 @@ void print_consent(const v1::ConsentResponse& response) {
 
 /// What `tk status` checks on this machine itself: a spool (or state dir) another user could
 /// control is never written to, so events that cannot reach the agent are lost; say so.
-void print_spool_problem(const Common& common, std::ostream& out) {
+static void print_spool_problem(const Common& common, std::ostream& out) {
     const Paths paths = resolve_paths();
     if (common.socket != paths.socket) return;  // another agent's state dir is unknown
     const std::string problem = telemetry_kit::detail::SpoolWriter::problem(paths.state_dir);
@@ -177,7 +177,7 @@ void print_spool_problem(const Common& common, std::ostream& out) {
 }
 
 /// The torn-spool condition, from the agent's imports since it started.
-void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
+static void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
     if (spool.damaged_spans() > 0) {
         out << "spool: torn or corrupt — " << spool.damaged_spans() << " damaged stretch(es), "
             << bytes_text(spool.damaged_bytes()) << ", skipped since the agent started (last "

@@ -295,24 +295,24 @@ std::string read_text(const fs::path& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// Writes `text` to `path` by rename, so a manager never reads half a file. Returns "" or why not.
-std::string write_atomically(const fs::path& path, const std::string& text) {
+/// Writes `text` to `path` by rename, so a manager never reads half a file.
+tk::Result<void> write_atomically(const fs::path& path, const std::string& text) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    if (ec) return "cannot create " + path.parent_path().string() + ": " + ec.message();
+    if (ec) return tk::Error{"cannot create " + path.parent_path().string() + ": " + ec.message()};
     const fs::path temp = path.string() + ".tk-new";
     {
         std::ofstream out(temp, std::ios::binary | std::ios::trunc);
         out << text;
         out.flush();
-        if (!out) return "cannot write " + temp.string() + ": " + std::strerror(errno);
+        if (!out) return tk::Error{"cannot write " + temp.string() + ": " + std::strerror(errno)};
     }
     fs::permissions(temp, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
                     ec);
     fs::rename(temp, path, ec);
     if (ec) {
         fs::remove(temp, ec);
-        return "cannot replace " + path.string() + ": " + ec.message();
+        return tk::Error{"cannot replace " + path.string() + ": " + ec.message()};
     }
     return {};
 }
@@ -446,15 +446,15 @@ int service_install(const ServiceOptions& options) {
             continue;
         }
         if (existed && file.path.filename() == kSocketUnit) socket_changed = true;
-        if (const std::string error = write_atomically(file.path, file.text); !error.empty()) {
-            std::cerr << "tk: " << error << "\n";
+        if (const auto written = write_atomically(file.path, file.text); !written) {
+            std::cerr << "tk: " << written.error() << "\n";
             return kExitFailed;
         }
         std::cout << (existed ? "updated " : "wrote ") << file.path.string() << "\n";
     }
     for (const auto& dir : plan.directories) {
-        if (const std::string error = tk::ensure_private_dir(dir); !error.empty()) {
-            std::cerr << "tk: " << error << "\n";
+        if (const auto made = tk::ensure_private_dir(dir); !made) {
+            std::cerr << "tk: " << made.error() << "\n";
             return kExitFailed;
         }
     }

@@ -70,8 +70,8 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
         activated_ = true;
     }
     const Paths& paths = options_.paths;
-    if (const std::string error = ensure_private_dir(paths.state_dir); !error.empty()) {
-        throw std::runtime_error("state directory: " + error);
+    if (const auto made = ensure_private_dir(paths.state_dir); !made) {
+        throw std::runtime_error("state directory: " + made.error());
     }
     raise_fd_limit();
 
@@ -121,8 +121,8 @@ void Agent::listen() {
         spdlog::info("using the socket-activated listener (fd {})", acceptor_.native_handle());
         return;
     }
-    if (const std::string error = ensure_private_dir(socket.parent_path()); !error.empty()) {
-        throw std::runtime_error("socket directory: " + error);
+    if (const auto made = ensure_private_dir(socket.parent_path()); !made) {
+        throw std::runtime_error("socket directory: " + made.error());
     }
     struct stat st {};
     if (::lstat(socket.c_str(), &st) == 0) {

@@ -86,13 +86,13 @@ void count_drop(IntakeBatch& batch, const char* reason, std::uint64_t count) {
 Intake::Intake(ToolRegistry& registry, EventStore& store, Scrubber scrubber)
     : registry_(registry), store_(store), scrubber_(std::move(scrubber)) {}
 
-std::string Intake::hello(const v1::Hello& hello, ToolContext& context) {
+Result<void> Intake::hello(const v1::Hello& hello, ToolContext& context) {
     if (hello.protocol_version() > 1) {
-        return "unsupported protocol_version " + std::to_string(hello.protocol_version()) + " (this agent speaks 1)";
+        return Error{"unsupported protocol_version " + std::to_string(hello.protocol_version()) + " (this agent speaks 1)"};
     }
     const auto& identity = hello.tool();
     if (!valid_tool_name(identity.tool())) {
-        return "invalid tool name (1-64 characters of A-Z a-z 0-9 . _ -)";
+        return Error{"invalid tool name (1-64 characters of A-Z a-z 0-9 . _ -)"};
     }
     context.hello = hello;
     auto& tool = registry_.get_or_add(identity.tool());

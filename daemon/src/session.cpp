@@ -131,9 +131,8 @@ bool Session::handle(std::string_view payload) {
         case v1::ClientFrame::kHello: {
             if (context_) submit_pending(nullptr);  // a batch holds one tool's events
             ToolContext context;
-            const std::string refused = intake_.hello(frame_.hello(), context);
-            if (!refused.empty()) {
-                fail("hello refused: " + refused);
+            if (const auto accepted = intake_.hello(frame_.hello(), context); !accepted) {
+                fail("hello refused: " + accepted.error());
                 return false;
             }
             context_ = std::move(context);

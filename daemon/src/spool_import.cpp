@@ -174,7 +174,7 @@ bool SpoolImporter::feed(Run& run, std::size_t limit) {
             *hello.mutable_tool() = run.record.tool();
             *hello.mutable_signals() = run.record.signals();
             ToolContext context;
-            if (const std::string refused = intake_.hello(hello, context); !refused.empty()) {
+            if (!intake_.hello(hello, context)) {
                 ++run.unreadable;
                 continue;
             }
