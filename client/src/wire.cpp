@@ -239,23 +239,7 @@ bool decode_error(std::string_view data, Reply& reply) {
     return in.ok();
 }
 
-void append_frame(std::string& out, std::string_view payload) {
-    append_header(out, static_cast<std::uint32_t>(payload.size()));
-    out.append(payload);
-}
-
 }  // namespace
-
-void append_header(std::string& out, std::uint32_t size) {
-    const char header[kHeaderBytes] = {static_cast<char>(size >> 24), static_cast<char>(size >> 16),
-                                       static_cast<char>(size >> 8), static_cast<char>(size)};
-    out.append(header, kHeaderBytes);
-}
-
-std::uint32_t read_header(const char* p) {
-    const auto* b = reinterpret_cast<const unsigned char*>(p);
-    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
-}
 
 void encode_event(std::string& out, const EventFields& event) {
     put_bytes(out, 1, event.id);

@@ -312,7 +312,7 @@ int consent(const Common& common, const std::string& action, const std::string& 
 }
 
 // The agent's platform facts as one short phrase: "linux (debian 12) x86_64, agent 0.1.0".
-std::string platform_text(const v1::Event& event) {
+static std::string platform_text(const v1::Event& event) {
     std::string text = event.os().empty() ? "unknown" : event.os();
     if (!event.os_version().empty()) text += " (" + event.os_version() + ")";
     if (!event.arch().empty()) text += " " + event.arch();

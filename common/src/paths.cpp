@@ -49,7 +49,7 @@ std::vector<fs::path> Paths::owned_files() const {
 fs::path home_directory(const EnvLookup& env) { return home_dir_of(process_env_or(env)); }
 
 static void resolve_state_and_config(const EnvLookup& env, Paths& paths);
-fs::path socket_path(const EnvLookup& env, const fs::path& state_dir);
+static fs::path socket_path(const EnvLookup& env, const fs::path& state_dir);
 
 Paths resolve_paths(const EnvLookup& lookup) {
     const EnvLookup env = process_env_or(lookup);

@@ -110,4 +110,11 @@ std::uint64_t uuid_v7_unix_ms(const Uuid& id) {
     return ms;
 }
 
+std::int64_t uuid_v7_unix_ms(std::string_view id_bytes) {
+    if (id_bytes.size() != 16) return 0;
+    Uuid id{};
+    for (std::size_t i = 0; i < 6; ++i) id[i] = static_cast<std::uint8_t>(id_bytes[i]);
+    return static_cast<std::int64_t>(uuid_v7_unix_ms(id));
+}
+
 }  // namespace tk

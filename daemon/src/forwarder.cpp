@@ -29,6 +29,7 @@
 #include "tk/agent/backoff.hpp"
 #include "tk/agent/forwarder_wire.hpp"
 #include "tk/agent/http_client.hpp"
+#include "tk/common/clock.hpp"
 
 namespace tk::agent {
 
@@ -37,9 +38,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+std::int64_t unix_ms_now() { return tk::now_unix_ms(); }
 
 /// Worth retrying: the request timed out, we were rate-limited, or the server failed.
 bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "tk/agent/session.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/private_files.hpp"
 #include "tk/common/spool_format.hpp"
 
@@ -36,11 +37,6 @@ constexpr std::chrono::milliseconds kLockedRetry{20};
 constexpr std::chrono::milliseconds kFailedRetry{10'000};
 /// Writers stop at 16 MiB (plus one write each when racing); more than this is not a spool.
 constexpr std::size_t kMaxImportBytes = 64u << 20;
-
-std::int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 /// The whole file (up to `limit` bytes; `cut` says how many were left out), or nullopt.
 std::optional<std::string> read_private_file(const fs::path& file, std::size_t limit, std::size_t& cut) {

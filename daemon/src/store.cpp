@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "sqlite.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace tk::agent {
@@ -46,24 +47,12 @@ CREATE TABLE IF NOT EXISTS refused_erasures(
 PRAGMA user_version = 1;
 )sql";
 
-std::int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 /// The smallest UUIDv7 of millisecond `unix_ms`: ids below it were made before then.
 std::string uuid_floor(std::int64_t unix_ms) {
     std::string id(16, '\0');
     const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
     for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
     return id;
-}
-
-std::int64_t uuid_ms(std::string_view id) {
-    if (id.size() != 16) return 0;
-    std::int64_t ms = 0;
-    for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<unsigned char>(id[static_cast<std::size_t>(i)]);
-    return ms;
 }
 
 void configure(Database& db, bool synchronous_full) {
@@ -132,7 +121,7 @@ void for_id_chunks(Database& db, std::string_view head, std::string_view tail, c
 /// Rows per multi-row INSERT: one statement step for many rows costs much less than one per row.
 constexpr std::size_t kRowsPerInsert = 32;
 
-std::string multi_row_insert() {
+static std::string multi_row_insert() {
     std::string sql = "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)";
     for (std::size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?,?,?,?,?)";
     return sql;
@@ -589,7 +578,7 @@ void EventStore::Tx::fill_status(v1::StatusResponse& status) {
     status.set_max_queue_events(store_.options_.max_queue_events);
     status.set_max_queue_bytes(store_.options_.max_queue_bytes);
     Statement oldest(db, "SELECT id FROM events ORDER BY id LIMIT 1");
-    status.set_oldest_event_unix_ms(oldest.step() ? uuid_ms(oldest.blob(0)) : 0);
+    status.set_oldest_event_unix_ms(oldest.step() ? uuid_v7_unix_ms(oldest.blob(0)) : 0);
 
     std::map<std::int64_t, v1::ToolStatus*> by_id;
     Statement tools(db, "SELECT tool_id, name, identity, consent FROM tools ORDER BY name");
