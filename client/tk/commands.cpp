@@ -25,48 +25,42 @@ namespace {
 
 constexpr std::chrono::seconds kControlDeadline{30};
 
-int not_running(const Common& common, const std::string& refused = {}) {
-    if (refused.empty()) {
-        std::cerr << "telemetry-kit agent is not running (no agent at " << common.socket.string() << ")\n";
-    } else {
-        std::cerr << "telemetry-kit agent is not running: " << refused << "\n";
-    }
-    return kExitNoAgent;
+/// No agent answers on the socket (or an impostor holds it): what to tell the person.
+Error not_running_error(const Common& common, const std::string& refused = {}) {
+    return Error{refused.empty() ? "telemetry-kit agent is not running (no agent at " + common.socket.string() + ")"
+                                 : "telemetry-kit agent is not running: " + refused,
+                 kExitNoAgent};
 }
 
-/// Sends one control request and waits for its reply. On failure prints why and sets `exit_code`.
-std::optional<v1::ControlResponse> call(const Common& common, v1::ControlRequest request, int& exit_code) {
+/// Prints a failed call's message; returns its exit code.
+int report(const Error& error) {
+    std::cerr << error.message << "\n";
+    return error.code;
+}
+
+int not_running(const Common& common, const std::string& refused = {}) {
+    return report(not_running_error(common, refused));
+}
+
+/// Sends one control request and waits for its reply; else the message and exit code of why not.
+Result<v1::ControlResponse> call(const Common& common, v1::ControlRequest request) {
     std::string refused;
     auto connection = AgentConnection::connect(common.socket, refused);
-    if (!connection) {
-        exit_code = not_running(common, refused);
-        return std::nullopt;
-    }
+    if (!connection) return not_running_error(common, refused);
     request.set_request_id(1);
     request.set_caller(v1::CALLER_PERSON);  // the person's own command: may change any choice
     v1::ClientFrame frame;
     *frame.mutable_control() = std::move(request);
-    std::string error;
-    if (!connection->send(frame)) error = "cannot send to the agent";
-    while (error.empty()) {
-        auto reply = connection->receive(kControlDeadline, error);
-        if (!reply) break;
-        if (reply->has_error()) {
-            error = "the agent refused the request: " + reply->error().reason();
-            break;
-        }
+    if (!connection->send(frame)) return Error{"tk: cannot send to the agent", kExitFailed};
+    for (;;) {
+        auto reply = connection->receive(kControlDeadline);
+        if (!reply) return Error{"tk: " + reply.error(), kExitFailed};
+        if (reply->has_error()) return Error{"tk: the agent refused the request: " + reply->error().reason(), kExitFailed};
         if (reply->has_control() && reply->control().request_id() == 1) {
-            if (!reply->control().error().empty()) {
-                std::cerr << "tk: " << reply->control().error() << "\n";
-                exit_code = kExitFailed;
-                return std::nullopt;
-            }
-            return reply->control();
+            if (!reply->control().error().empty()) return Error{"tk: " + reply->control().error(), kExitFailed};
+            return std::move(*reply->mutable_control());
         }
     }
-    std::cerr << "tk: " << error << "\n";
-    exit_code = kExitFailed;
-    return std::nullopt;
 }
 
 int print_json(const google::protobuf::Message& message) {
@@ -207,13 +201,13 @@ static void print_refused_erasures(const v1::StatusResponse& status) {
 }
 
 int status(const Common& common) {
-    int exit_code = kExitOk;
     const auto response = call(common, [] {
         v1::ControlRequest request;
         request.mutable_status();
         return request;
-    }(), exit_code);
+    }());
     if (!response) {
+        const int exit_code = report(response.failure());
         print_spool_problem(common, std::cerr);
         return exit_code;
     }
@@ -299,9 +293,8 @@ int consent(const Common& common, const std::string& action, const std::string& 
     }
     consent->set_tool(tool);
     consent->set_all(all);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     if (common.json) return print_json(response->consent());
     if (action != "status") {
         std::cout << "consent " << (action == "grant" ? "granted" : action == "deny" ? "denied" : "reset") << " for "
@@ -324,9 +317,8 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
     v1::ControlRequest request;
     request.mutable_events()->set_tool(tool);
     request.mutable_events()->set_limit(limit);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     const auto& events = response->events();
     if (common.json) return print_json(events);
     for (const auto& event : events.events()) {
@@ -350,9 +342,8 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
 int flush(const Common& common) {
     v1::ControlRequest request;
     request.mutable_flush();
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     if (common.json) return print_json(response->flush());
     std::cout << "committed; " << response->flush().queue_events() << " events queued, forwarder notified\n";
     return kExitOk;
@@ -365,9 +356,8 @@ int forget(const Common& common, const std::string& tool, bool all) {
     }
     v1::ControlRequest request;
     request.mutable_forget()->set_tool(tool);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     const auto& forget = response->forget();
     if (common.json) return print_json(forget);
     std::cout << "deleted " << forget.deleted_events() << " local events; new anonymous id for";
@@ -502,8 +492,11 @@ int track(const Common& common, const TrackOptions& options) {
         error = "cannot send to the agent";
     }
     while (error.empty()) {
-        auto reply = connection->receive(std::chrono::milliseconds(options.timeout_ms), error);
-        if (!reply) break;
+        auto reply = connection->receive(std::chrono::milliseconds(options.timeout_ms));
+        if (!reply) {
+            error = reply.error();
+            break;
+        }
         if (reply->has_error()) {
             error = "the agent refused the event: " + reply->error().reason();
             break;
