@@ -23,6 +23,7 @@
 #include "tk/agent/identity.hpp"
 #include "tk/agent/version.hpp"
 #include "tk/common/framing.hpp"
+#include "tk/common/scoped_umask.hpp"
 #include "tk/common/unix_socket.hpp"
 
 namespace tk::agent {
@@ -38,12 +39,7 @@ constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMax
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // after accept failed (out of descriptors)
 
 /// True if something accepts connections on the Unix socket at `path`.
-bool socket_is_live(const fs::path& path) {
-    const int fd = unix_socket::connect_stream(path);
-    if (fd < 0) return false;
-    ::close(fd);
-    return true;
-}
+bool socket_is_live(const fs::path& path) { return static_cast<bool>(UniqueFd(unix_socket::connect_stream(path))); }
 
 /// Hundreds of clients at once need more descriptors than the usual soft limit of 1024.
 void raise_fd_limit() {
@@ -77,9 +73,9 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
 
     // One agent per state dir (the queue database), and one per socket.
     const fs::path lock_file = paths.agent_lock();
-    lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    lock_fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_fd_) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
         throw std::runtime_error(fmt::format("another agent is already running with state directory {}",
                                              paths.state_dir.string()));
     }
@@ -112,7 +108,6 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
 Agent::~Agent() {
     if (store_) store_->stop();
     if (forwarder_) forwarder_->stop();
-    if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void Agent::listen() {
@@ -138,11 +133,12 @@ void Agent::listen() {
     if (socket.native().size() >= sizeof(sockaddr_un::sun_path)) {
         throw std::runtime_error(fmt::format("socket path {} is too long for a Unix socket", socket.string()));
     }
-    const mode_t old_mask = ::umask(0177);  // the socket is born 0600
     boost::system::error_code error;
-    acceptor_.open(stream_protocol(), error);
-    if (!error) acceptor_.bind(stream_protocol::endpoint(socket.string()), error);
-    ::umask(old_mask);
+    {
+        const ScopedUmask born_private(0177);  // the socket is born 0600
+        acceptor_.open(stream_protocol(), error);
+        if (!error) acceptor_.bind(stream_protocol::endpoint(socket.string()), error);
+    }
     if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
     if (error) throw std::runtime_error(fmt::format("cannot listen on {}: {}", socket.string(), error.message()));
     ::chmod(socket.c_str(), 0600);
