@@ -1,3 +1,5 @@
+// The public C++ API (telemetry_kit/client.hpp): Client, Event and their builders, a thin layer that
+// turns calls into EventDrafts for the core (core.cpp) and never throws into the host.
 #include "telemetry_kit/client.hpp"
 
 #include <exception>

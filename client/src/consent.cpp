@@ -1,3 +1,5 @@
+// The consent helpers of the public API (telemetry_kit/consent.hpp): one control round trip to
+// the agent (agent_request) to read or record the person's answer, and the one-time prompt (ask_consent_once).
 #include "telemetry_kit/consent.hpp"
 
 #include <poll.h>

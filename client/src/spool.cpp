@@ -1,3 +1,5 @@
+// The client's spool writer (spool.hpp): appends framed records to <state dir>/spool under the
+// lock protocol of docs/protocol.md, only into a file and directory that are the person's own.
 #include "spool.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The client's transport to the agent (unix_socket.hpp): non-blocking send/receive that never
+// raise SIGPIPE, and one control round trip with a deadline (agent_request).
 #include "unix_socket.hpp"
 
 #include "tk/common/framing.hpp"

@@ -1,3 +1,5 @@
+// The client's hand-written protobuf encoding (wire.hpp): Hello, Event, Flush and spool records
+// out, AgentReply in — so the library needs no libprotobuf.
 #include "wire.hpp"
 
 #include <cstring>

@@ -1,3 +1,5 @@
+// tk's blocking connection to the agent (agent_connection.hpp): ClientFrame out, AgentReply in,
+// each wait bounded by a deadline.
 #include "agent_connection.hpp"
 
 #include <poll.h>

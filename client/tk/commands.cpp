@@ -1,3 +1,5 @@
+// The tk commands (commands.hpp): status, consent, events, flush, forget and track — each one
+// control request to the agent (call()) and the printing of its answer, in text or JSON.
 #include "commands.hpp"
 
 #include <google/protobuf/util/json_util.h>

@@ -1,3 +1,6 @@
+// `tk service install|uninstall|status` (service.hpp): carries out the platform's plan
+// (service_systemd.cpp, service_launchd.cpp) — writes the files, runs the service manager's
+// commands, says what it did and how to read the agent's log.
 #include "service.hpp"
 
 #include <sys/file.h>

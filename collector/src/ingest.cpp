@@ -1,3 +1,5 @@
+// Batch ingest (ingest.hpp): per-event validation, the COPY rows of a batch, the staging-table
+// insert that tells accepted from duplicate events, the rollups, erasure and monthly partitions.
 #include "tk/collector/ingest.hpp"
 
 #include <fmt/format.h>

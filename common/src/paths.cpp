@@ -1,3 +1,5 @@
+// Per-user paths (paths.hpp): the socket, state and config directories from the environment,
+// and ensure_private_dir().
 #include "tk/common/paths.hpp"
 
 #include <pwd.h>

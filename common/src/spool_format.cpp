@@ -1,3 +1,5 @@
+// The spool file's record format (spool_format.hpp): finishing a record (length, CRC-32) and
+// scanning a file into intact records and damaged stretches. Pure.
 #include "tk/common/spool_format.hpp"
 
 #include "tk/common/big_endian.hpp"

@@ -1,3 +1,5 @@
+// POSIX Unix stream sockets (unix_socket.hpp): connect with close-on-exec and no SIGPIPE, peer
+// credentials, and connect_trusted(), which refuses an agent that is not the person's own.
 #include "tk/common/unix_socket.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// UUIDv7 (uuid.hpp): a generator that stays strictly increasing within a millisecond and when the
+// clock steps back, the text form, and the timestamp of an id.
 #include "tk/common/uuid.hpp"
 
 #include <sys/random.h>

@@ -1,3 +1,6 @@
+// The agent (agent.hpp): start-up (lock, store, registry, forwarder), the listener and its accept
+// loop with a connection cap, the idle exit of a socket-activated agent, and the control commands
+// (one handler each, registered in kControlCommands).
 #include "tk/agent/agent.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// The forwarder's bytes (forwarder_wire.hpp): a Batch from stored events, a BatchAck sorted out.
 #include "tk/agent/forwarder_wire.hpp"
 
 #include <unordered_set>

@@ -1,3 +1,5 @@
+// The forwarder's HTTP/1.1 client over Beast, plain or TLS, every step bounded (http_client.hpp),
+// and parse_url() for collector endpoints.
 #include "tk/agent/http_client.hpp"
 
 #include <boost/asio/connect.hpp>

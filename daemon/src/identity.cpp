@@ -1,3 +1,4 @@
+// The install secret (made once, 0600, never sent) and the per-tool anonymous ids derived from it.
 #include "tk/agent/identity.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The intake (intake.hpp): Hello, then per event policy, scrubbing and bounds, the canonical bytes
+// that are stored — and the hot path that splices the agent's fields into bytes as sent.
 #include "tk/agent/intake.hpp"
 
 #include <google/protobuf/io/coded_stream.h>

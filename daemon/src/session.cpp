@@ -1,3 +1,5 @@
+// One client connection (session.hpp): frames in, events to the store in one batch per read,
+// FlushAcks once committed, control requests to the agent; bounded replies and an idle timeout.
 #include "tk/agent/session.hpp"
 
 #include <boost/asio/post.hpp>

@@ -1,3 +1,5 @@
+// The spool import (spool_import.hpp): takes <state dir>/spool by rename under its lock, feeds
+// its records through the intake in slices between sessions, and deletes it once committed.
 #include "tk/agent/spool_import.hpp"
 
 #include <fcntl.h>

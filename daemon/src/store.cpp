@@ -1,3 +1,13 @@
+// The agent's SQLite queue (store.hpp).
+//
+// How: one writer thread (writer_loop) owns the connection. Sessions and control commands hand it
+// batches and tasks; each turn it takes everything pending (waiting up to commit_wait for more
+// while events arrive and nobody waits on a commit), inserts the batches' rows in id order with
+// 32-row INSERT OR IGNORE statements (a chunk that may hold a duplicate is redone row by row under
+// a savepoint, so each event's fate is exact), runs the tasks, commits once, and then completes
+// every callback (FlushAcks, control replies). Bounds and expiry delete the oldest ids and count
+// them per tool. The forwarder reads and deletes through the Outbox methods on its own thread
+// under the outbox lock; their failures are results, never empty answers.
 #include "tk/agent/store.hpp"
 
 #include <pthread.h>
