@@ -559,10 +559,7 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
     return dropped;
 }
 
-namespace {
-
-/// One event as a line of COPY's text format, appended to `rows`.
-void append_row(std::string& rows, const Event& event) {
+void detail::append_copy_row(std::string& rows, const Event& event) {
     const std::int64_t id_ms = tk::uuid_v7_unix_ms(event.id());
     rows += tk::uuid_bytes_to_string(event.id());
     rows.push_back('\t');
@@ -593,6 +590,8 @@ void append_row(std::string& rows, const Event& event) {
     rows.push_back('\n');
 }
 
+namespace {
+
 /// COPYs the staged events into the staging table in pieces of about kCopyChunk bytes: escaping
 /// can make a row many times its wire size, and the rows of a whole batch need not be held at once.
 void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
@@ -601,7 +600,7 @@ void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
     rows.reserve(kCopyChunk + 64 * 1024);
     conn.copy_begin(detail::kCopyStaging);
     for (const Event* event : staged) {
-        append_row(rows, *event);
+        detail::append_copy_row(rows, *event);
         if (rows.size() >= kCopyChunk) {
             conn.copy_put(rows);
             rows.clear();
