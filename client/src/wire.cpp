@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tk/common/spool_format.hpp"
+#include "tk/common/varint.hpp"
 
 namespace telemetry_kit::detail::wire {
 namespace {
@@ -15,25 +16,8 @@ constexpr std::uint32_t kFixed64 = 1;
 constexpr std::uint32_t kLengthDelimited = 2;
 constexpr std::uint32_t kFixed32 = 5;
 
-void put_varint(std::string& out, std::uint64_t value) {
-    char buffer[10];
-    std::size_t n = 0;
-    while (value >= 0x80) {
-        buffer[n++] = static_cast<char>((value & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    buffer[n++] = static_cast<char>(value);
-    out.append(buffer, n);
-}
-
-std::size_t varint_size(std::uint64_t value) {
-    std::size_t n = 1;
-    while (value >= 0x80) {
-        value >>= 7;
-        ++n;
-    }
-    return n;
-}
+using tk::varint_size;
+void put_varint(std::string& out, std::uint64_t value) { tk::append_varint(out, value); }
 
 void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) { put_varint(out, (field << 3) | wire_type); }
 

@@ -13,6 +13,7 @@
 
 #include "tk/agent/identity.hpp"
 #include "tk/agent/platform.hpp"
+#include "tk/common/varint.hpp"
 
 namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
@@ -124,14 +125,6 @@ void Intake::refresh(ToolContext& context) {
 }
 
 namespace {
-
-void append_varint(std::string& out, std::uint64_t value) {
-    while (value >= 0x80) {
-        out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-        value >>= 7;
-    }
-    out.push_back(static_cast<char>(value));
-}
 
 void append_string_field(std::string& out, std::uint32_t field, const std::string& value) {
     append_varint(out, (field << 3) | 2);
