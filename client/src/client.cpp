@@ -1,17 +1,15 @@
+// The public C++ API (telemetry_kit/client.hpp): Client, Event and their builders, a thin layer that
+// turns calls into EventDrafts for the core (core.cpp) and never throws into the host.
 #include "telemetry_kit/client.hpp"
 
 #include <exception>
 
 #include "core.hpp"
+#include "tk/common/clock.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit {
 namespace {
-
-std::int64_t now_unix_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 const Config& empty_config() {
     static const Config config;
@@ -30,7 +28,7 @@ EventBuilder::EventBuilder(detail::ClientCore* core, int kind, std::string_view 
         draft_.kind = kind;
         draft_.name = std::string(name);
         draft_.attributes.assign(attributes.begin(), attributes.end());
-        draft_.timestamp_unix_ms = now_unix_ms();
+        draft_.timestamp_unix_ms = tk::now_unix_ms();
     } catch (...) {
         core_ = nullptr;  // out of memory: this event is lost, the host goes on
     }

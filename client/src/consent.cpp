@@ -1,3 +1,5 @@
+// The consent helpers of the public API (telemetry_kit/consent.hpp): one control round trip to
+// the agent (agent_request) to read or record the person's answer, and the one-time prompt (ask_consent_once).
 #include "telemetry_kit/consent.hpp"
 
 #include <poll.h>
@@ -21,14 +23,14 @@ std::atomic<std::uint64_t> g_request_id{1};
 std::optional<detail::wire::Reply> consent_request(detail::wire::ConsentAction action, const std::string& tool,
                                                    std::chrono::milliseconds timeout) {
     const std::uint64_t id = g_request_id.fetch_add(1);
-    detail::wire::Reply reply;
-    std::string error;
     const std::string frame = detail::wire::consent_request_frame(id, action, tool);
-    if (!detail::agent_request(tk::resolve_paths().socket, frame, reply, timeout, error)) return std::nullopt;
+    auto answered = detail::agent_request(tk::resolve_paths().socket, frame, timeout);
+    if (!answered) return std::nullopt;
+    detail::wire::Reply& reply = *answered;
     if (reply.type != detail::wire::Reply::Type::control || reply.request_id != id || !reply.error.empty()) {
         return std::nullopt;
     }
-    return reply;
+    return std::move(reply);
 }
 
 /// The short form of the tool's manifest, if the agent enforces one ("" otherwise, or on any failure).

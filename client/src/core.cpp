@@ -1,3 +1,13 @@
+// The client's engine (core.hpp): how an event gets from the host's thread to the agent.
+//
+// How: submit() encodes the event on the host's thread and appends it to the bounded `pending_`
+// queue under one short lock — no I/O, never blocking. One I/O thread (io_loop/io_step) owns the
+// connection: it moves events to `backlog_`, writes them as frames, and after every
+// flush_every_events or flush_every sends a Flush; an event stays `inflight_` (with the sequence
+// number of its Flush) until a FlushAck covers it. A broken connection puts `inflight_` back in
+// front of `backlog_` (the agent dedups by id) and reconnects with backoff; a stalled agent, a
+// queue near its bound, or the end of the process sends what is left to the spool file instead
+// (spool.cpp). shutdown() drains within its deadline; fork handlers give the child a fresh core.
 #include "core.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// What the client reads from its process environment (environment.hpp): opt-out variables,
+// CI markers, TELEMETRY_KIT_DEBUG.
 #include "environment.hpp"
 
 #include <cctype>

@@ -1,3 +1,5 @@
+// The client's spool writer (spool.hpp): appends framed records to <state dir>/spool under the
+// lock protocol of docs/protocol.md, only into a file and directory that are the person's own.
 #include "spool.hpp"
 
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 
 #include "tk/common/paths.hpp"
 #include "tk/common/private_files.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
@@ -61,11 +64,10 @@ int SpoolWriter::open_locked() noexcept {
     // spool. If the agent renamed it for import between our open() and our lock, a record
     // written now would land in a file the agent may already have read: open the new spool.
     for (int attempt = 0; attempt < 8; ++attempt) {
-        const int fd = open_file();
-        if (fd < 0) return -1;
-        lock_bounded(fd);
-        if (still_at(fd, file_)) return fd;
-        ::close(fd);
+        tk::UniqueFd fd(open_file());
+        if (!fd) return -1;
+        lock_bounded(fd.get());
+        if (still_at(fd.get(), file_)) return fd.release();
     }
     refused_ = "the spool " + file_.string() + " was replaced while opening it, again and again";
     return -1;
@@ -78,7 +80,7 @@ int SpoolWriter::open_file() noexcept {
         const int flags = O_WRONLY | O_APPEND | O_CREAT;
         int fd = tk::open_private_file(file_, flags, 0600, refused_);
         if (fd < 0 && refused_.empty() && errno == ENOENT) {
-            if (!tk::ensure_private_dir(state_dir_).empty()) return -1;
+            if (!tk::ensure_private_dir(state_dir_)) return -1;
             fd = tk::open_private_file(file_, flags, 0600, refused_);
         }
         return fd;
@@ -91,8 +93,7 @@ std::string SpoolWriter::problem(const std::filesystem::path& state_dir) noexcep
     try {
         std::string why = tk::untrusted_dir_reason(state_dir);
         if (!why.empty()) return why;
-        const int fd = tk::open_private_file(state_dir / "spool", O_RDONLY, 0, why);
-        if (fd >= 0) ::close(fd);
+        const tk::UniqueFd fd(tk::open_private_file(state_dir / "spool", O_RDONLY, 0, why));
         return why;
     } catch (...) {
         return {};
@@ -104,15 +105,15 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
     if (events.empty()) return result;
     const std::size_t total = events.size();
     try {
-        const int fd = open_locked();
-        if (fd >= 0) {
+        const tk::UniqueFd fd(open_locked());  // closing it drops the lock, also on an exception
+        if (fd) {
             struct stat st {};
-            std::size_t size = ::fstat(fd, &st) == 0 ? static_cast<std::size_t>(st.st_size) : max_file_bytes_;
+            std::size_t size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : max_file_bytes_;
             std::string chunk;
             std::size_t chunk_records = 0;
             auto write_chunk = [&] {
                 if (chunk.empty()) return;
-                if (size + chunk.size() <= max_file_bytes_ && write_all(fd, chunk)) {
+                if (size + chunk.size() <= max_file_bytes_ && write_all(fd.get(), chunk)) {
                     result.spooled += chunk_records;
                     size += chunk.size();
                 } else {
@@ -128,7 +129,6 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
                 if (chunk.size() >= kMaxWriteBytes) write_chunk();
             }
             write_chunk();
-            ::close(fd);  // and with it the lock
         }
     } catch (...) {
     }

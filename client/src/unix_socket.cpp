@@ -1,5 +1,9 @@
+// The client's transport to the agent (unix_socket.hpp): non-blocking send/receive that never
+// raise SIGPIPE, and one control round trip with a deadline (agent_request).
 #include "unix_socket.hpp"
 
+#include "tk/common/framing.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "tk/common/unix_socket.hpp"
 
 #include <poll.h>
@@ -41,50 +45,63 @@ ssize_t receive_some(int fd, char* data, std::size_t size) noexcept {
     }
 }
 
-bool agent_request(const std::filesystem::path& socket, const std::string& frame, wire::Reply& reply,
-                   std::chrono::milliseconds timeout, std::string& error) noexcept {
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + timeout;
-    std::string refused;
-    const int fd = connect_agent(socket, refused);
-    if (fd < 0) {
-        error = refused.empty() ? "the agent is not running (no socket at " + socket.string() + ")" : refused;
-        return false;
-    }
-    auto wait = [&](short events) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd, events, 0};
-        return ::poll(&p, 1, static_cast<int>(left)) > 0;
-    };
-    bool ok = false;
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// Waits until `fd` is ready for `events`; false once `deadline` has passed.
+bool wait_for(int fd, short events, clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    return ::poll(&p, 1, static_cast<int>(left)) > 0;
+}
+
+/// Sends all of `bytes` by `deadline`; false if the connection broke or time ran out.
+bool send_by(int fd, const std::string& bytes, clock::time_point deadline) {
     std::size_t sent = 0;
-    std::string in;
-    while (sent < frame.size()) {
-        const ssize_t n = send_some(fd, frame.data() + sent, frame.size() - sent);
-        if (n < 0 || (n == 0 && !wait(POLLOUT))) break;
+    while (sent < bytes.size()) {
+        const ssize_t n = send_some(fd, bytes.data() + sent, bytes.size() - sent);
+        if (n < 0 || (n == 0 && !wait_for(fd, POLLOUT, deadline))) return false;
         sent += static_cast<std::size_t>(n);
     }
-    if (sent == frame.size()) {
-        char buffer[4096];
-        for (;;) {
-            if (in.size() >= wire::kHeaderBytes) {
-                const std::size_t length = wire::read_header(in.data());
-                if (length > kMaxReplyBytes) break;
-                if (in.size() >= wire::kHeaderBytes + length) {
-                    ok = wire::decode_reply(std::string_view(in).substr(wire::kHeaderBytes, length), reply);
-                    if (!ok) error = "the agent's reply is malformed";
-                    break;
+    return true;
+}
+
+/// Reads one AgentReply frame by `deadline`.
+tk::Result<wire::Reply> read_reply_by(int fd, clock::time_point deadline) {
+    std::string in;
+    char buffer[4096];
+    for (;;) {
+        if (in.size() >= tk::framing::kHeaderBytes) {
+            const std::size_t length = tk::framing::read_header(in.data());
+            if (length > kMaxReplyBytes) return tk::Error{"the agent's reply is too large"};
+            if (in.size() >= tk::framing::kHeaderBytes + length) {
+                wire::Reply reply;
+                if (!wire::decode_reply(std::string_view(in).substr(tk::framing::kHeaderBytes, length), reply)) {
+                    return tk::Error{"the agent's reply is malformed"};
                 }
+                return reply;
             }
-            const ssize_t n = receive_some(fd, buffer, sizeof buffer);
-            if (n < 0 || (n == 0 && !wait(POLLIN))) break;
-            in.append(buffer, static_cast<std::size_t>(n));
         }
+        const ssize_t n = receive_some(fd, buffer, sizeof buffer);
+        if (n < 0 || (n == 0 && !wait_for(fd, POLLIN, deadline))) return tk::Error{"the agent did not answer in time"};
+        in.append(buffer, static_cast<std::size_t>(n));
     }
-    ::close(fd);
-    if (!ok && error.empty()) error = "the agent did not answer in time";
-    return ok;
+}
+
+}  // namespace
+
+tk::Result<wire::Reply> agent_request(const std::filesystem::path& socket, const std::string& frame,
+                                      std::chrono::milliseconds timeout) noexcept {
+    const auto deadline = clock::now() + timeout;
+    std::string refused;
+    const tk::UniqueFd fd(connect_agent(socket, refused));
+    if (!fd) {
+        return tk::Error{refused.empty() ? "the agent is not running (no socket at " + socket.string() + ")" : refused};
+    }
+    if (!send_by(fd.get(), frame, deadline)) return tk::Error{"the agent did not answer in time"};
+    return read_reply_by(fd.get(), deadline);
 }
 
 }  // namespace telemetry_kit::detail

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "tk/common/result.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
@@ -24,9 +25,9 @@ ssize_t send_some(int fd, const char* data, std::size_t size) noexcept;
 /// Reads what is available. Returns bytes read, 0 if nothing is available, -1 on EOF or error.
 ssize_t receive_some(int fd, char* data, std::size_t size) noexcept;
 
-/// One control round trip on a fresh connection: sends `frame`, waits for one AgentReply.
-/// False (with `error` set) if the agent cannot be reached or does not answer within `timeout`.
-bool agent_request(const std::filesystem::path& socket, const std::string& frame, wire::Reply& reply,
-                   std::chrono::milliseconds timeout, std::string& error) noexcept;
+/// One control round trip on a fresh connection: sends `frame`, waits for one AgentReply; else
+/// says why not (the agent cannot be reached, or does not answer well within `timeout`).
+tk::Result<wire::Reply> agent_request(const std::filesystem::path& socket, const std::string& frame,
+                                      std::chrono::milliseconds timeout) noexcept;
 
 }  // namespace telemetry_kit::detail

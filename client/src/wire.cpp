@@ -1,8 +1,11 @@
+// The client's hand-written protobuf encoding (wire.hpp): Hello, Event, Flush and spool records
+// out, AgentReply in — so the library needs no libprotobuf.
 #include "wire.hpp"
 
 #include <cstring>
 
 #include "tk/common/spool_format.hpp"
+#include "tk/common/varint.hpp"
 
 namespace telemetry_kit::detail::wire {
 namespace {
@@ -13,25 +16,8 @@ constexpr std::uint32_t kFixed64 = 1;
 constexpr std::uint32_t kLengthDelimited = 2;
 constexpr std::uint32_t kFixed32 = 5;
 
-void put_varint(std::string& out, std::uint64_t value) {
-    char buffer[10];
-    std::size_t n = 0;
-    while (value >= 0x80) {
-        buffer[n++] = static_cast<char>((value & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    buffer[n++] = static_cast<char>(value);
-    out.append(buffer, n);
-}
-
-std::size_t varint_size(std::uint64_t value) {
-    std::size_t n = 1;
-    while (value >= 0x80) {
-        value >>= 7;
-        ++n;
-    }
-    return n;
-}
+using tk::varint_size;
+void put_varint(std::string& out, std::uint64_t value) { tk::append_varint(out, value); }
 
 void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) { put_varint(out, (field << 3) | wire_type); }
 
@@ -262,23 +248,7 @@ bool decode_error(std::string_view data, Reply& reply) {
     return in.ok();
 }
 
-void append_frame(std::string& out, std::string_view payload) {
-    append_header(out, static_cast<std::uint32_t>(payload.size()));
-    out.append(payload);
-}
-
 }  // namespace
-
-void append_header(std::string& out, std::uint32_t size) {
-    const char header[kHeaderBytes] = {static_cast<char>(size >> 24), static_cast<char>(size >> 16),
-                                       static_cast<char>(size >> 8), static_cast<char>(size)};
-    out.append(header, kHeaderBytes);
-}
-
-std::uint32_t read_header(const char* p) {
-    const auto* b = reinterpret_cast<const unsigned char*>(p);
-    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
-}
 
 void encode_event(std::string& out, const EventFields& event) {
     put_bytes(out, 1, event.id);

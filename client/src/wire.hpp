@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "telemetry_kit/client.hpp"
+#include "tk/common/framing.hpp"
 
 namespace telemetry_kit::detail::wire {
 
@@ -93,9 +94,10 @@ struct Reply {
 /// Parses one AgentReply payload (without its length prefix). False if malformed.
 bool decode_reply(std::string_view payload, Reply& reply);
 
-/// Frame header helpers (same framing as tk/common/framing.hpp).
-inline constexpr std::size_t kHeaderBytes = 4;
-void append_header(std::string& out, std::uint32_t size);
-std::uint32_t read_header(const char* p);
+/// The frame header: tk/common/framing.hpp's.
+using tk::framing::append_frame;
+using tk::framing::append_header;
+using tk::framing::kHeaderBytes;
+using tk::framing::read_header;
 
 }  // namespace telemetry_kit::detail::wire

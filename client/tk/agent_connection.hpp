@@ -7,6 +7,8 @@
 #include <string>
 
 #include "telemetry_kit/v1/agent.pb.h"
+#include "tk/common/result.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::cli {
 
@@ -16,17 +18,14 @@ public:
     /// socket or its directory belongs to another user (an impostor: nothing is sent to it, and
     /// `refused` says why).
     static std::optional<AgentConnection> connect(const std::filesystem::path& socket, std::string& refused);
-    AgentConnection(AgentConnection&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-    AgentConnection& operator=(AgentConnection&&) = delete;
-    ~AgentConnection();
 
     bool send(const telemetry_kit::v1::ClientFrame& frame);
-    /// The next reply, or nullopt (with `error` set) on timeout, a closed connection or garbage.
-    std::optional<telemetry_kit::v1::AgentReply> receive(std::chrono::milliseconds deadline, std::string& error);
+    /// The next reply; else why not (a timeout, a closed connection or garbage).
+    Result<telemetry_kit::v1::AgentReply> receive(std::chrono::milliseconds deadline);
 
 private:
     explicit AgentConnection(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    UniqueFd fd_;
     std::string buffer_;
 };
 

@@ -1,3 +1,5 @@
+// The tk commands (commands.hpp): status, consent, events, flush, forget and track — each one
+// control request to the agent (call()) and the printing of its answer, in text or JSON.
 #include "commands.hpp"
 
 #include <google/protobuf/util/json_util.h>
@@ -25,48 +27,42 @@ namespace {
 
 constexpr std::chrono::seconds kControlDeadline{30};
 
-int not_running(const Common& common, const std::string& refused = {}) {
-    if (refused.empty()) {
-        std::cerr << "telemetry-kit agent is not running (no agent at " << common.socket.string() << ")\n";
-    } else {
-        std::cerr << "telemetry-kit agent is not running: " << refused << "\n";
-    }
-    return kExitNoAgent;
+/// No agent answers on the socket (or an impostor holds it): what to tell the person.
+Error not_running_error(const Common& common, const std::string& refused = {}) {
+    return Error{refused.empty() ? "telemetry-kit agent is not running (no agent at " + common.socket.string() + ")"
+                                 : "telemetry-kit agent is not running: " + refused,
+                 kExitNoAgent};
 }
 
-/// Sends one control request and waits for its reply. On failure prints why and sets `exit_code`.
-std::optional<v1::ControlResponse> call(const Common& common, v1::ControlRequest request, int& exit_code) {
+/// Prints a failed call's message; returns its exit code.
+int report(const Error& error) {
+    std::cerr << error.message << "\n";
+    return error.code;
+}
+
+int not_running(const Common& common, const std::string& refused = {}) {
+    return report(not_running_error(common, refused));
+}
+
+/// Sends one control request and waits for its reply; else the message and exit code of why not.
+Result<v1::ControlResponse> call(const Common& common, v1::ControlRequest request) {
     std::string refused;
     auto connection = AgentConnection::connect(common.socket, refused);
-    if (!connection) {
-        exit_code = not_running(common, refused);
-        return std::nullopt;
-    }
+    if (!connection) return not_running_error(common, refused);
     request.set_request_id(1);
     request.set_caller(v1::CALLER_PERSON);  // the person's own command: may change any choice
     v1::ClientFrame frame;
     *frame.mutable_control() = std::move(request);
-    std::string error;
-    if (!connection->send(frame)) error = "cannot send to the agent";
-    while (error.empty()) {
-        auto reply = connection->receive(kControlDeadline, error);
-        if (!reply) break;
-        if (reply->has_error()) {
-            error = "the agent refused the request: " + reply->error().reason();
-            break;
-        }
+    if (!connection->send(frame)) return Error{"tk: cannot send to the agent", kExitFailed};
+    for (;;) {
+        auto reply = connection->receive(kControlDeadline);
+        if (!reply) return Error{"tk: " + reply.error(), kExitFailed};
+        if (reply->has_error()) return Error{"tk: the agent refused the request: " + reply->error().reason(), kExitFailed};
         if (reply->has_control() && reply->control().request_id() == 1) {
-            if (!reply->control().error().empty()) {
-                std::cerr << "tk: " << reply->control().error() << "\n";
-                exit_code = kExitFailed;
-                return std::nullopt;
-            }
-            return reply->control();
+            if (!reply->control().error().empty()) return Error{"tk: " + reply->control().error(), kExitFailed};
+            return std::move(*reply->mutable_control());
         }
     }
-    std::cerr << "tk: " << error << "\n";
-    exit_code = kExitFailed;
-    return std::nullopt;
 }
 
 int print_json(const google::protobuf::Message& message) {
@@ -166,7 +162,7 @@ void print_consent(const v1::ConsentResponse& response) {
 
 /// What `tk status` checks on this machine itself: a spool (or state dir) another user could
 /// control is never written to, so events that cannot reach the agent are lost; say so.
-void print_spool_problem(const Common& common, std::ostream& out) {
+static void print_spool_problem(const Common& common, std::ostream& out) {
     const Paths paths = resolve_paths();
     if (common.socket != paths.socket) return;  // another agent's state dir is unknown
     const std::string problem = telemetry_kit::detail::SpoolWriter::problem(paths.state_dir);
@@ -177,7 +173,7 @@ void print_spool_problem(const Common& common, std::ostream& out) {
 }
 
 /// The torn-spool condition, from the agent's imports since it started.
-void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
+static void print_spool_damage(const v1::SpoolStatus& spool, std::ostream& out) {
     if (spool.damaged_spans() > 0) {
         out << "spool: torn or corrupt — " << spool.damaged_spans() << " damaged stretch(es), "
             << bytes_text(spool.damaged_bytes()) << ", skipped since the agent started (last "
@@ -222,13 +218,13 @@ static void print_paused_tools(const v1::StatusResponse& status) {
 }
 
 int status(const Common& common) {
-    int exit_code = kExitOk;
     const auto response = call(common, [] {
         v1::ControlRequest request;
         request.mutable_status();
         return request;
-    }(), exit_code);
+    }());
     if (!response) {
+        const int exit_code = report(response.failure());
         print_spool_problem(common, std::cerr);
         return exit_code;
     }
@@ -319,9 +315,8 @@ int consent(const Common& common, const std::string& action, const std::string& 
     }
     consent->set_tool(tool);
     consent->set_all(all);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     if (common.json) return print_json(response->consent());
     if (action != "status") {
         std::cout << "consent " << (action == "grant" ? "granted" : action == "deny" ? "denied" : "reset") << " for "
@@ -332,7 +327,7 @@ int consent(const Common& common, const std::string& action, const std::string& 
 }
 
 // The agent's platform facts as one short phrase: "linux (debian 12) x86_64, agent 0.1.0".
-std::string platform_text(const v1::Event& event) {
+static std::string platform_text(const v1::Event& event) {
     std::string text = event.os().empty() ? "unknown" : event.os();
     if (!event.os_version().empty()) text += " (" + event.os_version() + ")";
     if (!event.arch().empty()) text += " " + event.arch();
@@ -344,9 +339,8 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
     v1::ControlRequest request;
     request.mutable_events()->set_tool(tool);
     request.mutable_events()->set_limit(limit);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     const auto& events = response->events();
     if (common.json) return print_json(events);
     for (const auto& event : events.events()) {
@@ -392,9 +386,8 @@ int manifest(const Common& common, const std::string& tool) {
 int flush(const Common& common) {
     v1::ControlRequest request;
     request.mutable_flush();
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     if (common.json) return print_json(response->flush());
     std::cout << "committed; " << response->flush().queue_events() << " events queued, forwarder notified\n";
     return kExitOk;
@@ -407,9 +400,8 @@ int forget(const Common& common, const std::string& tool, bool all) {
     }
     v1::ControlRequest request;
     request.mutable_forget()->set_tool(tool);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     const auto& forget = response->forget();
     if (common.json) return print_json(forget);
     std::cout << "deleted " << forget.deleted_events() << " local events; new anonymous id for";
@@ -544,8 +536,11 @@ int track(const Common& common, const TrackOptions& options) {
         error = "cannot send to the agent";
     }
     while (error.empty()) {
-        auto reply = connection->receive(std::chrono::milliseconds(options.timeout_ms), error);
-        if (!reply) break;
+        auto reply = connection->receive(std::chrono::milliseconds(options.timeout_ms));
+        if (!reply) {
+            error = reply.error();
+            break;
+        }
         if (reply->has_error()) {
             error = "the agent refused the event: " + reply->error().reason();
             break;

@@ -1,3 +1,6 @@
+// `tk service install|uninstall|status` (service.hpp): carries out the platform's plan
+// (service_systemd.cpp, service_launchd.cpp) — writes the files, runs the service manager's
+// commands, says what it did and how to read the agent's log.
 #include "service.hpp"
 
 #include <sys/file.h>
@@ -19,12 +22,23 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "service_templates.hpp"
+#include "service_plan.hpp"
 #include "subprocess.hpp"
 #include "tk/common/paths.hpp"
 
 namespace tk::cli {
 namespace fs = std::filesystem;
+
+namespace service {
+
+const char* env_or_null(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+}  // namespace service
+
+using namespace service;  // the plans (service_plan.hpp)
 
 namespace detail {
 
@@ -58,188 +72,8 @@ std::string render(std::string_view text, const std::map<std::string, std::strin
 
 namespace {
 
-constexpr const char* kSocketUnit = "telemetry-kit-agent.socket";
-constexpr const char* kServiceUnit = "telemetry-kit-agent.service";
-constexpr const char* kLaunchdLabel = "dev.telemetry-kit.agent";
-
-struct Command {
-    std::vector<std::string> argv;
-    bool may_fail = false;  ///< e.g. unloading what is not loaded
-};
-
-struct ServiceFile {
-    fs::path path;
-    std::string text;  ///< empty when only the location is needed (uninstall, status)
-};
-
-/// Everything that differs between systemd and launchd: the files, and the commands that load
-/// them into the service manager and take them out again.
-struct Plan {
-    std::string what;                  ///< "systemd user units", for messages
-    std::vector<ServiceFile> files;
-    std::vector<fs::path> directories;  ///< made (0700) before loading: launchd makes none itself
-    Command probe;                     ///< succeeds if the service manager can be reached
-    std::vector<Command> load;         ///< after writing the files
-    std::vector<Command> socket_changed;  ///< after `load`, when the socket's definition changed
-    std::vector<Command> unload;       ///< before removing them
-    std::vector<Command> after_remove;
-    std::string logs;                  ///< how to read the agent's log
-    std::string problem;               ///< set if this environment cannot be written as a service
-};
-
-const char* env_or_null(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr && *value != '\0' ? value : nullptr;
-}
-
-/// In unit files '%' starts a specifier, so a literal one is doubled.
-std::string escape_specifiers(const std::string& text) {
-    std::string escaped;
-    for (char c : text) {
-        if (c == '%') escaped += '%';
-        escaped += c;
-    }
-    return escaped;
-}
-
-/// systemd unit syntax: specifiers escaped; a path with blanks or quotes is quoted.
-std::string systemd_quote(const std::string& text) {
-    const std::string escaped = escape_specifiers(text);
-    if (escaped.find_first_of(" \t\"'\\") == std::string::npos) return escaped;
-    std::string quoted = "\"";
-    for (char c : escaped) {
-        if (c == '"' || c == '\\') quoted += '\\';
-        quoted += c;
-    }
-    return quoted + '"';
-}
-
-/// ListenStream= takes the rest of the line as the path, unquoted: only '%' needs escaping, and a
-/// path that starts or ends with a blank or holds a line break cannot be written at all.
-std::optional<std::string> systemd_listen_path(const std::string& path) {
-    if (path.empty() || path.find_first_of("\n\r") != std::string::npos || std::isspace(static_cast<unsigned char>(path.front())) != 0 ||
-        std::isspace(static_cast<unsigned char>(path.back())) != 0) {
-        return std::nullopt;
-    }
-    return escape_specifiers(path);
-}
-
-/// True if `path` is in /tmp or /var/tmp, which PrivateTmp=yes would swap for the unit's own.
-bool in_shared_tmp(const fs::path& path) {
-    const fs::path normal = path.lexically_normal();
-    for (const fs::path tmp : {"/tmp", "/var/tmp"}) {
-        const auto [end, _] = std::mismatch(tmp.begin(), tmp.end(), normal.begin(), normal.end());
-        if (end == tmp.end()) return true;
-    }
-    return false;
-}
-
-std::string xml_escape(const std::string& text) {
-    std::string escaped;
-    for (char c : text) {
-        switch (c) {
-            case '&': escaped += "&amp;"; break;
-            case '<': escaped += "&lt;"; break;
-            case '>': escaped += "&gt;"; break;
-            case '"': escaped += "&quot;"; break;
-            default: escaped += c;
-        }
-    }
-    return escaped;
-}
-
-std::string uid_text() { return std::to_string(::getuid()); }
-
-fs::path systemd_unit_dir() {
-    if (const char* config = env_or_null("XDG_CONFIG_HOME")) return fs::path(config) / "systemd" / "user";
-    return tk::home_directory() / ".config" / "systemd" / "user";
-}
-
-fs::path launch_agents_dir() { return tk::home_directory() / "Library" / "LaunchAgents"; }
-
-/// The files and commands for `platform`. With an empty `agent`, the files' text is left empty.
 Plan make_plan(ServicePlatform platform, const fs::path& agent) {
-    Plan plan;
-    // An agent and its clients must agree on the socket and the state dir: when this shell
-    // overrides them, the service is told the same.
-    const char* socket_override = env_or_null("TELEMETRY_KIT_SOCKET");
-    const char* home_override = env_or_null("TELEMETRY_KIT_HOME");
-    if (platform == ServicePlatform::systemd) {
-        plan.what = "systemd user units";
-        const fs::path dir = systemd_unit_dir();
-        std::map<std::string, std::string> values;
-        if (!agent.empty()) {
-            // The state dir as this shell resolves it (XDG_STATE_HOME, TELEMETRY_KIT_HOME): the
-            // only writable path in the sandbox, so it must be the one the agent will use.
-            const fs::path state_dir = tk::resolve_paths().state_dir;
-            values["TK_AGENT_PATH"] = systemd_quote(agent.string());
-            values["TK_SOCKET_PATH"] = "%t/telemetry-kit/agent.sock";
-            if (socket_override) {
-                const auto listen = systemd_listen_path(socket_override);
-                if (!listen) plan.problem = "TELEMETRY_KIT_SOCKET starts or ends with a blank or holds a line break; systemd cannot listen on it";
-                values["TK_SOCKET_PATH"] = listen.value_or("");
-            }
-            std::string environment;
-            if (socket_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_SOCKET=") + socket_override) + "\n";
-            if (home_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_HOME=") + home_override) + "\n";
-            if (const char* state = env_or_null("XDG_STATE_HOME"); state && !home_override) {
-                environment += "Environment=" + systemd_quote(std::string("XDG_STATE_HOME=") + state) + "\n";
-            }
-            values["TK_ENVIRONMENT"] = environment;
-            values["TK_STATE_DIR"] = systemd_quote(state_dir.string());
-            // A private /tmp would hide a state dir that lives in the shared one from the agent.
-            values["TK_PRIVATE_TMP"] = in_shared_tmp(state_dir) ? "no" : "yes";
-        }
-        auto file = [&](const char* name, std::string_view text) {
-            return ServiceFile{dir / name, agent.empty() ? std::string() : detail::render(text, values)};
-        };
-        plan.files = {file(kSocketUnit, templates::systemd_socket()), file(kServiceUnit, templates::systemd_service())};
-        plan.probe = {{"systemctl", "--user", "show-environment"}};
-        plan.load = {{{"systemctl", "--user", "daemon-reload"}},
-                     {{"systemctl", "--user", "enable", "--now", kSocketUnit}},
-                     // An upgrade: a running agent is restarted on the new binary; otherwise a no-op.
-                     {{"systemctl", "--user", "try-restart", kServiceUnit}}};
-        // enable --now leaves an active socket as it was: a new ListenStream= needs a restart.
-        plan.socket_changed = {{{"systemctl", "--user", "restart", kSocketUnit}}};
-        plan.unload = {{{"systemctl", "--user", "disable", "--now", kSocketUnit, kServiceUnit}, true}};
-        plan.after_remove = {{{"systemctl", "--user", "daemon-reload"}, true}};
-        plan.logs = std::string("journalctl --user -u ") + kServiceUnit;
-        return plan;
-    }
-
-    plan.what = "a launchd LaunchAgent";
-    const fs::path plist = launch_agents_dir() / (std::string(kLaunchdLabel) + ".plist");
-    const fs::path log = tk::home_directory() / "Library" / "Logs" / "telemetry-kit" / "agent.log";
-    const fs::path socket = tk::resolve_paths().socket;
-    std::string text;
-    if (!agent.empty()) {
-        std::string environment;
-        if (socket_override || home_override) {
-            environment = "  <key>EnvironmentVariables</key>\n  <dict>\n";
-            if (socket_override) {
-                environment += "    <key>TELEMETRY_KIT_SOCKET</key>\n    <string>" + xml_escape(socket_override) + "</string>\n";
-            }
-            if (home_override) {
-                environment += "    <key>TELEMETRY_KIT_HOME</key>\n    <string>" + xml_escape(home_override) + "</string>\n";
-            }
-            environment += "  </dict>\n";
-        }
-        text = detail::render(templates::launchd_plist(), {{"TK_AGENT_PATH", xml_escape(agent.string())},
-                                                           {"TK_SOCKET_PATH", xml_escape(socket.string())},
-                                                           {"TK_ENVIRONMENT", environment},
-                                                           {"TK_LOG_PATH", xml_escape(log.string())}});
-    }
-    plan.files = {{plist, text}};
-    plan.directories = {socket.parent_path(), log.parent_path()};
-    const std::string domain = "gui/" + uid_text();
-    const std::string service = domain + "/" + kLaunchdLabel;
-    plan.probe = {{"launchctl", "print", domain}};
-    plan.load = {{{"launchctl", "bootout", service}, true},  // an upgrade: unload the old definition first
-                 {{"launchctl", "enable", service}},
-                 {{"launchctl", "bootstrap", domain, plist.string()}}};
-    plan.unload = {{{"launchctl", "bootout", service}, true}};
-    plan.logs = log.string();
-    return plan;
+    return platform == ServicePlatform::systemd ? systemd_plan(agent) : launchd_plan(agent);
 }
 
 /// This executable's path, or empty if it cannot be known.
@@ -295,24 +129,24 @@ std::string read_text(const fs::path& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// Writes `text` to `path` by rename, so a manager never reads half a file. Returns "" or why not.
-std::string write_atomically(const fs::path& path, const std::string& text) {
+/// Writes `text` to `path` by rename, so a manager never reads half a file.
+tk::Result<void> write_atomically(const fs::path& path, const std::string& text) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    if (ec) return "cannot create " + path.parent_path().string() + ": " + ec.message();
+    if (ec) return tk::Error{"cannot create " + path.parent_path().string() + ": " + ec.message()};
     const fs::path temp = path.string() + ".tk-new";
     {
         std::ofstream out(temp, std::ios::binary | std::ios::trunc);
         out << text;
         out.flush();
-        if (!out) return "cannot write " + temp.string() + ": " + std::strerror(errno);
+        if (!out) return tk::Error{"cannot write " + temp.string() + ": " + std::strerror(errno)};
     }
     fs::permissions(temp, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
                     ec);
     fs::rename(temp, path, ec);
     if (ec) {
         fs::remove(temp, ec);
-        return "cannot replace " + path.string() + ": " + ec.message();
+        return tk::Error{"cannot replace " + path.string() + ": " + ec.message()};
     }
     return {};
 }
@@ -446,15 +280,15 @@ int service_install(const ServiceOptions& options) {
             continue;
         }
         if (existed && file.path.filename() == kSocketUnit) socket_changed = true;
-        if (const std::string error = write_atomically(file.path, file.text); !error.empty()) {
-            std::cerr << "tk: " << error << "\n";
+        if (const auto written = write_atomically(file.path, file.text); !written) {
+            std::cerr << "tk: " << written.error() << "\n";
             return kExitFailed;
         }
         std::cout << (existed ? "updated " : "wrote ") << file.path.string() << "\n";
     }
     for (const auto& dir : plan.directories) {
-        if (const std::string error = tk::ensure_private_dir(dir); !error.empty()) {
-            std::cerr << "tk: " << error << "\n";
+        if (const auto made = tk::ensure_private_dir(dir); !made) {
+            std::cerr << "tk: " << made.error() << "\n";
             return kExitFailed;
         }
     }
@@ -558,7 +392,7 @@ int service_status(const ServiceOptions& options) {
         }
         active = socket_state.exit_code == 0;
     } else {
-        const auto loaded = query({"launchctl", "print", "gui/" + uid_text() + "/" + kLaunchdLabel});
+        const auto loaded = query({"launchctl", "print", launchd_domain() + "/" + kLaunchdLabel});
         std::cout << "  launchd: " << (loaded.exit_code == 0 ? "loaded" : "not loaded") << "\n";
         active = loaded.exit_code == 0;
     }

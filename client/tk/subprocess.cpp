@@ -1,3 +1,4 @@
+// Runs a service manager command (subprocess.hpp) with posix_spawn, capturing its output.
 #include "subprocess.hpp"
 
 #include <fcntl.h>

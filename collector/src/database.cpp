@@ -1,3 +1,5 @@
+// PostgreSQL through libpq (database.hpp): connections, results, errors with their SQLSTATE, and a
+// pool that reconnects after the database went away and bounds every wait for a connection.
 #include "tk/collector/database.hpp"
 
 #include <fmt/format.h>

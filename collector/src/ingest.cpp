@@ -1,3 +1,5 @@
+// Batch ingest (ingest.hpp): per-event validation, the COPY rows of a batch, the staging-table
+// insert that tells accepted from duplicate events, the rollups, erasure and monthly partitions.
 #include "tk/collector/ingest.hpp"
 
 #include <fmt/format.h>
@@ -193,12 +195,6 @@ std::optional<Rejection> check_text(std::string_view text) {
     return std::nullopt;
 }
 
-std::int64_t uuid_ms(std::string_view id) {
-    std::int64_t ms = 0;
-    for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<unsigned char>(id[i]);
-    return ms;
-}
-
 /// UTC year and month of a Unix time in ms (Howard Hinnant's civil_from_days).
 std::pair<int, int> year_month(std::int64_t unix_ms) {
     std::int64_t days = unix_ms / kMsPerDay - (unix_ms % kMsPerDay < 0 ? 1 : 0);
@@ -372,7 +368,7 @@ RollupDelta rollup_delta(const std::vector<const Event*>& inserted) {
     constexpr std::int64_t kMsPerHour = 3'600'000;
     RollupDelta delta;
     for (const Event* event : inserted) {
-        const std::int64_t id_ms = uuid_ms(event->id());
+        const std::int64_t id_ms = tk::uuid_v7_unix_ms(event->id());
         const std::int64_t hour_s = id_ms / kMsPerHour * 3600;
         const int success = event->has_success() ? (event->success() ? 1 : 0) : -1;
         ++delta.hourly[{hour_s, event->name(), event->tool_version(), event->kind(), event->os(), event->os_version(),
@@ -539,9 +535,7 @@ std::optional<std::string> parse_scanned_batch(const std::string& wire, bool jso
 }
 
 TimeWindow time_window_now(int retention_days) {
-    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
+    const std::int64_t now_ms = tk::now_unix_ms();
     return {retention_days > 0 ? now_ms - retention_days * kMsPerDay : 0, now_ms + kMsPerDay};
 }
 
@@ -556,7 +550,7 @@ std::optional<Rejection> validate_event(const Event& event, std::string_view key
     if (event.anonymous_id().size() > limits.anonymous_id) return kAnonymousIdTooLong;
     if (event.kind() < 0 || event.kind() > 32767) return kBadKind;
     if (event.timestamp_unix_ms() < 0 || event.timestamp_unix_ms() > kMaxTimestampMs) return kBadTimestamp;
-    const std::int64_t id_ms = uuid_ms(id);
+    const std::int64_t id_ms = tk::uuid_v7_unix_ms(id);
     if (id_ms > window.newest_ms) return kFutureId;
     if (id_ms < window.oldest_ms) return kExpired;
     for (const std::string* text : {&event.tool_version(), &event.name(), &event.anonymous_id()}) {
@@ -596,9 +590,7 @@ std::set<int> partition_months(const std::vector<std::int64_t>& id_times_ms, int
 }
 
 void PartitionCache::ensure(Connection& conn, const std::vector<std::int64_t>& id_times_ms, int retention_days) {
-    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
+    const std::int64_t now_ms = tk::now_unix_ms();
     std::set<int> wanted = partition_months(id_times_ms, retention_days, now_ms);
     {
         std::lock_guard lock(mutex_);
@@ -661,11 +653,8 @@ std::vector<std::string> PartitionCache::drop_expired(Connection& conn, int rete
     return dropped;
 }
 
-namespace {
-
-/// One event as a line of COPY's text format, appended to `rows`.
-void append_row(std::string& rows, const Event& event) {
-    const std::int64_t id_ms = uuid_ms(event.id());
+void detail::append_copy_row(std::string& rows, const Event& event) {
+    const std::int64_t id_ms = tk::uuid_v7_unix_ms(event.id());
     rows += tk::uuid_bytes_to_string(event.id());
     rows.push_back('\t');
     append_number(rows, id_ms);
@@ -699,6 +688,8 @@ void append_row(std::string& rows, const Event& event) {
     rows.push_back('\n');
 }
 
+namespace {
+
 /// COPYs the staged events into the staging table in pieces of about kCopyChunk bytes: escaping
 /// can make a row many times its wire size, and the rows of a whole batch need not be held at once.
 void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
@@ -707,7 +698,7 @@ void copy_rows(Connection& conn, const std::vector<const Event*>& staged) {
     rows.reserve(kCopyChunk + 64 * 1024);
     conn.copy_begin(detail::kCopyStaging);
     for (const Event* event : staged) {
-        append_row(rows, *event);
+        detail::append_copy_row(rows, *event);
         if (rows.size() >= kCopyChunk) {
             conn.copy_put(rows);
             rows.clear();
@@ -761,7 +752,7 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
             continue;
         }
         staged.push_back(&event);
-        id_times.push_back(uuid_ms(event.id()));
+        id_times.push_back(tk::uuid_v7_unix_ms(event.id()));
     }
     for (const auto& [code, count] : rejected_by_code) outcome.rejected_by_code.emplace_back(code, count);
     if (staged.empty()) return outcome;

@@ -1,3 +1,4 @@
+// What the collector remembers of looked-up ingest keys (key_cache.hpp): bounded, LRU.
 #include "tk/collector/key_cache.hpp"
 
 namespace tk::collector {

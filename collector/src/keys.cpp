@@ -1,3 +1,4 @@
+// Ingest keys (keys.hpp): making them, storing their SHA-256, finding and revoking them.
 #include "tk/collector/keys.hpp"
 
 #include <openssl/rand.h>

@@ -1,3 +1,4 @@
+// The collector's counters and latency histogram in Prometheus' text format (metrics.hpp).
 #include "tk/collector/metrics.hpp"
 
 #include <fmt/format.h>

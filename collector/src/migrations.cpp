@@ -1,3 +1,4 @@
+// Applies the compiled-in schema migrations in order, in one transaction (migrations.hpp).
 #include "tk/collector/migrations.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,3 +1,4 @@
+// Percent-decoding of a path segment or a query string's names and values (percent_decode.hpp).
 #include "tk/collector/percent_decode.hpp"
 
 namespace tk::collector {

@@ -1,3 +1,4 @@
+// The agent's platform facts as they enter PostgreSQL: their check and COPY text (platform_columns.hpp).
 #include "tk/collector/platform_columns.hpp"
 
 namespace tk::collector {

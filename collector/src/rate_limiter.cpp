@@ -1,3 +1,4 @@
+// Token buckets per name with a bounded, LRU set of buckets (rate_limiter.hpp).
 #include "tk/collector/rate_limiter.hpp"
 
 #include <algorithm>

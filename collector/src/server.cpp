@@ -514,9 +514,7 @@ struct Server::Impl {
             net::post(app.db_workers, [this] {
                 try {
                     const auto dropped = with_connection(app.pool, [this](Connection& conn) {
-                        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                std::chrono::system_clock::now().time_since_epoch())
-                                                .count();
+                        const auto now_ms = tk::now_unix_ms();
                         constexpr std::int64_t kDayMs = 86'400'000;
                         // +15 and +31 days: one of them always falls in next month.
                         app.partitions.ensure(conn, {now_ms, now_ms + 15 * kDayMs, now_ms + 31 * kDayMs},

@@ -1,3 +1,5 @@
+// Read tokens (tokens.hpp): making, listing and revoking them, and authorize_read(), which checks
+// a request's token and its tool scope with one indexed lookup.
 #include "tk/collector/tokens.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Minimal JSON string output (json.hpp), shared by the client's debug mode and the collector.
 #include "tk/common/json.hpp"
 
 #include <cstdio>

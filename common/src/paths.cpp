@@ -1,3 +1,5 @@
+// Per-user paths (paths.hpp): the socket, state and config directories from the environment,
+// and ensure_private_dir().
 #include "tk/common/paths.hpp"
 
 #include <pwd.h>
@@ -48,8 +50,8 @@ std::vector<fs::path> Paths::owned_files() const {
 
 fs::path home_directory(const EnvLookup& env) { return home_dir_of(process_env_or(env)); }
 
-void resolve_state_and_config(const EnvLookup& env, Paths& paths);
-fs::path socket_path(const EnvLookup& env, const fs::path& state_dir);
+static void resolve_state_and_config(const EnvLookup& env, Paths& paths);
+static fs::path socket_path(const EnvLookup& env, const fs::path& state_dir);
 
 Paths resolve_paths(const EnvLookup& lookup) {
     const EnvLookup env = process_env_or(lookup);
@@ -98,16 +100,16 @@ fs::path socket_path(const EnvLookup& env, const fs::path& state_dir) {
     return fs::path("/tmp") / ("telemetry-kit-" + std::to_string(getuid())) / "agent.sock";
 }
 
-std::string ensure_private_dir(const fs::path& dir) {
+Result<void> ensure_private_dir(const fs::path& dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+    if (ec) return Error{"cannot create " + dir.string() + ": " + ec.message()};
     struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
-    if (!S_ISDIR(st.st_mode)) return dir.string() + " is not a directory";
-    if (st.st_uid != ::geteuid()) return dir.string() + " is owned by another user";
+    if (::lstat(dir.c_str(), &st) != 0) return Error{"cannot stat " + dir.string() + ": " + std::strerror(errno)};
+    if (!S_ISDIR(st.st_mode)) return Error{dir.string() + " is not a directory"};
+    if (st.st_uid != ::geteuid()) return Error{dir.string() + " is owned by another user"};
     if ((st.st_mode & 0777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
-        return "cannot make " + dir.string() + " private: " + std::strerror(errno);
+        return Error{"cannot make " + dir.string() + " private: " + std::strerror(errno)};
     }
     return {};
 }

@@ -1,3 +1,5 @@
+// Trust checks for the person's own directories and files (private_files.hpp): ownership, mode,
+// no symlinks or FIFOs planted by another user.
 #include "tk/common/private_files.hpp"
 
 #include <fcntl.h>

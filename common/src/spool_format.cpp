@@ -1,4 +1,8 @@
+// The spool file's record format (spool_format.hpp): finishing a record (length, CRC-32) and
+// scanning a file into intact records and damaged stretches. Pure.
 #include "tk/common/spool_format.hpp"
+
+#include "tk/common/big_endian.hpp"
 
 #include <array>
 
@@ -17,17 +21,6 @@ constexpr std::array<std::uint32_t, 256> make_crc_table() {
 
 constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
 
-std::uint32_t read_be32(const char* at) {
-    const auto* p = reinterpret_cast<const unsigned char*>(at);
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-}
-
-void write_be32(char* at, std::uint32_t value) {
-    for (int i = 3; i >= 0; --i) {
-        at[i] = static_cast<char>(value & 0xFF);
-        value >>= 8;
-    }
-}
 
 /// The payload of the record at `at` if one intact record starts there, else empty with `ok` false.
 bool intact_record(std::string_view file, std::size_t at, std::size_t max_payload, std::string_view& payload) {

@@ -1,3 +1,5 @@
+// POSIX Unix stream sockets (unix_socket.hpp): connect with close-on-exec and no SIGPIPE, peer
+// credentials, and connect_trusted(), which refuses an agent that is not the person's own.
 #include "tk/common/unix_socket.hpp"
 
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <cstring>
 
 #include "tk/common/private_files.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::unix_socket {
 
@@ -24,22 +27,18 @@ int connect_stream(const std::filesystem::path& path, bool nonblocking) noexcept
 
     // SOCK_CLOEXEC is not on macOS; the fcntl leaves a window only a fork-and-exec in another
     // thread could hit, and our hosts do not fork between these two calls.
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    if (nonblocking) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    if (!fd) return -1;
+    ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
+    if (nonblocking) ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 #ifdef SO_NOSIGPIPE
     const int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
 #endif
     // A Unix socket connects at once or fails at once (EAGAIN: the listener's backlog is full).
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        const int saved = errno;
-        ::close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    // On failure the descriptor is closed with errno kept (UniqueFd).
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) return -1;
+    return fd.release();
 }
 
 int send_flags() noexcept {
@@ -83,24 +82,21 @@ std::string judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t 
 
 int connect_trusted(const std::filesystem::path& path, bool nonblocking, std::string& refused) noexcept {
     refused.clear();
-    int fd = -1;
     try {
         if (std::string why = untrusted_dir_reason(path.parent_path()); !why.empty()) {
             refused = why + "; telemetry-kit did not connect to the socket " + path.string() + " in it";
             errno = EPERM;
             return -1;
         }
-        fd = connect_stream(path, nonblocking);
-        if (fd < 0) return -1;
-        const auto peer = peer_credentials(fd);
+        UniqueFd fd(connect_stream(path, nonblocking));
+        if (!fd) return -1;
+        const auto peer = peer_credentials(fd.get());
         refused = peer ? judge_peer(path, peer->uid, ::geteuid())
                        : "cannot tell who listens on " + path.string() + "; telemetry-kit did not send anything to it";
-        if (refused.empty()) return fd;
-        ::close(fd);
+        if (refused.empty()) return fd.release();
         errno = EPERM;
         return -1;
     } catch (...) {
-        if (fd >= 0) ::close(fd);
         errno = ENOMEM;
         return -1;
     }

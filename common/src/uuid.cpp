@@ -1,3 +1,5 @@
+// UUIDv7 (uuid.hpp): a generator that stays strictly increasing within a millisecond and when the
+// clock steps back, the text form, and the timestamp of an id.
 #include "tk/common/uuid.hpp"
 
 #include <sys/random.h>
@@ -108,6 +110,13 @@ std::uint64_t uuid_v7_unix_ms(const Uuid& id) {
     std::uint64_t ms = 0;
     for (int i = 0; i < 6; ++i) ms = (ms << 8) | id[i];
     return ms;
+}
+
+std::int64_t uuid_v7_unix_ms(std::string_view id_bytes) {
+    if (id_bytes.size() != 16) return 0;
+    Uuid id{};
+    for (std::size_t i = 0; i < 6; ++i) id[i] = static_cast<std::uint8_t>(id_bytes[i]);
+    return static_cast<std::int64_t>(uuid_v7_unix_ms(id));
 }
 
 }  // namespace tk

@@ -1,3 +1,5 @@
+// Running under a service manager (activation.hpp): adopting a socket-activated listener and
+// sd_notify (READY, STOPPING, STATUS).
 #include "tk/agent/activation.hpp"
 
 #include <fcntl.h>

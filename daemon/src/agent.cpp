@@ -1,3 +1,6 @@
+// The agent (agent.hpp): start-up (lock, store, registry, forwarder), the listener and its accept
+// loop with a connection cap, the idle exit of a socket-activated agent, and the control commands
+// (one handler each, registered in kControlCommands).
 #include "tk/agent/agent.hpp"
 
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include "tk/common/clock.hpp"
 #include "tk/common/framing.hpp"
 #include "tk/common/manifest.hpp"
+#include "tk/common/scoped_umask.hpp"
 #include "tk/common/unix_socket.hpp"
 
 namespace tk::agent {
@@ -40,12 +44,7 @@ constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMax
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // after accept failed (out of descriptors)
 
 /// True if something accepts connections on the Unix socket at `path`.
-bool socket_is_live(const fs::path& path) {
-    const int fd = unix_socket::connect_stream(path);
-    if (fd < 0) return false;
-    ::close(fd);
-    return true;
-}
+bool socket_is_live(const fs::path& path) { return static_cast<bool>(UniqueFd(unix_socket::connect_stream(path))); }
 
 /// Hundreds of clients at once need more descriptors than the usual soft limit of 1024.
 void raise_fd_limit() {
@@ -72,16 +71,16 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
         activated_ = true;
     }
     const Paths& paths = options_.paths;
-    if (const std::string error = ensure_private_dir(paths.state_dir); !error.empty()) {
-        throw std::runtime_error("state directory: " + error);
+    if (const auto made = ensure_private_dir(paths.state_dir); !made) {
+        throw std::runtime_error("state directory: " + made.error());
     }
     raise_fd_limit();
 
     // One agent per state dir (the queue database), and one per socket.
     const fs::path lock_file = paths.agent_lock();
-    lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    lock_fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_fd_) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
         throw std::runtime_error(fmt::format("another agent is already running with state directory {}",
                                              paths.state_dir.string()));
     }
@@ -137,7 +136,6 @@ Agent::~Agent() {
     if (manifests_) manifests_->stop();
     if (store_) store_->stop();
     if (forwarder_) forwarder_->stop();
-    if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void Agent::listen() {
@@ -146,8 +144,8 @@ void Agent::listen() {
         spdlog::info("using the socket-activated listener (fd {})", acceptor_.native_handle());
         return;
     }
-    if (const std::string error = ensure_private_dir(socket.parent_path()); !error.empty()) {
-        throw std::runtime_error("socket directory: " + error);
+    if (const auto made = ensure_private_dir(socket.parent_path()); !made) {
+        throw std::runtime_error("socket directory: " + made.error());
     }
     struct stat st {};
     if (::lstat(socket.c_str(), &st) == 0) {
@@ -163,11 +161,12 @@ void Agent::listen() {
     if (socket.native().size() >= sizeof(sockaddr_un::sun_path)) {
         throw std::runtime_error(fmt::format("socket path {} is too long for a Unix socket", socket.string()));
     }
-    const mode_t old_mask = ::umask(0177);  // the socket is born 0600
     boost::system::error_code error;
-    acceptor_.open(stream_protocol(), error);
-    if (!error) acceptor_.bind(stream_protocol::endpoint(socket.string()), error);
-    ::umask(old_mask);
+    {
+        const ScopedUmask born_private(0177);  // the socket is born 0600
+        acceptor_.open(stream_protocol(), error);
+        if (!error) acceptor_.bind(stream_protocol::endpoint(socket.string()), error);
+    }
     if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
     if (error) throw std::runtime_error(fmt::format("cannot listen on {}: {}", socket.string(), error.message()));
     ::chmod(socket.c_str(), 0600);

@@ -1,3 +1,4 @@
+// Retry timing for the forwarder (backoff.hpp): exponential backoff with full jitter, Retry-After.
 #include "tk/agent/backoff.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Reads agent.conf (config.hpp): every key checked, an unknown one is a start-up error.
 #include "tk/agent/config.hpp"
 
 #include <boost/property_tree/ini_parser.hpp>

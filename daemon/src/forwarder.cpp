@@ -64,9 +64,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+std::int64_t unix_ms_now() { return tk::now_unix_ms(); }
 
 /// Worth retrying: the request timed out, we were rate-limited, or the server failed.
 bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }
@@ -196,7 +194,7 @@ struct Forwarder::Impl {
             lane = std::make_unique<Lane>(io, destination, options.max_batch_events);
             std::lock_guard lock(status_mutex);
             statuses[destination].set_endpoint(destination.endpoint);
-            if (!lane->url) spdlog::error("forwarder: {}", lane->url.error);
+            if (!lane->url) spdlog::error("forwarder: {}", lane->url.error());
         }
         return *lane;
     }
@@ -448,7 +446,7 @@ struct Forwarder::Impl {
 
     http::Client& client(Lane& lane, std::size_t index) {
         while (lane.clients.size() <= index) {
-            lane.clients.push_back(std::make_shared<http::Client>(io, tls, lane.url.url, options.request_timeout));
+            lane.clients.push_back(std::make_shared<http::Client>(io, tls, *lane.url, options.request_timeout));
         }
         return *lane.clients[index];
     }
@@ -459,7 +457,7 @@ struct Forwarder::Impl {
         lane.wave_retry_after.reset();
         lane.wave_paused_until.reset();
         update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
-        const std::string target = lane.url.url.target("/v1/batches");
+        const std::string target = lane.url->target("/v1/batches");
         for (std::size_t i = 0; i < batches.size(); ++i) {
             auto batch = std::make_shared<std::vector<OutgoingEvent>>(std::move(batches[i]));
             std::string body = wire::encode_batch(*batch);
@@ -557,7 +555,7 @@ struct Forwarder::Impl {
     void send_erasure(Lane& lane) {
         const ErasureRequest& request = lane.erasures.front();
         update_status(lane, [](auto& s) { s.set_last_attempt_unix_ms(unix_ms_now()); });
-        const std::string target = lane.url.url.target("/v1/subjects/" + http::encode_path_segment(request.anonymous_id));
+        const std::string target = lane.url->target("/v1/subjects/" + http::encode_path_segment(request.anonymous_id));
         client(lane, 0).request(boost::beast::http::verb::delete_, target, lane.destination.ingest_key, "", "",
                                 [this, &lane](http::Response response) { on_erasure(lane, std::move(response)); });
     }
@@ -607,17 +605,17 @@ struct Forwarder::Impl {
     void give_up_on_endpoint(Lane& lane) {
         while (!lane.erasures.empty()) {
             const auto request_id = lane.erasures.front().request_id;
-            if (auto kept = outbox.erasure_refused(request_id, "erasure not sent: " + lane.url.error); !kept) {
+            if (auto kept = outbox.erasure_refused(request_id, "erasure not sent: " + lane.url.error()); !kept) {
                 return retry_later(lane, kept.error(), std::nullopt);
             }
-            spdlog::error("forwarder: erasure request {} cannot be sent: {}", request_id, lane.url.error);
+            spdlog::error("forwarder: erasure request {} cannot be sent: {}", request_id, lane.url.error());
             lane.erasures.erase(lane.erasures.begin());
         }
         for (;;) {
             auto events = outbox.next_batch(lane.destination, options.max_batch_events, options.max_batch_bytes);
             if (!events) return retry_later(lane, events.error(), std::nullopt);
             if (events->empty()) break;
-            if (auto moved = dead_letter(lane, *events, lane.url.error); !moved) {
+            if (auto moved = dead_letter(lane, *events, lane.url.error()); !moved) {
                 return retry_later(lane, moved.error(), std::nullopt);
             }
         }

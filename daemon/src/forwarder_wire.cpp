@@ -1,29 +1,14 @@
+// The forwarder's bytes (forwarder_wire.hpp): a Batch from stored events, a BatchAck sorted out.
 #include "tk/agent/forwarder_wire.hpp"
 
 #include <unordered_set>
 
 #include "telemetry_kit/v1/collector.pb.h"
+#include "tk/common/varint.hpp"
 
 namespace tk::agent::wire {
 
 namespace {
-
-std::size_t varint_size(std::size_t value) {
-    std::size_t size = 1;
-    while (value >= 0x80) {
-        value >>= 7;
-        ++size;
-    }
-    return size;
-}
-
-void append_varint(std::string& out, std::size_t value) {
-    while (value >= 0x80) {
-        out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-        value >>= 7;
-    }
-    out.push_back(static_cast<char>(value));
-}
 
 constexpr char kEventsFieldTag = 0x0A;  // field 1 (Batch.events), wire type 2 (length-delimited)
 

@@ -1,3 +1,5 @@
+// The forwarder's HTTP/1.1 client over Beast, plain or TLS, every step bounded (http_client.hpp),
+// and parse_url() for collector endpoints.
 #include "tk/agent/http_client.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -40,18 +42,17 @@ bool is_ip_address(const std::string& host) {
 }  // namespace
 
 UrlResult parse_url(std::string_view text) {
-    UrlResult result;
+    Url url;
     auto fail = [&](std::string why) {
         // Never echo an endpoint with user info: it may hold a password.
-        result.error = text.find('@') == std::string_view::npos ? fmt::format("bad endpoint '{}': {}", text, why)
-                                                                : fmt::format("bad endpoint: {}", why);
-        return result;
+        return tk::Error{text.find('@') == std::string_view::npos ? fmt::format("bad endpoint '{}': {}", text, why)
+                                                                  : fmt::format("bad endpoint: {}", why)};
     };
     const auto scheme_end = text.find("://");
     if (scheme_end == std::string_view::npos) return fail("expected http:// or https://");
     const std::string scheme = lower(text.substr(0, scheme_end));
     if (scheme == "https") {
-        result.url.tls = true;
+        url.tls = true;
     } else if (scheme != "http") {
         return fail(fmt::format("unsupported scheme '{}'", scheme));
     }
@@ -67,7 +68,7 @@ UrlResult parse_url(std::string_view text) {
     if (!authority.empty() && authority.front() == '[') {
         const auto close = authority.find(']');
         if (close == std::string_view::npos) return fail("unterminated IPv6 address");
-        result.url.host = std::string(authority.substr(1, close - 1));
+        url.host = std::string(authority.substr(1, close - 1));
         std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
             if (after.front() != ':') return fail("junk after the IPv6 address");
@@ -75,30 +76,30 @@ UrlResult parse_url(std::string_view text) {
             if (port.empty()) return fail("empty port");
         }
         beast::error_code ec;
-        asio::ip::make_address_v6(result.url.host, ec);
+        asio::ip::make_address_v6(url.host, ec);
         if (ec) return fail("bad IPv6 address");
     } else {
         const auto colon = authority.find(':');
-        result.url.host = std::string(authority.substr(0, colon));
+        url.host = std::string(authority.substr(0, colon));
         if (colon != std::string_view::npos) {
             port = authority.substr(colon + 1);
             if (port.empty()) return fail("empty port");
         }
     }
-    if (result.url.host.empty()) return fail("no host");
+    if (url.host.empty()) return fail("no host");
     if (!port.empty()) {
         if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             return fail(fmt::format("bad port '{}'", port));
         }
         const int number = std::stoi(std::string(port));
         if (number < 1 || number > 65535) return fail(fmt::format("port {} out of range", number));
-        result.url.port = std::to_string(number);
+        url.port = std::to_string(number);
     } else {
-        result.url.port = result.url.tls ? "443" : "80";
+        url.port = url.tls ? "443" : "80";
     }
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-    result.url.base_path = std::string(path);
-    return result;
+    url.base_path = std::string(path);
+    return url;
 }
 
 std::string encode_path_segment(std::string_view text) {

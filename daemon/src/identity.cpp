@@ -1,3 +1,4 @@
+// The install secret (made once, 0600, never sent) and the per-tool anonymous ids derived from it.
 #include "tk/agent/identity.hpp"
 
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tk/common/unique_fd.hpp"
+
 namespace tk::agent {
 
 namespace {
@@ -22,16 +25,19 @@ std::runtime_error error(const std::string& what, const std::filesystem::path& f
 }  // namespace
 
 std::string load_or_create_install_secret(const std::filesystem::path& file) {
-    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT) {
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd && errno == ENOENT) {
         unsigned char bytes[kSecretBytes];
         if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("cannot make random bytes for the install secret");
         // Write to a temp file and link it into place, so two agents racing on first start agree.
         const auto temp = file.string() + ".new." + std::to_string(::getpid());
-        const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (out < 0) throw error("cannot create", temp);
-        const bool written = ::write(out, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes) && ::fsync(out) == 0;
-        ::close(out);
+        bool written = false;
+        {
+            const UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+            if (!out) throw error("cannot create", temp);
+            written = ::write(out.get(), bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes) &&
+                      ::fsync(out.get()) == 0;
+        }
         if (!written) {
             ::unlink(temp.c_str());
             throw error("cannot write", temp);
@@ -39,14 +45,13 @@ std::string load_or_create_install_secret(const std::filesystem::path& file) {
         const int linked = ::link(temp.c_str(), file.c_str());
         ::unlink(temp.c_str());
         if (linked != 0 && errno != EEXIST) throw error("cannot create", file);
-        fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     }
-    if (fd < 0) throw error("cannot open", file);
+    if (!fd) throw error("cannot open", file);
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && (st.st_mode & 0077) != 0) ::fchmod(fd, 0600);
+    if (::fstat(fd.get(), &st) == 0 && (st.st_mode & 0077) != 0) ::fchmod(fd.get(), 0600);
     std::string secret(kSecretBytes, '\0');
-    const ssize_t got = ::read(fd, secret.data(), secret.size());
-    ::close(fd);
+    const ssize_t got = ::read(fd.get(), secret.data(), secret.size());
     if (got != static_cast<ssize_t>(kSecretBytes)) {
         throw std::runtime_error("install secret " + file.string() + " is damaged (expected 32 bytes); delete it to make a new one");
     }

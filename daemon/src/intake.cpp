@@ -1,3 +1,5 @@
+// The intake (intake.hpp): Hello, then per event policy, scrubbing and bounds, the canonical bytes
+// that are stored — and the hot path that splices the agent's fields into bytes as sent.
 #include "tk/agent/intake.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
@@ -12,6 +14,7 @@
 #include "tk/agent/identity.hpp"
 #include "tk/agent/manifest_rules.hpp"
 #include "tk/agent/platform.hpp"
+#include "tk/common/varint.hpp"
 
 namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
@@ -92,13 +95,13 @@ void count_drop(IntakeBatch& batch, const char* reason, std::uint64_t count) {
 Intake::Intake(ToolRegistry& registry, EventStore& store, Scrubber scrubber)
     : registry_(registry), store_(store), scrubber_(std::move(scrubber)) {}
 
-std::string Intake::hello(const v1::Hello& hello, ToolContext& context) {
+Result<void> Intake::hello(const v1::Hello& hello, ToolContext& context) {
     if (hello.protocol_version() > 1) {
-        return "unsupported protocol_version " + std::to_string(hello.protocol_version()) + " (this agent speaks 1)";
+        return Error{"unsupported protocol_version " + std::to_string(hello.protocol_version()) + " (this agent speaks 1)"};
     }
     const auto& identity = hello.tool();
     if (!valid_tool_name(identity.tool())) {
-        return "invalid tool name (1-64 characters of A-Z a-z 0-9 . _ -)";
+        return Error{"invalid tool name (1-64 characters of A-Z a-z 0-9 . _ -)"};
     }
     context.hello = hello;
     auto& tool = registry_.get_or_add(identity.tool());
@@ -130,14 +133,6 @@ void Intake::refresh(ToolContext& context) {
 }
 
 namespace {
-
-void append_varint(std::string& out, std::uint64_t value) {
-    while (value >= 0x80) {
-        out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-        value >>= 7;
-    }
-    out.push_back(static_cast<char>(value));
-}
 
 void append_string_field(std::string& out, std::uint32_t field, const std::string& value) {
     append_varint(out, (field << 3) | 2);

@@ -1,3 +1,4 @@
+// Policy (policy.hpp): keep or drop an event, and which control requests a tool may make. Pure.
 #include "tk/agent/policy.hpp"
 
 #include <cctype>

@@ -1,3 +1,4 @@
+// Scrubbing and bounding of what a tool sends (scrubber.hpp; the rules in docs/privacy.md).
 #include "tk/agent/scrubber.hpp"
 
 #include <arpa/inet.h>

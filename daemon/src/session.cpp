@@ -1,3 +1,5 @@
+// One client connection (session.hpp): frames in, events to the store in one batch per read,
+// FlushAcks once committed, control requests to the agent; bounded replies and an idle timeout.
 #include "tk/agent/session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -131,9 +133,8 @@ bool Session::handle(std::string_view payload) {
         case v1::ClientFrame::kHello: {
             if (context_) submit_pending(nullptr);  // a batch holds one tool's events
             ToolContext context;
-            const std::string refused = intake_.hello(frame_.hello(), context);
-            if (!refused.empty()) {
-                fail("hello refused: " + refused);
+            if (const auto accepted = intake_.hello(frame_.hello(), context); !accepted) {
+                fail("hello refused: " + accepted.error());
                 return false;
             }
             context_ = std::move(context);

@@ -1,3 +1,5 @@
+// The spool import (spool_import.hpp): takes <state dir>/spool by rename under its lock, feeds
+// its records through the intake in slices between sessions, and deletes it once committed.
 #include "tk/agent/spool_import.hpp"
 
 #include <fcntl.h>
@@ -14,8 +16,10 @@
 #include <limits>
 
 #include "tk/agent/session.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/private_files.hpp"
 #include "tk/common/spool_format.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
 namespace v1 = telemetry_kit::v1;
@@ -37,31 +41,25 @@ constexpr std::chrono::milliseconds kFailedRetry{10'000};
 /// Writers stop at 16 MiB (plus one write each when racing); more than this is not a spool.
 constexpr std::size_t kMaxImportBytes = 64u << 20;
 
-std::int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 /// The whole file (up to `limit` bytes; `cut` says how many were left out), or nullopt.
 std::optional<std::string> read_private_file(const fs::path& file, std::size_t limit, std::size_t& cut) {
     std::string refused;
-    const int fd = open_private_file(file, O_RDONLY, 0, refused);
-    if (fd < 0) {
+    const UniqueFd fd(open_private_file(file, O_RDONLY, 0, refused));
+    if (!fd) {
         spdlog::error("spool: cannot open {}: {}", file.string(), refused.empty() ? std::strerror(errno) : refused);
         return std::nullopt;
     }
     struct stat st {};
-    const std::size_t size = ::fstat(fd, &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    const std::size_t size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
     cut = size > limit ? size - limit : 0;
     std::string data(std::min(size, limit), '\0');
     std::size_t done = 0;
     while (done < data.size()) {
-        const ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+        const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         done += static_cast<std::size_t>(n);
     }
-    ::close(fd);
     data.resize(done);
     return data;
 }
@@ -111,8 +109,8 @@ SpoolImporter::Take SpoolImporter::take_spool() {
     // first. Re-importing is harmless: the store ignores ids it has.
     if (fs::exists(paths_.spool_importing(), ec)) return Take::taken;
     std::string refused;
-    const int fd = open_private_file(paths_.spool(), O_RDONLY, 0, refused);
-    if (fd < 0) {
+    const UniqueFd fd(open_private_file(paths_.spool(), O_RDONLY, 0, refused));  // closing it drops the lock
+    if (!fd) {
         if (refused.empty() && errno == ENOENT) return Take::none;
         spdlog::error("spool: cannot open {}: {}", paths_.spool().string(),
                       refused.empty() ? std::strerror(errno) : refused);
@@ -123,15 +121,14 @@ SpoolImporter::Take SpoolImporter::take_spool() {
     // rename. Never wait for it here: the holder may be a stopped process.
     Take result = Take::taken;
     struct stat st {};
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         result = Take::busy;
-    } else if (::fstat(fd, &st) == 0 && st.st_size == 0) {
+    } else if (::fstat(fd.get(), &st) == 0 && st.st_size == 0) {
         result = Take::none;  // a writer has just created it; its close() will tell us again
     } else if (::rename(paths_.spool().c_str(), paths_.spool_importing().c_str()) != 0) {
         spdlog::error("spool: cannot rename {} for import: {}", paths_.spool().string(), std::strerror(errno));
         result = Take::failed;
     }
-    ::close(fd);  // and with it the lock
     return result;
 }
 
@@ -174,7 +171,7 @@ bool SpoolImporter::feed(Run& run, std::size_t limit) {
             *hello.mutable_tool() = run.record.tool();
             *hello.mutable_signals() = run.record.signals();
             ToolContext context;
-            if (const std::string refused = intake_.hello(hello, context); !refused.empty()) {
+            if (!intake_.hello(hello, context)) {
                 ++run.unreadable;
                 continue;
             }

@@ -1,3 +1,13 @@
+// The agent's SQLite queue (store.hpp).
+//
+// How: one writer thread (writer_loop) owns the connection. Sessions and control commands hand it
+// batches and tasks; each turn it takes everything pending (waiting up to commit_wait for more
+// while events arrive and nobody waits on a commit), inserts the batches' rows in id order with
+// 32-row INSERT OR IGNORE statements (a chunk that may hold a duplicate is redone row by row under
+// a savepoint, so each event's fate is exact), runs the tasks, commits once, and then completes
+// every callback (FlushAcks, control replies). Bounds and expiry delete the oldest ids and count
+// them per tool. The forwarder reads and deletes through the Outbox methods on its own thread
+// under the outbox lock; their failures are results, never empty answers.
 #include "tk/agent/store.hpp"
 
 #include <pthread.h>
@@ -9,6 +19,7 @@
 #include <type_traits>
 
 #include "sqlite.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace tk::agent {
@@ -49,24 +60,12 @@ CREATE TABLE IF NOT EXISTS pauses(
 PRAGMA user_version = 1;
 )sql";
 
-std::int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 /// The smallest UUIDv7 of millisecond `unix_ms`: ids below it were made before then.
 std::string uuid_floor(std::int64_t unix_ms) {
     std::string id(16, '\0');
     const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
     for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
     return id;
-}
-
-std::int64_t uuid_ms(std::string_view id) {
-    if (id.size() != 16) return 0;
-    std::int64_t ms = 0;
-    for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<unsigned char>(id[static_cast<std::size_t>(i)]);
-    return ms;
 }
 
 void configure(Database& db, bool synchronous_full) {
@@ -135,7 +134,7 @@ void for_id_chunks(Database& db, std::string_view head, std::string_view tail, c
 /// Rows per multi-row INSERT: one statement step for many rows costs much less than one per row.
 constexpr std::size_t kRowsPerInsert = 32;
 
-std::string multi_row_insert() {
+static std::string multi_row_insert() {
     std::string sql = "INSERT OR IGNORE INTO events(id, tool_id, dest_id, size, payload) VALUES(?,?,?,?,?)";
     for (std::size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?,?,?,?,?)";
     return sql;
@@ -592,7 +591,7 @@ void EventStore::Tx::fill_status(v1::StatusResponse& status) {
     status.set_max_queue_events(store_.options_.max_queue_events);
     status.set_max_queue_bytes(store_.options_.max_queue_bytes);
     Statement oldest(db, "SELECT id FROM events ORDER BY id LIMIT 1");
-    status.set_oldest_event_unix_ms(oldest.step() ? uuid_ms(oldest.blob(0)) : 0);
+    status.set_oldest_event_unix_ms(oldest.step() ? uuid_v7_unix_ms(oldest.blob(0)) : 0);
 
     std::map<std::int64_t, v1::ToolStatus*> by_id;
     Statement tools(db, "SELECT tool_id, name, identity, consent FROM tools ORDER BY name");

@@ -61,7 +61,7 @@ HttpResponse get(const CollectorFixture& collector, const std::string& target,
 }
 
 /// A /v1/cohorts answer as "cohort|period|active" lines, periods without anyone left out.
-std::string cohort_lines(const std::string& body) {
+static std::string cohort_lines(const std::string& body) {
     google::protobuf::Struct answer;
     REQUIRE(google::protobuf::util::JsonStringToMessage(body, &answer).ok());
     std::string lines;

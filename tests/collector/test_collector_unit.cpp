@@ -7,6 +7,10 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <malloc.h>
 
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
 #include "tk/collector/batch_scan.hpp"
 #include "tk/collector/ingest.hpp"
 #include "tk/collector/key_cache.hpp"
@@ -299,4 +303,50 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(params[25] == "{20000,20001}");      // daily platform: one combination a day
     CHECK(params[35] == "{4,1}");              // daily durations: one bucket a day
     CHECK(detail::rollup_params("my-cli", detail::RollupDelta{})[1] == "{}");
+}
+
+TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column order") {
+    Event event = valid_event();
+    event.set_tool_version("1.0\t2");
+    event.set_anonymous_id("anon");
+    event.set_os("linux");
+    event.set_arch("x86_64");
+    std::string row;
+    detail::append_copy_row(row, event);
+    REQUIRE(!row.empty());
+    CHECK(row.back() == '\n');
+    CHECK(std::count(row.begin(), row.end(), '\n') == 1);  // escaping keeps the row on one line
+    std::vector<std::string> columns;
+    std::string_view rest(row.data(), row.size() - 1);
+    for (std::size_t tab; (tab = rest.find('\t')) != std::string_view::npos; rest.remove_prefix(tab + 1)) {
+        columns.emplace_back(rest.substr(0, tab));
+    }
+    columns.emplace_back(rest);
+    REQUIRE(columns.size() == 17);
+    const auto id_ms = std::to_string(tk::uuid_v7_unix_ms(event.id()));
+    CHECK(columns[0] == tk::uuid_bytes_to_string(event.id()));
+    CHECK(columns[1] == id_ms);
+    CHECK(columns[2] == "my-cli");
+    CHECK(columns[3] == "1.0\\t2");  // the tab inside a value is escaped, not a column break
+    CHECK(columns[5] == "build");
+    CHECK(columns[6] == id_ms);  // no timestamp: the id's time
+    CHECK(columns[7] == "anon");
+    CHECK(columns[8] == "{}");
+    CHECK(columns[9] == "\\N");   // success unset
+    CHECK(columns[10] == "\\N");  // duration unset
+    CHECK(columns[11] == "\\N");  // exit code unset
+    CHECK(columns[12] == "f");    // not CI
+    CHECK(columns[13] == "linux");
+    CHECK(columns[15] == "x86_64");
+
+    SECTION("set optional fields are written, false and zero included") {
+        event.set_success(false);
+        event.set_duration_us(0);
+        event.set_exit_code(2);
+        event.set_ci(true);
+        event.set_timestamp_unix_ms(1700000000000);
+        std::string again;
+        detail::append_copy_row(again, event);
+        CHECK(again.find("\t1700000000000\tanon\t{}\tf\t0\t2\tt\tlinux\t") != std::string::npos);
+    }
 }

@@ -60,15 +60,15 @@ TEST_CASE("a state dir too long for sockaddr_un: the socket falls back to a per-
 TEST_CASE("ensure_private_dir creates a 0700 directory and tightens a loose one") {
     tk::test::TempDir dir;
     const auto target = dir / "a" / "b";
-    REQUIRE(tk::ensure_private_dir(target).empty());
+    REQUIRE(tk::ensure_private_dir(target).ok());
     struct stat st {};
     REQUIRE(::stat(target.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
     ::chmod(target.c_str(), 0755);
-    REQUIRE(tk::ensure_private_dir(target).empty());
+    REQUIRE(tk::ensure_private_dir(target).ok());
     REQUIRE(::stat(target.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
     const auto file = dir / "file";
     { std::FILE* f = std::fopen(file.c_str(), "w"); std::fclose(f); }
-    CHECK_FALSE(tk::ensure_private_dir(file).empty());
+    CHECK_FALSE(tk::ensure_private_dir(file).ok());
 }

@@ -49,3 +49,11 @@ TEST_CASE("Result: holds move-only values and hands them out of a temporary") {
     auto result = make();
     CHECK(**result == 5);
 }
+
+TEST_CASE("Result: an error may carry a code for a caller that tells failures apart") {
+    const tk::Result<int> refused = tk::Error{"no agent", 3};
+    REQUIRE_FALSE(refused);
+    CHECK(refused.failure().code == 3);
+    CHECK(refused.failure().message == "no agent");
+    CHECK(parse_digit('x').failure().code == 0);
+}

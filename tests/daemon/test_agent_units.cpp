@@ -348,3 +348,35 @@ TEST_CASE("stored as sent (no parse) = parsed and accepted: the same bytes, for 
     CHECK(as_sent > 50);  // both paths are exercised
     CHECK(parsed > 50);
 }
+
+TEST_CASE("lone_event: the varint peek finds an Event that is the whole ClientFrame, and nothing else") {
+    v1::Event event;
+    event.set_tool("t");
+    event.set_name(std::string(200, 'n'));  // a length that takes two varint bytes
+    v1::ClientFrame frame;
+    *frame.mutable_event() = event;
+    const std::string payload = frame.SerializeAsString();
+    const auto lone = lone_event(payload);
+    REQUIRE(lone);
+    CHECK(*lone == event.SerializeAsString());
+
+    SECTION("a one-byte length") {
+        v1::ClientFrame small;
+        small.mutable_event()->set_name("x");
+        const std::string bytes = small.SerializeAsString();
+        REQUIRE(lone_event(bytes));
+        CHECK(*lone_event(bytes) == small.event().SerializeAsString());
+    }
+    SECTION("any other frame, a truncated or over-long one, or a length past the end") {
+        v1::ClientFrame hello;
+        hello.mutable_hello()->set_protocol_version(1);
+        CHECK_FALSE(lone_event(hello.SerializeAsString()));
+        CHECK_FALSE(lone_event(payload.substr(0, payload.size() - 1)));  // the length runs past the end
+        CHECK_FALSE(lone_event(payload + "x"));                          // bytes after the event
+        CHECK_FALSE(lone_event(std::string("\x12", 1)));                 // no length at all
+        CHECK_FALSE(lone_event(std::string("\x12\x80", 2)));             // an unfinished varint
+        CHECK_FALSE(lone_event(std::string("\x12\xff\xff\xff\xff\xff\x01", 7)));  // longer than 35 bits
+        CHECK_FALSE(lone_event(""));
+        CHECK(lone_event(std::string("\x12\x00", 2)) == std::string_view());  // an empty event is still one
+    }
+}

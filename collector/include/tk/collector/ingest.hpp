@@ -165,6 +165,9 @@ extern const char* const kRollupColumns;
 void append_copy_text(std::string& out, std::string_view text);
 /// The attributes as a JSON object (values: string, number, bool, or null when unset).
 std::string attributes_json(const telemetry_kit::v1::Event& event);
+/// One validated event as a line of COPY's text format (the columns of kCopyStaging, in order),
+/// appended to `rows`: no timestamp means the id's time; an unset optional field is \N. Pure.
+void append_copy_row(std::string& rows, const telemetry_kit::v1::Event& event);
 }  // namespace detail
 
 }  // namespace tk::collector

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "tk/common/big_endian.hpp"
+
 namespace google::protobuf {
 class MessageLite;
 }
@@ -21,7 +23,10 @@ inline constexpr std::size_t kMaxClientFrameBytes = 1u << 20;  // 1 MiB
 inline constexpr std::size_t kMaxReplyFrameBytes = 64u << 20;  // 64 MiB
 
 /// Appends the 4-byte big-endian length prefix for a payload of `size` bytes.
-void append_header(std::string& out, std::uint32_t size);
+inline void append_header(std::string& out, std::uint32_t size) { append_be32(out, size); }
+
+/// The payload length in the kHeaderBytes at `at`.
+inline std::uint32_t read_header(const char* at) noexcept { return read_be32(at); }
 
 /// Appends `payload` as one frame.
 void append_frame(std::string& out, std::string_view payload);

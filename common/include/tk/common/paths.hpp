@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tk/common/result.hpp"
+
 namespace tk {
 
 /// Where one user's agent lives.
@@ -55,8 +57,7 @@ inline constexpr std::size_t kMaxSocketPathBytes =
 /// The user's home directory: $HOME, else the password database's entry.
 std::filesystem::path home_directory(const EnvLookup& env = nullptr);
 
-/// Creates `dir` (and parents) if missing and makes it mode 0700 and owned by us.
-/// Returns an empty string on success, else why not.
-std::string ensure_private_dir(const std::filesystem::path& dir);
+/// Creates `dir` (and parents) if missing and makes it mode 0700 and owned by us; else says why not.
+Result<void> ensure_private_dir(const std::filesystem::path& dir);
 
 }  // namespace tk

@@ -17,6 +17,7 @@ namespace tk {
 /// Why an operation failed, in words for a log line or `tk status`.
 struct Error {
     std::string message;
+    int code = 0;  ///< for a caller that tells failures apart (an exit code, an errno); else 0
 };
 
 template <class T>
@@ -40,7 +41,9 @@ public:
     const T* operator->() const { return &value(); }
 
     /// The error's message; asking a successful result for it is a programmer error.
-    const std::string& error() const { return std::get<1>(state_).message; }
+    const std::string& error() const { return failure().message; }
+    /// The whole error (message and code).
+    const Error& failure() const { return std::get<1>(state_); }
 
 private:
     std::variant<T, Error> state_;
@@ -55,7 +58,8 @@ public:
 
     bool ok() const noexcept { return !error_; }
     explicit operator bool() const noexcept { return ok(); }
-    const std::string& error() const { return error_.value().message; }
+    const std::string& error() const { return failure().message; }
+    const Error& failure() const { return error_.value(); }
 
 private:
     std::optional<Error> error_;

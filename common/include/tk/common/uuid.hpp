@@ -47,5 +47,7 @@ inline std::string to_bytes(const Uuid& id) { return std::string(id.begin(), id.
 
 /// The millisecond timestamp in a UUIDv7.
 std::uint64_t uuid_v7_unix_ms(const Uuid& id);
+/// The same for the id's 16 raw bytes (a protobuf `bytes` field); 0 if not 16 bytes.
+std::int64_t uuid_v7_unix_ms(std::string_view id_bytes);
 
 }  // namespace tk

@@ -23,6 +23,7 @@
 #include "tk/agent/spool_import.hpp"
 #include "tk/agent/store.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
 
@@ -85,7 +86,7 @@ private:
 
     AgentOptions options_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-    int lock_fd_ = -1;
+    UniqueFd lock_fd_;  ///< holds the state dir's lock while open
     // Declared before io_: sessions still held by io_'s handlers end (on_session_end) while it is
     // destroyed. live_sessions_ is changed on the io thread at accept and on any thread at a
     // session's end; everything else of the idle exit lives on the io thread.

@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "tk/common/result.hpp"
+
 namespace tk::agent::http {
 
 /// A parsed collector endpoint, e.g. "https://telemetry.example.com:8443/base".
@@ -36,11 +38,7 @@ struct Url {
     std::string target(std::string_view path) const { return base_path + std::string(path); }
 };
 
-struct UrlResult {
-    Url url;
-    std::string error;  ///< empty when `url` is valid
-    explicit operator bool() const { return error.empty(); }
-};
+using UrlResult = tk::Result<Url>;
 
 /// Parses an endpoint: scheme http or https (any case), a host (name, IPv4, or [IPv6]), an
 /// optional port 1-65535, an optional base path. No user info, query or fragment.

@@ -16,6 +16,7 @@
 #include "tk/agent/policy.hpp"
 #include "tk/agent/scrubber.hpp"
 #include "tk/agent/store.hpp"
+#include "tk/common/result.hpp"
 
 namespace tk::agent {
 
@@ -87,8 +88,8 @@ class Intake {
 public:
     Intake(ToolRegistry& registry, EventStore& store, Scrubber scrubber);
 
-    /// Validates `hello` and fills `context`. Returns why it is refused, or "" when accepted.
-    std::string hello(const telemetry_kit::v1::Hello& hello, ToolContext& context);
+    /// Validates `hello` and fills `context`; else says why it is refused.
+    Result<void> hello(const telemetry_kit::v1::Hello& hello, ToolContext& context);
 
     /// Applies policy to `event`; if kept, scrubs and bounds it, sets the agent's fields and
     /// appends it to `batch`; if dropped, counts the reason in `batch.dropped`. Returns true if kept.
