@@ -36,10 +36,10 @@ std::optional<detail::wire::Reply> consent_request(detail::wire::ConsentAction a
 /// The short form of the tool's manifest, if the agent enforces one ("" otherwise, or on any failure).
 std::string manifest_summary(const std::string& tool, std::chrono::milliseconds timeout) {
     const std::uint64_t id = g_request_id.fetch_add(1);
-    detail::wire::Reply reply;
-    std::string error;
     const std::string frame = detail::wire::manifest_request_frame(id, tool);
-    if (!detail::agent_request(tk::resolve_paths().socket, frame, reply, timeout, error)) return {};
+    auto answered = detail::agent_request(tk::resolve_paths().socket, frame, timeout);
+    if (!answered) return {};
+    const detail::wire::Reply& reply = *answered;
     if (reply.type != detail::wire::Reply::Type::control || reply.request_id != id || !reply.error.empty()) return {};
     return reply.manifest_known ? reply.manifest_summary : std::string();
 }

@@ -364,9 +364,8 @@ int events(const Common& common, const std::string& tool, unsigned limit) {
 int manifest(const Common& common, const std::string& tool) {
     v1::ControlRequest request;
     request.mutable_manifest()->set_tool(tool);
-    int exit_code = kExitOk;
-    const auto response = call(common, request, exit_code);
-    if (!response) return exit_code;
+    const auto response = call(common, request);
+    if (!response) return report(response.failure());
     const auto& answer = response->manifest();
     if (common.json) return print_json(answer);
     if (answer.known()) {

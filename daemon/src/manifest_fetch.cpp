@@ -109,10 +109,10 @@ struct ManifestFetcher::Impl {
 
     void fetch(Tool& tool) {
         auto url = http::parse_url(tool.state.endpoint);
-        if (!url) return failed(tool, url.error);
+        if (!url) return failed(tool, url.error());
         tool.fetching = true;
-        tool.client = std::make_shared<http::Client>(io, tls, url.url, options.request_timeout);
-        const std::string target = url.url.target("/v1/tools/" + http::encode_path_segment(tool.state.tool) + "/manifest");
+        tool.client = std::make_shared<http::Client>(io, tls, *url, options.request_timeout);
+        const std::string target = url->target("/v1/tools/" + http::encode_path_segment(tool.state.tool) + "/manifest");
         tool.client->request(boost::beast::http::verb::get, target, "", "", "", [this, &tool](http::Response response) {
             tool.fetching = false;
             // Closed after this handler returns: a manifest is asked for every few hours, not kept-alive for.

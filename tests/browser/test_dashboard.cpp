@@ -55,7 +55,7 @@ std::string json_object(const std::string& rows) {
 
 }  // namespace
 
-HttpResponse get(const CollectorFixture& collector, const std::string& target,
+static HttpResponse get(const CollectorFixture& collector, const std::string& target,
                  std::map<std::string, std::string> headers = {}) {
     return http_request(collector.port(), http::verb::get, target, {}, headers);
 }
