@@ -11,6 +11,7 @@
 
 #include "tk/collector/database.hpp"
 #include "tk/collector/percent_decode.hpp"
+#include "tk/common/calendar.hpp"
 
 namespace tk::collector {
 
@@ -31,35 +32,10 @@ int digits(std::string_view text, std::size_t at, std::size_t count) {
     return value;
 }
 
-// Civil dates <-> days since 1970-01-01 (Howard Hinnant's algorithms; C++17 has no calendar).
-long long days_from_civil(int y, int m, int d) {
-    y -= m <= 2;
-    const int era = y / 400;
-    const int yoe = y - era * 400;
-    const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return static_cast<long long>(era) * 146097 + doe - 719468;
-}
-
-void civil_from_days(long long z, int& y, int& m, int& d) {
-    z += 719468;
-    const long long era = z / 146097;
-    const long long doe = z - era * 146097;
-    const long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const long long mp = (5 * doy + 2) / 153;
-    d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-    m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-    y = static_cast<int>(yoe + era * 400 + (m <= 2));
-}
-
 bool valid_date(int y, int m, int d) {
     if (m < 1 || m > 12 || d < 1) return false;
-    int yy = 0;
-    int mm = 0;
-    int dd = 0;
-    civil_from_days(days_from_civil(y, m, d), yy, mm, dd);
-    return yy == y && mm == m && dd == d;  // 2026-02-30 comes back as March
+    const auto back = tk::calendar::civil_from_days(tk::calendar::days_from_civil(y, m, d));
+    return back.year == y && back.month == m && back.day == d;  // 2026-02-30 comes back as March
 }
 
 /// "YYYY-MM-DD", "YYYY-MM-DDTHH:MM" or "YYYY-MM-DDTHH:MM:SS", optionally with a trailing 'Z', as
@@ -84,15 +60,12 @@ std::string normal_time(std::string_view text) {
 std::string format_utc(long long seconds) {
     const long long days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
     const long long in_day = seconds - days * 86400;
-    int y = 0;
-    int m = 0;
-    int d = 0;
-    civil_from_days(days, y, m, d);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, in_day / 3600, in_day / 60 % 60, in_day % 60);
+    const auto date = tk::calendar::civil_from_days(days);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", date.year, date.month, date.day, in_day / 3600, in_day / 60 % 60, in_day % 60);
 }
 
 long long parse_utc(const std::string& normal) {
-    return days_from_civil(digits(normal, 0, 4), digits(normal, 5, 2), digits(normal, 8, 2)) * 86400 +
+    return tk::calendar::days_from_civil(digits(normal, 0, 4), digits(normal, 5, 2), digits(normal, 8, 2)) * 86400 +
            digits(normal, 11, 2) * 3600 + digits(normal, 14, 2) * 60 + digits(normal, 17, 2);
 }
 

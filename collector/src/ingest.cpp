@@ -195,29 +195,14 @@ std::optional<Rejection> check_text(std::string_view text) {
     return std::nullopt;
 }
 
-/// UTC year and month of a Unix time in ms (Howard Hinnant's civil_from_days).
+/// UTC year and month of a Unix time in ms.
 std::pair<int, int> year_month(std::int64_t unix_ms) {
-    std::int64_t days = unix_ms / kMsPerDay - (unix_ms % kMsPerDay < 0 ? 1 : 0);
-    days += 719468;
-    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    const std::int64_t doe = days - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-    const int year = static_cast<int>(yoe + era * 400 + (month <= 2 ? 1 : 0));
-    return {year, month};
+    const auto date = tk::calendar::civil_from_days(tk::calendar::day_of_unix_ms(unix_ms));
+    return {date.year, date.month};
 }
 
 /// Unix ms at the start of (year, month) UTC.
-std::int64_t month_start_ms(int year, int month) {
-    const int y = year - (month <= 2 ? 1 : 0);
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const int yoe = y - era * 400;
-    const int doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (static_cast<std::int64_t>(era) * 146097 + doe - 719468) * kMsPerDay;
-}
+std::int64_t month_start_ms(int year, int month) { return tk::calendar::days_from_civil(year, month, 1) * kMsPerDay; }
 
 // Partition names and bounds are made from integers only, never from request data.
 std::string partition_name(int year, int month) { return fmt::format("events_p{:04}{:02}", year, month); }

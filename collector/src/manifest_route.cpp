@@ -5,6 +5,7 @@
 #include "app.hpp"
 #include "tk/collector/manifests.hpp"
 #include "tk/collector/percent_decode.hpp"
+#include "tk/common/tool_name.hpp"
 
 namespace tk::collector::detail {
 
@@ -12,17 +13,6 @@ namespace {
 
 /// How long clients and caches between may keep an answer (agents refresh every few hours).
 constexpr const char* kCacheControl = "public, max-age=60";
-
-/// Tool names as agents accept them (1-64 of [A-Za-z0-9._-]): anything else is not a tool.
-bool plausible_tool(const std::string& name) {
-    if (name.empty() || name.size() > 64) return false;
-    for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                        c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
 
 /// `If-None-Match` names `etag` (a list, or "*").
 bool not_modified(const Request& request, const std::string& etag) {
@@ -92,7 +82,7 @@ void get_manifest(App& app, const Request& request, const std::string& encoded_t
                   const std::string& client_address, Respond respond) {
     const unsigned version = request.version();
     const auto tool = percent_decode(encoded_tool, UrlPart::path_segment);
-    if (!tool || !plausible_tool(*tool)) {
+    if (!tool || !tk::valid_tool_name(*tool)) {
         return respond(text_response(version, http::status::not_found, "no such tool\n"));
     }
     if (const int wait = app.address_limiter.acquire(client_address); wait > 0) return respond(too_many(version, wait));

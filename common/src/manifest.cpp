@@ -1,5 +1,7 @@
 #include "tk/common/manifest.hpp"
 
+#include "tk/common/tool_name.hpp"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -12,14 +14,6 @@ namespace tk::manifest {
 namespace v1 = telemetry_kit::v1;
 
 namespace {
-
-bool valid_tool_name(const std::string& name) {
-    if (name.empty() || name.size() > 64) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-               c == '-';
-    });
-}
 
 bool known_kind(const std::string& kind) {
     return kind.empty() || kind == "any" || kind == "command" || kind == "feature" || kind == "custom";

@@ -72,16 +72,6 @@ std::string ToolRegistry::rotate(Tool& tool) {
     return old;
 }
 
-bool valid_tool_name(const std::string& name) {
-    if (name.empty() || name.size() > 64) return false;
-    for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                        c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 void count_drop(IntakeBatch& batch, const char* reason, std::uint64_t count) {
     for (auto& [name, n] : batch.dropped) {
         if (name == reason) {

@@ -292,7 +292,7 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(delta.daily_durations.size() == 2);
 
     const auto params = detail::rollup_params("my-cli", delta);
-    REQUIRE(params.size() == 36);
+    REQUIRE(params.size() == 49);  // $1-$36 as before, $37-$49 migration 008's tables
     CHECK(params[0] == "my-cli");
     CHECK(params[1] == "{1728000000,1728003600,1728086400}");
     CHECK(params[4] == "{\"build\",\"build\",\"te\\\"st,{}\\\\\"}");  // quoted, quote and backslash escaped
@@ -322,7 +322,7 @@ TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column
         columns.emplace_back(rest.substr(0, tab));
     }
     columns.emplace_back(rest);
-    REQUIRE(columns.size() == 17);
+    REQUIRE(columns.size() == 19);
     const auto id_ms = std::to_string(tk::uuid_v7_unix_ms(event.id()));
     CHECK(columns[0] == tk::uuid_bytes_to_string(event.id()));
     CHECK(columns[1] == id_ms);
@@ -338,6 +338,8 @@ TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column
     CHECK(columns[12] == "f");    // not CI
     CHECK(columns[13] == "linux");
     CHECK(columns[15] == "x86_64");
+    CHECK(columns[17] == "0");  // no manifest version
+    CHECK(columns[18] == "1");  // not sampled: counts once
 
     SECTION("set optional fields are written, false and zero included") {
         event.set_success(false);

@@ -33,6 +33,12 @@ constexpr Date civil_from_days(std::int64_t days) {
     return {static_cast<int>(yoe + era * 400 + (month <= 2 ? 1 : 0)), month, day};
 }
 
+/// The day (since 1970-01-01, UTC) holding the Unix time `unix_ms` (before 1970 too).
+constexpr std::int64_t day_of_unix_ms(std::int64_t unix_ms) {
+    constexpr std::int64_t kMsPerDay = 86'400'000;
+    return unix_ms / kMsPerDay - (unix_ms % kMsPerDay < 0 ? 1 : 0);
+}
+
 /// The Monday on or before `days` (1970-01-01 was a Thursday): PostgreSQL's date_trunc('week').
 constexpr std::int64_t week_start(std::int64_t days) { return days - ((days % 7 + 7 + 3) % 7); }
 
@@ -49,6 +55,7 @@ constexpr std::int64_t next_month_start(std::int64_t days) {
 }
 
 static_assert(days_from_civil(1970, 1, 1) == 0);
+static_assert(day_of_unix_ms(-1) == -1 && day_of_unix_ms(86'400'000) == 1);
 static_assert(week_start(0) == -3);                      // Monday 1969-12-29
 static_assert(week_start(days_from_civil(2026, 12, 2)) == days_from_civil(2026, 11, 30));
 static_assert(month_start(days_from_civil(2024, 2, 29)) == days_from_civil(2024, 2, 1));

@@ -17,6 +17,7 @@
 #include "tk/agent/scrubber.hpp"
 #include "tk/agent/store.hpp"
 #include "tk/common/result.hpp"
+#include "tk/common/tool_name.hpp"
 
 namespace tk::agent {
 
@@ -70,8 +71,7 @@ struct ToolContext {
     std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;  ///< the tool's, as of `epoch`
 };
 
-/// Checks tool names: 1-64 bytes of [A-Za-z0-9._-].
-bool valid_tool_name(const std::string& name);
+using tk::valid_tool_name;  // 1-64 bytes of [A-Za-z0-9._-] (tk/common/tool_name.hpp)
 
 /// True if `raw` (a client's serialized Event) is byte for byte what the agent's canonical
 /// serialization of the parsed event would be, and carries none of the agent's own fields
