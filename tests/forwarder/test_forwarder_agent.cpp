@@ -10,6 +10,7 @@
 
 #include "../daemon/agent_client.hpp"
 #include "support/collector_fixture.hpp"
+#include "sending_tool.hpp"
 #include "support/process.hpp"
 
 using namespace std::chrono_literals;
@@ -17,22 +18,6 @@ using namespace tk::test;
 namespace v1 = telemetry_kit::v1;
 
 namespace {
-
-v1::ToolIdentity identity(const std::string& tool, const std::string& endpoint, const std::string& key) {
-    auto id = tool_identity(tool);  // opt-out tool: kept unless the person denies
-    id.set_endpoint(endpoint);
-    id.set_ingest_key(key);
-    return id;
-}
-
-void send_events(RunningAgent& agent, const v1::ToolIdentity& tool, int n) {
-    AgentClient client(agent.socket());
-    REQUIRE(client.hello(tool));
-    for (int i = 0; i < n; ++i) REQUIRE(client.event(make_event("build")));
-    const auto ack = client.flush();
-    REQUIRE(ack);
-    REQUIRE(ack->accepted() == static_cast<std::uint64_t>(n));
-}
 
 /// HAProxy in front of the collector: passes everything through but answers DELETE itself with 403.
 class RefusingProxy {

@@ -7,6 +7,7 @@
 #include "../collector/http_client.hpp"
 #include "../daemon/agent_client.hpp"
 #include "support/collector_fixture.hpp"
+#include "sending_tool.hpp"
 #include "support/process.hpp"
 #include "support/test_clock.hpp"
 
@@ -18,22 +19,6 @@ namespace {
 
 constexpr std::int64_t kJan31Late = 1'801'439'940'000;  // 2027-01-31 23:59:00 UTC
 constexpr std::int64_t kFeb1 = 1'801'440'000'000;       // 2027-02-01 00:00:00 UTC
-
-v1::ToolIdentity identity(const std::string& tool, const std::string& endpoint, const std::string& key) {
-    auto id = tool_identity(tool);  // opt-out tool: kept unless the person denies
-    id.set_endpoint(endpoint);
-    id.set_ingest_key(key);
-    return id;
-}
-
-void send_events(RunningAgent& agent, const v1::ToolIdentity& tool, int n) {
-    AgentClient client(agent.socket());
-    REQUIRE(client.hello(tool));
-    for (int i = 0; i < n; ++i) REQUIRE(client.event(make_event("build")));
-    const auto ack = client.flush();
-    REQUIRE(ack);
-    REQUIRE(ack->accepted() == static_cast<std::uint64_t>(n));
-}
 
 /// Batches the collector refused with quota_exceeded for `tool` (its /metrics): how often the agent asked.
 long long refused_batches(const CollectorFixture& collector, const std::string& tool) {
