@@ -48,9 +48,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 double median(std::vector<double> values) {
     std::sort(values.begin(), values.end());
@@ -234,7 +232,8 @@ int connect_unix(const fs::path& path) {
 bool send_all(int fd, const std::string& bytes) {
     std::size_t sent = 0;
     while (sent < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.data() + sent, std::min<std::size_t>(bytes.size() - sent, 256 * 1024), MSG_NOSIGNAL);
+        const ssize_t n =
+            ::send(fd, bytes.data() + sent, std::min<std::size_t>(bytes.size() - sent, 256 * 1024), MSG_NOSIGNAL);
         if (n <= 0) return false;
         sent += static_cast<std::size_t>(n);
     }
@@ -442,14 +441,22 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         const long value = std::atol(argv[i + 1]);
-        if (flag == "--only") only = argv[i + 1];
-        else if (flag == "--client-ids") client_ids_name = argv[i + 1];
-        else if (flag == "--agent-prefix") agent_prefix = argv[i + 1];
-        else if (flag == "--clients") clients = static_cast<int>(value);
-        else if (flag == "--events") events = static_cast<std::size_t>(value);
-        else if (flag == "--runs") runs = static_cast<int>(value);
-        else if (flag == "--idle-seconds") idle_seconds = static_cast<int>(value);
-        else if (flag == "--manifest") g_manifest = value != 0;
+        if (flag == "--only")
+            only = argv[i + 1];
+        else if (flag == "--client-ids")
+            client_ids_name = argv[i + 1];
+        else if (flag == "--agent-prefix")
+            agent_prefix = argv[i + 1];
+        else if (flag == "--clients")
+            clients = static_cast<int>(value);
+        else if (flag == "--events")
+            events = static_cast<std::size_t>(value);
+        else if (flag == "--runs")
+            runs = static_cast<int>(value);
+        else if (flag == "--idle-seconds")
+            idle_seconds = static_cast<int>(value);
+        else if (flag == "--manifest")
+            g_manifest = value != 0;
         else {
             std::fprintf(stderr,
                          "usage: %s [--clients N] [--events N] [--runs N] [--idle-seconds N] [--only bare|agent] "
@@ -530,10 +537,12 @@ int main(int argc, char** argv) {
     std::printf("  agent RSS idle (after start): %ld KiB; peak under load (VmHWM): %ld KiB\n", idle_rss, peak_rss);
     if (idle_ticks >= 0) std::printf("  agent CPU over %d s idle: %ld ticks\n", idle_seconds, idle_ticks);
     std::printf("  scrubber: %.0f ns per event (5 attributes, 2 strings scrubbed)\n", scrub_ns);
-    std::printf("  canonical check (issue 17 item 2): %.0f ns per event (%.0f%% of these events already in key order)\n",
-                canonical_ns, 100.0 * sorted_share);
+    std::printf(
+        "  canonical check (issue 17 item 2): %.0f ns per event (%.0f%% of these events already in key order)\n",
+        canonical_ns, 100.0 * sorted_share);
     const bool ok = agent_median >= 200'000 && agent_median >= 0.55 * bare_median && idle_rss <= 20 * 1024 &&
                     peak_rss <= 64 * 1024 && idle_ticks <= 0;
-    std::printf("  targets (>= 200000/s, >= 55%% of bare, RSS <= 20/64 MiB, 0 idle ticks): %s\n", ok ? "met" : "NOT met");
+    std::printf("  targets (>= 200000/s, >= 55%% of bare, RSS <= 20/64 MiB, 0 idle ticks): %s\n",
+                ok ? "met" : "NOT met");
     return 0;
 }

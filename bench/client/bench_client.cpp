@@ -153,7 +153,9 @@ ProcessCost run_once(const std::vector<std::string>& args) {
     int status = 0;
     rusage usage{};
     ::wait4(pid, &status, 0, &usage);
-    const auto cpu = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + std::int64_t{t.tv_usec} * 1000; };
+    const auto cpu = [](const timeval& t) {
+        return std::int64_t{t.tv_sec} * 1'000'000'000 + std::int64_t{t.tv_usec} * 1000;
+    };
     return {since_ns(start), cpu(usage.ru_utime) + cpu(usage.ru_stime)};
 }
 
@@ -184,16 +186,18 @@ void process_cost(const char* label, const std::string& bare_append_file) {
     std::vector<std::vector<std::string>> variants = {{"none"}, {"telemetry"}};
     if (!bare_append_file.empty()) variants.push_back({"append", bare_append_file});
     const auto m = process_medians(variants);
-    std::printf("one-event process, %s (%d runs each, alternating, medians; target <= +1000 us):\n"
-                "    wall %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n"
-                "    cpu  %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n",
-                label, kProcessRuns, m[1].first, m[0].first, m[1].first - m[0].first, m[1].second, m[0].second,
-                m[1].second - m[0].second);
+    std::printf(
+        "one-event process, %s (%d runs each, alternating, medians; target <= +1000 us):\n"
+        "    wall %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n"
+        "    cpu  %5.0f us with telemetry vs %5.0f us without: %+5.0f us\n",
+        label, kProcessRuns, m[1].first, m[0].first, m[1].first - m[0].first, m[1].second, m[0].second,
+        m[1].second - m[0].second);
     if (m.size() > 2) {
-        std::printf("    physical limit, a bare open/append/close of a record in the same dir: wall %+5.0f us, cpu %+5.0f us;\n"
-                    "    telemetry / bare append (added wall): %.2f\n",
-                    m[2].first - m[0].first, m[2].second - m[0].second,
-                    (m[1].first - m[0].first) / std::max(1.0, m[2].first - m[0].first));
+        std::printf(
+            "    physical limit, a bare open/append/close of a record in the same dir: wall %+5.0f us, cpu %+5.0f us;\n"
+            "    telemetry / bare append (added wall): %.2f\n",
+            m[2].first - m[0].first, m[2].second - m[0].second,
+            (m[1].first - m[0].first) / std::max(1.0, m[2].first - m[0].first));
     }
 }
 
@@ -210,15 +214,16 @@ int main() {
     ::setenv("TELEMETRY_KIT_HOME", (root / "home").c_str(), 1);
     ::setenv("TELEMETRY_KIT_SOCKET", socket.c_str(), 1);
     ::setenv("XDG_RUNTIME_DIR", (root / "run").c_str(), 1);
-    for (const char* name : {"DO_NOT_TRACK", "TELEMETRY_KIT_DEBUG", "BENCH_TOOL_TELEMETRY_DISABLED", "CI"}) ::unsetenv(name);
+    for (const char* name : {"DO_NOT_TRACK", "TELEMETRY_KIT_DEBUG", "BENCH_TOOL_TELEMETRY_DISABLED", "CI"})
+        ::unsetenv(name);
 
     const std::string frame = equivalent_frame();
     std::printf("client benchmark: %d calls per case (batches of %d, flushed in between), frame %zu bytes\n\n",
                 kBatches * kBatch, kBatch, frame.size());
 
     // --- agent up ---
-    const pid_t agent = spawn({TK_AGENT_BINARY, "--socket", socket.string(), "--home", (root / "home").string(),
-                               "--log-level", "warn"});
+    const pid_t agent = spawn(
+        {TK_AGENT_BINARY, "--socket", socket.string(), "--home", (root / "home").string(), "--log-level", "warn"});
     if (agent < 0 || !wait_for_socket(socket)) {
         std::fprintf(stderr, "cannot start the agent\n");
         return 1;
@@ -260,7 +265,9 @@ int main() {
     ::waitpid(strip, &status, 0);
     std::error_code ec;
     const auto size = fs::file_size(stripped, ec);
-    if (!ec) std::printf("\nlibtelemetry_kit.so stripped: %.1f KiB (target <= 200 KiB)\n", static_cast<double>(size) / 1024.0);
+    if (!ec)
+        std::printf("\nlibtelemetry_kit.so stripped: %.1f KiB (target <= 200 KiB)\n",
+                    static_cast<double>(size) / 1024.0);
     fs::remove_all(root, ec);
     return 0;
 }

@@ -48,7 +48,8 @@ std::vector<std::size_t> offsets_of(const std::string& text, const std::string& 
 /// sends them, so the rollups see many installs (and a popular tool's few hot hourly rows).
 void patch_install(std::string& text, const std::vector<std::size_t>& offsets, std::uint64_t install) {
     const std::string id = fmt::format("{:032x}", install % 10'000);
-    for (const std::size_t at : offsets) std::copy(id.begin(), id.end(), text.begin() + static_cast<std::ptrdiff_t>(at));
+    for (const std::size_t at : offsets)
+        std::copy(id.begin(), id.end(), text.begin() + static_cast<std::ptrdiff_t>(at));
 }
 
 /// A realistic batch: one install's events, a few attributes each.
@@ -188,7 +189,8 @@ std::string copy_rows(int events, std::vector<std::size_t>& line_starts) {
                        "{}\t{}\t{}\t2.4.1\t1\t{}\t{}\t{}\t"
                        "{{\"cache\":\"hit\",\"jobs\":8,\"target\":\"x86_64-linux\"}}\tt\t{}\t0\tf\t"
                        "linux\tdebian 12\tx86_64\t0.1.0\t0\t1\n",  // ... manifest_version, sample_rate (007)
-                       tk::to_string(tk::uuid_v7()), now_ms, kTool, i % 3 ? "build" : "test", now_ms, kInstall, 1000 + i);
+                       tk::to_string(tk::uuid_v7()), now_ms, kTool, i % 3 ? "build" : "test", now_ms, kInstall,
+                       1000 + i);
     }
     return rows;
 }
@@ -317,7 +319,8 @@ int main(int argc, char** argv) {
     unsigned db_connections = 4;
     unsigned io_threads = 0;
     app.add_option("--events", events_per_batch, "events per batch")->capture_default_str();
-    app.add_option("--connections", connection_counts, "load-generator connection counts to try, in order (e.g. 4,16,64)")
+    app.add_option("--connections", connection_counts,
+                   "load-generator connection counts to try, in order (e.g. 4,16,64)")
         ->delimiter(',')
         ->capture_default_str();
     app.add_option("--seconds", seconds, "seconds per measurement")->capture_default_str();
@@ -345,14 +348,16 @@ int main(int argc, char** argv) {
             "CREATE TABLE events_bare PARTITION OF events FOR VALUES FROM (now() - interval '40 days')"
             " TO (now() + interval '40 days')",
             "bare");
-        std::string key = run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url(), "--log-level", "warn"});
+        std::string key =
+            run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url(), "--log-level", "warn"});
         key.erase(key.find_last_not_of('\n') + 1);
 
         // (b) Bare PostgreSQL, the physical limit of this design on this machine: the insert as it
         // was before rollups, the collector's insert alone (its cheaper timestamps), and the
         // collector's statements with the rollups.
         const int bare_connections = static_cast<int>(db_connections);
-        Stats bare = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration, kInsertOnly, false);
+        Stats bare =
+            run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration, kInsertOnly, false);
         Stats bare_insert = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration,
                                      tk::collector::detail::kInsertStaging, false);
         Stats bare_rollups = run_bare(postgres.conninfo("bare"), events_per_batch, bare_connections, duration,
@@ -361,9 +366,13 @@ int main(int argc, char** argv) {
         // (a) The collector.
         const unsigned short port = tk::test::free_tcp_port();
         tk::test::ProcessOptions serve;
-        serve.argv = {collector_binary, "serve", "--listen", fmt::format("127.0.0.1:{}", port), "--database-url",
-                      postgres.url(), "--rate-limit", "0", "--db-connections", std::to_string(db_connections),
-                      "--threads", std::to_string(io_threads), "--log-level", "warn"};
+        serve.argv = {collector_binary,   "serve",
+                      "--listen",         fmt::format("127.0.0.1:{}", port),
+                      "--database-url",   postgres.url(),
+                      "--rate-limit",     "0",
+                      "--db-connections", std::to_string(db_connections),
+                      "--threads",        std::to_string(io_threads),
+                      "--log-level",      "warn"};
         serve.stderr_file = dir / "collector.log";
         tk::test::ChildProcess collector(serve);
         if (!tk::test::wait_for_tcp_port(port)) throw std::runtime_error("collector did not start");
@@ -391,19 +400,22 @@ int main(int argc, char** argv) {
         }
         const double peak_rss = proc_kib(collector.pid(), "VmHWM") / 1024.0;
         const std::string stored = postgres.query("SELECT count(*) FROM events");
-        fmt::print("pre-rollup bare insert (COPY + INSERT ON CONFLICT as before the rollups, {} connections): "
-                   "{:.0f} events/s, p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
-                   db_connections, bare.events_per_second(), bare.percentile(0.5), bare.percentile(0.99));
+        fmt::print(
+            "pre-rollup bare insert (COPY + INSERT ON CONFLICT as before the rollups, {} connections): "
+            "{:.0f} events/s, p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
+            db_connections, bare.events_per_second(), bare.percentile(0.5), bare.percentile(0.99));
         fmt::print("bare insert, the collector's statement without rollups: {:.0f} events/s = {:.0f}% of pre-rollup\n",
                    bare_insert.events_per_second(), 100.0 * bare_insert.events_per_second() / bare.events_per_second());
-        fmt::print("bare insert + rollups (the collector's statements): {:.0f} events/s = {:.0f}% of pre-rollup, "
-                   "p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
-                   bare_rollups.events_per_second(), 100.0 * bare_rollups.events_per_second() / bare.events_per_second(),
-                   bare_rollups.percentile(0.5), bare_rollups.percentile(0.99));
-        fmt::print("collector with rollups (best): {:.0f} events/s = {:.0f}% of pre-rollup bare insert (target >= 80%), "
-                   "{:.0f}% of bare insert + rollups; p99 {:.1f} ms; peak RSS {:.1f} MiB; {} rows stored\n",
-                   best, 100.0 * best / bare.events_per_second(), 100.0 * best / bare_rollups.events_per_second(),
-                   best_p99, peak_rss, stored);
+        fmt::print(
+            "bare insert + rollups (the collector's statements): {:.0f} events/s = {:.0f}% of pre-rollup, "
+            "p50 {:.1f} ms, p99 {:.1f} ms per batch\n",
+            bare_rollups.events_per_second(), 100.0 * bare_rollups.events_per_second() / bare.events_per_second(),
+            bare_rollups.percentile(0.5), bare_rollups.percentile(0.99));
+        fmt::print(
+            "collector with rollups (best): {:.0f} events/s = {:.0f}% of pre-rollup bare insert (target >= 80%), "
+            "{:.0f}% of bare insert + rollups; p99 {:.1f} ms; peak RSS {:.1f} MiB; {} rows stored\n",
+            best, 100.0 * best / bare.events_per_second(), 100.0 * best / bare_rollups.events_per_second(), best_p99,
+            peak_rss, stored);
         collector.stop();
     } catch (const std::exception& error) {
         std::cerr << "bench_collector: " << error.what() << "\n";

@@ -56,7 +56,9 @@ tk::collector::ConnectionSettings unbounded_settings() {
     return settings;
 }
 
-double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 /// Events per day: the tool's installs grow (events follow the installs active that day, as the
 /// square root of the days since the first), weekends see 40% fewer. Sums to `total`.
@@ -138,8 +140,9 @@ struct Loaded {
 };
 
 Loaded loaded(Connection& conn, const Options& options) {
-    conn.exec("CREATE TABLE IF NOT EXISTS bench_query_load (events bigint, installs int, days int, end_day date,"
-              " seconds float8)");
+    conn.exec(
+        "CREATE TABLE IF NOT EXISTS bench_query_load (events bigint, installs int, days int, end_day date,"
+        " seconds float8)");
     const auto result = conn.exec(
         "SELECT to_char(end_day, 'YYYY-MM-DD'), seconds FROM bench_query_load WHERE events = $1 AND installs = $2"
         " AND days = $3",
@@ -284,8 +287,8 @@ Answer answer_of(const std::string& body, std::string& from) {
 void add_rows(Answer& answer, const tk::collector::Result& result, const std::string& prefix) {
     for (int row = 0; row < result.rows(); ++row) {
         const std::string key = prefix + std::string(result.value(row, 0)) + "|" + std::string(result.value(row, 1));
-        answer[key] = result.is_null(row, 2) ? std::nullopt
-                                             : std::optional<double>(std::stod(std::string(result.value(row, 2))));
+        answer[key] =
+            result.is_null(row, 2) ? std::nullopt : std::optional<double>(std::stod(std::string(result.value(row, 2))));
     }
 }
 
@@ -377,7 +380,8 @@ Row ask(unsigned short port, Connection& conn, const std::string& token, const Q
         const auto response = http.request(boost::beast::http::verb::get, "/v1/query?" + query, {},
                                            {{"Authorization", "Bearer " + token}});
         row.api.ms.push_back(ms_since(start));
-        if (response.status != 200) throw std::runtime_error(fmt::format("{}: {} {}", query, response.status, response.body));
+        if (response.status != 200)
+            throw std::runtime_error(fmt::format("{}: {} {}", query, response.status, response.body));
         body = response.body;
     }
     std::string answered_from;
@@ -428,7 +432,8 @@ Row cohorts(unsigned short port, Connection& conn, const std::string& token, con
         const auto response =
             http.request(boost::beast::http::verb::get, target, {}, {{"Authorization", "Bearer " + token}});
         row.api.ms.push_back(ms_since(start));
-        if (response.status != 200) throw std::runtime_error(fmt::format("{}: {} {}", target, response.status, response.body));
+        if (response.status != 200)
+            throw std::runtime_error(fmt::format("{}: {} {}", target, response.status, response.body));
         body = response.body;
     }
     tk::collector::Result raw_rows{nullptr};
@@ -447,10 +452,10 @@ Row cohorts(unsigned short port, Connection& conn, const std::string& token, con
 /// decides how fast it answers.
 void print_sizes(Connection& conn) {
     fmt::print("{:<28} {:>12} {:>10}\n", "table", "rows", "MiB");
-    for (const char* table : {"events", "rollup_hourly", "rollup_duration", "rollup_daily_names", "rollup_daily_platform",
-                              "rollup_daily_duration", "rollup_installs_daily", "rollup_install_first_seen",
-                              "rollup_daily_name_duration", "rollup_daily_exit_codes", "rollup_installs_weekly",
-                              "rollup_installs_monthly", "rollup_install_counts"}) {
+    for (const char* table :
+         {"events", "rollup_hourly", "rollup_duration", "rollup_daily_names", "rollup_daily_platform",
+          "rollup_daily_duration", "rollup_installs_daily", "rollup_install_first_seen", "rollup_daily_name_duration",
+          "rollup_daily_exit_codes", "rollup_installs_weekly", "rollup_installs_monthly", "rollup_install_counts"}) {
         const auto count = conn.exec(std::string("SELECT count(*) FROM ") + table);
         const auto bytes = conn.exec(
             "SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE oid = $1::regclass"
@@ -506,8 +511,8 @@ int main(int argc, char** argv) {
 
         Loaded data = loaded(conn, options);
         if (data.found) {
-            fmt::print("reusing {} events ({} installs, {} days up to {}), loaded in {:.0f} s earlier\n", options.events,
-                       options.installs, options.days, data.end_day, data.seconds);
+            fmt::print("reusing {} events ({} installs, {} days up to {}), loaded in {:.0f} s earlier\n",
+                       options.events, options.installs, options.days, data.end_day, data.seconds);
         } else {
             fmt::print("loading {} events ({} installs, {} days) through the rollup statements...\n", options.events,
                        options.installs, options.days);
@@ -527,11 +532,13 @@ int main(int argc, char** argv) {
         const unsigned short port = tk::test::free_tcp_port();
         tk::test::TempDir dir("tk-bench-query-");
         tk::test::ProcessOptions serve;
-        serve.argv = {collector_binary, "serve", "--listen", fmt::format("127.0.0.1:{}", port), "--database-url",
-                      postgres->url(), "--retention-days", "0", "--log-level", "warn"};
+        serve.argv = {collector_binary, "serve",         "--listen",         fmt::format("127.0.0.1:{}", port),
+                      "--database-url", postgres->url(), "--retention-days", "0",
+                      "--log-level",    "warn"};
         serve.stderr_file = dir / "collector.log";
         tk::test::ChildProcess collector(serve);
-        if (!tk::test::wait_for_tcp_port(port, std::chrono::seconds(60))) throw std::runtime_error("collector did not start");
+        if (!tk::test::wait_for_tcp_port(port, std::chrono::seconds(60)))
+            throw std::runtime_error("collector did not start");
 
         // One request before the clock runs: the collector reads the time zone names once per
         // process (about 300 ms), which would otherwise land in the first question's p95.
@@ -540,16 +547,19 @@ int main(int argc, char** argv) {
             warm.request(boost::beast::http::verb::get, std::string("/v1/query?tool=") + kTool + "&metric=new_installs",
                          {}, {{"Authorization", "Bearer " + token}});
         }
-        const auto range = conn.exec("SELECT to_char($1::date - 30, 'YYYY-MM-DD'), to_char($1::date - $2::int, 'YYYY-MM-DD')",
-                                     {data.end_day, std::to_string(options.days)});
-        fmt::print("\nGET /v1/query: up to {} requests per question (at least 3, within {} s), one keep-alive "
-                   "connection; raw SQL {} runs over 30 days, {} over 13 months; tz=UTC\n",
-                   options.runs, options.budget_seconds, options.raw_runs, options.long_raw_runs);
+        const auto range =
+            conn.exec("SELECT to_char($1::date - 30, 'YYYY-MM-DD'), to_char($1::date - $2::int, 'YYYY-MM-DD')",
+                      {data.end_day, std::to_string(options.days)});
+        fmt::print(
+            "\nGET /v1/query: up to {} requests per question (at least 3, within {} s), one keep-alive "
+            "connection; raw SQL {} runs over 30 days, {} over 13 months; tz=UTC\n",
+            options.runs, options.budget_seconds, options.raw_runs, options.long_raw_runs);
         fmt::print("{:<10} {:<34} {:<8} {:>9} {:>9} {:>10} {:>9} {:>5}\n", "range", "question", "answer", "p50 ms",
                    "p95 ms", "raw p50 ms", "raw/API", "same");
         std::vector<Row> rows;
-        for (const auto& [name, from, trend] : {std::tuple<std::string, std::string, std::string>{"30 days", std::string(range.value(0, 0)), "day"},
-                                                {"13 months", std::string(range.value(0, 1)), "week"}}) {
+        for (const auto& [name, from, trend] :
+             {std::tuple<std::string, std::string, std::string>{"30 days", std::string(range.value(0, 0)), "day"},
+              {"13 months", std::string(range.value(0, 1)), "week"}}) {
             for (const Question& question : kQuestions) {
                 rows.push_back(ask(port, conn, token, question, name, from, data.end_day, trend, options));
                 print_row(rows.back());

@@ -69,7 +69,8 @@ void load_old(Connection& conn, PartitionCache& partitions, const std::string& t
         " SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(md5(g::text), 1, 19))::uuid, to_timestamp(ms / 1000.0),"
         " '{}', '1.0', 1, 'build', to_timestamp(ms / 1000.0), now(), md5((g % 5000)::text), '{{}}', false, 'linux',"
         " '', 'x86_64', '0.1.0'"
-        " FROM (SELECT g, {}::bigint - (40::bigint * {} + (g::bigint * 30 * {}) / {}) AS ms FROM generate_series(1, {}) g) s",
+        " FROM (SELECT g, {}::bigint - (40::bigint * {} + (g::bigint * 30 * {}) / {}) AS ms FROM generate_series(1, "
+        "{}) g) s",
         tool, now, kDayMs, kDayMs, rows, rows));
     conn.exec("ANALYZE events");
 }
@@ -91,7 +92,8 @@ Phase ingest(const std::string& url, PartitionCache& partitions, int writers, do
             Connection conn(url, unbounded());
             int install = w * 100000;
             while (!stop) {
-                const auto outcome = store_batch(conn, partitions, live_batch(500, ++install % 5000), "live", FieldLimits{}, 400);
+                const auto outcome =
+                    store_batch(conn, partitions, live_batch(500, ++install % 5000), "live", FieldLimits{}, 400);
                 stored += outcome.ack.accepted_size();
             }
         });
@@ -109,7 +111,8 @@ Phase ingest(const std::string& url, PartitionCache& partitions, int writers, do
     const auto started = Clock::now();
     const long long before = stored;
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // the measuring window itself
-    phase.events_per_second = static_cast<double>(stored - before) / std::chrono::duration<double>(Clock::now() - started).count();
+    phase.events_per_second =
+        static_cast<double>(stored - before) / std::chrono::duration<double>(Clock::now() - started).count();
     stop = true;
     for (auto& t : threads) t.join();
     if (deleter.joinable()) deleter.join();
@@ -141,24 +144,26 @@ int main(int argc, char** argv) {
 
     const std::int64_t cutoff = tk::wall_clock_ms() - 30 * kDayMs;
     const Phase alone = ingest(url, partitions, writers, seconds, nullptr);
-    const Phase batched = ingest(url, partitions, writers, seconds, [&](Connection& conn) {
-        return expire_tool_events(conn, "batched", cutoff, 5000);
-    });
+    const Phase batched = ingest(url, partitions, writers, seconds,
+                                 [&](Connection& conn) { return expire_tool_events(conn, "batched", cutoff, 5000); });
     const Phase bare = ingest(url, partitions, writers, seconds, [&](Connection& conn) {
-        return conn.exec("DELETE FROM events WHERE tool = 'bare' AND id_time < to_timestamp($1::bigint / 1000.0)",
-                         {std::to_string(cutoff)})
+        return conn
+            .exec("DELETE FROM events WHERE tool = 'bare' AND id_time < to_timestamp($1::bigint / 1000.0)",
+                  {std::to_string(cutoff)})
             .affected();
     });
 
     fmt::print("ingest alone ({} writers, 500-event batches): {:.0f} events/s\n", writers, alone.events_per_second);
-    fmt::print("ingest while batched deletes run:        {:.0f} events/s = {:.0f}% of alone; deleted {} rows in {:.1f} s "
-               "({:.0f} rows/s)\n",
-               batched.events_per_second, 100 * batched.events_per_second / alone.events_per_second, batched.deleted,
-               batched.delete_seconds, batched.deleted / batched.delete_seconds);
-    fmt::print("ingest while one bare DELETE runs:       {:.0f} events/s = {:.0f}% of alone; deleted {} rows in {:.1f} s "
-               "({:.0f} rows/s, the delete's physical limit)\n",
-               bare.events_per_second, 100 * bare.events_per_second / alone.events_per_second, bare.deleted,
-               bare.delete_seconds, bare.deleted / bare.delete_seconds);
+    fmt::print(
+        "ingest while batched deletes run:        {:.0f} events/s = {:.0f}% of alone; deleted {} rows in {:.1f} s "
+        "({:.0f} rows/s)\n",
+        batched.events_per_second, 100 * batched.events_per_second / alone.events_per_second, batched.deleted,
+        batched.delete_seconds, batched.deleted / batched.delete_seconds);
+    fmt::print(
+        "ingest while one bare DELETE runs:       {:.0f} events/s = {:.0f}% of alone; deleted {} rows in {:.1f} s "
+        "({:.0f} rows/s, the delete's physical limit)\n",
+        bare.events_per_second, 100 * bare.events_per_second / alone.events_per_second, bare.deleted,
+        bare.delete_seconds, bare.deleted / bare.delete_seconds);
     fmt::print("batched deletes ran at {:.0f}% of the bare DELETE's rate\n",
                100 * (batched.deleted / batched.delete_seconds) / (bare.deleted / bare.delete_seconds));
     return 0;

@@ -24,13 +24,16 @@ void load(const CollectorFixture& collector, const std::string& key, int count) 
     const int installs = std::max(120, count / 33);
     HttpConnection connection(collector.port());
     for (int done = 0; done < count; done += kChunk) {
-        const auto events = dashboard_events(std::min(kChunk, count - done), installs, 11 + static_cast<std::uint64_t>(done));
+        const auto events =
+            dashboard_events(std::min(kChunk, count - done), installs, 11 + static_cast<std::uint64_t>(done));
         for (std::size_t start = 0; start < events.size(); start += 1000) {
             Batch batch;
             for (std::size_t i = start; i < std::min(events.size(), start + 1000); ++i) *batch.add_events() = events[i];
-            const auto response = connection.request(http::verb::post, "/v1/batches", batch.SerializeAsString(),
-                                                      {{"Content-Type", "application/x-protobuf"}, {"Authorization", "Bearer " + key}});
-            if (response.status != 200) throw std::runtime_error(fmt::format("ingest answered {}: {}", response.status, response.body));
+            const auto response =
+                connection.request(http::verb::post, "/v1/batches", batch.SerializeAsString(),
+                                   {{"Content-Type", "application/x-protobuf"}, {"Authorization", "Bearer " + key}});
+            if (response.status != 200)
+                throw std::runtime_error(fmt::format("ingest answered {}: {}", response.status, response.body));
         }
     }
 }
@@ -41,7 +44,8 @@ int main(int argc, char** argv) {
     CLI::App app{"The dashboard in headless Chromium over --events events (docs/benchmarks.md)"};
     int events = 200'000;
     int runs = 3;
-    app.add_option("--events", events, "events to load (8 weeks, about half in the page's 30 days)")->check(CLI::PositiveNumber);
+    app.add_option("--events", events, "events to load (8 weeks, about half in the page's 30 days)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--runs", runs, "reloads measured (the median is printed)")->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
@@ -61,8 +65,8 @@ int main(int argc, char** argv) {
         node.env["TK_TOKEN"] = token.out.substr(0, token.out.size() - 1);
         node.env["TK_WORK"] = work.path().string();
         node.env["TK_RUNS"] = std::to_string(runs);
-        node.env["TK_EVENTS"] = collector.query(
-            "SELECT count(*) FROM events WHERE id_time >= (now() AT TIME ZONE 'UTC')::date - 29");
+        node.env["TK_EVENTS"] =
+            collector.query("SELECT count(*) FROM events WHERE id_time >= (now() AT TIME ZONE 'UTC')::date - 29");
         node.env["TK_DASHBOARD_DIR"] = TK_SOURCE_DIR "/collector/dashboard";
         const RunResult result = run(node, std::chrono::minutes(10));
         std::cout << result.out << result.err << std::flush;

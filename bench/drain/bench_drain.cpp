@@ -59,11 +59,12 @@ std::string copy_rows(const std::vector<v1::Event>& events, std::size_t from, st
     std::string rows;
     for (std::size_t i = from; i < to; ++i) {
         const auto& e = events[i];
-        fmt::format_to(std::back_inserter(rows),
-                       "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{{\"cache\": \"hit\", \"jobs\": 8, \"target\": \"x86_64-linux\"}}"
-                       "\tt\t{}\t0\tf\n",
-                       tk::uuid_bytes_to_string(e.id()), e.timestamp_unix_ms(), e.tool(), e.tool_version(),
-                       static_cast<int>(e.kind()), e.name(), e.timestamp_unix_ms(), kAnonymousId, e.duration_us());
+        fmt::format_to(
+            std::back_inserter(rows),
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{{\"cache\": \"hit\", \"jobs\": 8, \"target\": \"x86_64-linux\"}}"
+            "\tt\t{}\t0\tf\n",
+            tk::uuid_bytes_to_string(e.id()), e.timestamp_unix_ms(), e.tool(), e.tool_version(),
+            static_cast<int>(e.kind()), e.name(), e.timestamp_unix_ms(), kAnonymousId, e.duration_us());
     }
     return rows;
 }
@@ -159,8 +160,9 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"bench_drain: queued events from a real tk-agent through tk-collector into PostgreSQL, "
-                 "vs bare PostgreSQL COPY + INSERT ... ON CONFLICT of the same rows"};
+    CLI::App app{
+        "bench_drain: queued events from a real tk-agent through tk-collector into PostgreSQL, "
+        "vs bare PostgreSQL COPY + INSERT ... ON CONFLICT of the same rows"};
     std::size_t n = 100'000;
     std::size_t batch = 500;
     std::size_t in_flight = 4;
@@ -180,12 +182,13 @@ int main(int argc, char** argv) {
         collector.query("CREATE DATABASE bare");
         {
             tk::test::ProcessOptions migrate;
-            migrate.argv = {tk::test::binary("tk-collector").string(), "migrate", "--database-url",
-                            collector.postgres().url("bare"), "--log-level", "warn"};
+            migrate.argv = {tk::test::binary("tk-collector").string(), "migrate",     "--database-url",
+                            collector.postgres().url("bare"),          "--log-level", "warn"};
             if (tk::test::run(migrate).exit_code != 0) throw std::runtime_error("tk-collector migrate failed");
-            collector.postgres().query("CREATE TABLE events_bare PARTITION OF events FOR VALUES FROM "
-                                       "(now() - interval '40 days') TO (now() + interval '40 days')",
-                                       "bare");
+            collector.postgres().query(
+                "CREATE TABLE events_bare PARTITION OF events FOR VALUES FROM "
+                "(now() - interval '40 days') TO (now() + interval '40 days')",
+                "bare");
         }
         const std::string agent_config = fmt::format(
             "[queue]\nmax_events = {}\nmax_bytes = {}\n"
@@ -253,19 +256,20 @@ int main(int argc, char** argv) {
                 throw std::runtime_error(fmt::format("after the drain: PostgreSQL rows/distinct = {}, agent queue = {}",
                                                      rows, status.queue_events()));
             }
-            fmt::print("run {}: drain {} events in {:.3f} s = {:.0f} events/s (CPU s: agent {:.2f}, collector {:.2f}); "
-                       "bare PostgreSQL {:.3f} s = {:.0f} events/s; ratio {:.0f}%\n",
-                       run, n, drain_s, n / drain_s, agent_cpu, collector_cpu, bare_s, n / bare_s,
-                       100.0 * bare_s / drain_s);
+            fmt::print(
+                "run {}: drain {} events in {:.3f} s = {:.0f} events/s (CPU s: agent {:.2f}, collector {:.2f}); "
+                "bare PostgreSQL {:.3f} s = {:.0f} events/s; ratio {:.0f}%\n",
+                run, n, drain_s, n / drain_s, agent_cpu, collector_cpu, bare_s, n / bare_s, 100.0 * bare_s / drain_s);
         }
         const double drain = median(drain_rates), bare = median(bare_rates);
-        fmt::print("\nend-to-end drain (agent -> collector -> PostgreSQL), {} events, batches of {}, 4 in flight, "
-                   "collector with {} database connections:\n"
-                   "  median {:.0f} events/s\n"
-                   "bare PostgreSQL (COPY + INSERT ON CONFLICT, batches of {}, {} connections), same rows, same cluster:\n"
-                   "  median {:.0f} events/s\n"
-                   "ratio: {:.0f}% of bare PostgreSQL (target >= 100,000 events/s and >= 50%)\n",
-                   n, batch, in_flight, drain, batch, in_flight, bare, 100.0 * drain / bare);
+        fmt::print(
+            "\nend-to-end drain (agent -> collector -> PostgreSQL), {} events, batches of {}, 4 in flight, "
+            "collector with {} database connections:\n"
+            "  median {:.0f} events/s\n"
+            "bare PostgreSQL (COPY + INSERT ON CONFLICT, batches of {}, {} connections), same rows, same cluster:\n"
+            "  median {:.0f} events/s\n"
+            "ratio: {:.0f}% of bare PostgreSQL (target >= 100,000 events/s and >= 50%)\n",
+            n, batch, in_flight, drain, batch, in_flight, bare, 100.0 * drain / bare);
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "bench_drain: " << e.what() << "\n";

@@ -116,7 +116,8 @@ const Config& Client::config() const noexcept { return core_ ? core_->config() :
 
 // ---- CommandScope ----
 
-CommandScope::CommandScope(Client& client, std::string_view command, std::initializer_list<Attribute> attributes) noexcept
+CommandScope::CommandScope(Client& client, std::string_view command,
+                           std::initializer_list<Attribute> attributes) noexcept
     : event_(client.track_command(command, attributes)),
       start_(std::chrono::steady_clock::now()),
       uncaught_at_start_(std::uncaught_exceptions()) {}

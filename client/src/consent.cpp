@@ -77,7 +77,8 @@ std::optional<std::string> read_answer(int fd, std::chrono::milliseconds timeout
 bool is_yes(std::string answer) {
     std::string word;
     for (const char c : answer) {
-        if (!std::isspace(static_cast<unsigned char>(c))) word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!std::isspace(static_cast<unsigned char>(c)))
+            word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     return word == "y" || word == "yes";
 }
@@ -113,7 +114,8 @@ ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions
     try {
         if (config.consent_mode == ConsentMode::opt_out) return ConsentOutcome::not_asked_opt_out_tool;
         if (detail::in_ci()) return ConsentOutcome::not_asked_ci;
-        if (::isatty(options.input_fd) != 1 || ::isatty(options.output_fd) != 1) return ConsentOutcome::not_asked_no_tty;
+        if (::isatty(options.input_fd) != 1 || ::isatty(options.output_fd) != 1)
+            return ConsentOutcome::not_asked_no_tty;
         if (detail::truthy(std::getenv("DO_NOT_TRACK")) ||
             detail::truthy(std::getenv(detail::tool_disabled_variable(config.tool).c_str()))) {
             return ConsentOutcome::not_asked_opted_out;
@@ -131,11 +133,10 @@ ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions
                          "tool's version"
                        : options.what_is_collected;
         }
-        const std::string destination = config.endpoint.empty() || config.local_only ? "kept on this machine"
-                                                                                     : "sent to " + config.endpoint;
-        write_all(options.output_fd,
-                  config.tool + " would like to collect anonymous usage statistics: " + what + ", " + destination +
-                      ". Nothing identifies you.\nAllow? [y/N] ");
+        const std::string destination =
+            config.endpoint.empty() || config.local_only ? "kept on this machine" : "sent to " + config.endpoint;
+        write_all(options.output_fd, config.tool + " would like to collect anonymous usage statistics: " + what + ", " +
+                                         destination + ". Nothing identifies you.\nAllow? [y/N] ");
         const auto answer = read_answer(options.input_fd, options.answer_timeout);
         if (!answer) {
             write_all(options.output_fd, "\nNo answer: nothing is collected; you will be asked again.\n");
@@ -144,13 +145,15 @@ ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions
         const bool granted = is_yes(*answer);
         if (!record_consent(config.tool, granted, options.agent_timeout)) {
             // No agent, or the person chose meanwhile (`tk consent`), whose choice stands.
-            write_all(options.output_fd, "Could not record your answer (the telemetry agent did not respond or "
-                                         "already has a choice); nothing changes.\n");
+            write_all(options.output_fd,
+                      "Could not record your answer (the telemetry agent did not respond or "
+                      "already has a choice); nothing changes.\n");
             return ConsentOutcome::not_asked_no_agent;
         }
-        write_all(options.output_fd, std::string(granted ? "Thank you: usage statistics are on." : "Usage statistics are off.") +
-                                         " Change this any time with `tk consent " + (granted ? "deny " : "grant ") +
-                                         config.tool + "`.\n");
+        write_all(options.output_fd,
+                  std::string(granted ? "Thank you: usage statistics are on." : "Usage statistics are off.") +
+                      " Change this any time with `tk consent " + (granted ? "deny " : "grant ") + config.tool +
+                      "`.\n");
         return granted ? ConsentOutcome::granted : ConsentOutcome::denied;
     } catch (...) {
         return ConsentOutcome::not_asked_no_agent;

@@ -41,16 +41,19 @@ std::set<ClientCore*>* g_cores = nullptr;  // never freed: it must outlive stati
 
 void before_fork() noexcept {
     g_cores_mutex.lock();
-    if (g_cores) for (ClientCore* core : *g_cores) core->lock_for_fork();
+    if (g_cores)
+        for (ClientCore* core : *g_cores) core->lock_for_fork();
 }
 
 void after_fork_in_parent() noexcept {
-    if (g_cores) for (ClientCore* core : *g_cores) core->unlock_after_fork(false);
+    if (g_cores)
+        for (ClientCore* core : *g_cores) core->unlock_after_fork(false);
     g_cores_mutex.unlock();
 }
 
 void after_fork_in_child() noexcept {
-    if (g_cores) for (ClientCore* core : *g_cores) core->unlock_after_fork(true);
+    if (g_cores)
+        for (ClientCore* core : *g_cores) core->unlock_after_fork(true);
     g_cores_mutex.unlock();
 }
 
@@ -292,7 +295,8 @@ void ClientCore::submit(EventDraft& draft) noexcept {
             pending_.push_back(std::move(event));
             ++accepted_;
             if (!thread_started_.load(std::memory_order_relaxed) &&
-                (pending_.size() >= limits_.thread_start_events || clock::now() - created_at_ >= limits_.thread_start_after)) {
+                (pending_.size() >= limits_.thread_start_events ||
+                 clock::now() - created_at_ >= limits_.thread_start_after)) {
                 start_thread = true;
             }
         }
@@ -466,9 +470,8 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
             flush_wanted_ = false;
         }
         const bool take_all = spooling(now) || (flush_now && socket_ < 0);
-        while (!pending_.empty() &&
-               (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
-                             backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
+        while (!pending_.empty() && (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
+                                                  backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
             pending_bytes_ -= pending_.front().size();
             backlog_bytes_ += pending_.front().size();
             backlog_.push_back(std::move(pending_.front()));
@@ -627,7 +630,8 @@ bool ClientCore::read_replies(clock::time_point now) {
         if (length > (1u << 20)) return false;
         if (replies_.size() - pos - wire::kHeaderBytes < length) break;
         wire::Reply reply;
-        if (!wire::decode_reply(std::string_view(replies_).substr(pos + wire::kHeaderBytes, length), reply)) return false;
+        if (!wire::decode_reply(std::string_view(replies_).substr(pos + wire::kHeaderBytes, length), reply))
+            return false;
         pos += wire::kHeaderBytes + length;
         if (reply.type == wire::Reply::Type::flush_ack) on_ack(reply.request_id, now);
         if (reply.type == wire::Reply::Type::error) return false;

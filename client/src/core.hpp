@@ -30,17 +30,17 @@ namespace telemetry_kit::detail {
 
 /// Bounds of the client's memory and timing (documented in docs/client.md).
 struct Limits {
-    std::size_t max_pending_events = 8192;         // queued by the host, not yet taken by the I/O thread
+    std::size_t max_pending_events = 8192;  // queued by the host, not yet taken by the I/O thread
     std::size_t max_pending_bytes = 8u << 20;
-    std::size_t max_held_events = 4096;            // taken by the I/O thread, not yet acknowledged
+    std::size_t max_held_events = 4096;  // taken by the I/O thread, not yet acknowledged
     std::size_t max_held_bytes = 4u << 20;
-    std::size_t spool_high_water = 2048;           // pending this deep while the agent lags: spool the excess,
-                                                   // once it has not acked for stall_after or pending is 7/8 full
-    std::size_t max_event_bytes = 64u << 10;       // larger events are dropped
-    std::size_t flush_every_events = 256;          // ask for an ack this often...
-    std::chrono::milliseconds flush_every{100};    // ...or this long after an unacknowledged send
+    std::size_t spool_high_water = 2048;              // pending this deep while the agent lags: spool the excess,
+                                                      // once it has not acked for stall_after or pending is 7/8 full
+    std::size_t max_event_bytes = 64u << 10;          // larger events are dropped
+    std::size_t flush_every_events = 256;             // ask for an ack this often...
+    std::chrono::milliseconds flush_every{100};       // ...or this long after an unacknowledged send
     std::chrono::milliseconds reconnect_grace{1000};  // after losing the agent, hold events this long
-    std::chrono::milliseconds stall_after{500};    // an ack this late: the agent is stalled
+    std::chrono::milliseconds stall_after{500};       // an ack this late: the agent is stalled
     std::chrono::milliseconds max_backoff{1000};
     /// The I/O thread is started by the first event recorded this long after the client was made
     /// (or by `thread_start_events` queued events, or by flush()). A short-lived tool thus never
@@ -80,7 +80,7 @@ private:
     using clock = std::chrono::steady_clock;
     struct Inflight {
         std::string event;
-        std::uint64_t seq;         // covered by a FlushAck whose request_id >= seq
+        std::uint64_t seq;  // covered by a FlushAck whose request_id >= seq
     };
 
     void print_debug(const EventDraft& draft, std::string_view id) noexcept;
@@ -138,7 +138,7 @@ private:
 
     std::atomic<bool> io_sleeping_{false};
     clock::time_point created_at_{};
-    std::mutex thread_mutex_;                 // guards io_thread_ and shutdown_started_
+    std::mutex thread_mutex_;  // guards io_thread_ and shutdown_started_
     std::atomic<bool> thread_started_{false};
     bool shutdown_started_ = false;
     int wake_read_ = -1;
@@ -160,9 +160,9 @@ private:
     std::size_t backlog_bytes_ = 0;
     std::deque<Inflight> inflight_;
     std::size_t inflight_bytes_ = 0;
-    std::string output_;              // bytes for this connection; output_offset_ of them written
+    std::string output_;  // bytes for this connection; output_offset_ of them written
     std::uint64_t next_seq_ = 1;
-    std::uint64_t covered_seq_ = 0;   // highest seq a sent Flush covers
+    std::uint64_t covered_seq_ = 0;  // highest seq a sent Flush covers
     std::uint64_t acked_seq_ = 0;
     std::optional<clock::time_point> uncovered_since_;  // oldest send no Flush covers yet
     std::optional<clock::time_point> awaiting_ack_since_;
@@ -170,9 +170,9 @@ private:
     bool flush_wanted_ = false;  // a host thread waits in flush()
     std::string replies_;
 
-    bool over_high_water_ = false;   // pending_ was past spool_high_water at the last step
+    bool over_high_water_ = false;               // pending_ was past spool_high_water at the last step
     std::uint32_t broken_without_progress_ = 0;  // connections lost with no ack in between
-    std::size_t output_offset_ = 0;  // of output_, already written
+    std::size_t output_offset_ = 0;              // of output_, already written
     std::unique_ptr<std::thread> io_thread_;
 };
 

@@ -56,7 +56,9 @@ bool still_at(int fd, const std::filesystem::path& path) noexcept {
 }  // namespace
 
 SpoolWriter::SpoolWriter(std::filesystem::path state_dir, std::string record_prefix, std::size_t max_file_bytes)
-    : state_dir_(std::move(state_dir)), file_(state_dir_ / "spool"), prefix_(std::move(record_prefix)),
+    : state_dir_(std::move(state_dir)),
+      file_(state_dir_ / "spool"),
+      prefix_(std::move(record_prefix)),
       max_file_bytes_(max_file_bytes) {}
 
 int SpoolWriter::open_locked() noexcept {

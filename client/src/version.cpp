@@ -2,4 +2,4 @@
 
 namespace telemetry_kit {
 const char* version() noexcept { return TK_VERSION; }
-}
+}  // namespace telemetry_kit

@@ -19,7 +19,9 @@ constexpr std::uint32_t kFixed32 = 5;
 using tk::varint_size;
 void put_varint(std::string& out, std::uint64_t value) { tk::append_varint(out, value); }
 
-void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) { put_varint(out, (field << 3) | wire_type); }
+void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) {
+    put_varint(out, (field << 3) | wire_type);
+}
 
 // proto3 scalars: a default value is not written, except where the field has presence.
 void put_uint(std::string& out, std::uint32_t field, std::uint64_t value, bool always = false) {
@@ -299,9 +301,7 @@ std::string hello_frame(std::string_view tool_identity, std::string_view signals
     return out;
 }
 
-std::size_t event_frame_size(std::size_t event_size) {
-    return kHeaderBytes + 1 + varint_size(event_size) + event_size;
-}
+std::size_t event_frame_size(std::size_t event_size) { return kHeaderBytes + 1 + varint_size(event_size) + event_size; }
 
 void append_event_frame(std::string& out, std::string_view event) {
     const std::size_t payload = 1 + varint_size(event.size()) + event.size();
@@ -372,9 +372,18 @@ bool decode_reply(std::string_view payload, Reply& reply) {
         if (!in.bytes(body)) return false;
         bool parsed = false;
         switch (field) {
-            case 1: reply.type = Reply::Type::flush_ack; parsed = decode_flush_ack(body, reply); break;
-            case 2: reply.type = Reply::Type::control; parsed = decode_control(body, reply); break;
-            case 3: reply.type = Reply::Type::error; parsed = decode_error(body, reply); break;
+            case 1:
+                reply.type = Reply::Type::flush_ack;
+                parsed = decode_flush_ack(body, reply);
+                break;
+            case 2:
+                reply.type = Reply::Type::control;
+                parsed = decode_control(body, reply);
+                break;
+            case 3:
+                reply.type = Reply::Type::error;
+                parsed = decode_error(body, reply);
+                break;
             default: break;
         }
         if (!parsed) return false;

@@ -77,10 +77,10 @@ std::size_t event_frame_size(std::size_t event_size);
 /// What the agent said (AgentReply), reduced to what the client uses.
 struct Reply {
     enum class Type { unknown, flush_ack, control, error } type = Type::unknown;
-    std::uint64_t request_id = 0;  // flush_ack and control
+    std::uint64_t request_id = 0;                             // flush_ack and control
     std::uint64_t accepted = 0, dropped = 0, duplicates = 0;  // flush_ack
-    std::string error;  // error.reason, or control.error
-    bool has_consent = false;  // control.consent present
+    std::string error;                                        // error.reason, or control.error
+    bool has_consent = false;                                 // control.consent present
     ConsentValue global_consent = ConsentValue::unset;
     struct ToolConsent {
         std::string tool;

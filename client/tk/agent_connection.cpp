@@ -43,7 +43,8 @@ Result<telemetry_kit::v1::AgentReply> AgentConnection::receive(std::chrono::mill
                 return reply;
             }
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0) return Error{"the agent did not answer in time"};
         pollfd p{fd_.get(), POLLIN, 0};
         const int ready = ::poll(&p, 1, static_cast<int>(left.count()));

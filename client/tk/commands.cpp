@@ -57,7 +57,8 @@ Result<v1::ControlResponse> call(const Common& common, v1::ControlRequest reques
     for (;;) {
         auto reply = connection->receive(kControlDeadline);
         if (!reply) return Error{"tk: " + reply.error(), kExitFailed};
-        if (reply->has_error()) return Error{"tk: the agent refused the request: " + reply->error().reason(), kExitFailed};
+        if (reply->has_error())
+            return Error{"tk: the agent refused the request: " + reply->error().reason(), kExitFailed};
         if (reply->has_control() && reply->control().request_id() == 1) {
             if (!reply->control().error().empty()) return Error{"tk: " + reply->control().error(), kExitFailed};
             return std::move(*reply->mutable_control());
@@ -167,7 +168,8 @@ static void print_spool_problem(const Common& common, std::ostream& out) {
     if (common.socket != paths.socket) return;  // another agent's state dir is unknown
     const std::string problem = telemetry_kit::detail::SpoolWriter::problem(paths.state_dir);
     if (!problem.empty()) {
-        out << "spool: " << problem << "; telemetry-kit writes nothing there, so events that cannot reach the agent "
+        out << "spool: " << problem
+            << "; telemetry-kit writes nothing there, so events that cannot reach the agent "
                "are dropped\n";
     }
 }
@@ -193,7 +195,8 @@ static void print_refused_erasures(const v1::StatusResponse& status) {
     for (const auto& tool : status.tools()) {
         for (const auto& refused : tool.refused_erasures()) {
             std::string reason = refused.reason();
-            if (const std::string prefix = "erasure refused: "; reason.rfind(prefix, 0) == 0) reason.erase(0, prefix.size());
+            if (const std::string prefix = "erasure refused: "; reason.rfind(prefix, 0) == 0)
+                reason.erase(0, prefix.size());
             std::cout << "  " << tool.tool() << ": the collector at " << refused.endpoint()
                       << " refused to delete what it holds under the tool's old anonymous id (tk forget, "
                       << time_text(refused.requested_unix_ms()) << "): " << reason
@@ -233,8 +236,8 @@ int status(const Common& common) {
 
     std::cout << "telemetry-kit agent " << status.agent_version() << ", up " << duration_text(status.uptime_s())
               << ", socket " << common.socket.string() << "\n";
-    std::cout << "global switch: " << (status.global_consent() == v1::CONSENT_DENIED ? "off (tk consent deny --all)" : "on")
-              << "\n";
+    std::cout << "global switch: "
+              << (status.global_consent() == v1::CONSENT_DENIED ? "off (tk consent deny --all)" : "on") << "\n";
     std::cout << "queue: " << status.queue_events() << " events, " << bytes_text(status.queue_bytes()) << " (limits "
               << status.max_queue_events() << " events, " << bytes_text(status.max_queue_bytes()) << ")";
     if (status.oldest_event_unix_ms() > 0) std::cout << ", oldest " << time_text(status.oldest_event_unix_ms());
@@ -251,7 +254,8 @@ int status(const Common& common) {
         std::cout << "\n"
                   << std::left << std::setw(20) << "TOOL" << std::setw(9) << "CONSENT" << std::setw(9) << "MODE"
                   << std::right << std::setw(8) << "QUEUED" << std::setw(7) << "SHED" << std::setw(9) << "EXPIRED"
-                  << std::setw(6) << "DEAD" << "  DROPPED\n";
+                  << std::setw(6) << "DEAD"
+                  << "  DROPPED\n";
         for (const auto& tool : status.tools()) {
             std::string dropped;
             for (const auto& count : tool.dropped()) {
@@ -266,8 +270,9 @@ int status(const Common& common) {
         print_paused_tools(status);
         for (const auto& tool : status.tools()) {
             std::cout << "  " << tool.tool() << " sends to "
-                      << (tool.local_only() ? "nowhere (local only)"
-                                            : tool.endpoint().empty() ? "nowhere (no collector)" : tool.endpoint());
+                      << (tool.local_only()         ? "nowhere (local only)"
+                          : tool.endpoint().empty() ? "nowhere (no collector)"
+                                                    : tool.endpoint());
             if (tool.manifest_version() > 0) {
                 std::cout << ", only what its manifest version " << tool.manifest_version() << " allows (tk manifest "
                           << tool.tool() << ")";
@@ -279,8 +284,8 @@ int status(const Common& common) {
         std::cout << "\ndestinations:\n";
         for (const auto& destination : status.destinations()) {
             std::cout << "  " << destination.endpoint() << ": queued " << destination.queued() << ", sent "
-                      << destination.sent() << ", dead-lettered " << destination.dead_lettered()
-                      << ", last sync " << time_text(destination.last_attempt_unix_ms());
+                      << destination.sent() << ", dead-lettered " << destination.dead_lettered() << ", last sync "
+                      << time_text(destination.last_attempt_unix_ms());
             if (destination.last_attempt_unix_ms() > 0) {
                 std::cout << " (" << (destination.last_error().empty() ? "ok" : destination.last_error()) << ")";
             }
@@ -319,8 +324,11 @@ int consent(const Common& common, const std::string& action, const std::string& 
     if (!response) return report(response.failure());
     if (common.json) return print_json(response->consent());
     if (action != "status") {
-        std::cout << "consent " << (action == "grant" ? "granted" : action == "deny" ? "denied" : "reset") << " for "
-                  << (all ? std::string("every tool") : tool) << "\n";
+        std::cout << "consent "
+                  << (action == "grant"  ? "granted"
+                      : action == "deny" ? "denied"
+                                         : "reset")
+                  << " for " << (all ? std::string("every tool") : tool) << "\n";
     }
     print_consent(response->consent());
     return kExitOk;
@@ -463,8 +471,8 @@ int spool_event(const Common& common, const v1::Hello& hello, const v1::Event& e
         }
         return kExitOk;
     }
-    detail::SpoolWriter writer(paths.state_dir,
-                               detail::wire::spool_record_prefix(hello.tool().SerializeAsString(), signals.SerializeAsString()));
+    detail::SpoolWriter writer(paths.state_dir, detail::wire::spool_record_prefix(hello.tool().SerializeAsString(),
+                                                                                  signals.SerializeAsString()));
     std::deque<std::string> events{event.SerializeAsString()};
     if (writer.append(events).spooled != 1) {
         std::cerr << "tk track: " << absent << "; and the spool " << paths.spool().string() << " "

@@ -8,9 +8,9 @@
 namespace tk::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;       ///< the agent answered with an error, or the reply was bad
-inline constexpr int kExitUsage = 2;        ///< bad command line
-inline constexpr int kExitNoAgent = 3;      ///< no agent is running on the socket
+inline constexpr int kExitFailed = 1;          ///< the agent answered with an error, or the reply was bad
+inline constexpr int kExitUsage = 2;           ///< bad command line
+inline constexpr int kExitNoAgent = 3;         ///< no agent is running on the socket
 inline constexpr int kExitServiceManager = 4;  ///< systemctl --user / launchctl is not reachable or failed
 
 struct Common {

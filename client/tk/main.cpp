@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
     CLI::App app{"tk — talk to your telemetry-kit agent: what it holds, what it sends, and your consent.\n"};
     app.footer(
         "Exit codes: 0 ok; 1 the agent answered with an error (or did not answer); 2 bad command line;\n"
-        "3 no agent is running on the socket (tk track: and the spool is not writable); 4 (tk service) the service manager is not reachable.\n"
+        "3 no agent is running on the socket (tk track: and the spool is not writable); 4 (tk service) the service "
+        "manager is not reachable.\n"
         "The socket is --socket, else $TELEMETRY_KIT_SOCKET, else the per-user default (docs/agent.md).");
     app.set_version_flag("--version", std::string(TK_VERSION));
     app.require_subcommand(1);
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
         command->add_flag("--json", common.json, "print the agent's reply as JSON (protobuf's JSON mapping)");
     };
 
-    auto* status = app.add_subcommand("status", "agent version and uptime, queue, per-tool consent and counts, last sync");
+    auto* status =
+        app.add_subcommand("status", "agent version and uptime, queue, per-tool consent and counts, last sync");
     add_json(status);
 
     std::string consent_action;
@@ -68,7 +70,9 @@ int main(int argc, char** argv) {
     add_json(manifest);
 
     tk::cli::TrackOptions track_options;
-    auto* track = app.add_subcommand("track", "record an event from a shell script (waits until the agent has it; with no agent running, spools it)");
+    auto* track = app.add_subcommand(
+        "track",
+        "record an event from a shell script (waits until the agent has it; with no agent running, spools it)");
     track->add_option("tool", track_options.tool, "the tool's name")->required();
     track->add_option("event", track_options.event, "the event's name")->required();
     track->add_option("attributes", track_options.attributes,
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"command", "feature", "custom"}));
     track->add_option("--endpoint", track_options.endpoint, "the tool's collector URL (default: keep local)");
     track->add_option("--ingest-key", track_options.ingest_key, "the tool's ingest key at that collector");
-    track->add_flag("--opt-out", track_options.opt_out, "the tool is opt-out (default: opt-in, needs tk consent grant)");
+    track->add_flag("--opt-out", track_options.opt_out,
+                    "the tool is opt-out (default: opt-in, needs tk consent grant)");
     track->add_flag("--allow-ci", track_options.allow_ci, "keep events from CI runs (tagged ci)");
     track->add_flag("--local-only", track_options.local_only, "never forward this tool's events");
     track->add_option("--timeout-ms", track_options.timeout_ms, "how long to wait for the agent (default 5000)");
@@ -92,11 +97,14 @@ int main(int argc, char** argv) {
     auto add_service_flags = [&](CLI::App* command, bool writes) {
         command->add_option("--platform", platform, "systemd or launchd (default: this system's)")
             ->check(CLI::IsMember({"systemd", "launchd"}));
-        if (writes) command->add_flag("--dry-run", service_options.dry_run, "print what would be written and run; change nothing");
+        if (writes)
+            command->add_flag("--dry-run", service_options.dry_run,
+                              "print what would be written and run; change nothing");
     };
     auto* service_install = service->add_subcommand(
-        "install", "write the unit files (or plist) for you, enable and start them; the agent then starts on the\n"
-                   "first connection and exits when idle");
+        "install",
+        "write the unit files (or plist) for you, enable and start them; the agent then starts on the\n"
+        "first connection and exits when idle");
     add_service_flags(service_install, true);
     service_install->add_option("--agent", service_options.agent,
                                 "the tk-agent to run (default: the one next to tk, else the first on PATH)");

@@ -52,7 +52,8 @@ std::string render(std::string_view text, const std::map<std::string, std::strin
         const std::size_t close = text.find('@', open + 1);
         if (close == std::string_view::npos) break;
         const std::string name(text.substr(open + 1, close - open - 1));
-        const bool placeholder = !name.empty() && name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos;
+        const bool placeholder =
+            !name.empty() && name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos;
         if (!placeholder) {  // an ordinary '@' (an e-mail address in a comment, say)
             out.append(text.substr(pos, open + 1 - pos));
             pos = open + 1;
@@ -119,7 +120,8 @@ std::optional<fs::path> find_agent(const fs::path& requested) {
             if (is_executable(dir / "tk-agent")) return dir / "tk-agent";
         }
     }
-    std::cerr << "tk: cannot find tk-agent next to tk" << (self.empty() ? "" : " (in " + self.parent_path().string() + ")")
+    std::cerr << "tk: cannot find tk-agent next to tk"
+              << (self.empty() ? "" : " (in " + self.parent_path().string() + ")")
               << " or on PATH; pass --agent /path/to/tk-agent\n";
     return std::nullopt;
 }
@@ -141,8 +143,8 @@ tk::Result<void> write_atomically(const fs::path& path, const std::string& text)
         out.flush();
         if (!out) return tk::Error{"cannot write " + temp.string() + ": " + std::strerror(errno)};
     }
-    fs::permissions(temp, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
-                    ec);
+    fs::permissions(
+        temp, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read, ec);
     fs::rename(temp, path, ec);
     if (ec) {
         fs::remove(temp, ec);
@@ -244,7 +246,8 @@ int purge_data(const tk::Paths& paths) {
             std::cout << "kept " << dir.string() << "/: it holds files that are not telemetry-kit's\n";
         }
     }
-    std::cout << "purged " << removed << " data files: the queue, spool, install secret, sent log and config are gone\n";
+    std::cout << "purged " << removed
+              << " data files: the queue, spool, install secret, sent log and config are gone\n";
     return kExitOk;
 }
 

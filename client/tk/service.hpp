@@ -16,9 +16,9 @@ ServicePlatform native_service_platform();
 
 struct ServiceOptions {
     ServicePlatform platform = native_service_platform();
-    bool dry_run = false;          ///< print what would be written and run; change nothing
-    bool purge = false;            ///< uninstall: also delete the queue, spool, install secret and config
-    std::filesystem::path agent;   ///< the tk-agent to run; empty: the one next to tk, else on PATH
+    bool dry_run = false;         ///< print what would be written and run; change nothing
+    bool purge = false;           ///< uninstall: also delete the queue, spool, install secret and config
+    std::filesystem::path agent;  ///< the tk-agent to run; empty: the one next to tk, else on PATH
 };
 
 /// Writes the unit files (or plist) for the current user, then enables and starts them.

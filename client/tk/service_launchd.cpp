@@ -51,10 +51,12 @@ Plan launchd_plan(const fs::path& agent) {
         if (socket_override || home_override) {
             environment = "  <key>EnvironmentVariables</key>\n  <dict>\n";
             if (socket_override) {
-                environment += "    <key>TELEMETRY_KIT_SOCKET</key>\n    <string>" + xml_escape(socket_override) + "</string>\n";
+                environment +=
+                    "    <key>TELEMETRY_KIT_SOCKET</key>\n    <string>" + xml_escape(socket_override) + "</string>\n";
             }
             if (home_override) {
-                environment += "    <key>TELEMETRY_KIT_HOME</key>\n    <string>" + xml_escape(home_override) + "</string>\n";
+                environment +=
+                    "    <key>TELEMETRY_KIT_HOME</key>\n    <string>" + xml_escape(home_override) + "</string>\n";
             }
             environment += "  </dict>\n";
         }

@@ -26,16 +26,16 @@ struct ServiceFile {
 /// Everything that differs between systemd and launchd: the files, and the commands that load
 /// them into the service manager and take them out again.
 struct Plan {
-    std::string what;                  ///< "systemd user units", for messages
+    std::string what;  ///< "systemd user units", for messages
     std::vector<ServiceFile> files;
     std::vector<std::filesystem::path> directories;  ///< made (0700) before loading: launchd makes none itself
-    Command probe;                     ///< succeeds if the service manager can be reached
-    std::vector<Command> load;         ///< after writing the files
-    std::vector<Command> socket_changed;  ///< after `load`, when the socket's definition changed
-    std::vector<Command> unload;       ///< before removing them
+    Command probe;                                   ///< succeeds if the service manager can be reached
+    std::vector<Command> load;                       ///< after writing the files
+    std::vector<Command> socket_changed;             ///< after `load`, when the socket's definition changed
+    std::vector<Command> unload;                     ///< before removing them
     std::vector<Command> after_remove;
-    std::string logs;                  ///< how to read the agent's log
-    std::string problem;               ///< set if this environment cannot be written as a service
+    std::string logs;     ///< how to read the agent's log
+    std::string problem;  ///< set if this environment cannot be written as a service
 };
 
 /// A variable's value if set and not empty, else nullptr.

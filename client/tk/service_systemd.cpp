@@ -42,7 +42,8 @@ std::string systemd_quote(const std::string& text) {
 /// ListenStream= takes the rest of the line as the path, unquoted: only '%' needs escaping, and a
 /// path that starts or ends with a blank or holds a line break cannot be written at all.
 std::optional<std::string> systemd_listen_path(const std::string& path) {
-    if (path.empty() || path.find_first_of("\n\r") != std::string::npos || std::isspace(static_cast<unsigned char>(path.front())) != 0 ||
+    if (path.empty() || path.find_first_of("\n\r") != std::string::npos ||
+        std::isspace(static_cast<unsigned char>(path.front())) != 0 ||
         std::isspace(static_cast<unsigned char>(path.back())) != 0) {
         return std::nullopt;
     }
@@ -83,12 +84,18 @@ Plan systemd_plan(const fs::path& agent) {
         values["TK_SOCKET_PATH"] = "%t/telemetry-kit/agent.sock";
         if (socket_override) {
             const auto listen = systemd_listen_path(socket_override);
-            if (!listen) plan.problem = "TELEMETRY_KIT_SOCKET starts or ends with a blank or holds a line break; systemd cannot listen on it";
+            if (!listen)
+                plan.problem =
+                    "TELEMETRY_KIT_SOCKET starts or ends with a blank or holds a line break; systemd cannot listen on "
+                    "it";
             values["TK_SOCKET_PATH"] = listen.value_or("");
         }
         std::string environment;
-        if (socket_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_SOCKET=") + socket_override) + "\n";
-        if (home_override) environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_HOME=") + home_override) + "\n";
+        if (socket_override)
+            environment +=
+                "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_SOCKET=") + socket_override) + "\n";
+        if (home_override)
+            environment += "Environment=" + systemd_quote(std::string("TELEMETRY_KIT_HOME=") + home_override) + "\n";
         if (const char* state = env_or_null("XDG_STATE_HOME"); state && !home_override) {
             environment += "Environment=" + systemd_quote(std::string("XDG_STATE_HOME=") + state) + "\n";
         }

@@ -66,15 +66,15 @@ struct App {
     KeyCache keys;
     ManifestCache manifests;  // GET /v1/tools/{tool}/manifest
     PartitionCache partitions;
-    boost::asio::thread_pool db_workers;  // blocking libpq work runs here, never on I/O threads
+    boost::asio::thread_pool db_workers;      // blocking libpq work runs here, never on I/O threads
     boost::asio::thread_pool export_workers;  // one thread per running export (it waits on its client)
     std::atomic<unsigned> exports{0};         // exports admitted and not finished (<= max_exports)
     std::atomic<bool> stopping{false};
-    std::atomic<bool> io_stopped{false};      // the I/O threads are gone: no write will complete any more
-    std::atomic<int> in_flight{0};        // requests read and not yet fully answered
+    std::atomic<bool> io_stopped{false};         // the I/O threads are gone: no write will complete any more
+    std::atomic<int> in_flight{0};               // requests read and not yet fully answered
     std::atomic<std::size_t> connections{0};     // open sessions
     std::atomic<std::size_t> buffered_bytes{0};  // request bodies, from their headers to their answers
-    std::atomic<std::size_t> queued_bytes{0};  // batches waiting for or in database work: wire + parsed size
+    std::atomic<std::size_t> queued_bytes{0};    // batches waiting for or in database work: wire + parsed size
 };
 
 /// Which listener a request came in on: the main one, or --metrics-listen's.

@@ -16,8 +16,8 @@ namespace tk::collector {
 
 namespace {
 
-using google::protobuf::io::CodedInputStream;
 using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
 
 /// The messages whose fields the walk knows; every other length-delimited field is a leaf.
 enum class Level { batch, event, map_entry, attribute_value };
@@ -132,8 +132,7 @@ std::optional<std::string> batch_json_to_wire(const std::string& json, std::stri
     static const std::unique_ptr<google::protobuf::util::TypeResolver> resolver(
         google::protobuf::util::NewTypeResolverForDescriptorPool("type.googleapis.com",
                                                                  google::protobuf::DescriptorPool::generated_pool()));
-    static const std::string type_url =
-        "type.googleapis.com/" + telemetry_kit::v1::Batch::descriptor()->full_name();
+    static const std::string type_url = "type.googleapis.com/" + telemetry_kit::v1::Batch::descriptor()->full_name();
     wire.clear();
     const auto status = google::protobuf::util::JsonToBinaryString(resolver.get(), type_url, json, &wire);
     if (!status.ok()) return "malformed JSON batch: " + std::string(status.message().substr(0, 200)) + "\n";

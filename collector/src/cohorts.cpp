@@ -61,22 +61,28 @@ Sql cohorts_sql(const CohortParams& params, const std::string& from, const std::
                  " AND day >= date_trunc($2, $4::date)::date AND day < $4::date";
     }
     // A period's index: days, ISO weeks or calendar months since the cohort's first day.
-    const std::string period = params.interval == Interval::day     ? "d.p - c.cohort"
-                               : params.interval == Interval::month ? "((extract(year FROM d.p) - extract(year FROM c.cohort)) * 12"
-                                                                      " + extract(month FROM d.p) - extract(month FROM c.cohort))::int"
-                                                                    : "(d.p - c.cohort) / 7";
+    const std::string period = params.interval == Interval::day ? "d.p - c.cohort"
+                               : params.interval == Interval::month
+                                   ? "((extract(year FROM d.p) - extract(year FROM c.cohort)) * 12"
+                                     " + extract(month FROM d.p) - extract(month FROM c.cohort))::int"
+                                   : "(d.p - c.cohort) / 7";
     return Sql{
         "WITH c AS (SELECT anonymous_id, date_trunc($2, first_day)::date AS cohort FROM rollup_install_first_seen"
-        " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date), d AS (" + active + ")"
-        " SELECT to_char(c.cohort, 'YYYY-MM-DD'), " + period + ", count(DISTINCT d.anonymous_id)"
-        " FROM c JOIN d ON d.anonymous_id = c.anonymous_id WHERE d.p >= c.cohort GROUP BY 1, 2 ORDER BY 1, 2",
+        " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date), d AS (" +
+            active +
+            ")"
+            " SELECT to_char(c.cohort, 'YYYY-MM-DD'), " +
+            period +
+            ", count(DISTINCT d.anonymous_id)"
+            " FROM c JOIN d ON d.anonymous_id = c.anonymous_id WHERE d.p >= c.cohort GROUP BY 1, 2 ORDER BY 1, 2",
         {params.tool, interval_name(params.interval), from, to}};
 }
 
 QueryResult answer_cohorts(Connection& conn, const CohortParams& params) {
     const Result range = conn.exec(
         "WITH r AS (SELECT coalesce(NULLIF($1, '')::timestamp::date, (now() AT TIME ZONE 'UTC')::date + 1) AS t)"
-        " SELECT to_char(coalesce(NULLIF($2, '')::timestamp::date, t - 56), 'YYYY-MM-DD'), to_char(t, 'YYYY-MM-DD') FROM r",
+        " SELECT to_char(coalesce(NULLIF($2, '')::timestamp::date, t - 56), 'YYYY-MM-DD'), to_char(t, 'YYYY-MM-DD') "
+        "FROM r",
         {params.to, params.from});
     const std::string from(range.value(0, 0));
     const std::string to(range.value(0, 1));
@@ -88,7 +94,8 @@ QueryResult answer_cohorts(Connection& conn, const CohortParams& params) {
     std::vector<std::pair<std::string, std::vector<long long>>> cohorts;
     for (int row = 0; row < rows.rows(); ++row) {
         const std::string_view first_day = rows.value(row, 0);
-        if (cohorts.empty() || cohorts.back().first != first_day) cohorts.emplace_back(std::string(first_day), std::vector<long long>{});
+        if (cohorts.empty() || cohorts.back().first != first_day)
+            cohorts.emplace_back(std::string(first_day), std::vector<long long>{});
         auto& active = cohorts.back().second;
         const auto index = static_cast<std::size_t>(std::stoi(std::string(rows.value(row, 1))));
         if (active.size() <= index) active.resize(index + 1, 0);
@@ -96,8 +103,8 @@ QueryResult answer_cohorts(Connection& conn, const CohortParams& params) {
     }
     std::string json = "{\"tool\":";
     tk::json::append_string(json, params.tool);
-    json += fmt::format(",\"interval\":\"{}\",\"from\":\"{}\",\"to\":\"{}\",\"cohorts\":[", interval_name(params.interval),
-                        from, to);
+    json += fmt::format(",\"interval\":\"{}\",\"from\":\"{}\",\"to\":\"{}\",\"cohorts\":[",
+                        interval_name(params.interval), from, to);
     for (std::size_t i = 0; i < cohorts.size(); ++i) {
         const auto& [first_day, active] = cohorts[i];
         json += fmt::format("{}{{\"cohort\":\"{}\",\"installs\":{},\"active\":[{}]}}", i ? "," : "", first_day,

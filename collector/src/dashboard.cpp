@@ -61,7 +61,8 @@ bool accepts_gzip(std::string_view accept_encoding) {
         if (!boost::beast::iequals(beast_view(coding), "gzip") && coding != "*") return;
         // "gzip;q=0" refuses it; any other weight accepts.
         const auto weight = semicolon == std::string_view::npos ? std::string_view() : trim(item.substr(semicolon + 1));
-        const bool refused = weight.substr(0, 2) == "q=" && std::strtod(std::string(weight.substr(2)).c_str(), nullptr) <= 0.0;
+        const bool refused =
+            weight.substr(0, 2) == "q=" && std::strtod(std::string(weight.substr(2)).c_str(), nullptr) <= 0.0;
         if (coding == "*" && accepted) return;
         accepted = !refused;
     });
@@ -85,8 +86,9 @@ Response dashboard_response(const Request& request, std::string_view path) {
     const unsigned version = request.version();
     const StaticAsset* asset = find_asset(path);
     if (asset == nullptr) {
-        return text_response(version, http::status::not_found,
-                             "the dashboard is not built into this tk-collector (configured with -DTK_DASHBOARD=OFF)\n");
+        return text_response(
+            version, http::status::not_found,
+            "the dashboard is not built into this tk-collector (configured with -DTK_DASHBOARD=OFF)\n");
     }
     const bool not_modified = etag_matches(std_view(request[http::field::if_none_match]), asset->etag);
     const bool gzip = accepts_gzip(std_view(request[http::field::accept_encoding]));
@@ -98,7 +100,8 @@ Response dashboard_response(const Request& request, std::string_view path) {
     const bool keep = versioned(std_view(request.target()), *asset);
     response.set(http::field::cache_control, keep ? "public, max-age=31536000, immutable" : "no-cache");
     response.set(http::field::vary, "Accept-Encoding");
-    response.set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    response.set("Content-Security-Policy",
+                 "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
     response.set("X-Content-Type-Options", "nosniff");
     response.set("Referrer-Policy", "no-referrer");
     if (!not_modified) {

@@ -99,8 +99,8 @@ Result Connection::exec_prepared(const std::string& name, const std::string& sql
         values[i] = params[i].data();
         lengths[i] = static_cast<int>(params[i].size());
     }
-    PGresult* result = PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
-                                      lengths.data(), nullptr, 0);
+    PGresult* result =
+        PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(), lengths.data(), nullptr, 0);
     const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("query failed", result);
     return Result(result);
@@ -135,7 +135,8 @@ void Connection::copy_begin(const std::string& copy_sql) {
 }
 
 void Connection::copy_put(std::string_view data) {
-    if (!data.empty() && PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) fail("COPY failed", nullptr);
+    if (!data.empty() && PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1)
+        fail("COPY failed", nullptr);
 }
 
 void Connection::finish_copy() {

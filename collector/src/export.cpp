@@ -61,7 +61,8 @@ std::string format_utc(long long seconds) {
     const long long days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
     const long long in_day = seconds - days * 86400;
     const auto date = tk::calendar::civil_from_days(days);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", date.year, date.month, date.day, in_day / 3600, in_day / 60 % 60, in_day % 60);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", date.year, date.month, date.day, in_day / 3600,
+                       in_day / 60 % 60, in_day % 60);
 }
 
 long long parse_utc(const std::string& normal) {
@@ -192,9 +193,10 @@ ExportOutcome run_export(Connection& conn, const ExportParams& params, const Exp
     conn.exec("BEGIN READ ONLY");
     // The COPY's own statement_timeout: a long export is bounded by this, not by the pool's
     // short default; the client's pace is bounded by the caller's per-write deadline.
-    conn.exec("SELECT set_config('statement_timeout', $1, true), set_config('tk.export_tool', $2, true),"
-              " set_config('tk.export_from', $3, true), set_config('tk.export_to', $4, true)",
-              {std::to_string(timeout_ms), params.tool, params.from, params.to});
+    conn.exec(
+        "SELECT set_config('statement_timeout', $1, true), set_config('tk.export_tool', $2, true),"
+        " set_config('tk.export_from', $3, true), set_config('tk.export_to', $4, true)",
+        {std::to_string(timeout_ms), params.tool, params.from, params.to});
     conn.copy_out_begin(export_copy_sql(params.format));
     std::string chunk;
     chunk.reserve(kExportChunkBytes + 4096);

@@ -28,14 +28,15 @@ struct ExportCommand {
 /// Declares the command; `add_common` adds --database-url and --log-level.
 inline void add_export_command(CLI::App& app, ExportCommand& export_command,
                                const std::function<void(CLI::App*)>& add_common) {
-    auto* command = app.add_subcommand("export", "Write a tool's raw events of a time range as CSV or NDJSON "
-                                                 "(like GET /v1/export; no migrations, so it may read a replica)");
+    auto* command = app.add_subcommand("export",
+                                       "Write a tool's raw events of a time range as CSV or NDJSON "
+                                       "(like GET /v1/export; no migrations, so it may read a replica)");
     add_common(command);
     command->add_option("--tool", export_command.tool, "the tool whose events to export")->required();
-    command->add_option("--from", export_command.from,
-                        "first moment, included: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z], UTC (default: 30 days before --to)");
-    command->add_option("--to", export_command.to,
-                        "end, excluded: as --from (default: the start of tomorrow, UTC)");
+    command->add_option(
+        "--from", export_command.from,
+        "first moment, included: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z], UTC (default: 30 days before --to)");
+    command->add_option("--to", export_command.to, "end, excluded: as --from (default: the start of tomorrow, UTC)");
     command->add_option("--format", export_command.format, "csv (RFC 4180, with a header row) or ndjson")
         ->capture_default_str();
     command->add_option("--output", export_command.output,
@@ -59,7 +60,8 @@ inline std::optional<int> run_export_command(const ExportCommand& export_command
     if (!*export_command.command) return std::nullopt;
     ExportParams params;
     for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"tool", export_command.tool},
-                                     {"from", export_command.from}, {"to", export_command.to},
+                                     {"from", export_command.from},
+                                     {"to", export_command.to},
                                      {"format", export_command.format}}) {
         if (value.empty() && std::string_view(key) != "tool") continue;
         if (auto set = set_export_param(params, key, value); !set) {
@@ -84,13 +86,17 @@ inline std::optional<int> run_export_command(const ExportCommand& export_command
     bool written = true;
     try {
         Connection conn(database_url, settings);
-        const auto outcome = run_export(conn, params, [&](std::string_view piece) {
-            written = detail::write_all(out, piece);
-            return written;
-        }, 0);
+        const auto outcome = run_export(
+            conn, params,
+            [&](std::string_view piece) {
+                written = detail::write_all(out, piece);
+                return written;
+            },
+            0);
         if (!written) spdlog::error("cannot write the export: {}", std::strerror(errno));
         written = written && outcome.complete && std::fflush(out) == 0;
-        if (written) spdlog::info("exported {} rows of {} ({}Z to {}Z)", outcome.rows, params.tool, params.from, params.to);
+        if (written)
+            spdlog::info("exported {} rows of {} ({}Z to {}Z)", outcome.rows, params.tool, params.from, params.to);
     } catch (const DatabaseError& error) {
         spdlog::error("{}", error.what());
         written = false;

@@ -62,30 +62,33 @@ void run_export_job(App& app, unsigned version, const ExportParams& params, cons
                     const Respond& respond, BodyStream& stream, ExportSlot& slot) {
     bool begun = false;
     std::string cut;  // why a begun stream was cut off by the database
-    const auto outcome = with_connection(app.read_pool, [&](Connection& conn) -> std::optional<ExportOutcome> {
-        const ReadAuth auth = authorize_read(conn, authorization, params.tool);
-        if (auth.status != 200) {
-            slot.release();
-            respond(refusal(version, static_cast<http::status>(auth.status), auth.message));
-            return std::nullopt;
-        }
-        const auto sink = [&](std::string_view piece) {
-            if (!begun) {
-                begun = true;
-                if (!stream.begin(export_head(version, params))) return false;
-                app.metrics.count_request("export", 200);
+    const auto outcome = with_connection(
+        app.read_pool,
+        [&](Connection& conn) -> std::optional<ExportOutcome> {
+            const ReadAuth auth = authorize_read(conn, authorization, params.tool);
+            if (auth.status != 200) {
+                slot.release();
+                respond(refusal(version, static_cast<http::status>(auth.status), auth.message));
+                return std::nullopt;
             }
-            return stream.write(std::string(piece));
-        };
-        const int timeout_ms = static_cast<int>(std::chrono::milliseconds(app.config.export_timeout).count());
-        try {
-            return run_export(conn, params, sink, timeout_ms);
-        } catch (const DatabaseError& error) {
-            if (!begun) throw;  // answered 503/500 by the caller; retried once on a lost connection
-            cut = error.what();
-            return ExportOutcome{};
-        }
-    }, Clock::now() + app.config.request_timeout);
+            const auto sink = [&](std::string_view piece) {
+                if (!begun) {
+                    begun = true;
+                    if (!stream.begin(export_head(version, params))) return false;
+                    app.metrics.count_request("export", 200);
+                }
+                return stream.write(std::string(piece));
+            };
+            const int timeout_ms = static_cast<int>(std::chrono::milliseconds(app.config.export_timeout).count());
+            try {
+                return run_export(conn, params, sink, timeout_ms);
+            } catch (const DatabaseError& error) {
+                if (!begun) throw;  // answered 503/500 by the caller; retried once on a lost connection
+                cut = error.what();
+                return ExportOutcome{};
+            }
+        },
+        Clock::now() + app.config.request_timeout);
     if (!outcome) return;
     if (!begun && outcome->complete) {  // nothing at all to send (NDJSON without rows): the head alone
         begun = stream.begin(export_head(version, params));
@@ -118,8 +121,8 @@ void get_export(App& app, const Request& request, Respond respond, const OpenStr
     }
     const std::string authorization(request[http::field::authorization]);
     if (!bearer_token(authorization)) {
-        return respond(refusal(version, http::status::unauthorized,
-                               "a read token is required (Authorization: Bearer tkr_...)"));
+        return respond(
+            refusal(version, http::status::unauthorized, "a read token is required (Authorization: Bearer tkr_...)"));
     }
     // Each export holds a thread and a database connection for as long as its client reads.
     if (app.exports.fetch_add(1) >= app.config.max_exports) {
@@ -138,10 +141,11 @@ void get_export(App& app, const Request& request, Respond respond, const OpenStr
             slot.release();
             app.metrics.count_db_error();
             spdlog::warn("database: {}", error.what());
-            auto response = refusal(version, error.transient() ? http::status::service_unavailable
-                                                               : http::status::internal_server_error,
-                                    error.transient() ? "database unavailable or slow" : "database error");
-            if (error.transient()) response.set(http::field::retry_after, std::to_string(app.config.unavailable_retry_after));
+            auto response = refusal(
+                version, error.transient() ? http::status::service_unavailable : http::status::internal_server_error,
+                error.transient() ? "database unavailable or slow" : "database error");
+            if (error.transient())
+                response.set(http::field::retry_after, std::to_string(app.config.unavailable_retry_after));
             respond(std::move(response));
         } catch (const std::exception& error) {
             slot.release();

@@ -56,50 +56,66 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            count + " FROM " + rows +
            " GROUP BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
            " ORDER BY tool, hour, name, tool_version, kind, os, os_version, arch, ci, ok"
-           " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
+           " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + "
+           "EXCLUDED.events),"
            " durations AS (INSERT INTO rollup_duration"
            " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, name, tk_duration_bucket(duration_us) AS bucket,"
-           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
            " WHERE duration_us IS NOT NULL GROUP BY tool, hour, name, bucket ORDER BY tool, hour, name, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
+           " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + "
+           "EXCLUDED.events),"
            " daily_names AS (INSERT INTO rollup_daily_names"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, kind,"
-           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " + count +
-           " FROM " + rows + " GROUP BY tool, day, name, kind, ok ORDER BY tool, day, name, kind, ok"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + EXCLUDED.events),"
+           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
+           " GROUP BY tool, day, name, kind, ok ORDER BY tool, day, name, kind, ok"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + "
+           "EXCLUDED.events),"
            " daily_platform AS (INSERT INTO rollup_daily_platform"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, tool_version, os, os_version, arch, ci,"
-           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " + count +
-           " FROM " + rows + " GROUP BY tool, day, tool_version, os, os_version, arch, ci, ok"
+           " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
+           " GROUP BY tool, day, tool_version, os, os_version, arch, ci, ok"
            " ORDER BY tool, day, tool_version, os, os_version, arch, ci, ok"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events + EXCLUDED.events),"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events "
+           "+ EXCLUDED.events),"
            " daily_durations AS (INSERT INTO rollup_daily_duration"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, tk_duration_bucket(duration_us) AS bucket,"
-           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
            " WHERE duration_us IS NOT NULL GROUP BY tool, day, bucket ORDER BY tool, day, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events "
+           "+ EXCLUDED.events),"
            " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, tk_duration_bucket(duration_us) AS bucket,"
-           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
            " WHERE duration_us IS NOT NULL GROUP BY tool, day, name, bucket ORDER BY tool, day, name, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = rollup_daily_name_duration.events + EXCLUDED.events),"
+           " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
+           "rollup_daily_name_duration.events + EXCLUDED.events),"
            " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, kind,"
            " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, coalesce(exit_code::text, '') AS x,"
-           " pg_backend_pid() % 8, " + count + " FROM " + rows +
+           " pg_backend_pid() % 8, " +
+           count + " FROM " + rows +
            " GROUP BY tool, day, kind, ok, x ORDER BY tool, day, kind, ok, x"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events + EXCLUDED.events),";
+           " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = "
+           "rollup_daily_exit_codes.events + EXCLUDED.events),";
 }
 
-// Migration 008's per-period install counts (a CTE, no trailing comma): one more for every row the CTEs `days`, `weeks` and
-// `months` (each RETURNING tool and its period's start) really added, or `sign` "-" for every row
-// erasure deleted. One text for ingest, the loader and erasure.
+// Migration 008's per-period install counts (a CTE, no trailing comma): one more for every row the CTEs `days`, `weeks`
+// and `months` (each RETURNING tool and its period's start) really added, or `sign` "-" for every row erasure deleted.
+// One text for ingest, the loader and erasure.
 std::string install_counts_upsert(const std::string& sign) {
     return " install_counts AS (INSERT INTO rollup_install_counts"
-           " SELECT tool, p, s, pg_backend_pid() % 8, " + sign + "count(*) FROM (SELECT tool, 'day' AS p, day AS s FROM days"
+           " SELECT tool, p, s, pg_backend_pid() % 8, " +
+           sign +
+           "count(*) FROM (SELECT tool, 'day' AS p, day AS s FROM days"
            " UNION ALL SELECT tool, 'week', week FROM weeks UNION ALL SELECT tool, 'month', month FROM months) c"
            " GROUP BY tool, p, s ORDER BY tool, p, s"
-           " ON CONFLICT ON CONSTRAINT rollup_install_counts_pkey DO UPDATE SET installs = rollup_install_counts.installs + EXCLUDED.installs)";
+           " ON CONFLICT ON CONSTRAINT rollup_install_counts_pkey DO UPDATE SET installs = "
+           "rollup_install_counts.installs + EXCLUDED.installs)";
 }
 
 const char* const kRollupColumns =
@@ -109,18 +125,25 @@ const char* const kRollupColumns =
 std::string rollup_upserts(const std::string& rows) {
     return count_upserts(rows, "count(*)") +
            " days AS (INSERT INTO rollup_installs_daily"
-           " SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date AS day, anonymous_id FROM " + rows +
+           " SELECT DISTINCT tool, (id_time AT TIME ZONE 'UTC')::date AS day, anonymous_id FROM " +
+           rows +
            " WHERE anonymous_id <> '' ORDER BY tool, day, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, day),"
            " weeks AS (INSERT INTO rollup_installs_weekly"
-           " SELECT DISTINCT tool, date_trunc('week', id_time AT TIME ZONE 'UTC')::date AS week, anonymous_id FROM " + rows +
+           " SELECT DISTINCT tool, date_trunc('week', id_time AT TIME ZONE 'UTC')::date AS week, anonymous_id FROM " +
+           rows +
            " WHERE anonymous_id <> '' ORDER BY tool, week, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, week),"
            " months AS (INSERT INTO rollup_installs_monthly"
-           " SELECT DISTINCT tool, date_trunc('month', id_time AT TIME ZONE 'UTC')::date AS month, anonymous_id FROM " + rows +
-           " WHERE anonymous_id <> '' ORDER BY tool, month, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, month)," +
+           " SELECT DISTINCT tool, date_trunc('month', id_time AT TIME ZONE 'UTC')::date AS month, anonymous_id FROM " +
+           rows +
+           " WHERE anonymous_id <> '' ORDER BY tool, month, anonymous_id ON CONFLICT DO NOTHING RETURNING tool, "
+           "month)," +
            install_counts_upsert("") +
            ", installs AS (INSERT INTO rollup_install_first_seen"
-           " SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE 'UTC')::date)"
-           " FROM " + rows + " WHERE anonymous_id <> '' GROUP BY tool, anonymous_id ORDER BY tool, anonymous_id"
+           " SELECT tool, anonymous_id, min((id_time AT TIME ZONE 'UTC')::date), max((id_time AT TIME ZONE "
+           "'UTC')::date)"
+           " FROM " +
+           rows +
+           " WHERE anonymous_id <> '' GROUP BY tool, anonymous_id ORDER BY tool, anonymous_id"
            " ON CONFLICT ON CONSTRAINT rollup_install_first_seen_pkey DO UPDATE SET"
            " first_day = LEAST(rollup_install_first_seen.first_day, EXCLUDED.first_day),"
            " last_day = GREATEST(rollup_install_first_seen.last_day, EXCLUDED.last_day))";
@@ -129,7 +152,6 @@ std::string rollup_upserts(const std::string& rows) {
 }  // namespace detail
 
 namespace {
-
 
 constexpr Rejection kBadId{"bad_id", "id is not a 16-byte UUIDv7"};
 constexpr Rejection kWrongTool{"wrong_tool", "tool does not match the ingest key"};
@@ -260,7 +282,9 @@ std::string attributes_json(const Event& event) {
         switch (value.value_case()) {
             case AttributeValue::kStringValue: tk::json::append_string(json, value.string_value()); break;
             case AttributeValue::kIntValue: append_number(json, value.int_value()); break;
-            case AttributeValue::kDoubleValue: fmt::format_to(std::back_inserter(json), "{}", value.double_value()); break;
+            case AttributeValue::kDoubleValue:
+                fmt::format_to(std::back_inserter(json), "{}", value.double_value());
+                break;
             case AttributeValue::kBoolValue: json += value.bool_value() ? "true" : "false"; break;
             default: json += "null";
         }
@@ -268,7 +292,6 @@ std::string attributes_json(const Event& event) {
     json.push_back('}');
     return json;
 }
-
 
 // Moves the staged events into `events`; RETURNING names the rows really inserted (a duplicate
 // returns nothing), and only those are added to the rollups (kApplyRollups, same transaction), so
@@ -290,49 +313,56 @@ const char* const kInsertStaging =
 // bench_collector: the grouping in SQL cost bare PostgreSQL 37% of its insert rate). Keys are
 // upserted in the same order as count_upserts() so that concurrent batches and erasures wait
 // for each other instead of deadlocking. $1 is the tool; the arrays are rollup_params()'.
-static const std::string kApplyRollupsText = std::string(
-    "WITH hourly AS (INSERT INTO rollup_hourly"
-    " SELECT $1, to_timestamp(h), v, k, n, o, ov, a, c, s, pg_backend_pid() % 8, e"
-    " FROM unnest($2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[],"
-    " $9::boolean[], $10::smallint[], $11::bigint[]) AS r(h, v, k, n, o, ov, a, c, s, e)"
-    " ORDER BY 1, 2, 5, 3, 4, 6, 7, 8, 9, 10"
-    " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
-    " durations AS (INSERT INTO rollup_duration"
-    " SELECT $1, to_timestamp(h), n, b, pg_backend_pid() % 8, e"
-    " FROM unnest($12::bigint[], $13::text[], $14::smallint[], $15::bigint[]) AS r(h, n, b, e) ORDER BY 1, 2, 3, 4"
-    " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + EXCLUDED.events),"
-    " daily_names AS (INSERT INTO rollup_daily_names"
-    " SELECT $1, DATE '1970-01-01' + d, n, k, s, pg_backend_pid() % 8, e"
-    " FROM unnest($21::int[], $22::text[], $23::smallint[], $24::smallint[], $25::bigint[]) AS r(d, n, k, s, e)"
-    " ORDER BY 1, 2, 3, 4, 5"
-    " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + EXCLUDED.events),"
-    " daily_platform AS (INSERT INTO rollup_daily_platform"
-    " SELECT $1, DATE '1970-01-01' + d, v, o, ov, a, c, s, pg_backend_pid() % 8, e"
-    " FROM unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::text[], $31::boolean[], $32::smallint[],"
-    " $33::bigint[]) AS r(d, v, o, ov, a, c, s, e) ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
-    " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events + EXCLUDED.events),"
-    " daily_durations AS (INSERT INTO rollup_daily_duration"
-    " SELECT $1, DATE '1970-01-01' + d, b, pg_backend_pid() % 8, e"
-    " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
-    " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + EXCLUDED.events),"
-    " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
-    " SELECT $1, DATE '1970-01-01' + d, n, b, pg_backend_pid() % 8, e"
-    " FROM unnest($37::int[], $38::text[], $39::smallint[], $40::bigint[]) AS r(d, n, b, e) ORDER BY 1, 2, 3, 4"
-    " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = rollup_daily_name_duration.events + EXCLUDED.events),"
-    " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
-    " SELECT $1, DATE '1970-01-01' + d, k, s, x, pg_backend_pid() % 8, e"
-    " FROM unnest($41::int[], $42::smallint[], $43::smallint[], $44::text[], $45::bigint[]) AS r(d, k, s, x, e)"
-    " ORDER BY 1, 2, 3, 4, 5"
-    " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events + EXCLUDED.events),"
-    " days AS (INSERT INTO rollup_installs_daily"
-    " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
-    " ON CONFLICT DO NOTHING RETURNING tool, day),"
-    " weeks AS (INSERT INTO rollup_installs_weekly"
-    " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($46::int[], $47::text[]) AS r(w, i) ORDER BY 1, 2, 3"
-    " ON CONFLICT DO NOTHING RETURNING tool, week),"
-    " months AS (INSERT INTO rollup_installs_monthly"
-    " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($48::int[], $49::text[]) AS r(m, i) ORDER BY 1, 2, 3"
-    " ON CONFLICT DO NOTHING RETURNING tool, month),") +
+static const std::string kApplyRollupsText =
+    std::string(
+        "WITH hourly AS (INSERT INTO rollup_hourly"
+        " SELECT $1, to_timestamp(h), v, k, n, o, ov, a, c, s, pg_backend_pid() % 8, e"
+        " FROM unnest($2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[],"
+        " $9::boolean[], $10::smallint[], $11::bigint[]) AS r(h, v, k, n, o, ov, a, c, s, e)"
+        " ORDER BY 1, 2, 5, 3, 4, 6, 7, 8, 9, 10"
+        " ON CONFLICT ON CONSTRAINT rollup_hourly_pkey DO UPDATE SET events = rollup_hourly.events + EXCLUDED.events),"
+        " durations AS (INSERT INTO rollup_duration"
+        " SELECT $1, to_timestamp(h), n, b, pg_backend_pid() % 8, e"
+        " FROM unnest($12::bigint[], $13::text[], $14::smallint[], $15::bigint[]) AS r(h, n, b, e) ORDER BY 1, 2, 3, 4"
+        " ON CONFLICT ON CONSTRAINT rollup_duration_pkey DO UPDATE SET events = rollup_duration.events + "
+        "EXCLUDED.events),"
+        " daily_names AS (INSERT INTO rollup_daily_names"
+        " SELECT $1, DATE '1970-01-01' + d, n, k, s, pg_backend_pid() % 8, e"
+        " FROM unnest($21::int[], $22::text[], $23::smallint[], $24::smallint[], $25::bigint[]) AS r(d, n, k, s, e)"
+        " ORDER BY 1, 2, 3, 4, 5"
+        " ON CONFLICT ON CONSTRAINT rollup_daily_names_pkey DO UPDATE SET events = rollup_daily_names.events + "
+        "EXCLUDED.events),"
+        " daily_platform AS (INSERT INTO rollup_daily_platform"
+        " SELECT $1, DATE '1970-01-01' + d, v, o, ov, a, c, s, pg_backend_pid() % 8, e"
+        " FROM unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::text[], $31::boolean[], $32::smallint[],"
+        " $33::bigint[]) AS r(d, v, o, ov, a, c, s, e) ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
+        " ON CONFLICT ON CONSTRAINT rollup_daily_platform_pkey DO UPDATE SET events = rollup_daily_platform.events + "
+        "EXCLUDED.events),"
+        " daily_durations AS (INSERT INTO rollup_daily_duration"
+        " SELECT $1, DATE '1970-01-01' + d, b, pg_backend_pid() % 8, e"
+        " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
+        " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + "
+        "EXCLUDED.events),"
+        " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
+        " SELECT $1, DATE '1970-01-01' + d, n, b, pg_backend_pid() % 8, e"
+        " FROM unnest($37::int[], $38::text[], $39::smallint[], $40::bigint[]) AS r(d, n, b, e) ORDER BY 1, 2, 3, 4"
+        " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
+        "rollup_daily_name_duration.events + EXCLUDED.events),"
+        " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
+        " SELECT $1, DATE '1970-01-01' + d, k, s, x, pg_backend_pid() % 8, e"
+        " FROM unnest($41::int[], $42::smallint[], $43::smallint[], $44::text[], $45::bigint[]) AS r(d, k, s, x, e)"
+        " ORDER BY 1, 2, 3, 4, 5"
+        " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events "
+        "+ EXCLUDED.events),"
+        " days AS (INSERT INTO rollup_installs_daily"
+        " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
+        " ON CONFLICT DO NOTHING RETURNING tool, day),"
+        " weeks AS (INSERT INTO rollup_installs_weekly"
+        " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($46::int[], $47::text[]) AS r(w, i) ORDER BY 1, 2, 3"
+        " ON CONFLICT DO NOTHING RETURNING tool, week),"
+        " months AS (INSERT INTO rollup_installs_monthly"
+        " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($48::int[], $49::text[]) AS r(m, i) ORDER BY 1, 2, 3"
+        " ON CONFLICT DO NOTHING RETURNING tool, month),") +
     install_counts_upsert("") +
     " INSERT INTO rollup_install_first_seen"
     " SELECT $1, i, DATE '1970-01-01' + f, DATE '1970-01-01' + l FROM unnest($18::text[], $19::int[], $20::int[])"
@@ -360,16 +390,17 @@ RollupDelta rollup_delta(const std::vector<const Event*>& inserted) {
                         event->arch(), event->ci(), success}];
         const std::int64_t day = id_ms / kMsPerDay;
         ++delta.daily_names[{day, event->name(), event->kind(), success}];
-        ++delta.daily_platform[{day, event->tool_version(), event->os(), event->os_version(), event->arch(), event->ci(),
-                                success}];
+        ++delta.daily_platform[{day, event->tool_version(), event->os(), event->os_version(), event->arch(),
+                                event->ci(), success}];
         if (event->has_duration_us()) {
             const int bucket = duration_bucket(event->duration_us());
             ++delta.durations[{hour_s, event->name(), bucket}];
             ++delta.daily_durations[{day, bucket}];
             ++delta.daily_name_durations[{day, event->name(), bucket}];
         }
-        ++delta.daily_exit_codes[{day, event->kind(), success,
-                                  event->has_exit_code() ? std::optional<std::int32_t>(event->exit_code()) : std::nullopt}];
+        ++delta.daily_exit_codes[{
+            day, event->kind(), success,
+            event->has_exit_code() ? std::optional<std::int32_t>(event->exit_code()) : std::nullopt}];
         if (event->anonymous_id().empty()) continue;
         delta.days.emplace(day, event->anonymous_id());
         delta.weeks.emplace(tk::calendar::week_start(day), event->anonymous_id());
@@ -658,11 +689,20 @@ void detail::append_copy_row(std::string& rows, const Event& event) {
     rows.push_back('\t');
     detail::append_copy_text(rows, detail::attributes_json(event));
     rows.push_back('\t');
-    if (event.has_success()) rows += event.success() ? "t" : "f"; else rows += "\\N";
+    if (event.has_success())
+        rows += event.success() ? "t" : "f";
+    else
+        rows += "\\N";
     rows.push_back('\t');
-    if (event.has_duration_us()) append_number(rows, event.duration_us()); else rows += "\\N";
+    if (event.has_duration_us())
+        append_number(rows, event.duration_us());
+    else
+        rows += "\\N";
     rows.push_back('\t');
-    if (event.has_exit_code()) append_number(rows, event.exit_code()); else rows += "\\N";
+    if (event.has_exit_code())
+        append_number(rows, event.exit_code());
+    else
+        rows += "\\N";
     rows.push_back('\t');
     rows += event.ci() ? "t" : "f";
     append_platform_columns(rows, event);
@@ -709,7 +749,8 @@ void add_to_rollups(Connection& conn, std::string_view tool, const std::vector<c
     if (stored.empty()) return;
     // Prepared once per connection: a statement of a dozen CTEs is parsed and planned once, not
     // for every batch (docs/benchmarks.md, ingest with rollups).
-    conn.exec_prepared("tk_apply_rollups", detail::kApplyRollups, detail::rollup_params(tool, detail::rollup_delta(stored)));
+    conn.exec_prepared("tk_apply_rollups", detail::kApplyRollups,
+                       detail::rollup_params(tool, detail::rollup_delta(stored)));
 }
 
 }  // namespace
@@ -803,11 +844,13 @@ StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const tel
 long long erase_subject(Connection& conn, const std::string& tool, const std::string& anonymous_id) {
     static const std::string kErase =
         "WITH deleted AS (DELETE FROM events WHERE tool = $1 AND anonymous_id = $2"
-        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, exit_code, ci, os, os_version, arch)," +
+        " RETURNING id_time, tool, tool_version, kind, name, success, duration_us, exit_code, ci, os, os_version, "
+        "arch)," +
         detail::count_upserts("deleted", "-count(*)") +
         " days AS (DELETE FROM rollup_installs_daily WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, day),"
         " weeks AS (DELETE FROM rollup_installs_weekly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, week),"
-        " months AS (DELETE FROM rollup_installs_monthly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, month)," +
+        " months AS (DELETE FROM rollup_installs_monthly WHERE tool = $1 AND anonymous_id = $2 RETURNING tool, "
+        "month)," +
         detail::install_counts_upsert("-") +
         ", first_seen AS (DELETE FROM rollup_install_first_seen WHERE tool = $1 AND anonymous_id = $2)"
         " SELECT count(*) FROM deleted";

@@ -86,7 +86,8 @@ int revoke_key(Connection& conn, const std::string& id_prefix_or_key) {
                                                  {hash_key(what)}, {true})
                                     .affected());
     }
-    const Result matches = conn.exec("SELECT count(*) FROM ingest_keys WHERE prefix = $1 AND revoked_at IS NULL", {what});
+    const Result matches =
+        conn.exec("SELECT count(*) FROM ingest_keys WHERE prefix = $1 AND revoked_at IS NULL", {what});
     if (std::stoll(std::string(matches.value(0, 0))) > 1) {
         throw std::invalid_argument("prefix " + what + " names several keys; revoke by id");
     }
@@ -96,8 +97,8 @@ int revoke_key(Connection& conn, const std::string& id_prefix_or_key) {
 }
 
 std::optional<IngestKey> find_key(Connection& conn, const std::string& key_hash) {
-    const Result result = conn.exec_params("SELECT id, tool FROM ingest_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-                                           {key_hash}, {true});
+    const Result result = conn.exec_params(
+        "SELECT id, tool FROM ingest_keys WHERE key_hash = $1 AND revoked_at IS NULL", {key_hash}, {true});
     if (result.rows() == 0) return std::nullopt;
     return IngestKey{std::stoll(std::string(result.value(0, 0))), std::string(result.value(0, 1))};
 }

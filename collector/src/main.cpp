@@ -51,7 +51,8 @@ void setup_logging(const std::string& level) {
 std::string read_password_file(const std::string& path) {
     std::ifstream file(path);
     std::string password;
-    if (!file || !std::getline(file, password)) throw std::runtime_error("cannot read --database-password-file " + path);
+    if (!file || !std::getline(file, password))
+        throw std::runtime_error("cannot read --database-password-file " + path);
     if (!password.empty() && password.back() == '\r') password.pop_back();
     return password;
 }
@@ -80,16 +81,21 @@ int main(int argc, char** argv) {
     std::string password_file;
     std::string log_level = "info";
     auto add_common = [&](CLI::App* command) {
-        command->add_option("--database-url", database_url,
-                            "PostgreSQL connection URL (libpq syntax; leave the password out: see --database-password-file)")
+        command
+            ->add_option(
+                "--database-url", database_url,
+                "PostgreSQL connection URL (libpq syntax; leave the password out: see --database-password-file)")
             ->envname("TK_DATABASE_URL")
             ->required();
-        command->add_option("--database-password-file", password_file,
-                            "file whose first line is the database password (else libpq's PGPASSWORD or ~/.pgpass), "
-                            "so that it is not on the command line for ps to show")
+        command
+            ->add_option("--database-password-file", password_file,
+                         "file whose first line is the database password (else libpq's PGPASSWORD or ~/.pgpass), "
+                         "so that it is not on the command line for ps to show")
             ->envname("TK_DATABASE_PASSWORD_FILE")
             ->check(CLI::ExistingFile);
-        command->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off (logs go to stderr)")
+        command
+            ->add_option("--log-level", log_level,
+                         "trace, debug, info, warn, error, critical or off (logs go to stderr)")
             ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
             ->capture_default_str();
     };
@@ -101,41 +107,49 @@ int main(int argc, char** argv) {
     int shutdown_timeout = 10;
     int request_timeout = 20;
     ConnectionSettings db_settings;
-    auto* serve = app.add_subcommand("serve", "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
-                                              "GET /v1/query, GET /v1/export, GET /v1/tools/TOOL/manifest, GET /healthz and GET /metrics "
-                                              "until SIGTERM");
+    auto* serve =
+        app.add_subcommand("serve",
+                           "Apply migrations, then serve POST /v1/batches, DELETE /v1/subjects/{id}, "
+                           "GET /v1/query, GET /v1/export, GET /v1/tools/TOOL/manifest, GET /healthz and GET /metrics "
+                           "until SIGTERM");
     add_common(serve);
     serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
         ->envname("TK_COLLECTOR_LISTEN")
         ->capture_default_str();
     std::string metrics_listen;
-    serve->add_option("--metrics-listen", metrics_listen,
-                      "HOST:PORT to serve GET /metrics (and /healthz) on instead of the main listener, e.g. an "
-                      "internal address (plain HTTP)")
+    serve
+        ->add_option("--metrics-listen", metrics_listen,
+                     "HOST:PORT to serve GET /metrics (and /healthz) on instead of the main listener, e.g. an "
+                     "internal address (plain HTTP)")
         ->envname("TK_COLLECTOR_METRICS_LISTEN");
     std::string query_database_url;
     std::string query_password_file;
-    serve->add_option("--query-database-url", query_database_url,
-                      "PostgreSQL for GET /v1/query and /v1/export, e.g. a streaming replica (libpq syntax; "
-                      "default: --database-url). Ingest, erasure and keys stay on --database-url")
+    serve
+        ->add_option("--query-database-url", query_database_url,
+                     "PostgreSQL for GET /v1/query and /v1/export, e.g. a streaming replica (libpq syntax; "
+                     "default: --database-url). Ingest, erasure and keys stay on --database-url")
         ->envname("TK_QUERY_DATABASE_URL");
-    serve->add_option("--query-database-password-file", query_password_file,
-                      "file whose first line is the password for --query-database-url (default: the "
-                      "--database-password-file password, else libpq's PGPASSWORD or ~/.pgpass)")
+    serve
+        ->add_option("--query-database-password-file", query_password_file,
+                     "file whose first line is the password for --query-database-url (default: the "
+                     "--database-password-file password, else libpq's PGPASSWORD or ~/.pgpass)")
         ->envname("TK_QUERY_DATABASE_PASSWORD_FILE")
         ->check(CLI::ExistingFile);
-    serve->add_option("--max-exports", config.max_exports,
-                      "exports streaming at once (each holds a thread and a database connection); more: 503")
+    serve
+        ->add_option("--max-exports", config.max_exports,
+                     "exports streaming at once (each holds a thread and a database connection); more: 503")
         ->check(CLI::Range(1u, 64u))
         ->capture_default_str();
     int export_write_timeout = 30;
     int export_timeout = 3600;
-    serve->add_option("--export-write-timeout", export_write_timeout,
-                      "seconds an export client may take to read each 64 KiB piece; slower: the export is cut off")
+    serve
+        ->add_option("--export-write-timeout", export_write_timeout,
+                     "seconds an export client may take to read each 64 KiB piece; slower: the export is cut off")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
-    serve->add_option("--export-timeout", export_timeout,
-                      "seconds one export may run at most (its COPY's statement_timeout; 0: none)")
+    serve
+        ->add_option("--export-timeout", export_timeout,
+                     "seconds one export may run at most (its COPY's statement_timeout; 0: none)")
         ->check(CLI::Range(0, 86400))
         ->capture_default_str();
     serve->add_option("--threads", config.io_threads, "I/O threads (0: one per CPU)")->capture_default_str();
@@ -151,59 +165,74 @@ int main(int argc, char** argv) {
     serve->add_option("--max-events", config.max_events, "most events in one batch; more: 400")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->capture_default_str();
-    serve->add_option("--max-connections", config.max_connections,
-                      "open connections at once; beyond: 503 with Retry-After, then close")
+    serve
+        ->add_option("--max-connections", config.max_connections,
+                     "open connections at once; beyond: 503 with Retry-After, then close")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->capture_default_str();
-    serve->add_option("--max-buffered-bytes", config.max_buffered_bytes,
-                      "request bodies in memory at once (from their headers to their answers); beyond: 503 with Retry-After")
+    serve
+        ->add_option(
+            "--max-buffered-bytes", config.max_buffered_bytes,
+            "request bodies in memory at once (from their headers to their answers); beyond: 503 with Retry-After")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
-    serve->add_option("--max-queued-bytes", config.max_queued_bytes,
-                      "batches waiting for or in database work (wire bytes + parsed size), in bytes; beyond: 503 with Retry-After")
+    serve
+        ->add_option("--max-queued-bytes", config.max_queued_bytes,
+                     "batches waiting for or in database work (wire bytes + parsed size), in bytes; beyond: 503 with "
+                     "Retry-After")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
-    serve->add_option("--max-parsed-bytes", config.max_parsed_bytes,
-                      "largest estimated in-memory size of one parsed batch (counted from its wire bytes "
-                      "before parsing); larger: 413")
+    serve
+        ->add_option("--max-parsed-bytes", config.max_parsed_bytes,
+                     "largest estimated in-memory size of one parsed batch (counted from its wire bytes "
+                     "before parsing); larger: 413")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
         ->capture_default_str();
-    serve->add_option("--rate-limit", config.rate_limit,
-                      "requests per second per ingest key and client address (0: unlimited); over it: 429")
+    serve
+        ->add_option("--rate-limit", config.rate_limit,
+                     "requests per second per ingest key and client address (0: unlimited); over it: 429")
         ->capture_default_str();
     serve->add_option("--rate-burst", config.rate_burst, "requests a key may make at once before --rate-limit applies")
         ->capture_default_str();
-    serve->add_option("--address-rate-limit", config.address_rate_limit,
-                      "requests per second per client address, whatever the key (0: unlimited); over it: 429")
+    serve
+        ->add_option("--address-rate-limit", config.address_rate_limit,
+                     "requests per second per client address, whatever the key (0: unlimited); over it: 429")
         ->capture_default_str();
     serve->add_option("--address-rate-burst", config.address_rate_burst, "burst for --address-rate-limit")
         ->capture_default_str();
-    serve->add_option("--key-lookup-rate-limit", config.key_lookup_rate_limit,
-                      "database lookups of keys not in the cache, per second per client address (0: unlimited); "
-                      "over it: 429")
+    serve
+        ->add_option("--key-lookup-rate-limit", config.key_lookup_rate_limit,
+                     "database lookups of keys not in the cache, per second per client address (0: unlimited); "
+                     "over it: 429")
         ->capture_default_str();
     serve->add_option("--key-lookup-rate-burst", config.key_lookup_rate_burst, "burst for --key-lookup-rate-limit")
         ->capture_default_str();
-    serve->add_option("--retention-days", config.retention_days,
-                      "drop events older than this many days (whole monthly partitions; 0: keep forever)")
+    serve
+        ->add_option("--retention-days", config.retention_days,
+                     "drop events older than this many days (whole monthly partitions; 0: keep forever)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    serve->add_option("--header-timeout", header_timeout, "seconds to receive a request's headers (and keep-alive idle time)")
+    serve
+        ->add_option("--header-timeout", header_timeout,
+                     "seconds to receive a request's headers (and keep-alive idle time)")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
     serve->add_option("--body-timeout", body_timeout, "seconds to receive a request's body")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
-    serve->add_option("--request-timeout", request_timeout,
-                      "seconds from a request read to its answer; past it: 503 with Retry-After (hung database)")
+    serve
+        ->add_option("--request-timeout", request_timeout,
+                     "seconds from a request read to its answer; past it: 503 with Retry-After (hung database)")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
-    serve->add_option("--statement-timeout", db_settings.statement_timeout_ms,
-                      "PostgreSQL statement_timeout for the collector's connections, in ms (0: none)")
+    serve
+        ->add_option("--statement-timeout", db_settings.statement_timeout_ms,
+                     "PostgreSQL statement_timeout for the collector's connections, in ms (0: none)")
         ->check(CLI::Range(0, 3600000))
         ->capture_default_str();
-    serve->add_option("--lock-timeout", db_settings.lock_timeout_ms,
-                      "PostgreSQL lock_timeout for the collector's connections, in ms (0: none)")
+    serve
+        ->add_option("--lock-timeout", db_settings.lock_timeout_ms,
+                     "PostgreSQL lock_timeout for the collector's connections, in ms (0: none)")
         ->check(CLI::Range(0, 3600000))
         ->capture_default_str();
     serve->add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests may take after SIGTERM")

@@ -26,15 +26,18 @@ struct ManifestCommands {
 /// Declares `manifest` under `tools` (the `tools` command); `add_common` adds --database-url etc.
 inline void add_manifest_commands(CLI::App& tools, ManifestCommands& commands,
                                   const std::function<void(CLI::App*)>& add_common) {
-    auto* manifest = tools.add_subcommand("manifest", "A tool's public manifest: what it may collect (enforced by "
-                                                      "every agent; served at GET /v1/tools/TOOL/manifest)");
+    auto* manifest = tools.add_subcommand("manifest",
+                                          "A tool's public manifest: what it may collect (enforced by "
+                                          "every agent; served at GET /v1/tools/TOOL/manifest)");
     manifest->require_subcommand(1);
-    commands.set = manifest->add_subcommand("set", "Check FILE (the manifest as JSON) and store it as TOOL's next "
-                                                   "version; agents pick it up at their next refresh");
+    commands.set = manifest->add_subcommand("set",
+                                            "Check FILE (the manifest as JSON) and store it as TOOL's next "
+                                            "version; agents pick it up at their next refresh");
     add_common(commands.set);
     commands.set->add_option("tool", commands.tool, "the tool's name")->required();
     commands.set->add_option("file", commands.file, "the manifest file (JSON; - for stdin)")->required();
-    commands.show = manifest->add_subcommand("show", "Print TOOL's manifest in force (JSON), then in plain words on stderr");
+    commands.show =
+        manifest->add_subcommand("show", "Print TOOL's manifest in force (JSON), then in plain words on stderr");
     add_common(commands.show);
     commands.show->add_option("tool", commands.tool, "the tool's name")->required();
     commands.history = manifest->add_subcommand("history", "List TOOL's manifest versions, newest first");

@@ -96,8 +96,9 @@ void get_manifest(App& app, const Request& request, const std::string& encoded_t
     on_db_worker(app, version, std::move(respond), [&app, shared_request, tool = *tool, history](Connection& conn) {
         if (history) {
             const auto versions = manifest_history(conn, tool);
-            if (versions.empty()) return text_response(shared_request->version(), http::status::not_found,
-                                                       "this tool publishes no manifest\n");
+            if (versions.empty())
+                return text_response(shared_request->version(), http::status::not_found,
+                                     "this tool publishes no manifest\n");
             Response response{http::status::ok, shared_request->version()};
             response.set(http::field::content_type, "application/json");
             response.set(http::field::cache_control, kCacheControl);

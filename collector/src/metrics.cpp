@@ -102,7 +102,9 @@ std::string Metrics::render() const {
     for (const auto& [tool, usage] : tool_usage_) {
         line("tk_collector_tool_events_this_month{{tool=\"{}\"}} {}\n", label_value(tool), usage.used);
     }
-    line("# HELP tk_collector_tool_monthly_quota Events a month the tool may send (tools without a quota are absent).\n");
+    line(
+        "# HELP tk_collector_tool_monthly_quota Events a month the tool may send (tools without a quota are "
+        "absent).\n");
     line("# TYPE tk_collector_tool_monthly_quota gauge\n");
     for (const auto& [tool, usage] : tool_usage_) {
         if (usage.quota) line("tk_collector_tool_monthly_quota{{tool=\"{}\"}} {}\n", label_value(tool), *usage.quota);

@@ -35,8 +35,9 @@ std::optional<std::string> percent_decode(std::string_view text, UrlPart part) {
     return out;
 }
 
-std::string for_each_query_param(std::string_view query_string,
-                                 const std::function<std::string(const std::string& key, const std::string& value)>& visit) {
+std::string for_each_query_param(
+    std::string_view query_string,
+    const std::function<std::string(const std::string& key, const std::string& value)>& visit) {
     while (!query_string.empty()) {
         const auto amp = query_string.find('&');
         const auto pair = query_string.substr(0, amp);
@@ -44,8 +45,8 @@ std::string for_each_query_param(std::string_view query_string,
         if (pair.empty()) continue;
         const auto eq = pair.find('=');
         const auto key = percent_decode(pair.substr(0, eq), UrlPart::query);
-        const auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1),
-                                          UrlPart::query);
+        const auto value =
+            percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), UrlPart::query);
         if (!key || !value) return "malformed percent-encoding";
         if (auto error = visit(*key, *value); !error.empty()) return error;
     }

@@ -5,7 +5,8 @@ namespace tk::collector {
 
 namespace {
 
-constexpr Rejection kBadPlatform{"bad_platform", "os, os_version, arch or agent_version too long or not [A-Za-z0-9 ._+~-]"};
+constexpr Rejection kBadPlatform{"bad_platform",
+                                 "os, os_version, arch or agent_version too long or not [A-Za-z0-9 ._+~-]"};
 
 bool plain_value(const std::string& value) {
     if (value.size() > kMaxPlatformFieldBytes) return false;

@@ -28,24 +28,34 @@ namespace tk::collector {
 namespace {
 
 const std::map<std::string_view, Metric> kMetrics = {
-    {"events", Metric::events},           {"installs", Metric::installs},
-    {"new_installs", Metric::new_installs}, {"success_rate", Metric::success_rate},
-    {"duration_p50", Metric::duration_p50}, {"duration_p95", Metric::duration_p95},
+    {"events", Metric::events},
+    {"installs", Metric::installs},
+    {"new_installs", Metric::new_installs},
+    {"success_rate", Metric::success_rate},
+    {"duration_p50", Metric::duration_p50},
+    {"duration_p95", Metric::duration_p95},
     {"duration_p99", Metric::duration_p99},
 };
 const std::map<std::string_view, Interval> kIntervals = {
-    {"none", Interval::none}, {"hour", Interval::hour}, {"day", Interval::day},
+    {"none", Interval::none}, {"hour", Interval::hour},   {"day", Interval::day},
     {"week", Interval::week}, {"month", Interval::month},
 };
 // Dimensions of rollup_hourly, as text: the same text as the raw events' column gives.
 const std::map<std::string_view, std::string_view> kHourlyDimensions = {
-    {"name", "name"}, {"tool_version", "tool_version"}, {"os", "os"}, {"os_version", "os_version"},
-    {"arch", "arch"}, {"kind", "kind::text"}, {"ci", "ci::text"},
-    {"success", "CASE success WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE '' END"},
+    {"name", "name"},   {"tool_version", "tool_version"},
+    {"os", "os"},       {"os_version", "os_version"},
+    {"arch", "arch"},   {"kind", "kind::text"},
+    {"ci", "ci::text"}, {"success", "CASE success WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE '' END"},
 };
 const std::map<std::string_view, std::string_view> kEventDimensions = {
-    {"name", "name"}, {"tool_version", "tool_version"}, {"os", "os"}, {"os_version", "os_version"},
-    {"arch", "arch"}, {"kind", "kind::text"}, {"ci", "ci::text"}, {"success", "coalesce(success::text, '')"},
+    {"name", "name"},
+    {"tool_version", "tool_version"},
+    {"os", "os"},
+    {"os_version", "os_version"},
+    {"arch", "arch"},
+    {"kind", "kind::text"},
+    {"ci", "ci::text"},
+    {"success", "coalesce(success::text, '')"},
     {"exit_code", "coalesce(exit_code::text, '')"},
 };
 constexpr std::string_view kAttributePrefix = "attribute:";
@@ -84,7 +94,8 @@ std::string apply(QueryParams& params, const std::string& key, const std::string
     } else if (key == "metric") {
         const auto found = kMetrics.find(value);
         if (found == kMetrics.end()) {
-            return "metric: one of events, installs, new_installs, success_rate, duration_p50, duration_p95, duration_p99";
+            return "metric: one of events, installs, new_installs, success_rate, duration_p50, duration_p95, "
+                   "duration_p99";
         }
         params.metric = found->second;
     } else if (key == "by") {
@@ -182,9 +193,9 @@ std::string bucket_sql(Interval interval, const std::string& column, bool utc_da
 /// Zones that are UTC+0 all year round: their days are UTC days.
 bool utc_zone(const std::string& tz) {
     static const std::set<std::string_view> kZones = {
-        "UTC",           "Etc/UTC", "UCT",     "Etc/UCT",  "Universal", "Etc/Universal", "Zulu",  "Etc/Zulu",
-        "GMT",           "Etc/GMT", "GMT0",    "Etc/GMT0", "GMT+0",     "Etc/GMT+0",     "GMT-0", "Etc/GMT-0",
-        "Greenwich",     "Etc/Greenwich",
+        "UTC",   "Etc/UTC",   "UCT",   "Etc/UCT",   "Universal", "Etc/Universal",
+        "Zulu",  "Etc/Zulu",  "GMT",   "Etc/GMT",   "GMT0",      "Etc/GMT0",
+        "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich",
     };
     return kZones.count(tz) > 0;
 }
@@ -207,8 +218,7 @@ bool whole_utc_days(const QueryParams& params) {
 
 // The dimensions each daily rollup keeps (the values are unused).
 const std::map<std::string_view, std::string_view> kNameDimensions = {{"name", ""}};
-const std::map<std::string_view, std::string_view> kExitDimensions = {
-    {"kind", ""}, {"success", ""}, {"exit_code", ""}};
+const std::map<std::string_view, std::string_view> kExitDimensions = {{"kind", ""}, {"success", ""}, {"exit_code", ""}};
 
 /// The daily rollup (migration 005) that answers `params` over [from, to), or nullptr: only when
 /// every bucket and both ends are whole UTC days, and the table keeps every dimension asked for.
@@ -221,8 +231,7 @@ const char* daily_table(const QueryParams& params, const std::string& from, cons
         return only_dimensions(params, kNameDimensions) ? "rollup_daily_name_duration" : nullptr;
     }
     if (params.metric != Metric::events && params.metric != Metric::success_rate) return nullptr;
-    static const std::map<std::string_view, std::string_view> kNames = {
-        {"name", ""}, {"kind", ""}, {"success", ""}};
+    static const std::map<std::string_view, std::string_view> kNames = {{"name", ""}, {"kind", ""}, {"success", ""}};
     static const std::map<std::string_view, std::string_view> kPlatform = {
         {"tool_version", ""}, {"os", ""}, {"os_version", ""}, {"arch", ""}, {"ci", ""}, {"success", ""}};
     if (only_dimensions(params, kPlatform)) return "rollup_daily_platform";
@@ -278,7 +287,9 @@ std::string distinct_installs_sql(std::int64_t begin, std::int64_t end) {
                              : piece.table == InstallTable::weekly ? "week"
                                                                    : "day";
         sql += fmt::format("{} anonymous_id FROM {} WHERE tool = $1 AND {} >= {} AND {} < {}",
-                           pieces.size() == 1 ? "" : &piece == &pieces.front() ? "SELECT" : " UNION SELECT",
+                           pieces.size() == 1          ? ""
+                           : &piece == &pieces.front() ? "SELECT"
+                                                       : " UNION SELECT",
                            table, column, date_literal(piece.begin), column, date_literal(piece.end));
     }
     return "SELECT count(*) AS v FROM (" + sql + ") u";
@@ -290,9 +301,10 @@ std::string distinct_installs_sql(std::int64_t begin, std::int64_t end) {
 std::string installs_sql(Interval interval, std::int64_t from_day, std::int64_t to_day) {
     std::vector<std::string> parts;
     const auto counted = [&](const char* period, std::int64_t begin, std::int64_t end, const std::string& label) {
-        parts.push_back(fmt::format("SELECT {} AS b, sum(installs) AS v FROM rollup_install_counts WHERE tool = $1"
-                                    " AND period = '{}' AND start >= {} AND start < {} GROUP BY start",
-                                    label, period, date_literal(begin), date_literal(end)));
+        parts.push_back(
+            fmt::format("SELECT {} AS b, sum(installs) AS v FROM rollup_install_counts WHERE tool = $1"
+                        " AND period = '{}' AND start >= {} AND start < {} GROUP BY start",
+                        label, period, date_literal(begin), date_literal(end)));
     };
     const auto distinct = [&](std::int64_t begin, std::int64_t end, const std::string& label) {
         parts.push_back("SELECT " + label + " AS b, v FROM (" + distinct_installs_sql(begin, end) + ") d");
@@ -347,7 +359,8 @@ std::vector<InstallPiece> install_cover(std::int64_t begin, std::int64_t end) {
             days(from, to);
         }
     };
-    const std::int64_t first = tk::calendar::month_start(begin) == begin ? begin : tk::calendar::next_month_start(begin);
+    const std::int64_t first =
+        tk::calendar::month_start(begin) == begin ? begin : tk::calendar::next_month_start(begin);
     std::int64_t last = first;
     while (tk::calendar::next_month_start(last) <= end) last = tk::calendar::next_month_start(last);
     if (first < end && last > first) {
@@ -409,21 +422,25 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
         if (from_rollups && metric == Metric::installs) {
             sql.text = installs_sql(params.interval, day_number(from), day_number(to));
         } else if (from_rollups) {
-            sql.text = "SELECT " + bucket_sql(params.interval, "first_day", true) +
-                       ", '', count(*)::float8 FROM rollup_install_first_seen WHERE tool = $1 AND $3 <> ''"
-                       " AND first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
+            sql.text =
+                "SELECT " + bucket_sql(params.interval, "first_day", true) +
+                ", '', count(*)::float8 FROM rollup_install_first_seen WHERE tool = $1 AND $3 <> ''"
+                " AND first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
         } else if (metric == Metric::installs) {
             const std::string group = params.by.empty() ? "''" : dimension_sql(params.by, false, sql.params);
             const std::string filters = filters_sql(params, false, sql.params);
-            sql.text = "SELECT " + bucket_sql(params.interval, "(id_time AT TIME ZONE 'UTC')::date", true) + ", " + group +
+            sql.text = "SELECT " + bucket_sql(params.interval, "(id_time AT TIME ZONE 'UTC')::date", true) + ", " +
+                       group +
                        ", count(DISTINCT anonymous_id)::float8 FROM events WHERE tool = $1 AND $3 <> ''"
                        " AND anonymous_id <> '' AND (id_time AT TIME ZONE 'UTC')::date >= $2::timestamp::date"
-                       " AND (id_time AT TIME ZONE 'UTC')::date < $4::timestamp::date" + filters + " GROUP BY 1, 2 ORDER BY 1, 2";
+                       " AND (id_time AT TIME ZONE 'UTC')::date < $4::timestamp::date" +
+                       filters + " GROUP BY 1, 2 ORDER BY 1, 2";
         } else {
-            sql.text = "SELECT " + bucket_sql(params.interval, "first_day", true) +
-                       ", '', count(*)::float8 FROM (SELECT min((id_time AT TIME ZONE 'UTC')::date) AS first_day"
-                       " FROM events WHERE tool = $1 AND $3 <> '' AND anonymous_id <> '' GROUP BY anonymous_id) f"
-                       " WHERE first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
+            sql.text =
+                "SELECT " + bucket_sql(params.interval, "first_day", true) +
+                ", '', count(*)::float8 FROM (SELECT min((id_time AT TIME ZONE 'UTC')::date) AS first_day"
+                " FROM events WHERE tool = $1 AND $3 <> '' AND anonymous_id <> '' GROUP BY anonymous_id) f"
+                " WHERE first_day >= $2::timestamp::date AND first_day < $4::timestamp::date GROUP BY 1 ORDER BY 1";
         }
         return sql;
     }
@@ -457,9 +474,9 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     } else {
         value = fmt::format("(percentile_disc({}) WITHIN GROUP (ORDER BY duration_us))::float8", percentile_of(metric));
     }
-    sql.text = "SELECT " + bucket_sql(params.interval, time, daily != nullptr) + ", " + group + ", " + value + " FROM " +
-               table + " WHERE tool = $1 AND " + (daily ? daily_range : in_range(time)) + filters + " GROUP BY 1, 2" +
-               (from_rollups ? " HAVING sum(events) <> 0" : "") + " ORDER BY 1, 2";
+    sql.text = "SELECT " + bucket_sql(params.interval, time, daily != nullptr) + ", " + group + ", " + value +
+               " FROM " + table + " WHERE tool = $1 AND " + (daily ? daily_range : in_range(time)) + filters +
+               " GROUP BY 1, 2" + (from_rollups ? " HAVING sum(events) <> 0" : "") + " ORDER BY 1, 2";
     return sql;
 }
 
@@ -493,8 +510,8 @@ std::vector<AnswerRow> percentiles_from_buckets(
 
 namespace {
 
-std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups,
-                                const std::string& from, const std::string& to) {
+std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups, const std::string& from,
+                                const std::string& to) {
     const Sql sql = build_sql(params, from_rollups, from, to);
     const Result result = conn.exec(sql.text, sql.params);
     std::vector<AnswerRow> rows;
@@ -502,7 +519,8 @@ std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, boo
         std::vector<std::tuple<std::string, std::string, int, long long>> counts;
         for (int row = 0; row < result.rows(); ++row) {
             counts.emplace_back(std::string(result.value(row, 0)), std::string(result.value(row, 1)),
-                                std::stoi(std::string(result.value(row, 2))), std::stoll(std::string(result.value(row, 3))));
+                                std::stoi(std::string(result.value(row, 2))),
+                                std::stoll(std::string(result.value(row, 3))));
         }
         return percentiles_from_buckets(counts, percentile_of(params.metric));
     }
@@ -563,9 +581,11 @@ QueryResult answer_query(Connection& conn, const QueryParams& params) {
     const bool from_rollups = rollups_answer(params);
     // The range in local time: defaults, and for raw answers at most kMaxRawDays days before `to`.
     const Result range = conn.exec(
-        "WITH r AS (SELECT coalesce(NULLIF($2, '')::timestamp, date_trunc('day', now() AT TIME ZONE $1) + interval '1 day')"
+        "WITH r AS (SELECT coalesce(NULLIF($2, '')::timestamp, date_trunc('day', now() AT TIME ZONE $1) + interval '1 "
+        "day')"
         " AS t, NULLIF($3, '')::timestamp AS f)"
-        " SELECT to_char(greatest(coalesce(f, t - interval '30 days'), CASE WHEN $4 THEN t - make_interval(days => $5::int)"
+        " SELECT to_char(greatest(coalesce(f, t - interval '30 days'), CASE WHEN $4 THEN t - make_interval(days => "
+        "$5::int)"
         " END), 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(t, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
         " coalesce(f, t - interval '30 days') < t - make_interval(days => $5::int) AND $4 FROM r",
         {params.tz, params.to, params.from, from_rollups ? "false" : "true", std::to_string(kMaxRawDays)});

@@ -62,21 +62,22 @@ Clock::time_point db_deadline(const App& app) { return Clock::now() + app.config
 template <class Job>
 void run_db_job(App& app, unsigned version, Respond respond, Job job) {
     const auto deadline = Clock::now() + app.config.request_timeout;
-    boost::asio::post(app.db_workers, [&app, version, deadline, respond = std::move(respond), job = std::move(job)]() mutable {
-        try {
-            if (Clock::now() >= deadline) return respond(unavailable(app, version));
-            respond(job());
-        } catch (const DatabaseError& error) {
-            app.metrics.count_db_error();
-            spdlog::warn("database: {}", error.what());
-            respond(error.transient()
-                        ? unavailable(app, version)
-                        : text_response(version, http::status::internal_server_error, "database error\n"));
-        } catch (const std::exception& error) {
-            spdlog::error("request failed: {}", error.what());
-            respond(text_response(version, http::status::internal_server_error, "internal error\n"));
-        }
-    });
+    boost::asio::post(
+        app.db_workers, [&app, version, deadline, respond = std::move(respond), job = std::move(job)]() mutable {
+            try {
+                if (Clock::now() >= deadline) return respond(unavailable(app, version));
+                respond(job());
+            } catch (const DatabaseError& error) {
+                app.metrics.count_db_error();
+                spdlog::warn("database: {}", error.what());
+                respond(error.transient()
+                            ? unavailable(app, version)
+                            : text_response(version, http::status::internal_server_error, "database error\n"));
+            } catch (const std::exception& error) {
+                spdlog::error("request failed: {}", error.what());
+                respond(text_response(version, http::status::internal_server_error, "internal error\n"));
+            }
+        });
 }
 
 Response unauthorized(unsigned version) {
@@ -105,7 +106,6 @@ std::optional<Response> admit(App& app, const Request& request, const std::strin
     if (wait > 0) return too_many_requests(version, wait);
     return std::nullopt;
 }
-
 
 /// Holds bytes of App::queued_bytes (batches waiting for or in database work: their wire bytes,
 /// then also their parsed size) until destroyed. Bounds the memory that queued batches take when
@@ -144,7 +144,8 @@ Response overloaded(unsigned version) {
 /// unknown or revoked.
 std::optional<std::string> key_tool(App& app, const std::string& hash, const std::string& address) {
     if (const auto known = app.keys.find(hash)) return known->valid ? std::optional(known->tool) : std::nullopt;
-    const auto key = with_connection(app.pool, [&](Connection& conn) { return find_key(conn, hash); }, db_deadline(app));
+    const auto key = with_connection(
+        app.pool, [&](Connection& conn) { return find_key(conn, hash); }, db_deadline(app));
     if (!key) {
         app.keys.remember_unknown(hash);
         return std::nullopt;
@@ -158,12 +159,15 @@ std::optional<std::string> key_tool(App& app, const std::string& hash, const std
 std::optional<StoreOutcome> store(App& app, const Batch& batch, const std::string& hash) {
     for (int attempt = 0;; ++attempt) {
         try {
-            return with_connection(app.pool, [&](Connection& conn) -> std::optional<StoreOutcome> {
-                const auto ingest_key = find_key(conn, hash);
-                if (!ingest_key) return std::nullopt;
-                return store_batch(conn, app.partitions, batch, ingest_key->tool, app.config.field_limits,
-                                   app.config.retention_days);
-            }, db_deadline(app));
+            return with_connection(
+                app.pool,
+                [&](Connection& conn) -> std::optional<StoreOutcome> {
+                    const auto ingest_key = find_key(conn, hash);
+                    if (!ingest_key) return std::nullopt;
+                    return store_batch(conn, app.partitions, batch, ingest_key->tool, app.config.field_limits,
+                                       app.config.retention_days);
+                },
+                db_deadline(app));
         } catch (const DatabaseError& error) {
             // A partition dropped by retention (or by hand) under our cache: once more, afresh.
             if (attempt > 0 || error.sqlstate() != "23514") throw;
@@ -196,7 +200,8 @@ Response ingest(App& app, unsigned version, bool json, std::string& body, Queued
     if (!tool) return unauthorized(version);
     std::string converted;
     if (json) {
-        if (auto error = batch_json_to_wire(body, converted)) return text_response(version, http::status::bad_request, *error);
+        if (auto error = batch_json_to_wire(body, converted))
+            return text_response(version, http::status::bad_request, *error);
         std::string().swap(body);
     }
     const std::string& wire = json ? converted : body;
@@ -261,11 +266,14 @@ void delete_subject(App& app, Request&& request, std::string_view encoded_id, co
     if (auto refusal = admit(app, request, key, hash, address)) return respond(std::move(*refusal));
 
     run_db_job(app, version, std::move(respond), [&app, version, id = *anonymous_id, hash] {
-        const auto deleted = with_connection(app.pool, [&](Connection& conn) -> std::optional<long long> {
-            const auto ingest_key = find_key(conn, hash);
-            if (!ingest_key) return std::nullopt;
-            return erase_subject(conn, ingest_key->tool, id);
-        }, db_deadline(app));
+        const auto deleted = with_connection(
+            app.pool,
+            [&](Connection& conn) -> std::optional<long long> {
+                const auto ingest_key = find_key(conn, hash);
+                if (!ingest_key) return std::nullopt;
+                return erase_subject(conn, ingest_key->tool, id);
+            },
+            db_deadline(app));
         if (!deleted) return unauthorized(version);
         Response response{http::status::ok, version};
         response.set(http::field::content_type, "application/json");
@@ -286,23 +294,29 @@ void get_query(App& app, const Request& request, Respond respond) {
     }
     const std::string authorization(request[http::field::authorization]);
     if (!bearer_token(authorization)) {
-        return respond(text_response(version, http::status::unauthorized, "a read token is required (Authorization: Bearer tkr_...)\n"));
+        return respond(text_response(version, http::status::unauthorized,
+                                     "a read token is required (Authorization: Bearer tkr_...)\n"));
     }
     run_db_job(app, version, std::move(respond),
                [&app, version, authorization, params = std::get<QueryParams>(std::move(parsed))] {
-                   return with_connection(app.read_pool, [&](Connection& conn) {
-                       const ReadAuth auth = authorize_read(conn, authorization, params.tool);
-                       if (auth.status != 200) {
-                           return text_response(version, static_cast<http::status>(auth.status), auth.message + "\n");
-                       }
-                       const QueryResult result = answer_query(conn, params);
-                       if (result.status != 200) return text_response(version, http::status::bad_request, result.body);
-                       Response response{http::status::ok, version};
-                       response.set(http::field::content_type, "application/json");
-                       response.set(http::field::cache_control, "no-store");
-                       response.body() = result.body;
-                       return response;
-                   }, db_deadline(app));
+                   return with_connection(
+                       app.read_pool,
+                       [&](Connection& conn) {
+                           const ReadAuth auth = authorize_read(conn, authorization, params.tool);
+                           if (auth.status != 200) {
+                               return text_response(version, static_cast<http::status>(auth.status),
+                                                    auth.message + "\n");
+                           }
+                           const QueryResult result = answer_query(conn, params);
+                           if (result.status != 200)
+                               return text_response(version, http::status::bad_request, result.body);
+                           Response response{http::status::ok, version};
+                           response.set(http::field::content_type, "application/json");
+                           response.set(http::field::cache_control, "no-store");
+                           response.body() = result.body;
+                           return response;
+                       },
+                       db_deadline(app));
                });
 }
 
@@ -313,21 +327,23 @@ void get_read(App& app, const Request& request, Respond respond, Answer answer) 
     const unsigned version = request.version();
     const std::string authorization(request[http::field::authorization]);
     if (!bearer_token(authorization)) {
-        return respond(text_response(version, http::status::unauthorized, "a read token is required (Authorization: Bearer tkr_...)\n"));
+        return respond(text_response(version, http::status::unauthorized,
+                                     "a read token is required (Authorization: Bearer tkr_...)\n"));
     }
     const std::string_view target(request.target().data(), request.target().size());
     const auto question = target.find('?');
     const std::string query(question == std::string_view::npos ? std::string_view() : target.substr(question + 1));
     run_db_job(app, version, std::move(respond), [&app, version, authorization, query, answer] {
-        return with_connection(app.pool, [&](Connection& conn) { return answer(conn, authorization, query, version); },
-                               db_deadline(app));
+        return with_connection(
+            app.pool, [&](Connection& conn) { return answer(conn, authorization, query, version); }, db_deadline(app));
     });
 }
 
 void get_healthz(App& app, const Request& request, Respond respond) {
     const unsigned version = request.version();
     run_db_job(app, version, std::move(respond), [&app, version] {
-        with_connection(app.pool, [](Connection& conn) { conn.exec("SELECT 1"); }, db_deadline(app));
+        with_connection(
+            app.pool, [](Connection& conn) { conn.exec("SELECT 1"); }, db_deadline(app));
         return text_response(version, http::status::ok, "ok\n");
     });
 }
@@ -370,7 +386,8 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
     const RouteMatch match = classify(request.method(), target);
     const Route route = match.route;
     // Count every answer by route and status on its way out.
-    Respond counted = [&app, label = tk::collector::route_label(route), respond = std::move(respond)](Response response) {
+    Respond counted = [&app, label = tk::collector::route_label(route),
+                       respond = std::move(respond)](Response response) {
         app.metrics.count_request(label, response.result_int());
         respond(std::move(response));
     };
@@ -384,7 +401,8 @@ void route_request(App& app, Listen listen, Request&& request, const std::string
     switch (route) {
         case Route::batches: return post_batch(app, std::move(request), client_address, std::move(counted));
         case Route::subject:
-            return delete_subject(app, std::move(request), std::string(match.param), client_address, std::move(counted));
+            return delete_subject(app, std::move(request), std::string(match.param), client_address,
+                                  std::move(counted));
         case Route::query: return get_query(app, request, std::move(counted));
         case Route::export_: return get_export(app, request, std::move(counted), open_stream);
         case Route::healthz: return get_healthz(app, request, std::move(counted));

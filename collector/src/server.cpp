@@ -121,15 +121,15 @@ private:
         parser_->header_limit(kHeaderLimit);
         parser_->body_limit(app_.config.max_body_bytes);
         tcp().expires_after(app_.config.header_timeout);
-        http::async_read_header(stream_, buffer_, *parser_,
-                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                                    self->on_header(ec);
-                                });
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
     }
 
     void on_header(beast::error_code ec) {
         if (ec == http::error::body_limit) return refuse(http::status::payload_too_large, "body too large\n");
-        if (ec == http::error::header_limit) return refuse(http::status::request_header_fields_too_large, "headers too large\n");
+        if (ec == http::error::header_limit)
+            return refuse(http::status::request_header_fields_too_large, "headers too large\n");
         if (ec) return close();  // end of stream, idle timeout, garbage: nothing to answer
         if (!reserve_body()) return refuse(http::status::service_unavailable, "overloaded, retry later\n");
         // One deadline for the whole body, not per read: a body trickling in a byte at a time
@@ -200,15 +200,17 @@ private:
                 post([](HttpSession& session, std::shared_ptr<StreamState>) { session.end_stream(false); });
                 return;
             }
-            post([](HttpSession& session, std::shared_ptr<StreamState> state) { session.write_stream_end(std::move(state)); });
+            post([](HttpSession& session, std::shared_ptr<StreamState> state) {
+                session.write_stream_end(std::move(state));
+            });
             (void)wait_idle();
         }
 
     private:
         bool wait_idle() {
-            return state_->wait_idle(std::chrono::steady_clock::now() + session_->app_.config.export_write_timeout +
-                                         std::chrono::seconds(1),
-                                     session_->app_.io_stopped);
+            return state_->wait_idle(
+                std::chrono::steady_clock::now() + session_->app_.config.export_write_timeout + std::chrono::seconds(1),
+                session_->app_.io_stopped);
         }
         template <class Action>
         void post(Action action) {
@@ -296,8 +298,8 @@ private:
         request_timer_.async_wait([self = this->shared_from_this(), answered, version](beast::error_code ec) {
             if (ec || answered->exchange(true)) return;
             self->app_.metrics.count_request("timeout", 503);
-            auto response = detail::text_response(version, http::status::service_unavailable,
-                                                  "database unavailable or slow\n");
+            auto response =
+                detail::text_response(version, http::status::service_unavailable, "database unavailable or slow\n");
             response.set(http::field::retry_after, std::to_string(self->app_.config.unavailable_retry_after));
             self->keep_alive_ = false;
             self->write(std::move(response), /*then_drain=*/false);
@@ -320,17 +322,19 @@ private:
         response_.keep_alive(keep_alive_ && !app_.stopping);
         response_.prepare_payload();
         tcp().expires_after(kWriteTimeout);
-        http::async_write(stream_, response_, [self = this->shared_from_this(), then_drain](beast::error_code ec, std::size_t) {
-            self->on_write(ec, then_drain);
-        });
+        http::async_write(stream_, response_,
+                          [self = this->shared_from_this(), then_drain](beast::error_code ec, std::size_t) {
+                              self->on_write(ec, then_drain);
+                          });
     }
 
     /// Reserves the body's bytes (its Content-Length, or the largest body when chunked) in
     /// App::buffered_bytes until the answer is written; false if that would pass the bound.
     bool reserve_body() {
         const auto length = parser_->content_length();
-        const std::size_t bytes = length ? static_cast<std::size_t>(std::min<std::uint64_t>(*length, app_.config.max_body_bytes))
-                                         : (parser_->chunked() ? app_.config.max_body_bytes : 0);
+        const std::size_t bytes =
+            length ? static_cast<std::size_t>(std::min<std::uint64_t>(*length, app_.config.max_body_bytes))
+                   : (parser_->chunked() ? app_.config.max_body_bytes : 0);
         if (bytes == 0) return true;
         const std::size_t before = app_.buffered_bytes.fetch_add(bytes);
         if (before + bytes > app_.config.max_buffered_bytes) {
@@ -373,10 +377,12 @@ private:
     }
 
     void read_and_discard() {
-        tcp().async_read_some(net::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-            self->drained_ += n;
-            if (!ec && self->drained_ < 4 * self->app_.config.max_body_bytes) self->read_and_discard();
-        });
+        tcp().async_read_some(net::buffer(drain_buffer_),
+                              [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                                  self->drained_ += n;
+                                  if (!ec && self->drained_ < 4 * self->app_.config.max_body_bytes)
+                                      self->read_and_discard();
+                              });
     }
 
     void close() {
@@ -434,19 +440,21 @@ public:
 
 private:
     void accept() {
-        acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-            if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
-            if (ec) return self->back_off(ec);
-            self->backoff_ = {};
-            self->start_session(std::move(socket));
-            self->accept();
-        });
+        acceptor_.async_accept(net::make_strand(ioc_),
+                               [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                                   if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
+                                   if (ec) return self->back_off(ec);
+                                   self->backoff_ = {};
+                                   self->start_session(std::move(socket));
+                                   self->accept();
+                               });
     }
 
     void start_session(tcp::socket socket) {
         if (app_.connections >= app_.config.max_connections) return turn_away(std::move(socket));
         if (tls_) {
-            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(app_, listen_, std::move(socket), *tls_)->start();
+            std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(app_, listen_, std::move(socket), *tls_)
+                ->start();
         } else {
             std::make_shared<HttpSession<beast::tcp_stream>>(app_, listen_, std::move(socket))->start();
         }
@@ -462,10 +470,11 @@ private:
             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 28\r\n\r\ntoo many connections, retry\n";
         auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
         stream->expires_after(std::chrono::seconds(2));
-        net::async_write(*stream, net::buffer(kAnswer.data(), kAnswer.size()), [stream](beast::error_code, std::size_t) {
-            beast::error_code ignored;
-            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-        });
+        net::async_write(*stream, net::buffer(kAnswer.data(), kAnswer.size()),
+                         [stream](beast::error_code, std::size_t) {
+                             beast::error_code ignored;
+                             stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+                         });
     }
 
     /// accept() failed (EMFILE when out of file descriptors, ENFILE, ENOBUFS, ...): the pending
@@ -558,7 +567,8 @@ namespace {
 /// libprotobuf's own log lines (e.g. one per string field with invalid UTF-8 in a parsed body)
 /// go through spdlog, at most kProtobufLogBurst lines a minute; the rest are counted and the
 /// count is logged with the next line let through. A hostile body cannot flood the log.
-void protobuf_log(google::protobuf::LogLevel level, const char* /*filename*/, int /*line*/, const std::string& message) {
+void protobuf_log(google::protobuf::LogLevel level, const char* /*filename*/, int /*line*/,
+                  const std::string& message) {
     static constexpr int kProtobufLogBurst = 10;
     static std::mutex mutex;
     static std::chrono::steady_clock::time_point window_start;
@@ -589,7 +599,8 @@ void protobuf_log(google::protobuf::LogLevel level, const char* /*filename*/, in
 void Server::run() {
     google::protobuf::SetLogHandler(&protobuf_log);
     App& app = impl_->app;
-    const unsigned threads = app.config.io_threads ? app.config.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads =
+        app.config.io_threads ? app.config.io_threads : std::max(1u, std::thread::hardware_concurrency());
     std::optional<ssl::context> tls;  // outlives the io_context, whose handlers hold TLS sessions
     if (!app.config.tls_cert_file.empty() || !app.config.tls_key_file.empty()) {
         if (app.config.tls_cert_file.empty() || app.config.tls_key_file.empty()) {
@@ -600,7 +611,8 @@ void Server::run() {
                          ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
         beast::error_code ec;
         tls->use_certificate_chain_file(app.config.tls_cert_file, ec);
-        if (ec) throw std::runtime_error("cannot load TLS certificate " + app.config.tls_cert_file + ": " + ec.message());
+        if (ec)
+            throw std::runtime_error("cannot load TLS certificate " + app.config.tls_cert_file + ": " + ec.message());
         tls->use_private_key_file(app.config.tls_key_file, ssl::context::pem, ec);
         if (ec) throw std::runtime_error("cannot load TLS key " + app.config.tls_key_file + ": " + ec.message());
     }
@@ -617,13 +629,12 @@ void Server::run() {
         if (!app.config.metrics_host.empty()) {
             const auto metrics_address = net::ip::make_address(app.config.metrics_host, ec);
             if (ec) throw std::runtime_error("bad metrics listen address " + app.config.metrics_host);
-            metrics_listener = std::make_shared<Listener>(ioc, app, nullptr,
-                                                          tcp::endpoint(metrics_address, app.config.metrics_port),
-                                                          detail::Listen::metrics);
+            metrics_listener = std::make_shared<Listener>(
+                ioc, app, nullptr, tcp::endpoint(metrics_address, app.config.metrics_port), detail::Listen::metrics);
         }
     } catch (const boost::system::system_error& error) {
-        throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", app.config.host, app.config.port,
-                                             error.code().message()));
+        throw std::runtime_error(
+            fmt::format("cannot listen on {}:{}: {}", app.config.host, app.config.port, error.code().message()));
     }
     listener->start();
     if (metrics_listener) {
@@ -644,7 +655,8 @@ void Server::run() {
     std::chrono::steady_clock::time_point shutdown_deadline;
     std::function<void()> wait_for_in_flight = [&] {
         if (app.in_flight == 0 || std::chrono::steady_clock::now() >= shutdown_deadline) {
-            if (app.in_flight != 0) spdlog::warn("shutdown: {} requests still in flight, closing anyway", app.in_flight.load());
+            if (app.in_flight != 0)
+                spdlog::warn("shutdown: {} requests still in flight, closing anyway", app.in_flight.load());
             ioc.stop();
             return;
         }

@@ -20,7 +20,6 @@ namespace {
 
 constexpr std::int64_t kMsPerDay = 86'400'000;
 
-
 template <class T>
 std::optional<T> optional_number(const Result& result, int row, int column) {
     if (result.is_null(row, column)) return std::nullopt;
@@ -64,7 +63,9 @@ const std::string kInsertCounted =
     " used AS (SELECT coalesce(sum(events), 0)::bigint AS used FROM tool_usage WHERE tool = $1 AND month = $2::date),"
     " closed AS (SELECT 1 FROM limits, used WHERE limits.quota IS NOT NULL"
     "            AND used.used * 100 >= limits.quota * (100 + limits.grace)),"
-    " inserted AS (" + gated_insert() + "),"
+    " inserted AS (" +
+    gated_insert() +
+    "),"
     " counted AS (INSERT INTO tool_usage (tool, month, shard, events)"
     "   SELECT $1, $2::date, pg_backend_pid() % 8, count(*) FROM inserted HAVING count(*) > 0"
     "   ON CONFLICT (tool, month, shard) DO UPDATE SET events = tool_usage.events + excluded.events)"
@@ -86,10 +87,12 @@ tk::Result<std::optional<std::int64_t>> parse_limit(const std::string& text, std
 tk::Result<void> add_tool(Connection& conn, const ToolChange& change) {
     const Result result = conn.exec(
         "INSERT INTO tools (tool, retention_days, monthly_quota, grace_percent, rollup_retention_days)"
-        " VALUES ($1, NULLIF($2, '')::int, NULLIF($3, '')::bigint, coalesce(NULLIF($4, '')::int, 0), NULLIF($5, '')::int)"
+        " VALUES ($1, NULLIF($2, '')::int, NULLIF($3, '')::bigint, coalesce(NULLIF($4, '')::int, 0), NULLIF($5, "
+        "'')::int)"
         " ON CONFLICT (tool) DO NOTHING",
         change_params(change));
-    if (result.affected() == 0) return Error{"tool " + change.tool + " already has settings; change them with `tools set`"};
+    if (result.affected() == 0)
+        return Error{"tool " + change.tool + " already has settings; change them with `tools set`"};
     return {};
 }
 
@@ -180,9 +183,10 @@ TenantRetention expire_per_tool(Connection& conn, std::int64_t now_ms, int batch
                 conn.exec("DELETE FROM rollup_installs_daily WHERE tool = $1 AND day < DATE '1970-01-01' + $2::int",
                           {tool, cutoff_day})
                     .affected();
-            removed.rollup_rows += conn.exec("DELETE FROM rollup_install_first_seen WHERE tool = $1"
-                                             " AND last_day < DATE '1970-01-01' + $2::int",
-                                             {tool, cutoff_day})
+            removed.rollup_rows += conn.exec(
+                                           "DELETE FROM rollup_install_first_seen WHERE tool = $1"
+                                           " AND last_day < DATE '1970-01-01' + $2::int",
+                                           {tool, cutoff_day})
                                        .affected();
         }
         if (const auto days = optional_number<std::int64_t>(tools, row, 2)) {

@@ -49,7 +49,8 @@ std::vector<std::string> split_tools(std::string_view joined) {
 void check_tools(std::vector<std::string>& tools) {
     if (tools.empty()) throw std::invalid_argument("a token needs at least one --tool");
     for (const auto& tool : tools) {
-        if (tool.empty() || tool.size() > kMaxToolLength || tool.find_first_of(std::string("\t\0", 2)) != std::string::npos) {
+        if (tool.empty() || tool.size() > kMaxToolLength ||
+            tool.find_first_of(std::string("\t\0", 2)) != std::string::npos) {
             throw std::invalid_argument("tool name must be 1 to 128 bytes, without tab or NUL");
         }
     }
@@ -71,9 +72,9 @@ std::string create_token(Connection& conn, const std::vector<std::string>& tools
     const std::string token = random_secret(kTokenPrefix);
     conn.exec("BEGIN");
     try {
-        const Result made = conn.exec_params(
-            "INSERT INTO read_tokens (name, prefix, token_hash) VALUES ($1, $2, $3) RETURNING id",
-            {name, token.substr(0, kPrefixLength), hash_key(token)}, {false, false, true});
+        const Result made =
+            conn.exec_params("INSERT INTO read_tokens (name, prefix, token_hash) VALUES ($1, $2, $3) RETURNING id",
+                             {name, token.substr(0, kPrefixLength), hash_key(token)}, {false, false, true});
         const std::string id(made.value(0, 0));
         for (const auto& tool : tools) {
             conn.exec("INSERT INTO read_token_tools (token_id, tool) VALUES ($1, $2)", {id, tool});
@@ -92,11 +93,11 @@ std::string create_token(Connection& conn, const std::vector<std::string>& tools
 }
 
 std::vector<TokenInfo> list_tokens(Connection& conn) {
-    const Result result = conn.exec(
-        std::string("SELECT id, name, prefix, ") + kToolsOf +
-        ", to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        " coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
-        " FROM read_tokens t ORDER BY id");
+    const Result result =
+        conn.exec(std::string("SELECT id, name, prefix, ") + kToolsOf +
+                  ", to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                  " coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+                  " FROM read_tokens t ORDER BY id");
     std::vector<TokenInfo> tokens;
     for (int row = 0; row < result.rows(); ++row) {
         tokens.push_back({std::stoll(std::string(result.value(row, 0))), std::string(result.value(row, 1)),
@@ -118,7 +119,8 @@ int revoke_token(Connection& conn, const std::string& what) {
                                                  {hash_key(what)}, {true})
                                     .affected());
     }
-    const Result matches = conn.exec("SELECT count(*) FROM read_tokens WHERE prefix = $1 AND revoked_at IS NULL", {what});
+    const Result matches =
+        conn.exec("SELECT count(*) FROM read_tokens WHERE prefix = $1 AND revoked_at IS NULL", {what});
     if (std::stoll(std::string(matches.value(0, 0))) > 1) {
         throw std::invalid_argument("prefix " + what + " names several tokens; revoke by id");
     }
@@ -138,7 +140,8 @@ std::optional<ReadToken> find_token(Connection& conn, const std::string& token_h
 
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
     constexpr std::string_view kScheme = "bearer ";
-    if (authorization.size() <= kScheme.size() || !equals_ignoring_case(authorization.substr(0, kScheme.size()), kScheme)) {
+    if (authorization.size() <= kScheme.size() ||
+        !equals_ignoring_case(authorization.substr(0, kScheme.size()), kScheme)) {
         return std::nullopt;
     }
     std::string_view token = authorization.substr(kScheme.size());

@@ -26,8 +26,9 @@ inline void add_token_commands(CLI::App& app, TokenCommands& commands,
                                const std::function<void(CLI::App*)>& add_common) {
     auto* tokens = app.add_subcommand("tokens", "Manage read tokens for the query API (stored hashed; shown once)");
     tokens->require_subcommand(1);
-    commands.create = tokens->add_subcommand("create", "Make a read token for one or more tools and print it (only "
-                                                       "the token, on stdout)");
+    commands.create = tokens->add_subcommand("create",
+                                             "Make a read token for one or more tools and print it (only "
+                                             "the token, on stdout)");
     add_common(commands.create);
     commands.create->add_option("--tool", commands.tools, "a tool the token may read (repeat for several)")->required();
     commands.create->add_option("--name", commands.name, "who holds the token, for `tokens list`");
@@ -50,8 +51,8 @@ inline std::optional<int> run_token_commands(const TokenCommands& commands, Conn
             std::string tools;
             for (const auto& tool : token.tools) tools += (tools.empty() ? "" : ",") + tool;
             std::cout << token.id << '\t' << (token.name.empty() ? "-" : token.name) << '\t' << token.prefix << '\t'
-                      << tools << '\t' << token.created_at << '\t' << (token.revoked_at.empty() ? "-" : token.revoked_at)
-                      << '\n';
+                      << tools << '\t' << token.created_at << '\t'
+                      << (token.revoked_at.empty() ? "-" : token.revoked_at) << '\n';
         }
         return 0;
     }

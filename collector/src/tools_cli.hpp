@@ -27,10 +27,12 @@ struct ToolCommands {
 };
 
 /// Declares add|set|list|show under `tools`; `add_common` adds --database-url and --log-level.
-inline void add_tool_commands(CLI::App& tools, ToolCommands& commands, const std::function<void(CLI::App*)>& add_common) {
+inline void add_tool_commands(CLI::App& tools, ToolCommands& commands,
+                              const std::function<void(CLI::App*)>& add_common) {
     auto settings = [&](CLI::App* command) {
         add_common(command);
-        command->add_option("tool", commands.tool, "the tool's name, as its events and ingest keys carry it")->required();
+        command->add_option("tool", commands.tool, "the tool's name, as its events and ingest keys carry it")
+            ->required();
         command->add_option("--retention-days", commands.retention_days,
                             "days raw events are kept (\"default\": the collector's --retention-days, which also "
                             "bounds it)");
@@ -41,11 +43,13 @@ inline void add_tool_commands(CLI::App& tools, ToolCommands& commands, const std
         command->add_option("--rollup-retention-days", commands.rollup_retention_days,
                             "days the dashboard's rollups are kept (\"forever\": the default)");
     };
-    commands.add = tools.add_subcommand("add", "Give a tool its own retention and quota (a tool without: global behaviour)");
+    commands.add =
+        tools.add_subcommand("add", "Give a tool its own retention and quota (a tool without: global behaviour)");
     settings(commands.add);
     commands.set = tools.add_subcommand("set", "Change a tool's settings (only those given)");
     settings(commands.set);
-    commands.list = tools.add_subcommand("list", "List tools with settings or usage: retention, quota, usage this month");
+    commands.list =
+        tools.add_subcommand("list", "List tools with settings or usage: retention, quota, usage this month");
     add_common(commands.list);
     commands.show = tools.add_subcommand("show", "Show one tool's settings and usage this month");
     add_common(commands.show);
@@ -59,7 +63,8 @@ inline tk::Result<ToolChange> change_from(const ToolCommands& commands, bool add
     ToolChange change;
     change.tool = commands.tool;
     if (commands.tool.empty()) return Error{"a tool name cannot be empty"};
-    auto limit = [](const std::string& text, const char* option, std::int64_t min) -> tk::Result<std::optional<std::int64_t>> {
+    auto limit = [](const std::string& text, const char* option,
+                    std::int64_t min) -> tk::Result<std::optional<std::int64_t>> {
         auto parsed = parse_limit(text, min);
         if (!parsed) return Error{std::string(option) + ": " + parsed.error()};
         return parsed;
@@ -76,7 +81,8 @@ inline tk::Result<ToolChange> change_from(const ToolCommands& commands, bool add
     }
     if (!commands.grace.empty()) {
         auto grace = parse_limit(commands.grace, 0);
-        if (!grace || !grace->has_value() || **grace > 1000) return Error{"--grace: expected a percentage from 0 to 1000"};
+        if (!grace || !grace->has_value() || **grace > 1000)
+            return Error{"--grace: expected a percentage from 0 to 1000"};
         change.grace_percent = static_cast<int>(**grace);
     }
     if (!commands.rollup_retention_days.empty()) {
@@ -130,7 +136,8 @@ inline std::optional<int> run_tool_commands(const ToolCommands& commands, Connec
             print_row(row);
         }
         if (*commands.show && !found) {
-            spdlog::error("tool {} has no settings and no usage this month (it keeps the global behaviour)", commands.tool);
+            spdlog::error("tool {} has no settings and no usage this month (it keeps the global behaviour)",
+                          commands.tool);
             return 1;
         }
         return 0;

@@ -297,12 +297,14 @@ std::string describe(const v1::Manifest& manifest) {
                 first = false;
             }
         }
-        if (rule.has_sample_rate() && rule.sample_rate() < 1.0) out += "; only " + percent(rule.sample_rate()) + " of them";
+        if (rule.has_sample_rate() && rule.sample_rate() < 1.0)
+            out += "; only " + percent(rule.sample_rate()) + " of them";
         if (!rule.description().empty()) out += " — " + rule.description();
         out += "\n";
     }
-    out += "Every event also carries the tool's version, a coarse platform (OS family, architecture) and an "
-           "anonymous id of this tool on this machine. Anything else is dropped on this machine.\n";
+    out +=
+        "Every event also carries the tool's version, a coarse platform (OS family, architecture) and an "
+        "anonymous id of this tool on this machine. Anything else is dropped on this machine.\n";
     return out;
 }
 
@@ -315,12 +317,13 @@ std::string summary(const v1::Manifest& manifest) {
         details += static_cast<std::size_t>(rule.attributes_size());
         sampled = sampled || (rule.has_sample_rate() && rule.sample_rate() < 1.0);
     }
-    if (names.empty()) return "nothing (its published manifest, version " + std::to_string(manifest.version()) + ", allows no events)";
+    if (names.empty())
+        return "nothing (its published manifest, version " + std::to_string(manifest.version()) + ", allows no events)";
     std::string list;
     for (std::size_t i = 0; i < names.size() && i < 6; ++i) list += (i > 0 ? ", " : "") + names[i];
     if (names.size() > 6) list += ", ...";
-    return "only the events its published manifest (version " + std::to_string(manifest.version()) + ") lists: " +
-           list + ", with " + std::to_string(details) + " declared detail" + (details == 1 ? "" : "s") +
+    return "only the events its published manifest (version " + std::to_string(manifest.version()) +
+           ") lists: " + list + ", with " + std::to_string(details) + " declared detail" + (details == 1 ? "" : "s") +
            (sampled ? ", some sampled" : "") + " (`tk manifest " + manifest.tool() + "` shows all)";
 }
 

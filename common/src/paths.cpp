@@ -87,7 +87,8 @@ void resolve_state_and_config(const EnvLookup& env, Paths& paths) {
 
 fs::path socket_path(const EnvLookup& env, const fs::path& state_dir) {
     if (const char* socket = non_empty(env, "TELEMETRY_KIT_SOCKET")) return socket;
-    if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR")) return fs::path(runtime) / "telemetry-kit" / "agent.sock";
+    if (const char* runtime = non_empty(env, "XDG_RUNTIME_DIR"))
+        return fs::path(runtime) / "telemetry-kit" / "agent.sock";
     // No runtime dir (cron, ssh without a session, containers, su): the state dir, in the person's
     // home, where no other user can create the directory first and stand in for the agent (a
     // guessable name under /tmp could be taken by anyone). On macOS that is also where launchd's

@@ -21,7 +21,6 @@ constexpr std::array<std::uint32_t, 256> make_crc_table() {
 
 constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
 
-
 /// The payload of the record at `at` if one intact record starts there, else empty with `ok` false.
 bool intact_record(std::string_view file, std::size_t at, std::size_t max_payload, std::string_view& payload) {
     if (file.size() - at < kHeaderBytes || file.compare(at, kMagic.size(), kMagic) != 0) return false;
@@ -71,7 +70,8 @@ void finish_record(std::string& out, std::size_t header_at) {
     const auto length = static_cast<std::uint32_t>(out.size() - header_at - kHeaderBytes);
     write_be32(out.data() + header_at + 4, length);
     const std::string_view view(out);
-    write_be32(out.data() + header_at + 8, crc32(view.substr(header_at + kHeaderBytes), crc32(view.substr(header_at + 4, 4))));
+    write_be32(out.data() + header_at + 8,
+               crc32(view.substr(header_at + kHeaderBytes), crc32(view.substr(header_at + 4, 4))));
 }
 
 void append_record(std::string& out, std::string_view payload) {

@@ -40,7 +40,7 @@ using boost::asio::local::stream_protocol;
 namespace {
 
 constexpr std::size_t kDefaultEventsLimit = 1000;
-constexpr std::size_t kMaxEventsLimit = 50'000;  // keeps a reply far below kMaxReplyFrameBytes
+constexpr std::size_t kMaxEventsLimit = 50'000;         // keeps a reply far below kMaxReplyFrameBytes
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // after accept failed (out of descriptors)
 
 /// True if something accepts connections on the Unix socket at `path`.
@@ -79,10 +79,11 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
     // One agent per state dir (the queue database), and one per socket.
     const fs::path lock_file = paths.agent_lock();
     lock_fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock_fd_) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
+    if (!lock_fd_)
+        throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
     if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-        throw std::runtime_error(fmt::format("another agent is already running with state directory {}",
-                                             paths.state_dir.string()));
+        throw std::runtime_error(
+            fmt::format("another agent is already running with state directory {}", paths.state_dir.string()));
     }
 
     const AgentConfig& config = options_.config;
@@ -223,7 +224,7 @@ void Agent::shutdown(const char* why) {
     boost::system::error_code ignored;
     idle_timer_.cancel();
     accept_retry_.cancel();
-    spool_->stop();  // an import in progress keeps its file for the next start
+    spool_->stop();            // an import in progress keeps its file for the next start
     acceptor_.close(ignored);  // an activated listener stays open in the service manager
     io_.stop();
 }
@@ -254,8 +255,8 @@ void Agent::accept() {
                 // never be idle again). If start() throws, the destructor uncounts it.
                 SessionLimits limits;
                 limits.idle_timeout = options_.config.connection_idle_timeout;
-                auto session = std::make_shared<Session>(std::move(socket), *intake_, control_handler_, id,
-                                                         [this] { on_session_end(); }, limits);
+                auto session = std::make_shared<Session>(
+                    std::move(socket), *intake_, control_handler_, id, [this] { on_session_end(); }, limits);
                 ++live_sessions_;
                 idle_timer_.cancel();
                 session->start();
@@ -301,9 +302,10 @@ void Agent::retry_accept(const boost::system::error_code& error) {
 
 void Agent::refuse_over_cap(std::uint64_t id) {
     if (refused_over_cap_.allow(std::chrono::steady_clock::now())) {
-        spdlog::warn("connection {}: refused: {} connections open, the most allowed (agent.max_connections); "
-                     "{} more refused since the last such line",
-                     id, live_sessions_.load(), refused_over_cap_.held_back());
+        spdlog::warn(
+            "connection {}: refused: {} connections open, the most allowed (agent.max_connections); "
+            "{} more refused since the last such line",
+            id, live_sessions_.load(), refused_over_cap_.held_back());
     }
 }
 
@@ -339,9 +341,11 @@ void Agent::arm_idle_timer() {
 void Agent::check_idle() {
     // A no-op store task completes after everything sessions handed to the store is committed and
     // the forwarder notified of it; only then is the forwarder's answer complete.
-    store_->run([](EventStore::Tx&) {}, [this](bool) {
-        forwarder_->has_work([this](bool work) { asio::post(io_, [this, work] { finish_idle_check(work); }); });
-    });
+    store_->run(
+        [](EventStore::Tx&) {},
+        [this](bool) {
+            forwarder_->has_work([this](bool work) { asio::post(io_, [this, work] { finish_idle_check(work); }); });
+        });
 }
 
 void Agent::finish_idle_check(bool forwarder_has_work) {
@@ -377,12 +381,9 @@ v1::ConsentResponse Agent::consent_snapshot(const std::string& tool) const {
 
 // Adding a command: one line here and its handler (docs/contributing.md).
 const Agent::ControlCommand Agent::kControlCommands[] = {
-    {v1::ControlRequest::kStatus, &Agent::control_status},
-    {v1::ControlRequest::kConsent, &Agent::control_consent},
-    {v1::ControlRequest::kEvents, &Agent::control_events},
-    {v1::ControlRequest::kForget, &Agent::control_forget},
-    {v1::ControlRequest::kFlush, &Agent::control_flush},
-    {v1::ControlRequest::kManifest, &Agent::control_manifest},
+    {v1::ControlRequest::kStatus, &Agent::control_status}, {v1::ControlRequest::kConsent, &Agent::control_consent},
+    {v1::ControlRequest::kEvents, &Agent::control_events}, {v1::ControlRequest::kForget, &Agent::control_forget},
+    {v1::ControlRequest::kFlush, &Agent::control_flush},   {v1::ControlRequest::kManifest, &Agent::control_manifest},
 };
 
 namespace {
@@ -414,13 +415,14 @@ void Agent::control(const v1::ControlRequest& request, const std::string& hello_
 
 std::function<void(bool)> Agent::reply_when_committed(ControlReply reply, std::shared_ptr<v1::ControlResponse> response,
                                                       std::function<void(v1::ControlResponse&)> finish) {
-    return [this, reply = std::move(reply), response = std::move(response), finish = std::move(finish)](bool committed) {
-        asio::post(io_, [reply, response, finish, committed] {
-            if (!committed) return reply_error(reply, "the store could not commit (see the agent's log)");
-            if (finish) finish(*response);
-            reply(std::move(*response));
-        });
-    };
+    return
+        [this, reply = std::move(reply), response = std::move(response), finish = std::move(finish)](bool committed) {
+            asio::post(io_, [reply, response, finish, committed] {
+                if (!committed) return reply_error(reply, "the store could not commit (see the agent's log)");
+                if (finish) finish(*response);
+                reply(std::move(*response));
+            });
+        };
 }
 
 void Agent::control_status(const v1::ControlRequest&, ControlReply reply) {
@@ -485,13 +487,13 @@ void Agent::control_events(const v1::ControlRequest& request, ControlReply reply
 }
 
 void Agent::control_flush(const v1::ControlRequest&, ControlReply reply) {
-    store_->run([](EventStore::Tx&) {},
-                reply_when_committed(std::move(reply), std::make_shared<v1::ControlResponse>(),
-                                     [this](v1::ControlResponse& r) {
-                                         forwarder_->notify();
-                                         r.mutable_flush()->set_queue_events(store_->queue_events());
-                                         r.mutable_flush()->set_queue_bytes(store_->queue_bytes());
-                                     }));
+    store_->run(
+        [](EventStore::Tx&) {},
+        reply_when_committed(std::move(reply), std::make_shared<v1::ControlResponse>(), [this](v1::ControlResponse& r) {
+            forwarder_->notify();
+            r.mutable_flush()->set_queue_events(store_->queue_events());
+            r.mutable_flush()->set_queue_bytes(store_->queue_bytes());
+        }));
 }
 
 void Agent::control_consent(const v1::ControlRequest& control, ControlReply reply) {
@@ -535,7 +537,8 @@ void Agent::control_consent(const v1::ControlRequest& control, ControlReply repl
         },
         reply_when_committed(std::move(reply), std::make_shared<v1::ControlResponse>(),
                              [this, tool, deleted](v1::ControlResponse& r) {
-                                 if (*deleted > 0) spdlog::info("deleted {} queued events after consent was denied", *deleted);
+                                 if (*deleted > 0)
+                                     spdlog::info("deleted {} queued events after consent was denied", *deleted);
                                  *r.mutable_consent() = consent_snapshot(tool);
                              }));
 }
@@ -586,9 +589,9 @@ void Agent::control_forget(const v1::ControlRequest& control, ControlReply reply
         [forgets, response](EventStore::Tx& tx) {
             auto* result = response->mutable_forget();
             for (const auto& forget : forgets) {
-                result->set_deleted_events(result->deleted_events() +
-                                           tx.forget_tool(forget.tool, forget.generation, forget.old_id,
-                                                          forget.destination));
+                result->set_deleted_events(result->deleted_events() + tx.forget_tool(forget.tool, forget.generation,
+                                                                                     forget.old_id,
+                                                                                     forget.destination));
                 result->add_tools(forget.tool);
             }
         },

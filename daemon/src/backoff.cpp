@@ -63,8 +63,8 @@ std::optional<std::int64_t> parse_http_date(const std::string& text) {
               used == static_cast<int>(text.size());
     if (!ok) {  // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
         used = 0;
-        ok = std::sscanf(text.c_str(), "%15[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d %3s%n", weekday, &day, month,
-                         &year, &hour, &minute, &second, zone, &used) == 8 &&
+        ok = std::sscanf(text.c_str(), "%15[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d %3s%n", weekday, &day, month, &year,
+                         &hour, &minute, &second, zone, &used) == 8 &&
              used == static_cast<int>(text.size());
         if (ok) year += year < 70 ? 2000 : 1900;
     }

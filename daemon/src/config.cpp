@@ -43,8 +43,8 @@ const std::map<std::string, Setter>& setters() {
          [](AgentConfig& c, auto& k, auto& v) {
              const std::uint64_t seconds = parse_unsigned(k, v);
              if (seconds > kMaxIdleExitSeconds) {
-                 throw std::runtime_error(fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k,
-                                                      kMaxIdleExitSeconds, v));
+                 throw std::runtime_error(
+                     fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k, kMaxIdleExitSeconds, v));
              }
              c.idle_exit = std::chrono::seconds(seconds);
          }},
@@ -52,8 +52,8 @@ const std::map<std::string, Setter>& setters() {
          [](AgentConfig& c, auto& k, auto& v) {
              const std::uint64_t seconds = parse_unsigned(k, v);
              if (seconds > kMaxIdleExitSeconds) {
-                 throw std::runtime_error(fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k,
-                                                      kMaxIdleExitSeconds, v));
+                 throw std::runtime_error(
+                     fmt::format("{}: at most {} (a year); 0 = never, got '{}'", k, kMaxIdleExitSeconds, v));
              }
              c.connection_idle_timeout = std::chrono::seconds(seconds);
          }},
@@ -80,7 +80,8 @@ const std::map<std::string, Setter>& setters() {
          [](AgentConfig& c, auto& k, auto& v) { c.commit_wait = std::chrono::microseconds(parse_unsigned(k, v)); }},
         {"store.synchronous",
          [](AgentConfig& c, auto& k, auto& v) {
-             if (v != "normal" && v != "full") throw std::runtime_error(k + ": expected normal or full, got '" + v + "'");
+             if (v != "normal" && v != "full")
+                 throw std::runtime_error(k + ": expected normal or full, got '" + v + "'");
              c.synchronous_full = v == "full";
          }},
         {"log.level", [](AgentConfig& c, auto&, auto& v) { c.log_level = v; }},
@@ -89,13 +90,17 @@ const std::map<std::string, Setter>& setters() {
         {"forwarder.max_batch_bytes",
          [](AgentConfig& c, auto& k, auto& v) { c.forwarder.max_batch_bytes = parse_unsigned(k, v); }},
         {"forwarder.coalesce_ms",
-         [](AgentConfig& c, auto& k, auto& v) { c.forwarder.coalesce = std::chrono::milliseconds(parse_unsigned(k, v)); }},
+         [](AgentConfig& c, auto& k, auto& v) {
+             c.forwarder.coalesce = std::chrono::milliseconds(parse_unsigned(k, v));
+         }},
         {"forwarder.initial_backoff_ms",
          [](AgentConfig& c, auto& k, auto& v) {
              c.forwarder.initial_backoff = std::chrono::milliseconds(parse_unsigned(k, v));
          }},
         {"forwarder.max_backoff_s",
-         [](AgentConfig& c, auto& k, auto& v) { c.forwarder.max_backoff = std::chrono::seconds(parse_unsigned(k, v)); }},
+         [](AgentConfig& c, auto& k, auto& v) {
+             c.forwarder.max_backoff = std::chrono::seconds(parse_unsigned(k, v));
+         }},
         {"forwarder.request_timeout_s",
          [](AgentConfig& c, auto& k, auto& v) {
              c.forwarder.request_timeout = std::chrono::seconds(parse_unsigned(k, v));
@@ -201,7 +206,8 @@ std::string default_config_text() {
         "refresh_s = {}\n"
         "; first retry after a failed fetch (the cached manifest stays in force); doubles up to refresh_s\n"
         "initial_backoff_ms = {}\n",
-        d.idle_exit.count(), d.connection_idle_timeout.count(), d.max_connections, d.max_queue_events, d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
+        d.idle_exit.count(), d.connection_idle_timeout.count(), d.max_connections, d.max_queue_events,
+        d.max_queue_bytes, d.retention.count() / 24, d.max_commit_events, d.commit_wait.count(), d.log_level,
         d.forwarder.max_batch_events, d.forwarder.max_batch_bytes, d.forwarder.coalesce.count(),
         d.forwarder.initial_backoff.count(),
         std::chrono::duration_cast<std::chrono::seconds>(d.forwarder.max_backoff).count(),

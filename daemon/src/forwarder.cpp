@@ -133,11 +133,12 @@ std::string sent_log_line(const std::string& endpoint, const std::vector<Outgoin
     const std::string tool = tool_of(batch);
     const auto now = std::chrono::system_clock::now();
     const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
-                       "unanswered={} ids={}..{}\n",
-                       fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms, endpoint, tool, batch.size(),
-                       outcome.accepted, outcome.duplicate, outcome.rejected_count, outcome.unanswered,
-                       wire::hex(batch.front().id), wire::hex(batch.back().id));
+    return fmt::format(
+        "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
+        "unanswered={} ids={}..{}\n",
+        fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms, endpoint, tool, batch.size(), outcome.accepted,
+        outcome.duplicate, outcome.rejected_count, outcome.unanswered, wire::hex(batch.front().id),
+        wire::hex(batch.back().id));
 }
 
 }  // namespace
@@ -149,7 +150,9 @@ struct Forwarder::Impl {
     /// One destination's state machine (see the top of this file).
     struct Lane {
         Lane(asio::io_context& io, Destination d, std::size_t batch_events)
-            : destination(std::move(d)), url(http::parse_url(destination.endpoint)), retry_timer(io),
+            : destination(std::move(d)),
+              url(http::parse_url(destination.endpoint)),
+              retry_timer(io),
               batch_events(batch_events) {}
         Destination destination;
         http::UrlResult url;
@@ -157,8 +160,8 @@ struct Forwarder::Impl {
         asio::steady_timer retry_timer;  // backing_off: the retry; paused: the next look at the clock
         LaneState state = LaneState::idle;
         std::optional<Pause> pause;  // set from quota_exceeded until the reset time (also while sending erasures)
-        unsigned failures = 0; // consecutive failed attempts
-        std::size_t batch_events;  // events per batch now (halved after a 413)
+        unsigned failures = 0;       // consecutive failed attempts
+        std::size_t batch_events;    // events per batch now (halved after a 413)
         std::vector<ErasureRequest> erasures;
         // The wave of batches in flight.
         std::size_t in_flight = 0;
@@ -171,8 +174,13 @@ struct Forwarder::Impl {
     };
 
     Impl(Outbox& outbox, ForwarderOptions options)
-        : outbox(outbox), options(std::move(options)), work(asio::make_work_guard(io)),
-          tls(asio::ssl::context::tls_client), coalesce_timer(io), pass_retry_timer(io), rng(std::random_device{}()),
+        : outbox(outbox),
+          options(std::move(options)),
+          work(asio::make_work_guard(io)),
+          tls(asio::ssl::context::tls_client),
+          coalesce_timer(io),
+          pass_retry_timer(io),
+          rng(std::random_device{}()),
           sent_log(this->options.sent_log, this->options.sent_log_max_bytes) {
         if (this->options.max_batch_events == 0) this->options.max_batch_events = 1;
         if (this->options.max_in_flight == 0) this->options.max_in_flight = 1;
@@ -299,7 +307,8 @@ struct Forwarder::Impl {
         spdlog::warn("forwarder: {} says {} is past its monthly quota; sending none of its events there until {}",
                      lane.destination.endpoint, tool, utc_minute_text(until_unix_ms));
         update_status(lane, [&](auto& st) {
-            st.set_last_error(fmt::format("paused by the collector (monthly quota) until {}", utc_minute_text(until_unix_ms)));
+            st.set_last_error(
+                fmt::format("paused by the collector (monthly quota) until {}", utc_minute_text(until_unix_ms)));
         });
         publish_pause(lane);
         enter_paused(lane);
@@ -461,11 +470,10 @@ struct Forwarder::Impl {
         for (std::size_t i = 0; i < batches.size(); ++i) {
             auto batch = std::make_shared<std::vector<OutgoingEvent>>(std::move(batches[i]));
             std::string body = wire::encode_batch(*batch);
-            client(lane, i).request(boost::beast::http::verb::post, target, lane.destination.ingest_key,
-                                    "application/x-protobuf", std::move(body),
-                                    [this, &lane, batch](http::Response response) {
-                                        on_batch(lane, *batch, std::move(response));
-                                    });
+            client(lane, i).request(
+                boost::beast::http::verb::post, target, lane.destination.ingest_key, "application/x-protobuf",
+                std::move(body),
+                [this, &lane, batch](http::Response response) { on_batch(lane, *batch, std::move(response)); });
         }
     }
 
@@ -488,7 +496,8 @@ struct Forwarder::Impl {
                              lane.destination.endpoint, batch.size(), lane.batch_events);
                 break;
             case BatchAction::dead_letter:
-                if (auto moved = dead_letter(lane, batch, verdict.error); !moved) note_failure(lane, moved.error(), std::nullopt);
+                if (auto moved = dead_letter(lane, batch, verdict.error); !moved)
+                    note_failure(lane, moved.error(), std::nullopt);
                 break;
         }
         if (lane.in_flight > 0) return;
@@ -526,7 +535,8 @@ struct Forwarder::Impl {
             s.set_sent(s.sent() + outcome->delivered.size());
             s.set_last_success_unix_ms(unix_ms_now());
             if (!outcome->rejected.empty()) {
-                s.set_last_error(fmt::format("{} events {}", outcome->rejected_count, outcome->rejected.begin()->first));
+                s.set_last_error(
+                    fmt::format("{} events {}", outcome->rejected_count, outcome->rejected.begin()->first));
             } else if (!lane.wave_error) {
                 s.set_last_error("");
             }
@@ -549,7 +559,8 @@ struct Forwarder::Impl {
     /// The first failure of a wave decides the retry; the wave finishes before the lane waits.
     void note_failure(Lane& lane, std::string error, std::optional<milliseconds> retry_after) {
         if (!lane.wave_error) lane.wave_error = std::move(error);
-        if (retry_after) lane.wave_retry_after = std::max(lane.wave_retry_after.value_or(milliseconds(0)), *retry_after);
+        if (retry_after)
+            lane.wave_retry_after = std::max(lane.wave_retry_after.value_or(milliseconds(0)), *retry_after);
     }
 
     void send_erasure(Lane& lane) {
@@ -569,7 +580,8 @@ struct Forwarder::Impl {
         const auto request_id = lane.erasures.front().request_id;
         switch (wire::erasure_verdict(response.status, response.body)) {
             case wire::ErasureVerdict::done: {
-                if (auto done = outbox.erasure_done(request_id); !done) return retry_later(lane, done.error(), std::nullopt);
+                if (auto done = outbox.erasure_done(request_id); !done)
+                    return retry_later(lane, done.error(), std::nullopt);
                 spdlog::info("forwarder: {} erased the data of an old anonymous id (request {})",
                              lane.destination.endpoint, request_id);
                 update_status(lane, [](auto& s) { s.set_last_success_unix_ms(unix_ms_now()); });
@@ -627,9 +639,8 @@ struct Forwarder::Impl {
         lane.state = LaneState::idle;
         if (stopping) return;
         ++lane.failures;
-        const milliseconds delay =
-            backoff::next_delay(lane.failures, retry_after, options.initial_backoff, options.max_backoff, rng,
-                                options.max_retry_after);
+        const milliseconds delay = backoff::next_delay(lane.failures, retry_after, options.initial_backoff,
+                                                       options.max_backoff, rng, options.max_retry_after);
         lane.state = LaneState::backing_off;
         update_status(lane, [&](auto& s) {
             s.set_last_error(error);
@@ -709,7 +720,7 @@ struct Forwarder::Impl {
 
     mutable std::mutex status_mutex;
     std::map<Destination, telemetry_kit::v1::DestinationStatus> statuses;
-    std::string local_error;  // the last pass's failure to read the queue; "" = it worked
+    std::string local_error;              // the last pass's failure to read the queue; "" = it worked
     std::map<Destination, Pause> paused;  // the lanes' pauses, for status
 };
 

@@ -89,7 +89,8 @@ std::string hex(std::string_view bytes) {
 ErasureVerdict erasure_verdict(unsigned status, std::string_view body) {
     if (status == 204) return ErasureVerdict::done;
     // A 200 from something that is not the collector (a captive portal, a catch-all page) erased nothing.
-    if (status == 200) return body.find("\"deleted\"") != std::string_view::npos ? ErasureVerdict::done : ErasureVerdict::retry;
+    if (status == 200)
+        return body.find("\"deleted\"") != std::string_view::npos ? ErasureVerdict::done : ErasureVerdict::retry;
     if (status == 408 || status == 429 || status >= 500) return ErasureVerdict::retry;
     if (status >= 400) return ErasureVerdict::refused;
     return ErasureVerdict::retry;

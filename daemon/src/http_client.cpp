@@ -115,12 +115,7 @@ std::string encode_path_segment(std::string_view text) {
 }
 
 Client::Client(asio::io_context& io, asio::ssl::context& tls_context, Url url, std::chrono::milliseconds timeout)
-    : io_(io),
-      tls_context_(tls_context),
-      url_(std::move(url)),
-      timeout_(timeout),
-      resolver_(io),
-      resolve_timer_(io) {}
+    : io_(io), tls_context_(tls_context), url_(std::move(url)), timeout_(timeout), resolver_(io), resolve_timer_(io) {}
 
 void Client::request(bhttp::verb verb, std::string target, std::string bearer_token, std::string content_type,
                      std::string body, Handler handler) {
@@ -133,7 +128,8 @@ void Client::request(bhttp::verb verb, std::string target, std::string bearer_to
     const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
     request_.set(bhttp::field::host, default_port ? host : host + ":" + url_.port);
     request_.set(bhttp::field::user_agent, fmt::format("tk-agent/{}", version()));
-    if (!bearer_token.empty()) request_.set(bhttp::field::authorization, "Bearer " + bearer_token);  // none: a public route
+    if (!bearer_token.empty())
+        request_.set(bhttp::field::authorization, "Bearer " + bearer_token);  // none: a public route
     if (!content_type.empty()) request_.set(bhttp::field::content_type, content_type);
     request_.keep_alive(true);
     request_.body() = std::move(body);
@@ -210,9 +206,8 @@ void Client::on_resolve(beast::error_code ec, tcp::resolver::results_type result
     if (ec == asio::error::operation_aborted && timed_out && !closed_) ec = beast::error::timeout;
     if (ec) return fail(ec, "resolve");
     tcp().expires_after(timeout_);
-    tcp().async_connect(results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-        self->on_connect(ec);
-    });
+    tcp().async_connect(
+        results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) { self->on_connect(ec); });
 }
 
 void Client::on_connect(beast::error_code ec) {
@@ -240,9 +235,8 @@ void Client::on_handshake(beast::error_code ec) {
 void Client::write_request() {
     tcp().expires_after(timeout_);
     with_stream([this](auto& stream) {
-        bhttp::async_write(stream, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            self->on_write(ec);
-        });
+        bhttp::async_write(stream, request_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
     });
 }
 
@@ -252,9 +246,8 @@ void Client::on_write(beast::error_code ec) {
     parser_->body_limit(kMaxResponseBody);
     tcp().expires_after(timeout_);
     with_stream([this](auto& stream) {
-        bhttp::async_read(stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            self->on_read(ec);
-        });
+        bhttp::async_read(stream, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     });
 }
 
@@ -290,8 +283,8 @@ void Client::fail(beast::error_code ec, const char* step) {
     beast::error_code ignored;
     tcp().socket().close(ignored);
     Response response;
-    response.error = ec == beast::error::timeout ? fmt::format("{}: timed out", step)
-                                                 : fmt::format("{}: {}", step, ec.message());
+    response.error =
+        ec == beast::error::timeout ? fmt::format("{}: timed out", step) : fmt::format("{}: {}", step, ec.message());
     finish(std::move(response));
 }
 

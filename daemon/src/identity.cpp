@@ -28,7 +28,8 @@ std::string load_or_create_install_secret(const std::filesystem::path& file) {
     UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd && errno == ENOENT) {
         unsigned char bytes[kSecretBytes];
-        if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("cannot make random bytes for the install secret");
+        if (RAND_bytes(bytes, sizeof bytes) != 1)
+            throw std::runtime_error("cannot make random bytes for the install secret");
         // Write to a temp file and link it into place, so two agents racing on first start agree.
         const auto temp = file.string() + ".new." + std::to_string(::getpid());
         bool written = false;
@@ -53,7 +54,8 @@ std::string load_or_create_install_secret(const std::filesystem::path& file) {
     std::string secret(kSecretBytes, '\0');
     const ssize_t got = ::read(fd.get(), secret.data(), secret.size());
     if (got != static_cast<ssize_t>(kSecretBytes)) {
-        throw std::runtime_error("install secret " + file.string() + " is damaged (expected 32 bytes); delete it to make a new one");
+        throw std::runtime_error("install secret " + file.string() +
+                                 " is damaged (expected 32 bytes); delete it to make a new one");
     }
     return secret;
 }

@@ -87,7 +87,8 @@ Intake::Intake(ToolRegistry& registry, EventStore& store, Scrubber scrubber)
 
 Result<void> Intake::hello(const v1::Hello& hello, ToolContext& context) {
     if (hello.protocol_version() > 1) {
-        return Error{"unsupported protocol_version " + std::to_string(hello.protocol_version()) + " (this agent speaks 1)"};
+        return Error{"unsupported protocol_version " + std::to_string(hello.protocol_version()) +
+                     " (this agent speaks 1)"};
     }
     const auto& identity = hello.tool();
     if (!valid_tool_name(identity.tool())) {
@@ -116,8 +117,8 @@ Result<void> Intake::hello(const v1::Hello& hello, ToolContext& context) {
 
 void Intake::refresh(ToolContext& context) {
     if (context.epoch == registry_.epoch()) return;
-    context.decision = decide(context.hello.tool(), context.hello.signals(), registry_.global_consent(),
-                              context.tool->consent);
+    context.decision =
+        decide(context.hello.tool(), context.hello.signals(), registry_.global_consent(), context.tool->consent);
     context.manifest = context.tool->manifest;
     context.epoch = registry_.epoch();
 }
@@ -224,7 +225,7 @@ struct EventLayout {
     std::size_t entries_begin = 0;  ///< the attribute fields are one run in raw: [begin, end)
     std::size_t entries_end = 0;
     std::size_t count = 0;
-    bool sorted = true;             ///< the entries are already in key order
+    bool sorted = true;  ///< the entries are already in key order
     std::array<Entry, kMaxAttributes> entries;
 };
 
@@ -271,9 +272,11 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                 std::string_view key;
                 std::string_view text;
                 bool is_text = false;
-                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key, text, is_text)) return false;
+                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key, text, is_text))
+                    return false;
                 if (layout.count == layout.entries.size()) return false;
-                const auto begin = static_cast<std::size_t>(field_start - reinterpret_cast<const unsigned char*>(raw.data()));
+                const auto begin =
+                    static_cast<std::size_t>(field_start - reinterpret_cast<const unsigned char*>(raw.data()));
                 const auto end = static_cast<std::size_t>(in.at - field_start);
                 if (layout.count == 0) {
                     layout.entries_begin = begin;
@@ -341,8 +344,7 @@ void splice_agent_fields(std::string_view raw, const EventLayout& layout, const 
     const bool has_tool = tag_at(kIdBytes) == ((v1::Event::kToolFieldNumber << 3) | 2);
     // With a tool field in raw, the version (if any) follows it: skip tag, length (< 128: the
     // name is at most 64 bytes) and name.
-    const std::size_t after_tool =
-        has_tool ? kIdBytes + 2 + static_cast<unsigned char>(raw[kIdBytes + 1]) : kIdBytes;
+    const std::size_t after_tool = has_tool ? kIdBytes + 2 + static_cast<unsigned char>(raw[kIdBytes + 1]) : kIdBytes;
     const bool has_version = tag_at(after_tool) == ((v1::Event::kToolVersionFieldNumber << 3) | 2);
     out.reserve(raw.size() + context.hello.tool().tool().size() + anonymous_id.size() + 16);
     out.append(raw.data(), after_tool);
@@ -438,8 +440,8 @@ bool valid_utf8(std::string_view text) {
 bool Intake::accept_as_sent(ToolContext& context, std::string_view raw, IntakeBatch& batch) {
     refresh(context);
     if (!context.decision.keep) return false;  // accept() counts the drop (and tells a malformed event)
-    if (context.manifest) return false;         // accept() enforces it on the parsed event
-    static thread_local EventLayout layout;  // 5 KiB: not cleared per event
+    if (context.manifest) return false;        // accept() enforces it on the parsed event
+    static thread_local EventLayout layout;    // 5 KiB: not cleared per event
     if (!scan_client_event(raw, context.hello.tool().tool(), layout)) return false;
     // accept()'s checks, on the raw fields: an id of 16 bytes, and nothing the scrubber would change.
     if (layout.id.size() != 16 || !Scrubber::keeps_fields(layout.name, layout.tool_version)) return false;

@@ -18,26 +18,30 @@
 #include "tk/common/paths.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"tk-agent — the per-user telemetry-kit agent.\n"
-                 "Receives events from instrumented tools on a Unix socket, applies the person's privacy\n"
-                 "choices, queues them in SQLite and forwards them to each tool's collector.\n"
-                 "Runs in the foreground (systemd or launchd supervise it); logs go to stderr."};
+    CLI::App app{
+        "tk-agent — the per-user telemetry-kit agent.\n"
+        "Receives events from instrumented tools on a Unix socket, applies the person's privacy\n"
+        "choices, queues them in SQLite and forwards them to each tool's collector.\n"
+        "Runs in the foreground (systemd or launchd supervise it); logs go to stderr."};
     app.set_version_flag("--version", std::string(tk::agent::version()));
-    app.footer("Exit status: 0 after SIGTERM/SIGINT or an idle exit (everything received is committed first);\n"
-               "1 if it cannot start (the reason is printed on stderr), e.g. another agent is live on the socket.\n"
-               "Socket activation: systemd (LISTEN_FDS) and launchd; sd_notify READY=1/STOPPING=1 when\n"
-               "NOTIFY_SOCKET is set.\n"
-               "Config keys: tk-agent --print-config. Details: docs/agent.md.");
+    app.footer(
+        "Exit status: 0 after SIGTERM/SIGINT or an idle exit (everything received is committed first);\n"
+        "1 if it cannot start (the reason is printed on stderr), e.g. another agent is live on the socket.\n"
+        "Socket activation: systemd (LISTEN_FDS) and launchd; sd_notify READY=1/STOPPING=1 when\n"
+        "NOTIFY_SOCKET is set.\n"
+        "Config keys: tk-agent --print-config. Details: docs/agent.md.");
     std::string socket;
     std::string home;
     std::string config_file;
     std::string log_level;
     bool print_config = false;
     std::uint64_t idle_exit_s = 0;
-    app.add_option("--socket", socket, "Unix socket to listen on (default: $TELEMETRY_KIT_SOCKET, else the per-user default)");
+    app.add_option("--socket", socket,
+                   "Unix socket to listen on (default: $TELEMETRY_KIT_SOCKET, else the per-user default)");
     app.add_option("--home", home, "state and config directory (default: $TELEMETRY_KIT_HOME, else XDG dirs)");
     app.add_option("--config", config_file, "config file (default: agent.conf in the config directory)");
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default: the config's, else info)")
+    app.add_option("--log-level", log_level,
+                   "trace, debug, info, warn, error or off (default: the config's, else info)")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.add_flag("--foreground", "run in the foreground (the only mode; accepted for service files)");
     auto* idle_exit = app.add_option(
@@ -77,12 +81,13 @@ int main(int argc, char** argv) {
             return std::getenv(name);
         });
         const bool explicit_config = !config_file.empty();
-        options.config = tk::agent::load_config(explicit_config ? std::filesystem::path(config_file) : options.paths.config_file(),
-                                                explicit_config);
+        options.config = tk::agent::load_config(
+            explicit_config ? std::filesystem::path(config_file) : options.paths.config_file(), explicit_config);
         if (*idle_exit) options.config.idle_exit = std::chrono::seconds(idle_exit_s);
         const std::string level = !log_level.empty() ? log_level : options.config.log_level;
         const auto parsed = spdlog::level::from_str(level);
-        if (parsed == spdlog::level::off && level != "off") throw std::runtime_error("unknown log level '" + level + "'");
+        if (parsed == spdlog::level::off && level != "off")
+            throw std::runtime_error("unknown log level '" + level + "'");
         spdlog::set_level(parsed);
 
         tk::agent::Agent agent(std::move(options));

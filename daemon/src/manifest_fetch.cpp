@@ -49,8 +49,12 @@ struct ManifestFetcher::Impl {
     };
 
     Impl(const std::filesystem::path& file, ManifestOptions options_in, OnChange on_change_in)
-        : db(file), options(std::move(options_in)), on_change(std::move(on_change_in)),
-          work(asio::make_work_guard(io)), tls(asio::ssl::context::tls_client), rng(std::random_device{}()) {
+        : db(file),
+          options(std::move(options_in)),
+          on_change(std::move(on_change_in)),
+          work(asio::make_work_guard(io)),
+          tls(asio::ssl::context::tls_client),
+          rng(std::random_device{}()) {
         db.exec("PRAGMA journal_mode=WAL");
         db.exec(kSchema);
         SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
@@ -128,12 +132,15 @@ struct ManifestFetcher::Impl {
         if (response.status != 200) return failed(tool, "HTTP " + std::to_string(response.status));
         auto parsed = manifest::parse(response.body);
         if (!parsed) return failed(tool, "the collector's manifest is not valid: " + parsed.error());
-        if (parsed->tool() != tool.state.tool) return failed(tool, "the collector answered with " + parsed->tool() + "'s manifest");
+        if (parsed->tool() != tool.state.tool)
+            return failed(tool, "the collector answered with " + parsed->tool() + "'s manifest");
         auto fresh = std::make_shared<const v1::Manifest>(std::move(*parsed));
-        const bool changed = !tool.state.manifest || tool.state.manifest->SerializeAsString() != fresh->SerializeAsString();
+        const bool changed =
+            !tool.state.manifest || tool.state.manifest->SerializeAsString() != fresh->SerializeAsString();
         succeeded(tool, changed ? fresh : tool.state.manifest);
         if (changed) {
-            spdlog::info("manifest: {} version {} from {} is in force", tool.state.tool, fresh->version(), tool.state.endpoint);
+            spdlog::info("manifest: {} version {} from {} is in force", tool.state.tool, fresh->version(),
+                         tool.state.endpoint);
             on_change(tool.state.tool, fresh);
         }
     }
@@ -174,8 +181,8 @@ struct ManifestFetcher::Impl {
         const auto cap = std::chrono::duration_cast<milliseconds>(options.refresh);
         const auto delay = backoff::next_delay(tool.failures, std::nullopt, options.initial_backoff,
                                                std::max(cap, options.initial_backoff), rng);
-        spdlog::warn("manifest: cannot fetch {}'s from {}: {}; {} in {} ms", tool.state.tool, tool.state.endpoint, error,
-                     tool.state.manifest ? "the cached one stays in force; again" : "again", delay.count());
+        spdlog::warn("manifest: cannot fetch {}'s from {}: {}; {} in {} ms", tool.state.tool, tool.state.endpoint,
+                     error, tool.state.manifest ? "the cached one stays in force; again" : "again", delay.count());
         schedule(tool, delay);
     }
 
@@ -187,8 +194,12 @@ struct ManifestFetcher::Impl {
                 return;
             }
             const std::string json = manifest::to_json(*state.manifest);
-            detail::Statement upsert(db, "INSERT OR REPLACE INTO manifests(tool, endpoint, manifest, checked_ms) VALUES(?,?,?,?)");
-            upsert.bind_text(1, state.tool).bind_text(2, state.endpoint).bind_text(3, json).bind(4, state.checked_unix_ms);
+            detail::Statement upsert(
+                db, "INSERT OR REPLACE INTO manifests(tool, endpoint, manifest, checked_ms) VALUES(?,?,?,?)");
+            upsert.bind_text(1, state.tool)
+                .bind_text(2, state.endpoint)
+                .bind_text(3, json)
+                .bind(4, state.checked_unix_ms);
             upsert.run();
         } catch (const std::exception& e) {
             spdlog::error("manifest cache: {}", e.what());  // in force in memory all the same

@@ -85,7 +85,7 @@ ManifestVerdict enforce_manifest(const v1::Event& event, const v1::Manifest& man
     for (const auto& [key, value] : event.attributes()) {
         const auto declared = rule->attributes().find(key);
         const char* refusal = declared == rule->attributes().end() ? manifest_reason::undeclared_attribute
-                                                                    : attribute_refusal(declared->second, value);
+                                                                   : attribute_refusal(declared->second, value);
         if (refusal != nullptr) verdict.strip.emplace_back(key, refusal);
     }
     return verdict;

@@ -95,10 +95,22 @@ std::string bsd_version(const std::string& family, std::string_view release) {
 
 std::string normalise_arch(std::string_view machine) {
     static const std::array<std::pair<std::string_view, std::string_view>, 16> kNames = {{
-        {"x86_64", "x86_64"},   {"amd64", "x86_64"},     {"aarch64", "arm64"},  {"arm64", "arm64"},
-        {"i386", "x86"},        {"i486", "x86"},         {"i586", "x86"},       {"i686", "x86"},
-        {"riscv64", "riscv64"}, {"ppc64le", "ppc64le"},  {"ppc64", "ppc64"},    {"s390x", "s390x"},
-        {"loongarch64", "loongarch64"}, {"mips64", "mips64"}, {"aarch64_be", "arm64"}, {"x86", "x86"},
+        {"x86_64", "x86_64"},
+        {"amd64", "x86_64"},
+        {"aarch64", "arm64"},
+        {"arm64", "arm64"},
+        {"i386", "x86"},
+        {"i486", "x86"},
+        {"i586", "x86"},
+        {"i686", "x86"},
+        {"riscv64", "riscv64"},
+        {"ppc64le", "ppc64le"},
+        {"ppc64", "ppc64"},
+        {"s390x", "s390x"},
+        {"loongarch64", "loongarch64"},
+        {"mips64", "mips64"},
+        {"aarch64_be", "arm64"},
+        {"x86", "x86"},
     }};
     for (const auto& [raw, normal] : kNames) {
         if (machine == raw) return std::string(normal);

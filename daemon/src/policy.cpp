@@ -37,38 +37,35 @@ Decision decide(const v1::ToolIdentity& tool, const v1::OptOutSignals& signals, 
 
 namespace {
 
-std::string consent_refusal(const v1::ConsentRequest& request, std::string_view hello_tool,
-                            v1::Consent global_consent, v1::Consent tool_consent) {
+std::string consent_refusal(const v1::ConsentRequest& request, std::string_view hello_tool, v1::Consent global_consent,
+                            v1::Consent tool_consent) {
     if (request.all() || request.tool().empty()) {
         return "a tool cannot see or change every tool's consent or the global switch; that is `tk consent`";
     }
     if (!hello_tool.empty() && request.tool() != hello_tool) {
-        return "a tool can only ask about its own consent ('" + std::string(hello_tool) + "', not '" +
-               request.tool() + "')";
+        return "a tool can only ask about its own consent ('" + std::string(hello_tool) + "', not '" + request.tool() +
+               "')";
     }
     switch (request.action()) {
-        case v1::ConsentRequest::ACTION_STATUS:
-            return {};
+        case v1::ConsentRequest::ACTION_STATUS: return {};
         case v1::ConsentRequest::ACTION_GRANT:
         case v1::ConsentRequest::ACTION_DENY:
             if (tool_consent != v1::CONSENT_UNSET) {
                 return "the person already chose for '" + request.tool() + "' (" +
-                       (tool_consent == v1::CONSENT_GRANTED ? "granted" : "denied") +
-                       "); only `tk consent` changes it";
+                       (tool_consent == v1::CONSENT_GRANTED ? "granted" : "denied") + "); only `tk consent` changes it";
             }
             if (request.action() == v1::ConsentRequest::ACTION_GRANT && global_consent == v1::CONSENT_DENIED) {
                 return "every tool is switched off (`tk consent deny --all`); only `tk consent` changes it";
             }
             return {};
-        default:
-            return "a tool cannot reset consent; that is `tk consent reset`";
+        default: return "a tool cannot reset consent; that is `tk consent reset`";
     }
 }
 
 }  // namespace
 
-std::string control_refusal(const v1::ControlRequest& request, std::string_view hello_tool,
-                            v1::Consent global_consent, v1::Consent tool_consent) {
+std::string control_refusal(const v1::ControlRequest& request, std::string_view hello_tool, v1::Consent global_consent,
+                            v1::Consent tool_consent) {
     if (request.caller() == v1::CALLER_PERSON) return {};
     const auto own = [&](const std::string& tool) { return !hello_tool.empty() && tool == hello_tool; };
     switch (request.command_case()) {
@@ -83,9 +80,8 @@ std::string control_refusal(const v1::ControlRequest& request, std::string_view 
             if (own(request.forget().tool())) return {};
             return "a tool can only forget its own data, after its Hello; anything else is `tk forget`";
         case v1::ControlRequest::kManifest:
-            return {};  // a manifest is public (the consent prompt shows it), any tool's
-        default:
-            return {};  // flush and what this agent does not know are harmless (or answered as unknown)
+            return {};       // a manifest is public (the consent prompt shows it), any tool's
+        default: return {};  // flush and what this agent does not know are harmless (or answered as unknown)
     }
 }
 

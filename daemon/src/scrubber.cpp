@@ -49,8 +49,8 @@ std::size_t run_end(std::string_view text, std::size_t pos, Pred pred) {
 }
 
 /// The replacement tokens; a later pass must not take them for user input.
-constexpr std::array<std::string_view, 7> kTokens = {"<user>",   "<email>",       "<ip>",        "<mac>",
-                                                    "<secret>", "<credentials>", "<private-key>"};
+constexpr std::array<std::string_view, 7> kTokens = {"<user>",   "<email>",       "<ip>",         "<mac>",
+                                                     "<secret>", "<credentials>", "<private-key>"};
 
 std::size_t token_at(std::string_view text, std::size_t pos) {
     for (const auto token : kTokens) {
@@ -117,7 +117,7 @@ bool scrub_private_keys(std::string& text) {
 bool scrub_url_credentials(std::string& text) {
     Rewrite out(text);
     std::size_t pos = 0;
-    std::size_t url_end = 0;        // end of the current white-space-free run
+    std::size_t url_end = 0;                  // end of the current white-space-free run
     std::size_t last_at = std::string::npos;  // the last '@' in it
     while ((pos = text.find("://", pos)) != std::string::npos) {
         const std::size_t start = pos + 3;
@@ -141,9 +141,9 @@ bool scrub_url_credentials(std::string& text) {
         }
         if (at == std::string::npos && colon != std::string::npos && slash < url_end && last_at != std::string::npos &&
             last_at > slash) {
-            const bool port = colon + 1 < slash && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(colon + 1),
-                                                                 text.begin() + static_cast<std::ptrdiff_t>(slash),
-                                                                 is_digit);
+            const bool port =
+                colon + 1 < slash && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(colon + 1),
+                                                 text.begin() + static_cast<std::ptrdiff_t>(slash), is_digit);
             if (!port) at = last_at;
         }
         if (at != std::string::npos && at > start) {
@@ -178,8 +178,7 @@ public:
                     return tail(i + 5, 10, [](char c) { return is_alnum(c) || c == '-'; });
                 }
                 return 0;
-            case 'n':
-                return text_.substr(i, 4) == "npm_" ? tail(i + 4, 20, is_alnum) : 0;
+            case 'n': return text_.substr(i, 4) == "npm_" ? tail(i + 4, 20, is_alnum) : 0;
             case 'A':
                 if (text_.substr(i, 4) == "AKIA" || text_.substr(i, 4) == "ASIA") {
                     const std::size_t end = run_end(text_, i + 4, is_upper_alnum);
@@ -187,15 +186,11 @@ public:
                 }
                 if (text_.substr(i, 4) == "AIza") return tail(i + 4, 30, is_base64url);
                 return authorization(i);
-            case 'a':
-                return authorization(i);
-            case 'e':
-                return jwt(i);
+            case 'a': return authorization(i);
+            case 'e': return jwt(i);
             case 'b':
-            case 'B':
-                return bearer(i);
-            default:
-                return 0;
+            case 'B': return bearer(i);
+            default: return 0;
         }
     }
     /// Where the replacement starts for a secret found at `i` (`Bearer ` and `Authorization: ` stay).
@@ -280,8 +275,8 @@ bool is_path_separator(char c) { return c == '/' || c == '\\'; }
 /// Other people's home directories: `/home/<x>`, `/Users/<x>`, `C:\Users\<x>` (any case, '/' or
 /// '\' separators) -> the name becomes `<user>`. Shared folders that name no one stay.
 bool scrub_home_directories(std::string& text) {
-    static constexpr std::array<std::string_view, 6> kNobody = {"shared", "public", "default", "default user",
-                                                               "all users", "guest"};
+    static constexpr std::array<std::string_view, 6> kNobody = {"shared",       "public",    "default",
+                                                                "default user", "all users", "guest"};
     Rewrite out(text);
     std::size_t i = 0;
     while (i < text.size()) {
@@ -417,8 +412,8 @@ bool scrub_ipv4(std::string& text) {
             address = address && end > pos && end - pos <= 3 && std::stoi(text.substr(pos, end - pos)) <= 255;
             pos = end;
         }
-        const bool more = pos < text.size() &&
-                          (is_digit(text[pos]) || (text[pos] == '.' && pos + 1 < text.size() && is_digit(text[pos + 1])));
+        const bool more = pos < text.size() && (is_digit(text[pos]) ||
+                                                (text[pos] == '.' && pos + 1 < text.size() && is_digit(text[pos + 1])));
         if (address && !more) {
             out.replace(i, pos, "<ip>");
             i = pos;

@@ -70,10 +70,10 @@ void Session::on_idle_timer() {
 }
 
 void Session::read() {
-    socket_.async_read_some(asio::buffer(*buffer_), [self = shared_from_this()](const boost::system::error_code& error,
-                                                                                   std::size_t bytes) {
-        self->on_read(error, bytes);
-    });
+    socket_.async_read_some(asio::buffer(*buffer_),
+                            [self = shared_from_this()](const boost::system::error_code& error, std::size_t bytes) {
+                                self->on_read(error, bytes);
+                            });
 }
 
 void Session::on_read(const boost::system::error_code& error, std::size_t bytes) {
@@ -175,18 +175,17 @@ bool Session::handle(std::string_view payload) {
             const std::uint64_t request_id = frame_.control().request_id();
             ++awaiting_replies_;
             const std::string hello_tool = context_ ? context_->hello.tool().tool() : std::string();
-            control_(frame_.control(), hello_tool, [self = shared_from_this(), request_id](v1::ControlResponse response) {
-                response.set_request_id(request_id);
-                --self->awaiting_replies_;
-                v1::AgentReply reply;
-                *reply.mutable_control() = std::move(response);
-                self->send(reply);
-            });
+            control_(frame_.control(), hello_tool,
+                     [self = shared_from_this(), request_id](v1::ControlResponse response) {
+                         response.set_request_id(request_id);
+                         --self->awaiting_replies_;
+                         v1::AgentReply reply;
+                         *reply.mutable_control() = std::move(response);
+                         self->send(reply);
+                     });
             return true;
         }
-        default:
-            fail("empty frame (no body)");
-            return false;
+        default: fail("empty frame (no body)"); return false;
     }
 }
 

@@ -69,7 +69,7 @@ std::optional<std::string> read_private_file(const fs::path& file, std::size_t l
 struct SpoolImporter::Run {
     std::string data;
     spool::Scan scan;
-    std::size_t next = 0;  ///< of scan.records
+    std::size_t next = 0;                         ///< of scan.records
     std::map<std::string, ToolContext> contexts;  ///< by tool identity + signals
     std::map<std::string, IntakeBatch> batches;
     v1::SpoolRecord record;
@@ -143,11 +143,12 @@ bool SpoolImporter::load(Run& run) {
         counters_.damaged_spans += scan.damaged_spans + (cut > 0 ? 1 : 0);
         counters_.damaged_bytes += scan.damaged_bytes + cut;
         counters_.last_damage_unix_ms = now_unix_ms();
-        spdlog::warn("spool: {} torn or corrupt stretch(es), {} bytes, skipped{}; the {} intact records around "
-                     "them are imported",
-                     scan.damaged_spans + (cut > 0 ? 1 : 0), scan.damaged_bytes + cut,
-                     cut > 0 ? fmt::format(" ({} bytes past the {} MiB import limit)", cut, kMaxImportBytes >> 20) : "",
-                     scan.records.size());
+        spdlog::warn(
+            "spool: {} torn or corrupt stretch(es), {} bytes, skipped{}; the {} intact records around "
+            "them are imported",
+            scan.damaged_spans + (cut > 0 ? 1 : 0), scan.damaged_bytes + cut,
+            cut > 0 ? fmt::format(" ({} bytes past the {} MiB import limit)", cut, kMaxImportBytes >> 20) : "",
+            scan.records.size());
     }
     if (scan.legacy) spdlog::info("spool: written by an earlier version (no checksums); imported as such");
     return true;
@@ -263,12 +264,13 @@ void SpoolImporter::start_run() {
 void SpoolImporter::step() {
     if (stopped_) return;
     auto resume_after_commit = [this](std::function<void(bool)> then) {
-        store_.run([](EventStore::Tx&) {}, [this, alive = alive_, then](bool ok) {
-            // The store's writer thread: back to the I/O thread (the importer outlives neither).
-            asio::post(io_, [alive, then, ok] {
-                if (*alive) then(ok);
-            });
-        });
+        store_.run([](EventStore::Tx&) {},
+                   [this, alive = alive_, then](bool ok) {
+                       // The store's writer thread: back to the I/O thread (the importer outlives neither).
+                       asio::post(io_, [alive, then, ok] {
+                           if (*alive) then(ok);
+                       });
+                   });
     };
     if (!feed(*run_, kSliceRecords)) {
         if (store_.backlog_events() > kBacklogHighWater) {

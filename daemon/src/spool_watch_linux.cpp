@@ -28,7 +28,7 @@ public:
 private:
     void read() {
         descriptor_.async_read_some(boost::asio::buffer(buffer_), [this](const boost::system::error_code& error,
-                                                                        std::size_t bytes) {
+                                                                         std::size_t bytes) {
             if (error == boost::asio::error::operation_aborted) return;  // destroyed: touch nothing
             if (error) {
                 spdlog::error("spool: the inotify watch failed ({}); spooled events wait for the agent's next start",

@@ -89,7 +89,8 @@ public:
     std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
     std::string text(int column) const {
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-        return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))) : std::string();
+        return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+                            : std::string();
     }
     std::string_view blob(int column) const {
         const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column));

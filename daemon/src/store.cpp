@@ -408,7 +408,9 @@ void EventStore::insert_chunk(const Row* rows) {
     for (std::size_t i = 0; i < kRowsPerInsert; ++i) {
         const PreparedEvent& event = *rows[i].event;
         const int base = static_cast<int>(i * 5);
-        insert.bind_blob(base + 1, event.id).bind(base + 2, rows[i].work->tool_id).bind(base + 3, rows[i].work->dest_id);
+        insert.bind_blob(base + 1, event.id)
+            .bind(base + 2, rows[i].work->tool_id)
+            .bind(base + 3, rows[i].work->dest_id);
         insert.bind(base + 4, static_cast<std::int64_t>(event.payload.size())).bind_blob(base + 5, event.payload);
     }
     // Every id above the largest queued one: none can be a duplicate (the chunk holds none twice).
@@ -575,8 +577,7 @@ std::uint64_t EventStore::Tx::forget_tool(const std::string& name, std::uint64_t
     Statement update(*store_.db_, "UPDATE tools SET generation = ? WHERE tool_id = ?");
     update.bind(1, static_cast<std::int64_t>(new_generation)).bind(2, tool).run();
     if (destination) {
-        Statement erase(*store_.db_,
-                        "INSERT INTO erasures(dest_id, tool, anonymous_id, created_ms) VALUES(?,?,?,?)");
+        Statement erase(*store_.db_, "INSERT INTO erasures(dest_id, tool, anonymous_id, created_ms) VALUES(?,?,?,?)");
         erase.bind(1, store_.dest_id(*destination)).bind_text(2, name).bind_text(3, old_anonymous_id);
         erase.bind(4, now_unix_ms()).run();
         store_.sendable_added_ = true;  // wakes the forwarder
@@ -689,10 +690,11 @@ void EventStore::Tx::list_events(const std::string& tool, std::size_t limit, v1:
 Result<std::vector<Destination>> EventStore::pending_destinations() {
     return outbox_call(outbox_mutex_, "pending_destinations", [this] {
         std::vector<Destination> result;
-        Statement select(*outbox_db_,
-                         "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
-                         "EXISTS (SELECT 1 FROM events e WHERE e.dest_id = d.dest_id) OR "
-                         "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
+        Statement select(
+            *outbox_db_,
+            "SELECT endpoint, ingest_key FROM destinations d WHERE dest_id != 0 AND ("
+            "EXISTS (SELECT 1 FROM events e WHERE e.dest_id = d.dest_id) OR "
+            "EXISTS (SELECT 1 FROM erasures r WHERE r.dest_id = d.dest_id)) ORDER BY endpoint, ingest_key");
         while (select.step()) result.push_back(Destination{select.text(0), select.text(1)});
         return result;
     });
@@ -721,11 +723,12 @@ Result<std::vector<OutgoingEvent>> EventStore::next_batch(const Destination& des
 std::pair<std::int64_t, std::int64_t> EventStore::remove_queued(const std::vector<std::string>& ids) {
     std::int64_t events = 0;
     std::int64_t bytes = 0;
-    for_id_chunks(*outbox_db_, "DELETE FROM events WHERE id IN ", " RETURNING size", ids, 0, [](Statement&) {},
-                  [&](const Statement& row) {
-                      ++events;
-                      bytes += row.integer(0);
-                  });
+    for_id_chunks(
+        *outbox_db_, "DELETE FROM events WHERE id IN ", " RETURNING size", ids, 0, [](Statement&) {},
+        [&](const Statement& row) {
+            ++events;
+            bytes += row.integer(0);
+        });
     return {events, bytes};
 }
 
@@ -743,11 +746,11 @@ Result<void> EventStore::dead_letter(const std::vector<std::string>& ids, const 
     return outbox_call(outbox_mutex_, "dead_letter", [&] {
         Transaction transaction(*outbox_db_);
         const std::int64_t now = now_unix_ms();
-        for_id_chunks(*outbox_db_,
-                      "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
-                      "SELECT id, tool_id, dest_id, ?1, ?2, payload FROM events WHERE id IN ",
-                      "", ids, 2, [&](Statement& copy) { copy.bind_text(1, reason).bind(2, now); },
-                      [](const Statement&) {});
+        for_id_chunks(
+            *outbox_db_,
+            "INSERT OR REPLACE INTO dead_letters(id, tool_id, dest_id, reason, at_ms, payload) "
+            "SELECT id, tool_id, dest_id, ?1, ?2, payload FROM events WHERE id IN ",
+            "", ids, 2, [&](Statement& copy) { copy.bind_text(1, reason).bind(2, now); }, [](const Statement&) {});
         const auto [events, bytes] = remove_queued(ids);
         bound_dead_letters();
         transaction.commit();
@@ -768,7 +771,8 @@ void EventStore::bound_dead_letters() {
                       "(SELECT request_id FROM refused_erasures ORDER BY refused_ms DESC, request_id DESC "
                       "LIMIT -1 OFFSET ?)");
     refused.bind(1, keep).run();
-    if (dead_dropped > 0) spdlog::info("store: {} oldest dead letters dropped (at most {} are kept)", dead_dropped, keep);
+    if (dead_dropped > 0)
+        spdlog::info("store: {} oldest dead letters dropped (at most {} are kept)", dead_dropped, keep);
 }
 
 Result<std::vector<ErasureRequest>> EventStore::pending_erasures() {
@@ -799,9 +803,10 @@ Result<void> EventStore::erasure_refused(std::int64_t request_id, const std::str
     return outbox_call(outbox_mutex_, "erasure_refused", [&] {
         Transaction transaction(*outbox_db_);
         // The old anonymous id is not kept: the person needs to see what was refused, not the id.
-        Statement copy(*outbox_db_,
-                       "INSERT OR REPLACE INTO refused_erasures(request_id, dest_id, tool, reason, requested_ms, "
-                       "refused_ms) SELECT request_id, dest_id, tool, ?, created_ms, ? FROM erasures WHERE request_id = ?");
+        Statement copy(
+            *outbox_db_,
+            "INSERT OR REPLACE INTO refused_erasures(request_id, dest_id, tool, reason, requested_ms, "
+            "refused_ms) SELECT request_id, dest_id, tool, ?, created_ms, ? FROM erasures WHERE request_id = ?");
         copy.bind_text(1, reason).bind(2, now_unix_ms()).bind(3, request_id).run();
         Statement remove(*outbox_db_, "DELETE FROM erasures WHERE request_id = ?");
         remove.bind(1, request_id).run();
@@ -812,8 +817,9 @@ Result<void> EventStore::erasure_refused(std::int64_t request_id, const std::str
 
 Result<void> EventStore::save_pause(const Pause& pause) {
     return outbox_call(outbox_mutex_, "save_pause", [&] {
-        Statement save(*outbox_db_,
-                       "INSERT OR REPLACE INTO pauses(endpoint, ingest_key, tool, reason, until_ms) VALUES (?, ?, ?, ?, ?)");
+        Statement save(
+            *outbox_db_,
+            "INSERT OR REPLACE INTO pauses(endpoint, ingest_key, tool, reason, until_ms) VALUES (?, ?, ?, ?, ?)");
         save.bind_text(1, pause.destination.endpoint).bind_text(2, pause.destination.ingest_key);
         save.bind_text(3, pause.tool).bind_text(4, pause.reason).bind(5, pause.until_unix_ms).run();
     });
@@ -831,8 +837,8 @@ Result<std::vector<Pause>> EventStore::pauses() {
         std::vector<Pause> result;
         Statement select(*outbox_db_, "SELECT endpoint, ingest_key, tool, reason, until_ms FROM pauses");
         while (select.step()) {
-            result.push_back(Pause{Destination{select.text(0), select.text(1)}, select.text(2), select.text(3),
-                                   select.integer(4)});
+            result.push_back(
+                Pause{Destination{select.text(0), select.text(1)}, select.text(2), select.text(3), select.integer(4)});
         }
         return result;
     });

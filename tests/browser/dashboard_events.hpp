@@ -17,8 +17,8 @@
 namespace tk::test {
 
 /// `count` events of `installs` installs of a plausible tool, "demo-cli", so the page (and its
-/// screenshot) shows what a tool author would see: installs arriving over time, new versions taking over, commands and features of different
-/// weights, some failures with exit codes, some CI. Reproducible (from `seed`); spread over the
+/// screenshot) shows what a tool author would see: installs arriving over time, new versions taking over, commands and
+/// features of different weights, some failures with exit codes, some CI. Reproducible (from `seed`); spread over the
 /// 8 weeks before now, about half inside the page's "Last 30 days".
 inline std::vector<Event> dashboard_events(int count, int installs, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -43,9 +43,11 @@ inline std::vector<Event> dashboard_events(int count, int installs, std::uint64_
         const double day = first_use - uniform() * (install % 3 == 0 ? std::min(first_use, 10.0) : first_use);
         const std::int64_t ms = now_ms - static_cast<std::int64_t>(day * static_cast<double>(kDay)) + 60'000;
         const bool feature = uniform() < 0.18;
-        Event event = make_event("demo-cli", feature ? weighted({{"cache", 5}, {"watch", 3}, {"remote", 2}, {"plugins", 1}})
-                                                     : weighted({{"build", 40}, {"test", 25}, {"run", 15}, {"deploy", 8}, {"lint", 12}}),
-                                 fmt::format("install-{:03}", install));
+        Event event =
+            make_event("demo-cli",
+                       feature ? weighted({{"cache", 5}, {"watch", 3}, {"remote", 2}, {"plugins", 1}})
+                               : weighted({{"build", 40}, {"test", 25}, {"run", 15}, {"deploy", 8}, {"lint", 12}}),
+                       fmt::format("install-{:03}", install));
         event.set_timestamp_unix_ms(ms);
         event.set_kind(feature ? telemetry_kit::v1::EVENT_KIND_FEATURE : telemetry_kit::v1::EVENT_KIND_COMMAND);
         // 1.4.0 from day 21 before now, 2.0.0 from day 9: the newer a release, the more have it.
@@ -58,14 +60,18 @@ inline std::vector<Event> dashboard_events(int count, int installs, std::uint64_
         const bool failed = uniform() < (event.name() == "deploy" ? 0.2 : event.name() == "test" ? 0.12 : 0.04);
         event.set_success(!failed);
         event.set_exit_code(failed ? std::array{1, 1, 2, 101}[rng() % 4] : 0);
-        const double typical_ms = event.name() == "build" ? 2400 : event.name() == "test" ? 5200 : event.name() == "deploy" ? 9000 : 300;
+        const double typical_ms = event.name() == "build"    ? 2400
+                                  : event.name() == "test"   ? 5200
+                                  : event.name() == "deploy" ? 9000
+                                                             : 300;
         event.set_duration_us(static_cast<std::int64_t>(typical_ms * 1000 * std::exp((uniform() - 0.5) * 1.6)));
         events.push_back(event);
     }
     // Ids carry the event's time (UUIDv7); the generator keeps them increasing, so in time order.
     std::sort(events.begin(), events.end(),
               [](const Event& a, const Event& b) { return a.timestamp_unix_ms() < b.timestamp_unix_ms(); });
-    for (auto& event : events) event.set_id(tk::to_bytes(ids.next_at(static_cast<std::uint64_t>(event.timestamp_unix_ms()))));
+    for (auto& event : events)
+        event.set_id(tk::to_bytes(ids.next_at(static_cast<std::uint64_t>(event.timestamp_unix_ms()))));
     return events;
 }
 

@@ -56,7 +56,7 @@ std::string json_object(const std::string& rows) {
 }  // namespace
 
 static HttpResponse get(const CollectorFixture& collector, const std::string& target,
-                 std::map<std::string, std::string> headers = {}) {
+                        std::map<std::string, std::string> headers = {}) {
     return http_request(collector.port(), http::verb::get, target, {}, headers);
 }
 
@@ -70,7 +70,9 @@ static std::string cohort_lines(const std::string& body) {
         const auto& active = fields.at("active").list_value().values();
         for (int i = 0; i < active.size(); ++i) {
             const auto count = static_cast<long long>(active[i].number_value());
-            if (count > 0) lines += fmt::format("{}{}|{}|{}", lines.empty() ? "" : "\n", fields.at("cohort").string_value(), i, count);
+            if (count > 0)
+                lines +=
+                    fmt::format("{}{}|{}|{}", lines.empty() ? "" : "\n", fields.at("cohort").string_value(), i, count);
         }
     }
     return lines;
@@ -120,8 +122,9 @@ TEST_CASE("dashboard: the page's files, GET /v1/tools and GET /v1/cohorts at the
     {  // cohorts: equal to the same grid computed from the raw events
         const std::string from = collector.query("SELECT (now() AT TIME ZONE 'UTC')::date - 6");
         const std::string to = collector.query("SELECT (now() AT TIME ZONE 'UTC')::date + 1");
-        const auto answer = get(collector, fmt::format("/v1/cohorts?tool=demo-cli&interval=day&from={}&to={}", from, to),
-                                {{"Authorization", "Bearer " + token}});
+        const auto answer =
+            get(collector, fmt::format("/v1/cohorts?tool=demo-cli&interval=day&from={}&to={}", from, to),
+                {{"Authorization", "Bearer " + token}});
         REQUIRE(answer.status == 200);
         const std::string expected = collector.query(
             "WITH d AS (SELECT DISTINCT anonymous_id, (id_time AT TIME ZONE 'UTC')::date AS day FROM events"
@@ -133,12 +136,14 @@ TEST_CASE("dashboard: the page's files, GET /v1/tools and GET /v1/cohorts at the
         // Weeks and months (migration 008's weekly and monthly install rows, the daily rows for a
         // period cut short by `to`): up to tomorrow, and up to the start of this week or month.
         for (const char* interval : {"week", "month"}) {
-            for (const char* end : {"(now() AT TIME ZONE 'UTC')::date + 1", "date_trunc('{}', now() AT TIME ZONE 'UTC')::date"}) {
+            for (const char* end :
+                 {"(now() AT TIME ZONE 'UTC')::date + 1", "date_trunc('{}', now() AT TIME ZONE 'UTC')::date"}) {
                 const std::string until = collector.query("SELECT " + fmt::format(fmt::runtime(end), interval));
                 INFO(interval << " until " << until);
-                const auto grid = get(collector, fmt::format("/v1/cohorts?tool=demo-cli&interval={}&from={}&to={}", interval,
-                                                             "2020-01-01", until),
-                                      {{"Authorization", "Bearer " + token}});
+                const auto grid = get(
+                    collector,
+                    fmt::format("/v1/cohorts?tool=demo-cli&interval={}&from={}&to={}", interval, "2020-01-01", until),
+                    {{"Authorization", "Bearer " + token}});
                 REQUIRE(grid.status == 200);
                 const std::string period = std::string(interval) == "week"
                                                ? "(date_trunc('week', d.day)::date - f.cohort) / 7"
@@ -157,7 +162,9 @@ TEST_CASE("dashboard: the page's files, GET /v1/tools and GET /v1/cohorts at the
             }
         }
         CHECK(get(collector, "/v1/cohorts?tool=other-tool", {{"Authorization", "Bearer " + token}}).status == 403);
-        CHECK(get(collector, "/v1/cohorts?tool=demo-cli&interval=hour", {{"Authorization", "Bearer " + token}}).status == 400);
+        CHECK(
+            get(collector, "/v1/cohorts?tool=demo-cli&interval=hour", {{"Authorization", "Bearer " + token}}).status ==
+            400);
     }
 }
 
@@ -172,7 +179,8 @@ TEST_CASE("dashboard: the page in Chromium shows what SQL and /v1/query say, fil
     const std::string from = collector.query("SELECT (now() AT TIME ZONE 'UTC')::date - 29");
     const std::string to = collector.query("SELECT (now() AT TIME ZONE 'UTC')::date + 1");
     const std::string in_range = fmt::format(
-        "tool = 'demo-cli' AND id_time >= '{}'::timestamp AT TIME ZONE 'UTC' AND id_time < '{}'::timestamp AT TIME ZONE 'UTC'",
+        "tool = 'demo-cli' AND id_time >= '{}'::timestamp AT TIME ZONE 'UTC' AND id_time < '{}'::timestamp AT TIME "
+        "ZONE 'UTC'",
         from, to);
     const std::string range = fmt::format("tool=demo-cli&from={}&to={}&tz=UTC", from, to);
 
@@ -186,11 +194,13 @@ TEST_CASE("dashboard: the page in Chromium shows what SQL and /v1/query say, fil
     const std::string failed = collector.query("SELECT count(*) FROM events WHERE success = false AND " + in_range);
     const double success_rate = std::stod(collector.query(
         "SELECT (count(*) FILTER (WHERE success))::float8 / count(success) FROM events WHERE " + in_range));
-    CHECK(std::stod(single_value(collector, token, range + "&metric=success_rate")) == Approx(success_rate).epsilon(1e-12));
-    const std::string commands = json_object(collector.query(
-        "SELECT name, count(*) FROM events WHERE kind = 1 AND " + in_range + " GROUP BY name ORDER BY name"));
-    const std::string linux_commands = json_object(collector.query(
-        "SELECT name, count(*) FROM events WHERE kind = 1 AND os = 'linux' AND " + in_range + " GROUP BY name ORDER BY name"));
+    CHECK(std::stod(single_value(collector, token, range + "&metric=success_rate")) ==
+          Approx(success_rate).epsilon(1e-12));
+    const std::string commands = json_object(collector.query("SELECT name, count(*) FROM events WHERE kind = 1 AND " +
+                                                             in_range + " GROUP BY name ORDER BY name"));
+    const std::string linux_commands =
+        json_object(collector.query("SELECT name, count(*) FROM events WHERE kind = 1 AND os = 'linux' AND " +
+                                    in_range + " GROUP BY name ORDER BY name"));
     const std::string p95 = single_value(collector, token, range + "&metric=duration_p95");
     const double exact_p95 = std::stod(collector.query(
         "SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_us) FROM events WHERE " + in_range));

@@ -48,7 +48,8 @@ TEST_CASE("cohorts: parameters as /v1/query spells them, and nothing else") {
     CHECK(params.from == "2026-10-01");
     CHECK(std::get<CohortParams>(parse_cohorts("tool=t")).interval == Interval::week);
     CHECK(std::get<std::string>(parse_cohorts("tool=t&interval=hour")) == "interval: day, week or month");
-    CHECK(std::get<std::string>(parse_cohorts("tool=t&metric=events")) == "cohorts take only tool, interval, from and to");
+    CHECK(std::get<std::string>(parse_cohorts("tool=t&metric=events")) ==
+          "cohorts take only tool, interval, from and to");
     CHECK(std::get<std::string>(parse_cohorts("interval=week")) == "tool: required");
     CHECK(std::get<std::string>(parse_cohorts("tool=t&from=yesterday")).rfind("from:", 0) == 0);
 

@@ -63,11 +63,14 @@ std::string server_field(const std::string& csv, const std::string& server, cons
 
 }  // namespace
 
-std::string haproxy_config(unsigned short listen_port, const fs::path& stats_socket, const std::vector<Backend>& backends) {
+std::string haproxy_config(unsigned short listen_port, const fs::path& stats_socket,
+                           const std::vector<Backend>& backends) {
     std::ostringstream c;
     c << "global\n"
          "  maxconn 256\n"
-         "  stats socket " << stats_socket.string() << " mode 600 level user\n"
+         "  stats socket "
+      << stats_socket.string()
+      << " mode 600 level user\n"
          "defaults\n"
          "  mode http\n"
          "  timeout connect 1s\n"
@@ -77,7 +80,9 @@ std::string haproxy_config(unsigned short listen_port, const fs::path& stats_soc
          "  retries 3\n"
          "  option redispatch 1\n"
          "frontend ingest\n"
-         "  bind 127.0.0.1:" << listen_port << "\n"
+         "  bind 127.0.0.1:"
+      << listen_port
+      << "\n"
          "  default_backend collectors\n"
          "backend collectors\n"
          "  balance roundrobin\n"
@@ -92,7 +97,8 @@ std::string haproxy_config(unsigned short listen_port, const fs::path& stats_soc
 
 HaProxy::HaProxy(std::vector<Backend> backends) {
     if (::access(kHaproxy, X_OK) != 0) {
-        throw std::runtime_error(std::string(kHaproxy) + " not found: apt-get install haproxy (scripts/install-deps.sh)");
+        throw std::runtime_error(std::string(kHaproxy) +
+                                 " not found: apt-get install haproxy (scripts/install-deps.sh)");
     }
     port_ = free_tcp_port();
     const fs::path config = dir_ / "haproxy.cfg";

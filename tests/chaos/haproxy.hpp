@@ -21,7 +21,8 @@ struct Backend {
 /// a health check of GET /healthz every 100 ms (two failures mark a server DOWN, two successes UP),
 /// failed connects redispatched to another server, and no access log (the collector never keeps
 /// a client's address, so neither does its load balancer).
-std::string haproxy_config(unsigned short listen_port, const fs::path& stats_socket, const std::vector<Backend>& backends);
+std::string haproxy_config(unsigned short listen_port, const fs::path& stats_socket,
+                           const std::vector<Backend>& backends);
 
 class HaProxy {
 public:

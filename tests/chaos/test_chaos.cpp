@@ -65,9 +65,7 @@ std::string tail(const std::string& log, std::size_t bytes = 3000) {
     return log.size() <= bytes ? log : "..." + log.substr(log.size() - bytes);
 }
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 /// A tk-collector over a PostgreSQL it shares (CollectorFixture owns a cluster of its own).
 class Collector {
@@ -82,8 +80,8 @@ public:
     void start() {
         ++starts_;
         ProcessOptions options;
-        options.argv = {binary("tk-collector").string(), "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                        "--database-url", database_url_};
+        options.argv = {binary("tk-collector").string(),      "serve",          "--listen",
+                        "127.0.0.1:" + std::to_string(port_), "--database-url", database_url_};
         options.env = hermetic_env(dir_.path());
         options.stderr_file = log_file();
         process_.emplace(options);
@@ -131,8 +129,8 @@ public:
         open_gate(0);
         for (int i = 0; i < kClients; ++i) {
             ProcessOptions options;
-            options.argv = {TK_CHAOS_CLIENT, kTool, endpoint, key, std::to_string(i), std::to_string(kEvents),
-                            gate().string()};
+            options.argv = {TK_CHAOS_CLIENT,         kTool,          endpoint, key, std::to_string(i),
+                            std::to_string(kEvents), gate().string()};
             options.env = agent.env();
             options.stdout_file = out(i);
             options.stderr_file = dir_ / ("client-" + std::to_string(i) + ".err");
@@ -192,12 +190,15 @@ long long spool_records(const RunningAgent& agent) {
 }  // namespace
 
 // REQUIRE with the logs of every process attached, read when (and only when) it fails.
-#define REQUIRE_OR_SHOW_LOGS(condition)                                                                   \
-    do {                                                                                                  \
-        if (!(condition)) {                                                                               \
-            FAIL(#condition << "\n--- agent:\n" << tail(agent.log()) << "\n--- c1:\n" << tail(c1.log())      \
-                            << "\n--- c2:\n" << tail(c2.log()) << "\n--- haproxy:\n" << tail(haproxy.log())); \
-        }                                                                                                 \
+#define REQUIRE_OR_SHOW_LOGS(condition)                             \
+    do {                                                            \
+        if (!(condition)) {                                         \
+            FAIL(#condition << "\n--- agent:\n"                     \
+                            << tail(agent.log()) << "\n--- c1:\n"   \
+                            << tail(c1.log()) << "\n--- c2:\n"      \
+                            << tail(c2.log()) << "\n--- haproxy:\n" \
+                            << tail(haproxy.log()));                \
+        }                                                           \
     } while (false)
 
 TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, PostgreSQL restarted - every event once") {
@@ -206,8 +207,8 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     Collector c1("c1", postgres.url());
     Collector c2("c2", postgres.url());
     ProcessOptions create_key;
-    create_key.argv = {binary("tk-collector").string(), "keys", "create", "--tool", kTool, "--database-url",
-                       postgres.url()};
+    create_key.argv = {
+        binary("tk-collector").string(), "keys", "create", "--tool", kTool, "--database-url", postgres.url()};
     const RunResult made = run(create_key);
     REQUIRE(made.exit_code == 0);
     const std::string key = made.out.substr(0, made.out.find('\n'));
@@ -289,9 +290,8 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
     // (its spool watcher). They must not wait for the agent's next start.
     const long long left_in_spool = spool_records(agent);
     const long long expected = sent - dropped;
-    const bool drained = wait_every(100ms, 60s, [&] {
-        return agent.status().queue_events() == 0 && stored(postgres) >= expected;
-    });
+    const bool drained =
+        wait_every(100ms, 60s, [&] { return agent.status().queue_events() == 0 && stored(postgres) >= expected; });
     const double drain_s = seconds_since(clients_done);
 
     const long long rows = stored(postgres);
@@ -310,7 +310,8 @@ TEST_CASE("chaos: agent SIGKILLed, a collector SIGKILLed behind HAProxy, Postgre
               << "  faults: agent SIGKILL " << agent_kills << " (restarted " << agent_restarts << ")"
               << ", collector SIGKILL " << collector_kills << " (restarted " << collector_restarts
               << "), PostgreSQL restarts " << postgres_restarts << "\n"
-              << "  HAProxy's connections to c1 after its restart " << c1_served << ", to c2 in all " << c2_served << "\n"
+              << "  HAProxy's connections to c1 after its restart " << c1_served << ", to c2 in all " << c2_served
+              << "\n"
               << "  drained " << drain_s << " s after the last client exited; whole run " << seconds_since(run_start)
               << " s" << std::endl;
 

@@ -83,8 +83,13 @@ public:
 
     void start() {
         ProcessOptions options;
-        options.argv = {binary("tk-agent").string(), "--socket", env_.socket.string(), "--home", env_.home.string(),
-                        "--log-level", "warn"};
+        options.argv = {binary("tk-agent").string(),
+                        "--socket",
+                        env_.socket.string(),
+                        "--home",
+                        env_.home.string(),
+                        "--log-level",
+                        "warn"};
         options.stderr_file = env_.dir / ("agent-" + std::to_string(++starts_) + ".log");
         process_ = std::make_unique<ChildProcess>(options);
         if (!wait_for_unix_socket(env_.socket, 15s)) throw std::runtime_error("the agent did not start");

@@ -35,8 +35,8 @@ int main(void) {
     tk_get_stats(client, &stats);
     printf("sending=%d flushed=%d tracked=%llu delivered=%llu spooled=%llu dropped=%llu suppressed=%llu version=%s\n",
            tk_is_sending(client), flushed, (unsigned long long)stats.tracked, (unsigned long long)stats.delivered,
-           (unsigned long long)stats.spooled, (unsigned long long)stats.dropped,
-           (unsigned long long)stats.suppressed, tk_version());
+           (unsigned long long)stats.spooled, (unsigned long long)stats.dropped, (unsigned long long)stats.suppressed,
+           tk_version());
     tk_client_free(client);
     tk_client_free(NULL);
     if (!flushed || stats.tracked != 3) return 1;

@@ -65,9 +65,9 @@ TEST_CASE("events reach the agent with the right fields") {
     CHECK(build->attributes().at("ratio").double_value() == 0.5);
     CHECK(build->attributes().at("cached").bool_value());
     CHECK_FALSE(build->anonymous_id().empty());  // set by the agent
-    CHECK(std::abs(build->timestamp_unix_ms() -
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count()) < 60'000);
+    CHECK(std::abs(build->timestamp_unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count()) < 60'000);
     const v1::Event* feature = find_event(events, "cache.remote");
     REQUIRE(feature != nullptr);
     CHECK(feature->kind() == v1::EVENT_KIND_FEATURE);
@@ -111,10 +111,12 @@ TEST_CASE("the agent killed mid-stream and restarted: the host goes on, every ev
     agent.stop();
     agent.start();
     std::vector<v1::Event> events;
-    REQUIRE(wait_until([&] {
-        events = agent.events("my-cli");
-        return events.size() >= kEvents;
-    }, 15s));
+    REQUIRE(wait_until(
+        [&] {
+            events = agent.events("my-cli");
+            return events.size() >= kEvents;
+        },
+        15s));
     std::set<std::int64_t> seen;
     std::set<std::string> ids;
     for (const auto& event : events) {
@@ -232,10 +234,12 @@ TEST_CASE("agent absent: events are spooled, and imported when the agent starts"
     REQUIRE(read_spool(env.spool()).size() == 5);
     AgentUnderTest agent(env);
     std::vector<v1::Event> events;
-    REQUIRE(wait_until([&] {
-        events = agent.events("my-cli");
-        return events.size() >= 5;
-    }, 10s));
+    REQUIRE(wait_until(
+        [&] {
+            events = agent.events("my-cli");
+            return events.size() >= 5;
+        },
+        10s));
     CHECK(events.size() == 5);
     CHECK(events[0].name() == "offline");
     CHECK_FALSE(events[0].anonymous_id().empty());
@@ -295,10 +299,12 @@ TEST_CASE("demo-cli records each subcommand with its duration and outcome") {
     CHECK(run_demo({"--no-telemetry", "greet", "Bob"}).exit_code == 0);
 
     std::vector<v1::Event> events;
-    REQUIRE(wait_until([&] {
-        events = agent.events("demo-cli");
-        return events.size() >= 3;
-    }, 10s));
+    REQUIRE(wait_until(
+        [&] {
+            events = agent.events("demo-cli");
+            return events.size() >= 3;
+        },
+        10s));
     CHECK(events.size() == 3);
     const v1::Event* greet_event = find_event(events, "greet");
     REQUIRE(greet_event != nullptr);

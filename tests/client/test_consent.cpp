@@ -32,7 +32,9 @@ public:
         ::close(master_);
     }
     int fd() const { return terminal_; }
-    void type(const std::string& keys) { REQUIRE(::write(master_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size())); }
+    void type(const std::string& keys) {
+        REQUIRE(::write(master_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+    }
     // What the helper wrote (and the terminal echoed) so far.
     std::string screen() {
         std::string text;

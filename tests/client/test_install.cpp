@@ -14,7 +14,8 @@ RunResult must_run(std::vector<std::string> argv, const std::map<std::string, st
     options.argv = std::move(argv);
     options.env = env;
     RunResult result = run(options, 120s);
-    INFO(options.argv[0] << " " << (options.argv.size() > 1 ? options.argv[1] : "") << "\n" << result.out << result.err);
+    INFO(options.argv[0] << " " << (options.argv.size() > 1 ? options.argv[1] : "") << "\n"
+                         << result.out << result.err);
     REQUIRE(result.exit_code == 0);
     return result;
 }
@@ -32,7 +33,8 @@ bool any_file_mentions(const fs::path& dir, const std::string& needle) {
 TEST_CASE("find_package(telemetry_kit) from an installed prefix: build and run a consumer") {
     TempDir root;
     const fs::path prefix = root / "prefix";
-    must_run({TK_CMAKE_COMMAND, "--install", TK_INSTALL_BINARY_DIR, "--prefix", prefix.string(), "--component", "client"});
+    must_run(
+        {TK_CMAKE_COMMAND, "--install", TK_INSTALL_BINARY_DIR, "--prefix", prefix.string(), "--component", "client"});
 
     // Public headers only: nothing generated, nothing internal.
     const fs::path include = prefix / "include" / "telemetry_kit";
@@ -51,7 +53,8 @@ TEST_CASE("find_package(telemetry_kit) from an installed prefix: build and run a
     auto env = hermetic_env(root / "run");
     env["TELEMETRY_KIT_DEBUG"] = "1";
     const RunResult cpp = must_run({(build / "consumer").string()}, env);
-    CHECK(cpp.err.find(R"("tool":"consumer","tool_version":"1.0.0","kind":"command","name":"build")") != std::string::npos);
+    CHECK(cpp.err.find(R"("tool":"consumer","tool_version":"1.0.0","kind":"command","name":"build")") !=
+          std::string::npos);
     CHECK(cpp.err.find(R"("name":"cache.remote")") != std::string::npos);
     const RunResult c = must_run({(build / "consumer_c").string()}, env);
     CHECK(c.err.find(R"("tool":"consumer-c")") != std::string::npos);

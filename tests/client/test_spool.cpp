@@ -216,7 +216,8 @@ TEST_CASE("4 processes x 10,000 events with the agent up: every event reaches th
     const auto start = std::chrono::steady_clock::now();
     std::vector<v1::Event> events;
     const bool all = wait_until(
-        [&] { return (events = control.events("burst")).size() >= static_cast<std::size_t>(kProcesses * kEvents); }, 10s);
+        [&] { return (events = control.events("burst")).size() >= static_cast<std::size_t>(kProcesses * kEvents); },
+        10s);
     std::cout << "burst: " << events.size() << " of " << kProcesses * kEvents << " queued, "
               << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
               << " ms after the last client exited\n";

@@ -34,7 +34,9 @@ struct ServiceSandbox {
         fs::permissions(dir / "run", fs::perms::owner_all);
     }
     fs::path unit_dir() const { return fs::path(env.at("XDG_CONFIG_HOME")) / "systemd" / "user"; }
-    fs::path plist() const { return fs::path(env.at("HOME")) / "Library" / "LaunchAgents" / "dev.telemetry-kit.agent.plist"; }
+    fs::path plist() const {
+        return fs::path(env.at("HOME")) / "Library" / "LaunchAgents" / "dev.telemetry-kit.agent.plist";
+    }
     fs::path state_dir() const { return fs::path(env.at("XDG_STATE_HOME")) / "telemetry-kit"; }
 
     /// Puts a recording `name` first on PATH. `script` is the body of a shell `case "$*" in`.
@@ -103,8 +105,9 @@ TEST_CASE("tk service install --dry-run prints the systemd units and commands an
     const std::string state = box.state_dir().string();
     const bool in_tmp = state.rfind("/tmp/", 0) == 0 || state.rfind("/var/tmp/", 0) == 0;
     CHECK(contains(out, in_tmp ? "\nPrivateTmp=no\n" : "\nPrivateTmp=yes\n"));
-    CHECK(contains(out, "would run: systemctl --user daemon-reload\n"
-                        "would run: systemctl --user enable --now telemetry-kit-agent.socket\n"));
+    CHECK(contains(out,
+                   "would run: systemctl --user daemon-reload\n"
+                   "would run: systemctl --user enable --now telemetry-kit-agent.socket\n"));
     CHECK_FALSE(contains(out, "@TK_"));
     CHECK(contains(out, "nothing was written"));
     CHECK_FALSE(fs::exists(box.unit_dir()));
@@ -119,9 +122,13 @@ TEST_CASE("tk service install --dry-run prints the launchd plist and launchctl c
     CHECK(contains(out, "<string>" + agent() + "</string>"));
     CHECK(contains(out, "<key>SockPathName</key>"));
     const std::string uid = std::to_string(::getuid());
-    CHECK(contains(out, "would run: launchctl bootout gui/" + uid + "/dev.telemetry-kit.agent\n"
-                        "would run: launchctl enable gui/" + uid + "/dev.telemetry-kit.agent\n"
-                        "would run: launchctl bootstrap gui/" + uid + " " + box.plist().string() + "\n"));
+    CHECK(contains(out, "would run: launchctl bootout gui/" + uid +
+                            "/dev.telemetry-kit.agent\n"
+                            "would run: launchctl enable gui/" +
+                            uid +
+                            "/dev.telemetry-kit.agent\n"
+                            "would run: launchctl bootstrap gui/" +
+                            uid + " " + box.plist().string() + "\n"));
     CHECK_FALSE(contains(out, "@TK_"));
     CHECK_FALSE(fs::exists(box.plist()));
 }
@@ -145,7 +152,8 @@ TEST_CASE("tk service install writes units systemd-analyze accepts, then enables
 
     // The real systemd checks the files as its user manager would load them.
     const auto verify = run_tool({"systemd-analyze", "verify", "--user", socket_unit.string(), service_unit.string()},
-                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")}, {"HOME", box.env.at("HOME")},
+                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")},
+                                  {"HOME", box.env.at("HOME")},
                                   {"XDG_CONFIG_HOME", box.env.at("XDG_CONFIG_HOME")}});
     INFO(verify.err);
     CHECK(verify.exit_code == 0);
@@ -164,7 +172,8 @@ TEST_CASE("tk service install writes units systemd-analyze accepts, then enables
     INFO(moved.out << moved.err);
     CHECK(moved.exit_code == 0);
     CHECK(contains(moved.out, "updated " + socket_unit.string()));
-    CHECK(contains(read_file(socket_unit), "\nListenStream=" + socket.string() + "\n"));  // unquoted: systemd takes it verbatim
+    CHECK(contains(read_file(socket_unit),
+                   "\nListenStream=" + socket.string() + "\n"));  // unquoted: systemd takes it verbatim
     CHECK(box.recorded() == load + load + load + "systemctl --user restart telemetry-kit-agent.socket\n");
 }
 
@@ -207,10 +216,12 @@ TEST_CASE("tk service install finds tk-agent on PATH and carries TELEMETRY_KIT_H
     CHECK(contains(unit, "\nExecStartPre=+/bin/mkdir -p -m 0700 \"" + home.string() + "\"\n"));
     CHECK_FALSE(contains(unit, "XDG_STATE_HOME"));  // TELEMETRY_KIT_HOME decides the state dir
     // The real systemd parses the quoted path.
-    const auto verify = run_tool({"systemd-analyze", "verify", "--user", (box.unit_dir() / "telemetry-kit-agent.socket").string(),
-                                  (box.unit_dir() / "telemetry-kit-agent.service").string()},
-                                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")}, {"HOME", box.env.at("HOME")},
-                                  {"XDG_CONFIG_HOME", box.env.at("XDG_CONFIG_HOME")}});
+    const auto verify =
+        run_tool({"systemd-analyze", "verify", "--user", (box.unit_dir() / "telemetry-kit-agent.socket").string(),
+                  (box.unit_dir() / "telemetry-kit-agent.service").string()},
+                 {{"XDG_RUNTIME_DIR", box.env.at("XDG_RUNTIME_DIR")},
+                  {"HOME", box.env.at("HOME")},
+                  {"XDG_CONFIG_HOME", box.env.at("XDG_CONFIG_HOME")}});
     INFO(verify.err);
     CHECK(verify.exit_code == 0);
     CHECK(verify.err.empty());
@@ -268,7 +279,8 @@ TEST_CASE("tk service status says how to recover an agent that hit systemd's sta
     INFO(status.out << status.err);
     CHECK(status.exit_code == 1);
     CHECK(contains(status.out, "socket: enabled, failed\n"));
-    CHECK(contains(status.out, "systemctl --user reset-failed telemetry-kit-agent.service telemetry-kit-agent.socket\n"));
+    CHECK(
+        contains(status.out, "systemctl --user reset-failed telemetry-kit-agent.service telemetry-kit-agent.socket\n"));
     CHECK(contains(status.out, "systemctl --user start telemetry-kit-agent.socket\n"));
 }
 
@@ -279,10 +291,16 @@ TEST_CASE("tk service install for launchd writes a well-formed plist with the ke
     INFO(result.out << result.err);
     REQUIRE(result.exit_code == 0);
     const std::string uid = std::to_string(::getuid());
-    CHECK(box.recorded() == "launchctl print gui/" + uid + "\n"
-                            "launchctl bootout gui/" + uid + "/dev.telemetry-kit.agent\n"
-                            "launchctl enable gui/" + uid + "/dev.telemetry-kit.agent\n"
-                            "launchctl bootstrap gui/" + uid + " " + box.plist().string() + "\n");
+    CHECK(box.recorded() == "launchctl print gui/" + uid +
+                                "\n"
+                                "launchctl bootout gui/" +
+                                uid +
+                                "/dev.telemetry-kit.agent\n"
+                                "launchctl enable gui/" +
+                                uid +
+                                "/dev.telemetry-kit.agent\n"
+                                "launchctl bootstrap gui/" +
+                                uid + " " + box.plist().string() + "\n");
 
     const fs::path plist = box.plist();
     const auto lint = run_tool({"xmllint", "--noout", plist.string()});
@@ -291,7 +309,8 @@ TEST_CASE("tk service install for launchd writes a well-formed plist with the ke
     const std::string top = "/plist[@version='1.0']/dict/";
     CHECK(plist_value(plist, top + "key[.='Label']/following-sibling::*[1]") == "dev.telemetry-kit.agent");
     CHECK(plist_value(plist, top + "key[.='ProgramArguments']/following-sibling::*[1]/string[1]") == agent());
-    const std::string listener = top + "key[.='Sockets']/following-sibling::dict[1]/key[.='Listeners']/following-sibling::dict[1]/";
+    const std::string listener =
+        top + "key[.='Sockets']/following-sibling::dict[1]/key[.='Listeners']/following-sibling::dict[1]/";
     const fs::path socket = fs::path(box.env.at("XDG_RUNTIME_DIR")) / "telemetry-kit" / "agent.sock";
     CHECK(plist_value(plist, listener + "key[.='SockPathName']/following-sibling::*[1]") == socket.string());
     CHECK(plist_value(plist, listener + "key[.='SockPathMode']/following-sibling::*[1]") == "384");
@@ -329,7 +348,8 @@ TEST_CASE("tk service uninstall removes the files and keeps the data, --purge de
     CHECK_FALSE(fs::exists(box.unit_dir() / "telemetry-kit-agent.service"));
     CHECK(contains(kept.out, "your data stays in " + home.string()));
     CHECK(fs::exists(home / "queue.db"));
-    CHECK(contains(box.recorded(), "systemctl --user disable --now telemetry-kit-agent.socket telemetry-kit-agent.service\n"));
+    CHECK(contains(box.recorded(),
+                   "systemctl --user disable --now telemetry-kit-agent.socket telemetry-kit-agent.service\n"));
 
     // A running agent holds the state dir: purge refuses and deletes nothing.
     fs::remove(home / "queue.db");

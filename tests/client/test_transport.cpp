@@ -103,7 +103,8 @@ telemetry_kit::Config demo_config() { return {"my-cli", "1.2.0", "https://teleme
 
 }  // namespace
 
-TEST_CASE("a stalled agent (accepts, never reads): calls stay fast, memory bounded, every event not dropped is spooled") {
+TEST_CASE(
+    "a stalled agent (accepts, never reads): calls stay fast, memory bounded, every event not dropped is spooled") {
     ClientHome env;
     FakeAgent agent(env.socket, /*hang_up=*/false);
     const std::string padding(120, 'x');

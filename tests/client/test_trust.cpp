@@ -36,11 +36,11 @@ std::optional<passwd> nobody() {
     return *pw;
 }
 
-#define REQUIRE_ROOT_AND_NOBODY(pw)                                                               \
-    const auto pw = nobody();                                                                    \
-    if (!pw) {                                                                                    \
-        WARN("skipped: needs root and a 'nobody' user to act as another local user");             \
-        return;                                                                                   \
+#define REQUIRE_ROOT_AND_NOBODY(pw)                                                   \
+    const auto pw = nobody();                                                         \
+    if (!pw) {                                                                        \
+        WARN("skipped: needs root and a 'nobody' user to act as another local user"); \
+        return;                                                                       \
     }
 
 /// A listening socket at `path` whose listener is another user: bound here, then listen()ed in a
@@ -73,7 +73,8 @@ public:
         for (int conn; (conn = ::accept(fd_, nullptr, nullptr)) >= 0;) {
             char buffer[4096];
             ssize_t n;
-            while ((n = ::recv(conn, buffer, sizeof buffer, MSG_DONTWAIT)) > 0) bytes.append(buffer, static_cast<std::size_t>(n));
+            while ((n = ::recv(conn, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+                bytes.append(buffer, static_cast<std::size_t>(n));
             ::close(conn);
             ++connections_;
         }
@@ -143,7 +144,8 @@ TEST_CASE("debug mode says when the socket belongs to another user") {
     ImpostorListener impostor(env.socket, pw->pw_uid, pw->pw_gid);
     ProcessOptions options;
     options.argv = {binary("demo-cli").string(), "greet", "Ada"};
-    options.env = {{"TELEMETRY_KIT_HOME", env.home.string()}, {"TELEMETRY_KIT_SOCKET", env.socket.string()},
+    options.env = {{"TELEMETRY_KIT_HOME", env.home.string()},
+                   {"TELEMETRY_KIT_SOCKET", env.socket.string()},
                    {"TELEMETRY_KIT_DEBUG", "1"}};
     const auto result = run(options, 20s);
     CHECK(result.exit_code == 0);

@@ -47,8 +47,8 @@ std::vector<std::string> spool_records_of(const std::string& bytes) {
 std::string full_event() {
     static const std::string id = tk::to_bytes(tk::uuid_v7());
     static const std::vector<Attribute> attributes = {
-        {"target", "release"}, {"jobs", 8},       {"negative", -5},  {"zero", 0},
-        {"ratio", 0.25},       {"cached", false}, {"empty", ""},     {"big", std::int64_t{1} << 40}};
+        {"target", "release"}, {"jobs", 8},       {"negative", -5}, {"zero", 0},
+        {"ratio", 0.25},       {"cached", false}, {"empty", ""},    {"big", std::int64_t{1} << 40}};
     wire::EventFields event;
     event.id = id;
     event.tool = "my-cli";

@@ -58,6 +58,8 @@ inline BatchAck parse_ack(const HttpResponse& response) {
 }
 
 /// "ids" of the ack's accepted list, as a set of 16-byte strings.
-inline std::set<std::string> accepted_ids(const BatchAck& ack) { return {ack.accepted().begin(), ack.accepted().end()}; }
+inline std::set<std::string> accepted_ids(const BatchAck& ack) {
+    return {ack.accepted().begin(), ack.accepted().end()};
+}
 
 }  // namespace tk::test

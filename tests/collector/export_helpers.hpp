@@ -48,7 +48,8 @@ inline void ensure_partitions(const CollectorFixture& collector, const std::stri
 /// outcomes, durations, platforms. Much faster than sending them; the rollups are not kept (the
 /// export reads only `events`). Call ensure_partitions() first.
 inline void generate_events(const CollectorFixture& collector, const std::string& tool, long long count, int hours) {
-    const std::string step_ms = std::to_string(std::max<long long>(1, (std::int64_t{hours} * 3'600'000 - 120'000) / count));
+    const std::string step_ms =
+        std::to_string(std::max<long long>(1, (std::int64_t{hours} * 3'600'000 - 120'000) / count));
     // In statements of 100,000 rows: each psql call has a 60 s deadline, and a loaded machine
     // took 56 s for a million at once.
     for (long long first = 1; first <= count; first += 100'000) {
@@ -57,16 +58,23 @@ inline void generate_events(const CollectorFixture& collector, const std::string
             "INSERT INTO events (event_id, id_time, tool, tool_version, kind, name, occurred_at, received_at,"
             " anonymous_id, attributes, success, duration_us, exit_code, ci, os, os_version, arch, agent_version)"
             " SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid,"
-            " to_timestamp(ms / 1000.0), '" + tool + "', '1.' || (i % 40), 1 + (i % 3)::smallint, 'command-' || (i % 300),"
+            " to_timestamp(ms / 1000.0), '" +
+            tool +
+            "', '1.' || (i % 40), 1 + (i % 3)::smallint, 'command-' || (i % 300),"
             " to_timestamp(ms / 1000.0), now(), md5('install' || (i % 5000)),"
-            " jsonb_build_object('cache', CASE WHEN i % 2 = 0 THEN 'hit' ELSE 'miss' END, 'jobs', i % 16, 'runtime', 'node 20'),"
-            " CASE i % 10 WHEN 0 THEN false WHEN 1 THEN NULL ELSE true END, CASE WHEN i % 4 = 0 THEN NULL ELSE (i::bigint * 7919) % 10000000 END,"
+            " jsonb_build_object('cache', CASE WHEN i % 2 = 0 THEN 'hit' ELSE 'miss' END, 'jobs', i % 16, 'runtime', "
+            "'node 20'),"
+            " CASE i % 10 WHEN 0 THEN false WHEN 1 THEN NULL ELSE true END, CASE WHEN i % 4 = 0 THEN NULL ELSE "
+            "(i::bigint * 7919) % 10000000 END,"
             " CASE i % 10 WHEN 0 THEN 1 WHEN 1 THEN NULL ELSE 0 END, i % 7 = 0,"
             " CASE i % 3 WHEN 0 THEN 'linux' WHEN 1 THEN 'macos' ELSE 'windows' END,"
             " CASE i % 3 WHEN 0 THEN 'debian 12' WHEN 1 THEN 'macos 14' ELSE 'windows 11' END,"
             " CASE WHEN i % 5 = 0 THEN 'arm64' ELSE 'x86_64' END, '0.9.0'"
-            " FROM (SELECT i, (extract(epoch FROM now()) * 1000)::bigint - 60000 - i::bigint * " + step_ms + " AS ms,"
-            " md5(i::text) AS h FROM generate_series(" + std::to_string(first) + ", " + std::to_string(last) + ") i) g");
+            " FROM (SELECT i, (extract(epoch FROM now()) * 1000)::bigint - 60000 - i::bigint * " +
+            step_ms +
+            " AS ms,"
+            " md5(i::text) AS h FROM generate_series(" +
+            std::to_string(first) + ", " + std::to_string(last) + ") i) g");
     }
 }
 
@@ -110,7 +118,8 @@ inline StreamedExport stream_export(unsigned short port, const std::string& toke
         const std::size_t got = piece.size() - parser.get().body().size;
         result.bytes += got;
         result.lines += static_cast<std::uint64_t>(std::count(piece.data(), piece.data() + got, '\n'));
-        if (result.kept.size() < keep_bytes) result.kept.append(piece.data(), std::min(got, keep_bytes - result.kept.size()));
+        if (result.kept.size() < keep_bytes)
+            result.kept.append(piece.data(), std::min(got, keep_bytes - result.kept.size()));
     }
     result.complete = !ec && parser.is_done();
     return result;
@@ -119,8 +128,8 @@ inline StreamedExport stream_export(unsigned short port, const std::string& toke
 /// psql on the collector's database with `input` on its stdin (for COPY ... FROM STDIN).
 inline std::string psql_with_input(CollectorFixture& collector, const std::string& sql, const std::string& input) {
     ProcessOptions options;
-    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                    "-d", collector.postgres().conninfo(), "-c", sql};
+    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                    collector.postgres().conninfo(),        "-c", sql};
     options.stdin_data = input;
     const auto result = run(options, std::chrono::seconds(60));
     INFO(result.err);

@@ -36,8 +36,8 @@ inline std::vector<Event> random_events(const std::string& tool, int count, std:
     const std::int64_t now_ms = static_cast<std::int64_t>(tk::uuid_v7_unix_ms(tk::uuid_v7()));
     std::vector<Event> events;
     for (int i = 0; i < count; ++i) {
-        Event event = make_event(tool, pick({"build", "test", "run", "deploy", "lint"}),
-                                 "install-" + std::to_string(rng() % 40));
+        Event event =
+            make_event(tool, pick({"build", "test", "run", "deploy", "lint"}), "install-" + std::to_string(rng() % 40));
         const std::int64_t ms = now_ms - static_cast<std::int64_t>(rng() % (72ull * 3'600'000));
         event.set_id(id_at(ms, rng));
         event.set_timestamp_unix_ms(ms);
@@ -54,7 +54,8 @@ inline std::vector<Event> random_events(const std::string& tool, int count, std:
         if (rng() % 4 == 0) {
             event.clear_duration_us();
         } else {
-            event.set_duration_us(static_cast<std::int64_t>(std::pow(10.0, static_cast<double>(rng() % 6000) / 1000.0)));
+            event.set_duration_us(
+                static_cast<std::int64_t>(std::pow(10.0, static_cast<double>(rng() % 6000) / 1000.0)));
         }
         if (rng() % 10 == 0) event.set_kind(telemetry_kit::v1::EVENT_KIND_FEATURE);
         switch (rng() % 4) {  // exit codes: none, 0, or a failure's
@@ -68,10 +69,11 @@ inline std::vector<Event> random_events(const std::string& tool, int count, std:
 }
 
 inline void post_all(const CollectorFixture& collector, const std::string& key, const std::vector<Event>& events,
-              std::size_t per_batch) {
+                     std::size_t per_batch) {
     for (std::size_t start = 0; start < events.size(); start += per_batch) {
         Batch batch;
-        for (std::size_t i = start; i < std::min(events.size(), start + per_batch); ++i) *batch.add_events() = events[i];
+        for (std::size_t i = start; i < std::min(events.size(), start + per_batch); ++i)
+            *batch.add_events() = events[i];
         REQUIRE(post_batch(collector.port(), key, batch).status == 200);
     }
 }

@@ -110,8 +110,10 @@ TEST_CASE("events over a bound are rejected one by one with a reason and the res
     CHECK(count_rows(collector) == "2");
     CHECK(collector.query("SELECT name FROM events WHERE event_id = '" + hex_of(hostile) + "'") ==
           "x'); DROP TABLE events; --");
-    CHECK(collector.query("SELECT attributes->>'q' = E'\\'\\\\\\t\\n\\r\"\\\\N{}' AND attributes->>'k''\"\\' = 'ünïcødé ✓'"
-                          " FROM events WHERE event_id = '" + hex_of(hostile) + "'") == "t");
+    CHECK(collector.query(
+              "SELECT attributes->>'q' = E'\\'\\\\\\t\\n\\r\"\\\\N{}' AND attributes->>'k''\"\\' = 'ünïcødé ✓'"
+              " FROM events WHERE event_id = '" +
+              hex_of(hostile) + "'") == "t");
 
     const auto metrics = http_request(collector.port(), http::verb::get, "/metrics");
     CHECK(metrics.body.find("tk_collector_events_rejected_total{reason=\"nul_byte\"} 1") != std::string::npos);
@@ -149,7 +151,8 @@ TEST_CASE("whole-batch refusals: oversize 413 and malformed or too many events o
     CHECK(bad_utf8.status == 400);
 
     // Invalid UTF-8 inside a JSON body.
-    const std::string json_bad_utf8 = "{\"events\":[{\"id\":\"AZq7yPZ0dx2d4LJ5Fw3e4A==\",\"tool\":\"my-cli\",\"name\":\"b\xff\"}]}";
+    const std::string json_bad_utf8 =
+        "{\"events\":[{\"id\":\"AZq7yPZ0dx2d4LJ5Fw3e4A==\",\"tool\":\"my-cli\",\"name\":\"b\xff\"}]}";
     const auto json_response = post_batch(collector.port(), key, json_bad_utf8, "application/json");
     INFO(json_response.body);
     CHECK(json_response.status == 400);
@@ -195,7 +198,8 @@ TEST_CASE("missing or unknown or revoked keys get 401 and keys list and revoke w
     CHECK(post_batch(collector.port(), key, batch).status == 200);
 
     // Only the hash is stored.
-    CHECK(collector.query("SELECT count(*) FROM ingest_keys WHERE position('" + key.substr(3) + "' in encode(key_hash, 'escape')) > 0") == "0");
+    CHECK(collector.query("SELECT count(*) FROM ingest_keys WHERE position('" + key.substr(3) +
+                          "' in encode(key_hash, 'escape')) > 0") == "0");
     const auto listed = collector.run_command({"keys", "list"});
     REQUIRE(listed.exit_code == 0);
     CHECK(listed.out.find(key.substr(0, 11)) != std::string::npos);
@@ -326,7 +330,8 @@ TEST_CASE("a key over its rate limit gets 429 with Retry-After while other keys 
 
 TEST_CASE("migrations are recorded and a newer schema than the binary knows stops start-up") {
     CollectorFixture collector;
-    CHECK(collector.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") == "1,2,3,4,5,6,7,8");
+    CHECK(collector.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") ==
+          "1,2,3,4,5,6,7,8");
     CHECK(collector.run_command({"migrate"}).exit_code == 0);  // idempotent
     CHECK(collector.query("SELECT count(*) FROM schema_version") == "8");
 
@@ -347,20 +352,27 @@ TEST_CASE("SIGTERM lets an in-flight request finish and then exits 0") {
 
     // Hold the key table locked for a moment, so the next batch waits inside the database.
     ProcessOptions locker;
-    locker.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-d", collector.postgres().conninfo(), "-c",
+    locker.argv = {(postgres_bin_dir() / "psql").string(),
+                   "-X",
+                   "-q",
+                   "-d",
+                   collector.postgres().conninfo(),
+                   "-c",
                    "BEGIN; LOCK TABLE ingest_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"};
     locker.stdout_file = "/dev/null";
     ChildProcess lock(locker);
     REQUIRE(wait_until([&] {
-        return collector.query("SELECT count(*) FROM pg_locks WHERE relation = 'ingest_keys'::regclass AND granted"
-                               " AND mode = 'AccessExclusiveLock'") == "1";
+        return collector.query(
+                   "SELECT count(*) FROM pg_locks WHERE relation = 'ingest_keys'::regclass AND granted"
+                   " AND mode = 'AccessExclusiveLock'") == "1";
     }));
 
     HttpResponse in_flight;
     std::thread client([&] { in_flight = post_batch(collector.port(), key, make_batch("my-cli", 5)); });
     REQUIRE(wait_until([&] {
-        return collector.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tk-collector'"
-                               " AND wait_event_type = 'Lock'") == "1";
+        return collector.query(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tk-collector'"
+                   " AND wait_event_type = 'Lock'") == "1";
     }));
     const auto overloaded = post_batch(collector.port(), key, make_batch("my-cli", 5));
     CHECK(overloaded.status == 503);
@@ -382,7 +394,8 @@ TEST_CASE("retention: expired events are rejected and expired partitions dropped
     // One generator per id: a generator never goes back in time.
     const auto id_at = [](std::uint64_t unix_ms) { return tk::to_bytes(tk::UuidV7Generator().next_at(unix_ms)); };
     const auto now_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
     Batch batch;
     Event recent = make_event("my-cli");
     recent.set_id(id_at((now_ms - 10ull * 86'400'000)));
@@ -401,16 +414,19 @@ TEST_CASE("retention: expired events are rejected and expired partitions dropped
     collector.query("CREATE TABLE events_p202001 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2020-02-01')");
     collector.stop();
     collector.start();
-    CHECK(wait_until([&] { return collector.query("SELECT count(*) FROM pg_class WHERE relname = 'events_p202001'") == "0"; }));
+    CHECK(wait_until(
+        [&] { return collector.query("SELECT count(*) FROM pg_class WHERE relname = 'events_p202001'") == "0"; }));
     CHECK(count_rows(collector) == "1");
     // Next month's partition is made ahead of time.
     CHECK(wait_until([&] {
-        return collector.query("SELECT count(*) FROM pg_class WHERE relname ="
-                               " to_char(now() AT TIME ZONE 'UTC' + interval '31 days', '\"events_p\"YYYYMM')") == "1";
+        return collector.query(
+                   "SELECT count(*) FROM pg_class WHERE relname ="
+                   " to_char(now() AT TIME ZONE 'UTC' + interval '31 days', '\"events_p\"YYYYMM')") == "1";
     }));
 }
 
-TEST_CASE("small things: erasure id with invalid UTF-8 is 400, revoke never logs the key, password file, protobuf's log") {
+TEST_CASE(
+    "small things: erasure id with invalid UTF-8 is 400, revoke never logs the key, password file, protobuf's log") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
 
@@ -429,8 +445,10 @@ TEST_CASE("small things: erasure id with invalid UTF-8 is 400, revoke never logs
     // The password from a file (the test cluster trusts every local user, so any password works).
     TempDir dir;
     { std::ofstream(dir / "password") << "not-on-the-command-line\n"; }
-    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "password").string()}).exit_code == 0);
-    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "missing").string()}).exit_code != 0);
+    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "password").string()}).exit_code ==
+          0);
+    CHECK(collector.run_command({"keys", "list", "--database-password-file", (dir / "missing").string()}).exit_code !=
+          0);
 
     // libprotobuf's complaints about bad strings go through the log, a few a minute, not one
     // raw stderr line per body.

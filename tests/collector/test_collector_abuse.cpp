@@ -70,7 +70,8 @@ std::string describe(const std::multiset<unsigned>& statuses) {
 
 }  // namespace
 
-TEST_CASE("a flood of 4 MiB bodies of empty events, with a bogus key and then a valid one, stays under the memory bound") {
+TEST_CASE(
+    "a flood of 4 MiB bodies of empty events, with a bogus key and then a valid one, stays under the memory bound") {
     CollectorFixture collector;
     const std::string key = collector.create_key("my-cli");
     const std::string body = empty_events_body(4 << 20);
@@ -172,7 +173,9 @@ long cpu_ticks(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("slow bodies: bodies trickling a byte a second hold at most --max-buffered-bytes and are cut off at --body-timeout") {
+TEST_CASE(
+    "slow bodies: bodies trickling a byte a second hold at most --max-buffered-bytes and are cut off at "
+    "--body-timeout") {
     CollectorFixture collector({"--body-timeout", "3", "--max-buffered-bytes", std::to_string(16 << 20)});
     const std::string key = collector.create_key("my-cli");
     const pid_t pid = collector.process()->pid();
@@ -246,7 +249,8 @@ TEST_CASE("fd exhaustion: out of file descriptors, accept backs off quietly and 
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);  // a pooled connection
     const pid_t pid = collector.process()->pid();
     std::size_t open_fds = 0;
-    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++open_fds;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        ++open_fds;
     const std::string limit = std::to_string(open_fds + 10);
     ProcessOptions prlimit_options;
     prlimit_options.argv = {"/usr/bin/prlimit", "--pid", std::to_string(pid), "--nofile=" + limit + ":" + limit};
@@ -277,7 +281,8 @@ namespace {
 /// A psql session of its own running `sql` (e.g. holding a lock) until it ends or is terminated.
 ChildProcess psql_session(CollectorFixture& collector, const std::string& sql) {
     ProcessOptions options;
-    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-d", collector.postgres().conninfo(), "-c", sql};
+    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-d",
+                    collector.postgres().conninfo(),        "-c", sql};
     options.stdout_file = "/dev/null";
     options.stderr_file = "/dev/null";
     return ChildProcess(options);
@@ -290,14 +295,16 @@ void terminate_sessions_running(CollectorFixture& collector, const std::string& 
 
 std::uint64_t now_ms() {
     return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
 template <class F>
 std::pair<HttpResponse, std::chrono::milliseconds> timed(F&& request) {
     const auto started = std::chrono::steady_clock::now();
     HttpResponse response = request();
-    return {response, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
+    return {response,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
 }
 
 }  // namespace
@@ -308,10 +315,12 @@ TEST_CASE("hung PostgreSQL: a held lock on events gives prompt 503s with Retry-A
     const pid_t pid = collector.process()->pid();
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
 
-    ChildProcess locker = psql_session(collector, "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120) /* tk-hold */; COMMIT;");
+    ChildProcess locker = psql_session(
+        collector, "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120) /* tk-hold */; COMMIT;");
     REQUIRE(wait_until([&] {
-        return collector.query("SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND granted"
-                               " AND mode = 'AccessExclusiveLock'") == "1";
+        return collector.query(
+                   "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND granted"
+                   " AND mode = 'AccessExclusiveLock'") == "1";
     }));
     const std::string body = make_batch("my-cli", 200).SerializeAsString();
     std::vector<std::thread> clients;
@@ -338,7 +347,9 @@ TEST_CASE("hung PostgreSQL: a held lock on events gives prompt 503s with Retry-A
     locker.wait();
 }
 
-TEST_CASE("hung PostgreSQL: with every PostgreSQL process stopped, requests get 503 at --request-timeout and ingest resumes") {
+TEST_CASE(
+    "hung PostgreSQL: with every PostgreSQL process stopped, requests get 503 at --request-timeout and ingest "
+    "resumes") {
     CollectorFixture collector({"--request-timeout", "2", "--db-connections", "2"});
     const std::string key = collector.create_key("my-cli");
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
@@ -392,10 +403,12 @@ TEST_CASE("partition DDL cannot stall ingest behind a long analytics query") {
     const std::string key = collector.create_key("my-cli");
     REQUIRE(post_batch(collector.port(), key, make_batch("my-cli", 5)).status == 200);
     // An analytics query holding its lock on events (and every partition) for a long time.
-    ChildProcess analytics = psql_session(collector, "BEGIN; SELECT count(*) FROM events; SELECT pg_sleep(120) /* tk-analytics */; COMMIT;");
+    ChildProcess analytics =
+        psql_session(collector, "BEGIN; SELECT count(*) FROM events; SELECT pg_sleep(120) /* tk-analytics */; COMMIT;");
     REQUIRE(wait_until([&] {
-        return collector.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%tk-analytics%'"
-                               " AND state = 'active' AND pid <> pg_backend_pid()") == "1";
+        return collector.query(
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%tk-analytics%'"
+                   " AND state = 'active' AND pid <> pg_backend_pid()") == "1";
     }));
 
     // A batch from three months ago needs a new partition: its DDL gives up on the lock (503,
@@ -457,8 +470,8 @@ unsigned post_from(const std::string& local_address, unsigned short port, const 
 }  // namespace
 
 TEST_CASE("rate limits: a holder of the public key cannot drain it for users elsewhere, and made-up keys are limited") {
-    CollectorFixture collector({"--rate-limit", "0.1", "--rate-burst", "3", "--key-lookup-rate-limit", "0.1",
-                                "--key-lookup-rate-burst", "5"});
+    CollectorFixture collector(
+        {"--rate-limit", "0.1", "--rate-burst", "3", "--key-lookup-rate-limit", "0.1", "--key-lookup-rate-burst", "5"});
     const std::string key = collector.create_key("my-cli");
     const Batch batch = make_batch("my-cli", 1);
 

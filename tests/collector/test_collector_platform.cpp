@@ -32,8 +32,10 @@ TEST_CASE("platform facts are stored in their columns and bad ones are rejected 
     for (const auto& rejected : ack.rejected()) CHECK(rejected.reason().find("agent_version") != std::string::npos);
 
     const auto row = [&](const Event& event) {
-        return collector.query("SELECT os || '|' || os_version || '|' || arch || '|' || agent_version FROM events"
-                               " WHERE event_id = '" + tk::uuid_bytes_to_string(event.id()) + "'");
+        return collector.query(
+            "SELECT os || '|' || os_version || '|' || arch || '|' || agent_version FROM events"
+            " WHERE event_id = '" +
+            tk::uuid_bytes_to_string(event.id()) + "'");
     };
     CHECK(row(stamped) == "linux|debian 12|x86_64|0.1.0");
     CHECK(row(unknown) == "|||");

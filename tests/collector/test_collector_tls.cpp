@@ -28,13 +28,14 @@ void make_self_signed(const fs::path& cert, const fs::path& key) {
     X509_gmtime_adj(X509_getm_notAfter(x509), 3600);
     X509_set_pubkey(x509, pkey);
     X509_NAME* name = X509_get_subject_name(x509);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1,
+                               0);
     X509_set_issuer_name(x509, name);
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, x509, x509, nullptr, nullptr, 0);
-    for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
-                                     std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    for (const auto& [nid, value] :
+         {std::pair{NID_subject_alt_name, "IP:127.0.0.1"}, std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
         X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
         REQUIRE(extension != nullptr);
         X509_add_ext(x509, extension, -1);
@@ -94,9 +95,10 @@ TEST_CASE("HTTPS with a self-signed certificate verified against it as a CA file
     const std::string key = collector.create_key("my-cli");
 
     CHECK(https_request(collector.port(), dir / "cert.pem", http::verb::get, "/healthz").status == 200);
-    const auto response = https_request(collector.port(), dir / "cert.pem", http::verb::post, "/v1/batches",
-                                        make_batch("my-cli", 20).SerializeAsString(),
-                                        {{"Authorization", "Bearer " + key}, {"Content-Type", "application/x-protobuf"}});
+    const auto response =
+        https_request(collector.port(), dir / "cert.pem", http::verb::post, "/v1/batches",
+                      make_batch("my-cli", 20).SerializeAsString(),
+                      {{"Authorization", "Bearer " + key}, {"Content-Type", "application/x-protobuf"}});
     REQUIRE(response.status == 200);
     BatchAck ack;
     REQUIRE(ack.ParseFromString(response.body));
@@ -104,9 +106,9 @@ TEST_CASE("HTTPS with a self-signed certificate verified against it as a CA file
     CHECK(collector.query("SELECT count(*) FROM events") == "20");
     // A streamed answer (chunked, written piece by piece) over TLS: GET /v1/export.
     const auto token = collector.run_command({"tokens", "create", "--tool", "my-cli"}).out;
-    const auto exported = https_request(collector.port(), dir / "cert.pem", http::verb::get,
-                                        "/v1/export?tool=my-cli&format=ndjson", {},
-                                        {{"Authorization", "Bearer " + token.substr(0, token.size() - 1)}});
+    const auto exported =
+        https_request(collector.port(), dir / "cert.pem", http::verb::get, "/v1/export?tool=my-cli&format=ndjson", {},
+                      {{"Authorization", "Bearer " + token.substr(0, token.size() - 1)}});
     CHECK(exported.status == 200);
     CHECK(std::count(exported.body.begin(), exported.body.end(), '\n') == 20);
 

@@ -72,7 +72,8 @@ TEST_CASE("validate_event accepts a plain event and names what is wrong with oth
     CHECK(reason([](Event& e) { (*e.mutable_attributes())[std::string(65, 'k')].set_int_value(1); }) ==
           "attribute key empty or too long");
     CHECK(reason([](Event& e) { e.set_timestamp_unix_ms(-1); }) == "timestamp out of range");
-    CHECK(reason([](Event& e) { e.set_kind(static_cast<telemetry_kit::v1::EventKind>(40000)); }) == "kind out of range");
+    CHECK(reason([](Event& e) { e.set_kind(static_cast<telemetry_kit::v1::EventKind>(40000)); }) ==
+          "kind out of range");
 }
 
 TEST_CASE("COPY text and JSON escaping keep every byte") {
@@ -140,7 +141,8 @@ TEST_CASE("scan_batch counts events from the wire bytes and never underestimates
     std::string tiny_attributes;
     for (int i = 0; i < 20000; ++i) tiny_attributes += field(7, field(1, std::to_string(i)) + field(2, ""));
     std::string strings_attribute;
-    for (int i = 0; i < 2000; ++i) strings_attribute += field(7, field(1, "k" + std::to_string(i)) + field(2, field(1, std::string(40, 'v'))));
+    for (int i = 0; i < 2000; ++i)
+        strings_attribute += field(7, field(1, "k" + std::to_string(i)) + field(2, field(1, std::string(40, 'v'))));
     const std::vector<std::pair<const char*, std::string>> bodies = {
         {"empty events", repeat(std::string("\x0a\x00", 2), 5000)},
         {"tiny attributes", field(1, tiny_attributes)},
@@ -245,9 +247,9 @@ TEST_CASE("the rate limiter forgets the least recently used bucket, so made-up n
 TEST_CASE("partitions are only made inside the retention window, whatever the id times asked for") {
     constexpr std::int64_t kDay = 86'400'000;
     const std::int64_t now = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
-    const auto months = partition_months({now, now + 31 * kDay, now - 20 * kDay, now - 400 * kDay, now + 400 * kDay,
-                                          0, 253'402'300'799'999},
-                                         /*retention_days=*/30, now);
+    const auto months = partition_months(
+        {now, now + 31 * kDay, now - 20 * kDay, now - 400 * kDay, now + 400 * kDay, 0, 253'402'300'799'999},
+        /*retention_days=*/30, now);
     // 2026-01, 2026-02 and 2025-12 (within 30 days back); not a year back, a year ahead, 1970 or 9999.
     CHECK(months == std::set<int>{2026 * 12 + 0, 2026 * 12 + 1, 2025 * 12 + 11});
     // Retention 0 keeps everything back, but nothing far ahead.
@@ -276,8 +278,8 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
         return event;
     };
     const std::vector<Event> events = {at(day_ms + 10, "build", "a"), at(day_ms + 20, "build", "a"),
-                                       at(day_ms + 3'600'000, "build", "b"), at(day_ms + 86'400'000, "te\"st,{}\\", "a"),
-                                       at(day_ms + 30, "build", "")};
+                                       at(day_ms + 3'600'000, "build", "b"),
+                                       at(day_ms + 86'400'000, "te\"st,{}\\", "a"), at(day_ms + 30, "build", "")};
     std::vector<const Event*> stored;
     for (const auto& event : events) stored.push_back(&event);
     const auto delta = detail::rollup_delta(stored);
@@ -298,10 +300,10 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(params[4] == "{\"build\",\"build\",\"te\\\"st,{}\\\\\"}");  // quoted, quote and backslash escaped
     CHECK(params[10] == "{3,1,1}");
     CHECK(params[17] == "{\"a\",\"b\"}");
-    CHECK(params[20] == "{20000,20001}");      // daily names: (day, build), (next day, the other name)
+    CHECK(params[20] == "{20000,20001}");  // daily names: (day, build), (next day, the other name)
     CHECK(params[24] == "{4,1}");
-    CHECK(params[25] == "{20000,20001}");      // daily platform: one combination a day
-    CHECK(params[35] == "{4,1}");              // daily durations: one bucket a day
+    CHECK(params[25] == "{20000,20001}");  // daily platform: one combination a day
+    CHECK(params[35] == "{4,1}");          // daily durations: one bucket a day
     CHECK(detail::rollup_params("my-cli", detail::RollupDelta{})[1] == "{}");
 }
 

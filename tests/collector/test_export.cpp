@@ -220,8 +220,8 @@ TEST_CASE("GET /v1/export and tk-collector export: every column round-trips in C
     REQUIRE(to_stdout.exit_code == 0);
     CHECK(to_stdout.out == csv.body);
     // Bad parameters: exit 2, a clear message, no file.
-    const auto bad = collector.run_command({"export", "--tool", "my-cli", "--from", "2026-02-30", "--output",
-                                            (dir / "bad.csv").string()});
+    const auto bad = collector.run_command(
+        {"export", "--tool", "my-cli", "--from", "2026-02-30", "--output", (dir / "bad.csv").string()});
     CHECK(bad.exit_code == 2);
     CHECK(bad.err.find("--from: YYYY-MM-DD") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "bad.csv"));
@@ -248,7 +248,8 @@ TEST_CASE("GET /v1/export: a token reads only its tools, and refusals come befor
     CHECK(with_key.body == "not a read token (ingest keys cannot read)\n");
     CHECK(get_export(collector.port(), "tkr_" + std::string(43, 'A'), "tool=alpha").status == 401);
     CHECK(http_request(collector.port(), http::verb::post, "/v1/export?tool=alpha", {},
-                       {{"Authorization", "Bearer " + alpha}}).status == 405);
+                       {{"Authorization", "Bearer " + alpha}})
+              .status == 405);
     REQUIRE(collector.run_command({"tokens", "revoke", alpha}).exit_code == 0);
     const auto revoked = get_export(collector.port(), alpha, "tool=alpha");
     CHECK(revoked.status == 401);
@@ -308,12 +309,15 @@ TEST_CASE("GET /v1/export: a stalled client is cut off after --export-write-time
         http::read_header(leaving.stream(), buffer, parser);
         CHECK(parser.get().result_int() == 200);
     }
-    CHECK(wait_until([&] {
-        const auto log = collector.log();
-        std::size_t stops = 0;
-        for (auto at = log.find("stopped after"); at != std::string::npos; at = log.find("stopped after", at + 1)) ++stops;
-        return stops == 2;
-    }, 20s));
+    CHECK(wait_until(
+        [&] {
+            const auto log = collector.log();
+            std::size_t stops = 0;
+            for (auto at = log.find("stopped after"); at != std::string::npos; at = log.find("stopped after", at + 1))
+                ++stops;
+            return stops == 2;
+        },
+        20s));
     const auto whole = stream_export(collector.port(), token, "tool=bulk");
     CHECK(whole.status == 200);
     CHECK(whole.complete);

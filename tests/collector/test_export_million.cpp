@@ -20,11 +20,20 @@ constexpr long long kEvents = 1'000'000;
 double bare_copy_seconds(CollectorFixture& collector, tk::collector::ExportFormat format, const std::string& from,
                          const std::string& to) {
     ProcessOptions options;
-    options.argv = {(postgres_bin_dir() / "psql").string(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null",
-                    "-d", collector.postgres().conninfo(), "-c",
-                    "BEGIN READ ONLY; SELECT set_config('tk.export_tool', 'bulk', true), set_config('tk.export_from', '" +
-                        from + "', true), set_config('tk.export_to', '" + to + "', true); " +
-                        tk::collector::export_copy_sql(format) + "; COMMIT;"};
+    options.argv = {
+        (postgres_bin_dir() / "psql").string(),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-o",
+        "/dev/null",
+        "-d",
+        collector.postgres().conninfo(),
+        "-c",
+        "BEGIN READ ONLY; SELECT set_config('tk.export_tool', 'bulk', true), set_config('tk.export_from', '" + from +
+            "', true), set_config('tk.export_to', '" + to + "', true); " + tk::collector::export_copy_sql(format) +
+            "; COMMIT;"};
     const auto started = std::chrono::steady_clock::now();
     const auto result = run(options, std::chrono::seconds(240));
     INFO(result.err);
@@ -49,13 +58,14 @@ TEST_CASE("GET /v1/export of 1,000,000 events streams in constant memory, in CSV
     const long before_kib = status_kib(pid, "VmHWM");
 
     // An explicit range around the generated events, the same for the export and the bare COPY.
-    const std::string from = collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '3 days', 'YYYY-MM-DD')");
+    const std::string from =
+        collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '3 days', 'YYYY-MM-DD')");
     const std::string to = collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYY-MM-DD')");
     for (const char* format : {"csv", "ndjson"}) {
         INFO(format);
         const auto started = std::chrono::steady_clock::now();
-        const auto exported = stream_export(collector.port(), token,
-                                            "tool=bulk&from=" + from + "&to=" + to + "&format=" + format);
+        const auto exported =
+            stream_export(collector.port(), token, "tool=bulk&from=" + from + "&to=" + to + "&format=" + format);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         REQUIRE(exported.status == 200);
         CHECK(exported.complete);
@@ -63,14 +73,16 @@ TEST_CASE("GET /v1/export of 1,000,000 events streams in constant memory, in CSV
         CHECK(exported.lines == static_cast<std::uint64_t>(kEvents) + 2 + header);
         const long peak_kib = status_kib(pid, "VmHWM");
         const double bare = bare_copy_seconds(
-            collector, std::string(format) == "csv" ? tk::collector::ExportFormat::csv : tk::collector::ExportFormat::ndjson,
+            collector,
+            std::string(format) == "csv" ? tk::collector::ExportFormat::csv : tk::collector::ExportFormat::ndjson,
             from + "T00:00:00", to + "T00:00:00");
-        std::printf("%s export: %llu rows, %.1f MB in %.1f s = %.0f rows/s; bare PostgreSQL COPY to psql: %.1f s; "
-                    "ratio %.2f of the bare COPY's rate; collector peak RSS %ld KiB before, %ld KiB after "
-                    "(+%ld KiB, bound +%ld KiB)\n",
-                    format, static_cast<unsigned long long>(exported.lines - header), exported.bytes / 1e6, seconds,
-                    static_cast<double>(exported.lines - header) / seconds, bare, bare / seconds, before_kib, peak_kib,
-                    peak_kib - before_kib, kGrowthBoundKiB);
+        std::printf(
+            "%s export: %llu rows, %.1f MB in %.1f s = %.0f rows/s; bare PostgreSQL COPY to psql: %.1f s; "
+            "ratio %.2f of the bare COPY's rate; collector peak RSS %ld KiB before, %ld KiB after "
+            "(+%ld KiB, bound +%ld KiB)\n",
+            format, static_cast<unsigned long long>(exported.lines - header), exported.bytes / 1e6, seconds,
+            static_cast<double>(exported.lines - header) / seconds, bare, bare / seconds, before_kib, peak_kib,
+            peak_kib - before_kib, kGrowthBoundKiB);
         CHECK(peak_kib - before_kib < kGrowthBoundKiB);
     }
 }

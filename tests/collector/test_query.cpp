@@ -67,9 +67,10 @@ std::string field_of(const std::string& body, const std::string& name) {
 }  // namespace
 
 TEST_CASE("parse_query: defaults, every parameter, and a clear reason for each bad one") {
-    const auto parsed = parse_query("tool=my-cli&metric=success_rate&by=os&interval=day&from=2026-11-01&"
-                                    "to=2026-11-08T12:30&tz=Europe%2FBerlin&filter=name:build&filter=name:test&"
-                                    "filter=attribute:cache:hit&compare=previous");
+    const auto parsed = parse_query(
+        "tool=my-cli&metric=success_rate&by=os&interval=day&from=2026-11-01&"
+        "to=2026-11-08T12:30&tz=Europe%2FBerlin&filter=name:build&filter=name:test&"
+        "filter=attribute:cache:hit&compare=previous");
     REQUIRE(std::holds_alternative<QueryParams>(parsed));
     const auto& params = std::get<QueryParams>(parsed);
     CHECK(params.tool == "my-cli");
@@ -170,8 +171,9 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
     const std::string key = collector.create_key("my-cli");
     post_all(collector, key, random_events("my-cli", 3000, 23), 250);
     const std::string token = make_token(collector, "my-cli");
-    const std::string range = "&from=" + collector.query("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '4 days',"
-                                                         " 'YYYY-MM-DD')");
+    const std::string range = "&from=" + collector.query(
+                                             "SELECT to_char(now() AT TIME ZONE 'UTC' - interval '4 days',"
+                                             " 'YYYY-MM-DD')");
     // From the Monday two weeks back to next Monday; from the first of this month to the first of next.
     const std::string weeks = collector.query(
         "SELECT '&from=' || to_char(date_trunc('week', now() AT TIME ZONE 'UTC') - interval '14 days', 'YYYY-MM-DD')"

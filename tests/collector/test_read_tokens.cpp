@@ -40,7 +40,8 @@ TEST_CASE("bearer_token: the Bearer scheme in any case and one token68 token, no
 
 TEST_CASE("tokens create/list/revoke: shown once, stored hashed, each reads only its tools") {
     CollectorFixture collector;
-    const std::string team = make_token(collector, {"--tool", "alpha", "--tool", "beta", "--tool", "alpha", "--name", "alice"});
+    const std::string team =
+        make_token(collector, {"--tool", "alpha", "--tool", "beta", "--tool", "alpha", "--name", "alice"});
     const std::string other = make_token(collector, {"--tool", "gamma"});
     const std::string ingest_key = collector.create_key("alpha");
 

@@ -25,10 +25,10 @@ public:
             REQUIRE(::chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) == 0);
         }
         user_ = primary.url().substr(13, primary.url().find('@') - 13);  // postgresql://USER@/...
-        const auto backup = run(as_owner({(bin_ / "pg_basebackup").string(), "-D", (dir_ / "data").string(), "-R",
-                                          "-X", "stream", "-c", "fast", "-h", primary.socket_dir().string(), "-p",
-                                          std::to_string(primary.port()), "-U", user_}),
-                                120s);
+        const auto backup = run(
+            as_owner({(bin_ / "pg_basebackup").string(), "-D", (dir_ / "data").string(), "-R", "-X", "stream", "-c",
+                      "fast", "-h", primary.socket_dir().string(), "-p", std::to_string(primary.port()), "-U", user_}),
+            120s);
         INFO(backup.out + backup.err);
         REQUIRE(backup.exit_code == 0);
         REQUIRE(fs::exists(dir_ / "data" / "standby.signal"));
@@ -43,8 +43,9 @@ public:
         REQUIRE(started.exit_code == 0);
     }
     ~Replica() {
-        (void)run(as_owner({(bin_ / "pg_ctl").string(), "-D", (dir_ / "data").string(), "-m", "immediate", "-w", "stop"}),
-                  60s);
+        (void)run(
+            as_owner({(bin_ / "pg_ctl").string(), "-D", (dir_ / "data").string(), "-m", "immediate", "-w", "stop"}),
+            60s);
     }
     Replica(const Replica&) = delete;
     Replica& operator=(const Replica&) = delete;
@@ -54,10 +55,18 @@ public:
     }
     std::string query(const std::string& sql) const {
         ProcessOptions options;
-        options.argv = {(bin_ / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
-                        "host=" + dir_.path().string() + " port=" + std::to_string(port_) + " user=" + user_ +
-                            " dbname=postgres",
-                        "-c", sql};
+        options.argv = {
+            (bin_ / "psql").string(),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "host=" + dir_.path().string() + " port=" + std::to_string(port_) + " user=" + user_ + " dbname=postgres",
+            "-c",
+            sql};
         const auto result = run(options, 60s);
         if (result.exit_code != 0) throw std::runtime_error("psql on the replica failed: " + result.err);
         std::string out = result.out;
@@ -87,14 +96,22 @@ class SplitCollector {
 public:
     SplitCollector(const std::string& primary_url, const std::string& replica_url) : port_(free_tcp_port()) {
         ProcessOptions options;
-        options.argv = {binary("tk-collector").string(), "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                        "--database-url", primary_url, "--query-database-url", replica_url, "--request-timeout", "5"};
+        options.argv = {binary("tk-collector").string(),
+                        "serve",
+                        "--listen",
+                        "127.0.0.1:" + std::to_string(port_),
+                        "--database-url",
+                        primary_url,
+                        "--query-database-url",
+                        replica_url,
+                        "--request-timeout",
+                        "5"};
         options.env = hermetic_env(dir_.path());
         options.stderr_file = dir_ / "collector.log";
         options.stdout_file = dir_ / "collector.out";
         process_.emplace(options);
-        const bool ready = wait_until([&] { return log().find("listening on") != std::string::npos || !process_->running(); },
-                                      10s);
+        const bool ready =
+            wait_until([&] { return log().find("listening on") != std::string::npos || !process_->running(); }, 10s);
         INFO(log());
         REQUIRE(ready);
         REQUIRE(process_->running());
@@ -143,8 +160,8 @@ TEST_CASE("query-database-url: queries and exports are served by a streaming rep
                             {{"Authorization", "Bearer " + token}});
     };
     const auto export_rows = [&] {
-        const auto exported = http_request(collector.port(), http::verb::get, "/v1/export?tool=my-cli&format=ndjson", {},
-                                           {{"Authorization", "Bearer " + token}});
+        const auto exported = http_request(collector.port(), http::verb::get, "/v1/export?tool=my-cli&format=ndjson",
+                                           {}, {{"Authorization", "Bearer " + token}});
         REQUIRE(exported.status == 200);
         return std::count(exported.body.begin(), exported.body.end(), '\n');
     };
@@ -153,7 +170,8 @@ TEST_CASE("query-database-url: queries and exports are served by a streaming rep
     CHECK(answered.body.find("\"rows\":[{\"value\":20}]") != std::string::npos);
     CHECK(export_rows() == 20);
     // The collector's read connections are the standby's (the primary's are ingest's).
-    CHECK(std::stoi(replica.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tk-collector'")) >= 1);
+    CHECK(std::stoi(replica.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tk-collector'")) >=
+          1);
 
     // The primary goes away: reads still answer from the standby; ingest cannot (503).
     primary.stop();

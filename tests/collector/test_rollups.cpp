@@ -86,7 +86,8 @@ const std::string kMonthsRaw =
 const std::string kInstallCountsRollup =
     "SELECT tool, period, start, sum(installs) FROM rollup_install_counts GROUP BY 1, 2, 3 HAVING sum(installs) <> 0";
 const std::string kInstallCountsRaw =  // a subquery: EXCEPT ALL would bind to its first UNION ALL
-    "SELECT * FROM (SELECT tool, 'day'::text, (id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id) FROM events"
+    "SELECT * FROM (SELECT tool, 'day'::text, (id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id) FROM "
+    "events"
     " WHERE anonymous_id <> '' GROUP BY 1, 3 UNION ALL SELECT tool, 'week', date_trunc('week', id_time AT TIME ZONE"
     " 'UTC')::date, count(DISTINCT anonymous_id) FROM events WHERE anonymous_id <> '' GROUP BY 1, 3 UNION ALL"
     " SELECT tool, 'month', date_trunc('month', id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id)"

@@ -98,8 +98,9 @@ TEST_CASE("tenants: past quota plus grace a batch gets quota_exceeded with the r
 TEST_CASE("tenants: tk-collector tools add, set, list and show, and their errors") {
     TestClock clock(kJan15);
     CollectorFixture collector;
-    CHECK(collector.run_command({"tools", "add", "a", "--retention-days", "30", "--monthly-quota", "10000",
-                                 "--rollup-retention-days", "400"})
+    CHECK(collector
+              .run_command({"tools", "add", "a", "--retention-days", "30", "--monthly-quota", "10000",
+                            "--rollup-retention-days", "400"})
               .exit_code == 0);
     const auto again = collector.run_command({"tools", "add", "a"});
     CHECK(again.exit_code == 1);

@@ -11,7 +11,7 @@ TEST_CASE("tenants: the quota month and its reset are UTC calendar months", "[un
     CHECK(tk::collector::quota_month(kJan1) == "2027-01-01");
     CHECK(tk::utc_next_month_start_ms(kDec31Late) == kJan1);
     CHECK(tk::utc_month_start_ms(kJan1) == kJan1);
-    CHECK(tk::utc_next_month_start_ms(kJan1) == 1'801'440'000'000);      // 2027-02-01
+    CHECK(tk::utc_next_month_start_ms(kJan1) == 1'801'440'000'000);              // 2027-02-01
     CHECK(tk::utc_next_month_start_ms(1'835'395'200'000) == 1'835'481'600'000);  // 2028-02-29 -> 2028-03-01
     CHECK(tk::collector::quota_month(0) == "1970-01-01");
 }

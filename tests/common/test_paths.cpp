@@ -69,6 +69,9 @@ TEST_CASE("ensure_private_dir creates a 0700 directory and tightens a loose one"
     REQUIRE(::stat(target.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
     const auto file = dir / "file";
-    { std::FILE* f = std::fopen(file.c_str(), "w"); std::fclose(f); }
+    {
+        std::FILE* f = std::fopen(file.c_str(), "w");
+        std::fclose(f);
+    }
     CHECK_FALSE(tk::ensure_private_dir(file).ok());
 }

@@ -22,13 +22,14 @@ const char* mode_name(telemetry_kit::Mode mode) {
 }
 
 void record_four_events(Client& client) {
-    client.track_command("build", {{"target", "release"},
-                                   {"jobs", 8},
-                                   {"ratio", 0.25},
-                                   {"cached", true},
-                                   {"empty", ""},
-                                   {"negative", -42},
-                                   {"big", std::int64_t{1} << 40}})
+    client
+        .track_command("build", {{"target", "release"},
+                                 {"jobs", 8},
+                                 {"ratio", 0.25},
+                                 {"cached", true},
+                                 {"empty", ""},
+                                 {"negative", -42},
+                                 {"big", std::int64_t{1} << 40}})
         .success(true)
         .duration_us(1500)
         .exit_code(0);
@@ -68,12 +69,13 @@ int main(int argc, char** argv) {
         if (scenario != "agent_stalled") flushed = client.flush(5s);
     }
     const telemetry_kit::Stats stats = client.stats();
-    std::printf("{\"client\":\"cpp\",\"scenario\":\"%s\",\"mode\":\"%s\",\"tracked\":%llu,\"delivered\":%llu,"
-                "\"spooled\":%llu,\"dropped\":%llu,\"suppressed\":%llu,\"flushed\":%s}\n",
-                scenario.c_str(), mode_name(client.mode()), static_cast<unsigned long long>(stats.tracked),
-                static_cast<unsigned long long>(stats.delivered), static_cast<unsigned long long>(stats.spooled),
-                static_cast<unsigned long long>(stats.dropped), static_cast<unsigned long long>(stats.suppressed),
-                flushed ? (*flushed ? "true" : "false") : "null");
+    std::printf(
+        "{\"client\":\"cpp\",\"scenario\":\"%s\",\"mode\":\"%s\",\"tracked\":%llu,\"delivered\":%llu,"
+        "\"spooled\":%llu,\"dropped\":%llu,\"suppressed\":%llu,\"flushed\":%s}\n",
+        scenario.c_str(), mode_name(client.mode()), static_cast<unsigned long long>(stats.tracked),
+        static_cast<unsigned long long>(stats.delivered), static_cast<unsigned long long>(stats.spooled),
+        static_cast<unsigned long long>(stats.dropped), static_cast<unsigned long long>(stats.suppressed),
+        flushed ? (*flushed ? "true" : "false") : "null");
     std::fflush(stdout);
     return 0;
 }

@@ -43,13 +43,15 @@ std::int64_t unix_ms_now() {
 
 std::string client_name() {
     const char* name = std::getenv("TK_CONFORMANCE_CLIENT");
-    if (name == nullptr || *name == '\0') throw std::runtime_error("TK_CONFORMANCE_CLIENT is not set (run through ctest)");
+    if (name == nullptr || *name == '\0')
+        throw std::runtime_error("TK_CONFORMANCE_CLIENT is not set (run through ctest)");
     return name;
 }
 
 std::vector<std::string> tool_argv() {
     const char* command = std::getenv("TK_CONFORMANCE_TOOL");
-    if (command == nullptr || *command == '\0') throw std::runtime_error("TK_CONFORMANCE_TOOL is not set (run through ctest)");
+    if (command == nullptr || *command == '\0')
+        throw std::runtime_error("TK_CONFORMANCE_TOOL is not set (run through ctest)");
     std::vector<std::string> argv;
     std::stringstream words(command);
     for (std::string word; std::getline(words, word, '|');) argv.push_back(word);
@@ -72,8 +74,9 @@ struct ToolRun {
     }
     long long count(const std::string& key) const {
         const std::string value = raw(key);
-        return value.empty() || (value[0] != '-' && !std::isdigit(static_cast<unsigned char>(value[0]))) ? -1
-                                                                                                        : std::stoll(value);
+        return value.empty() || (value[0] != '-' && !std::isdigit(static_cast<unsigned char>(value[0])))
+                   ? -1
+                   : std::stoll(value);
     }
     std::string text(const std::string& key) const {
         const std::string value = raw(key);
@@ -102,7 +105,8 @@ ToolRun run_tool(const std::string& scenario, const std::map<std::string, std::s
             ++json_lines;
         }
     }
-    INFO("tool: " << client_name() << " " << scenario << "\nstdout: " << tool_run.result.out << "\nstderr: " << tool_run.result.err);
+    INFO("tool: " << client_name() << " " << scenario << "\nstdout: " << tool_run.result.out
+                  << "\nstderr: " << tool_run.result.err);
     REQUIRE(tool_run.result.exit_code == 0);
     REQUIRE(json_lines == 1);
     CHECK(tool_run.text("client") == client_name());
@@ -164,8 +168,8 @@ void check_id(const v1::Event& event) {
     INFO("id of " << event.name());
     REQUIRE(event.id().size() == 16);
     const auto* id = reinterpret_cast<const unsigned char*>(event.id().data());
-    CHECK((id[6] >> 4) == 7);        // UUID version 7
-    CHECK((id[8] & 0xC0) == 0x80);   // RFC 9562 variant
+    CHECK((id[6] >> 4) == 7);       // UUID version 7
+    CHECK((id[8] & 0xC0) == 0x80);  // RFC 9562 variant
     std::int64_t prefix_ms = 0;
     for (int i = 0; i < 6; ++i) prefix_ms = (prefix_ms << 8) | id[i];
     CHECK(std::llabs(prefix_ms - event.timestamp_unix_ms()) <= 2000);
@@ -387,7 +391,8 @@ bool has_entries(const fs::path& dir) {
 
 /// The agent's queue reaches `count` events of the tool within 10 s.
 bool queue_reaches(RunningAgent& agent, std::size_t count) {
-    return wait_until([&] { return queued_events(agent).size() >= count; }, 10s) && queued_events(agent).size() == count;
+    return wait_until([&] { return queued_events(agent).size() >= count; }, 10s) &&
+           queued_events(agent).size() == count;
 }
 
 /// No connection (or, in debug mode, one that carried nothing: a client may check who listens, as
@@ -435,8 +440,8 @@ TEST_CASE("tool_disabled") {
 
 TEST_CASE("do_not_track_zero") {
     RunningAgent agent;
-    const ToolRun run =
-        run_tool("do_not_track_zero", with(agent.env(), {{"DO_NOT_TRACK", "0"}, {"CONFORMANCE_TELEMETRY_DISABLED", "false"}}));
+    const ToolRun run = run_tool(
+        "do_not_track_zero", with(agent.env(), {{"DO_NOT_TRACK", "0"}, {"CONFORMANCE_TELEMETRY_DISABLED", "false"}}));
     check_stats(run, "sending", 4, 0, 0);
     CHECK(queued_events(agent).size() == 4);
     const auto status = agent.status();

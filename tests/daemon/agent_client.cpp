@@ -25,9 +25,7 @@ AgentClient::~AgentClient() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-bool AgentClient::send_raw(const std::string& bytes) {
-    return unix_socket::send_all(fd_, bytes);
-}
+bool AgentClient::send_raw(const std::string& bytes) { return unix_socket::send_all(fd_, bytes); }
 
 bool AgentClient::send(const v1::ClientFrame& frame) {
     std::string bytes;
@@ -62,7 +60,8 @@ std::optional<v1::AgentReply> AgentClient::receive(std::chrono::milliseconds dea
             if (!ok) return std::nullopt;
             return reply;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0) return std::nullopt;
         pollfd p{fd_, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -86,7 +85,8 @@ std::optional<v1::FlushAck> AgentClient::flush(std::chrono::milliseconds deadlin
     }
 }
 
-std::optional<v1::ControlResponse> AgentClient::control(v1::ControlRequest request, std::chrono::milliseconds deadline) {
+std::optional<v1::ControlResponse> AgentClient::control(v1::ControlRequest request,
+                                                        std::chrono::milliseconds deadline) {
     const std::uint64_t id = next_request_++;
     request.set_request_id(id);
     v1::ClientFrame frame;
@@ -102,7 +102,8 @@ std::optional<v1::ControlResponse> AgentClient::control(v1::ControlRequest reque
 bool AgentClient::closed_by_agent(std::chrono::milliseconds deadline) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         pollfd p{fd_, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -206,8 +207,8 @@ std::map<std::string, std::string> RunningAgent::env() const {
 
 void RunningAgent::start() {
     ProcessOptions options;
-    options.argv = {binary("tk-agent").string(), "--socket", socket().string(), "--home", home().string(),
-                    "--log-level", "debug"};
+    options.argv = {
+        binary("tk-agent").string(), "--socket", socket().string(), "--home", home().string(), "--log-level", "debug"};
     if (fs::exists(config_file())) {
         options.argv.push_back("--config");
         options.argv.push_back(config_file().string());

@@ -30,8 +30,8 @@ public:
     /// Sends Flush and waits for the ack (nullopt on timeout or a closed connection).
     std::optional<telemetry_kit::v1::FlushAck> flush(std::chrono::milliseconds deadline = std::chrono::seconds(10));
     /// Sends a control request and waits for the reply.
-    std::optional<telemetry_kit::v1::ControlResponse> control(telemetry_kit::v1::ControlRequest request,
-                                                             std::chrono::milliseconds deadline = std::chrono::seconds(10));
+    std::optional<telemetry_kit::v1::ControlResponse> control(
+        telemetry_kit::v1::ControlRequest request, std::chrono::milliseconds deadline = std::chrono::seconds(10));
     /// The next reply, waiting up to `deadline`.
     std::optional<telemetry_kit::v1::AgentReply> receive(std::chrono::milliseconds deadline);
     /// True once the agent has closed the connection (reads EOF/error), within `deadline`.
@@ -56,7 +56,8 @@ telemetry_kit::v1::ControlRequest events_request(const std::string& tool = "", s
 telemetry_kit::v1::ControlRequest forget_request(const std::string& tool);
 
 /// The status entry of `tool`, or nullptr.
-const telemetry_kit::v1::ToolStatus* find_tool(const telemetry_kit::v1::StatusResponse& status, const std::string& tool);
+const telemetry_kit::v1::ToolStatus* find_tool(const telemetry_kit::v1::StatusResponse& status,
+                                               const std::string& tool);
 /// Dropped count of `tool` for `reason` (0 if none).
 std::uint64_t dropped(const telemetry_kit::v1::StatusResponse& status, const std::string& tool,
                       const std::string& reason);

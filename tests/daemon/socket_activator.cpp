@@ -166,7 +166,8 @@ void SocketActivator::spawn() {
     char* pid_digits = env_strings.back().data() + std::strlen("LISTEN_PID=");
     rlimit files{};
     ::getrlimit(RLIMIT_NOFILE, &files);
-    const int max_fd = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 65536 ? 65536 : static_cast<int>(files.rlim_cur);
+    const int max_fd =
+        files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 65536 ? 65536 : static_cast<int>(files.rlim_cur);
 
     std::lock_guard lock(mutex_);
     if (stopping_) return;

@@ -42,8 +42,13 @@ struct AgentDir {
     }
     /// tk-agent on our socket and home, with `extra` flags.
     std::vector<std::string> agent_argv(std::vector<std::string> extra) const {
-        std::vector<std::string> argv = {binary("tk-agent").string(), "--socket", socket().string(), "--home",
-                                         home().string(), "--log-level", "debug"};
+        std::vector<std::string> argv = {binary("tk-agent").string(),
+                                         "--socket",
+                                         socket().string(),
+                                         "--home",
+                                         home().string(),
+                                         "--log-level",
+                                         "debug"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         return argv;
     }
@@ -399,16 +404,15 @@ TEST_CASE("socket activation: anything but one listening Unix stream socket on f
         const char* listen_fds;
         const char* message;
     };
-    const Case c = GENERATE(
-        Case{"two sockets", "2", "LISTEN_FDS=2, but the agent takes exactly one socket"},
-        Case{"LISTEN_FDS not a number", "one", "LISTEN_FDS='one' is not a number of descriptors"},
-        // Whatever the agent opens first (its event loop's descriptors) may land on fd 3: the
-        // message may then say "is not a socket", but it must not take that for the listener.
-        Case{"nothing on fd 3", "1", "fd 3 (LISTEN_FDS=1) is not "},
-        Case{"a file", "1", "fd 3 (LISTEN_FDS=1) is not a socket"},
-        Case{"a datagram socket", "1", "fd 3 (LISTEN_FDS=1) is not a stream socket"},
-        Case{"a TCP socket", "1", "fd 3 (LISTEN_FDS=1) is not a Unix socket"},
-        Case{"a Unix socket nobody listens on", "1", "fd 3 (LISTEN_FDS=1) is not listening"});
+    const Case c = GENERATE(Case{"two sockets", "2", "LISTEN_FDS=2, but the agent takes exactly one socket"},
+                            Case{"LISTEN_FDS not a number", "one", "LISTEN_FDS='one' is not a number of descriptors"},
+                            // Whatever the agent opens first (its event loop's descriptors) may land on fd 3: the
+                            // message may then say "is not a socket", but it must not take that for the listener.
+                            Case{"nothing on fd 3", "1", "fd 3 (LISTEN_FDS=1) is not "},
+                            Case{"a file", "1", "fd 3 (LISTEN_FDS=1) is not a socket"},
+                            Case{"a datagram socket", "1", "fd 3 (LISTEN_FDS=1) is not a stream socket"},
+                            Case{"a TCP socket", "1", "fd 3 (LISTEN_FDS=1) is not a Unix socket"},
+                            Case{"a Unix socket nobody listens on", "1", "fd 3 (LISTEN_FDS=1) is not listening"});
     INFO(c.name);
     const std::string name = c.name;
 #ifndef __linux__
@@ -467,8 +471,8 @@ TEST_CASE("without socket activation --idle-exit does not stop the agent") {
 TEST_CASE("sd_notify: READY=1 once it accepts, STOPPING=1 on SIGTERM") {
     AgentDir dir;
     const bool abstract = GENERATE(false, true);
-    const std::string name = abstract ? "@tk-test-notify-" + std::to_string(::getpid())
-                                      : (dir.dir.path() / "notify.sock").string();
+    const std::string name =
+        abstract ? "@tk-test-notify-" + std::to_string(::getpid()) : (dir.dir.path() / "notify.sock").string();
     NotifySocket notify(name);
     ProcessOptions options;
     options.argv = dir.agent_argv({});

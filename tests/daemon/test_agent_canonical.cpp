@@ -159,11 +159,11 @@ TEST_CASE("canonical check: anything protobuf would not write, or the agent's ow
     }
     SECTION("default values written, overlong varints, out-of-range bools and int32s") {
         const std::string id = canonical(make_event("x")).substr(0, 18);  // field 1, 16 bytes
-        CHECK(check(id + std::string("\x20\x01", 2)));        // kind = 1
-        CHECK_FALSE(check(id + std::string("\x20\x00", 2)));  // kind = 0 written
-        CHECK_FALSE(check(id + std::string("\x20\x81\x00", 3)));  // overlong 1
-        CHECK_FALSE(check(id + std::string("\x40\x02", 2)));  // success = 2
-        CHECK(check(id + std::string("\x40\x00", 2)));        // success = false
+        CHECK(check(id + std::string("\x20\x01", 2)));                    // kind = 1
+        CHECK_FALSE(check(id + std::string("\x20\x00", 2)));              // kind = 0 written
+        CHECK_FALSE(check(id + std::string("\x20\x81\x00", 3)));          // overlong 1
+        CHECK_FALSE(check(id + std::string("\x40\x02", 2)));              // success = 2
+        CHECK(check(id + std::string("\x40\x00", 2)));                    // success = false
         // exit_code -1 truncated to 32 bits (5 bytes) parses, but protobuf writes 10 bytes.
         CHECK_FALSE(check(id + std::string("\x50\xFF\xFF\xFF\xFF\x0F", 6)));
         CHECK_FALSE(check(id + std::string("\x2A\x00", 2)));  // name = "" written
@@ -226,8 +226,8 @@ TEST_CASE("the agent stores only the canonical, scrubbed form of hand-made frame
     REQUIRE(client.send_raw(event_frame(canonical(versioned))));
     // 6. Attributes out of key order (the client library writes them as the tool added them).
     auto unsorted = make_event("unsorted");
-    std::string unsorted_raw = canonical(unsorted) + attribute_entry("zz", "1") + attribute_entry("aa", "2") +
-                               attribute_entry("mm", "3");
+    std::string unsorted_raw =
+        canonical(unsorted) + attribute_entry("zz", "1") + attribute_entry("aa", "2") + attribute_entry("mm", "3");
     REQUIRE(client.send_raw(event_frame(unsorted_raw)));
     const auto ack = client.flush();
     REQUIRE(ack);

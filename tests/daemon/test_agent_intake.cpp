@@ -244,11 +244,13 @@ TEST_CASE("kill -9 under load loses no event that flush acknowledged") {
             }
         });
     }
-    REQUIRE(wait_until([&] {
-        std::size_t n = 0;
-        for (int w = 0; w < kWriters; ++w) n += acked[static_cast<std::size_t>(w)].size();
-        return n >= 20'000;
-    }, std::chrono::seconds(20)));
+    REQUIRE(wait_until(
+        [&] {
+            std::size_t n = 0;
+            for (int w = 0; w < kWriters; ++w) n += acked[static_cast<std::size_t>(w)].size();
+            return n >= 20'000;
+        },
+        std::chrono::seconds(20)));
     agent.kill();
     stop = true;
     for (auto& thread : writers) thread.join();
@@ -266,7 +268,9 @@ TEST_CASE("kill -9 under load loses no event that flush acknowledged") {
     CHECK(missing == 0);
 }
 
-TEST_CASE("a spool left while the agent was down is imported once, policy applied, torn tail tolerated, legacy leftover read") {
+TEST_CASE(
+    "a spool left while the agent was down is imported once, policy applied, torn tail tolerated, legacy leftover "
+    "read") {
     RunningAgent agent;
     REQUIRE(agent.stop() == 0);
 

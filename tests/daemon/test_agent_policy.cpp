@@ -275,7 +275,8 @@ TEST_CASE("events past the retention window expire and are counted") {
     const auto day = 24 * 3600 * 1000LL;
     AgentClient client(agent.socket());
     REQUIRE(client.hello(tool_identity("old")));
-    for (int i = 0; i < 3; ++i) REQUIRE(client.event(make_event("ancient", static_cast<std::uint64_t>(now_ms() - 5 * day))));
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(client.event(make_event("ancient", static_cast<std::uint64_t>(now_ms() - 5 * day))));
     REQUIRE(client.event(make_event("recent", static_cast<std::uint64_t>(now_ms() - day))));
     REQUIRE(client.flush());
     // Expiry runs at start, at most once a minute on commit, and before status/events.
@@ -344,8 +345,13 @@ TEST_CASE("a config file with an unknown key stops the agent at start") {
         out << "[queue]\nmax_evnets = 5\n";
     }
     ProcessOptions options;
-    options.argv = {binary("tk-agent").string(), "--socket", (dir / "agent.sock").string(), "--home",
-                    (dir / "home").string(), "--config", config.string()};
+    options.argv = {binary("tk-agent").string(),
+                    "--socket",
+                    (dir / "agent.sock").string(),
+                    "--home",
+                    (dir / "home").string(),
+                    "--config",
+                    config.string()};
     const auto result = run(options, std::chrono::seconds(10));
     CHECK(result.exit_code == 1);
     CHECK(result.err.find("unknown key 'queue.max_evnets'") != std::string::npos);

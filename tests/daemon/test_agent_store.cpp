@@ -156,7 +156,8 @@ TEST_CASE("store: duplicates inside multi-row chunks are counted exactly, bytes 
     REQUIRE(commit(store, std::move(first)));
     CHECK(first_counters->accepted == 69);
     CHECK(first_counters->duplicates == 1);
-    CHECK(store.queue_bytes() == static_cast<std::uint64_t>(bytes - static_cast<std::int64_t>(events[40].payload.size())));
+    CHECK(store.queue_bytes() ==
+          static_cast<std::uint64_t>(bytes - static_cast<std::int64_t>(events[40].payload.size())));
 
     IntakeBatch second;  // 64 re-sent (two full chunks) and the one that was missing
     second.tool = "t";

@@ -303,8 +303,8 @@ TEST_CASE("stored as sent (no parse) = parsed and accepted: the same bytes, for 
     const std::vector<std::string> names = {"build", std::string(200, 'n'), "caf\xc3\xa9"};
     const std::vector<std::string> versions = {"", "2.1", std::string(100, 'v')};
     const std::vector<std::string> keys = {"target", "a", "", std::string(70, 'k'), "z\xff"};
-    const std::vector<std::string> strings = {"release", "/home/alice/src", "bob@example.com", std::string(1100, 'x'),
-                                              "\xff\xfe", ""};
+    const std::vector<std::string> strings = {
+        "release", "/home/alice/src", "bob@example.com", std::string(1100, 'x'), "\xff\xfe", ""};
     std::size_t as_sent = 0;
     std::size_t parsed = 0;
     for (std::size_t n = 0; n < 600; ++n) {
@@ -318,13 +318,17 @@ TEST_CASE("stored as sent (no parse) = parsed and accepted: the same bytes, for 
         auto& attributes = *event.mutable_attributes();
         for (std::size_t a = 0; a < n % 5; ++a) {
             auto& value = attributes[keys[(n + a) % keys.size()] + std::to_string(a % 2 == 0 ? 0 : a)];
-            if ((n + a) % 3 == 0) value.set_int_value(static_cast<std::int64_t>(n));
-            else value.set_string_value(strings[(n * 7 + a) % strings.size()]);
+            if ((n + a) % 3 == 0)
+                value.set_int_value(static_cast<std::int64_t>(n));
+            else
+                value.set_string_value(strings[(n * 7 + a) % strings.size()]);
         }
         // Protobuf's own bytes: attributes in hash order, or in key order.
         std::string raw;
-        if (n % 2 == 0) raw = event.SerializeAsString();
-        else serialize_canonical(event, raw);
+        if (n % 2 == 0)
+            raw = event.SerializeAsString();
+        else
+            serialize_canonical(event, raw);
         INFO("event " << n);
         IntakeBatch fast;
         IntakeBatch slow;
@@ -371,10 +375,10 @@ TEST_CASE("lone_event: the varint peek finds an Event that is the whole ClientFr
         v1::ClientFrame hello;
         hello.mutable_hello()->set_protocol_version(1);
         CHECK_FALSE(lone_event(hello.SerializeAsString()));
-        CHECK_FALSE(lone_event(payload.substr(0, payload.size() - 1)));  // the length runs past the end
-        CHECK_FALSE(lone_event(payload + "x"));                          // bytes after the event
-        CHECK_FALSE(lone_event(std::string("\x12", 1)));                 // no length at all
-        CHECK_FALSE(lone_event(std::string("\x12\x80", 2)));             // an unfinished varint
+        CHECK_FALSE(lone_event(payload.substr(0, payload.size() - 1)));           // the length runs past the end
+        CHECK_FALSE(lone_event(payload + "x"));                                   // bytes after the event
+        CHECK_FALSE(lone_event(std::string("\x12", 1)));                          // no length at all
+        CHECK_FALSE(lone_event(std::string("\x12\x80", 2)));                      // an unfinished varint
         CHECK_FALSE(lone_event(std::string("\x12\xff\xff\xff\xff\xff\x01", 7)));  // longer than 35 bits
         CHECK_FALSE(lone_event(""));
         CHECK(lone_event(std::string("\x12\x00", 2)) == std::string_view());  // an empty event is still one

@@ -61,13 +61,17 @@ TEST_CASE("a manifest file is read and checked, with errors that name the place"
                Catch::Contains("events[0].sample_rate"));
     CHECK_THAT(error_of(R"({"tool": "demo", "events": [{"name": "a", "sample_rate": 1.5}]})"),
                Catch::Contains("events[0].sample_rate"));
-    CHECK_THAT(error_of(R"({"tool": "demo", "events": [{"name": "a"}, {"name": "b", "attributes": {"x": {"type": "text"}}}]})"),
-               Catch::Contains("events[1].attributes.x: type"));
+    CHECK_THAT(
+        error_of(
+            R"({"tool": "demo", "events": [{"name": "a"}, {"name": "b", "attributes": {"x": {"type": "text"}}}]})"),
+        Catch::Contains("events[1].attributes.x: type"));
     // Free text with no bound is how identifiers leak: a string needs values or max_length.
     CHECK_THAT(error_of(R"({"tool": "demo", "events": [{"name": "a", "attributes": {"x": {"type": "string"}}}]})"),
                Catch::Contains("events[0].attributes.x"));
-    CHECK_THAT(error_of(R"({"tool": "demo", "events": [{"name": "a", "attributes": {"x": {"type": "int", "values": ["1"]}}}]})"),
-               Catch::Contains("strings only"));
+    CHECK_THAT(
+        error_of(
+            R"({"tool": "demo", "events": [{"name": "a", "attributes": {"x": {"type": "int", "values": ["1"]}}}]})"),
+        Catch::Contains("strings only"));
     CHECK_THAT(error_of(R"({"tool": "de mo"})"), Catch::Contains("tool"));
     // A typo is an error, not a silently ignored field.
     CHECK_THAT(error_of(R"({"tool": "demo", "evnets": []})"), Catch::Contains("evnets"));
@@ -111,7 +115,7 @@ TEST_CASE("an undeclared event is dropped, an undeclared or refused attribute st
         CHECK(verdict.sample_rate == 1.0);
 
         (*e.mutable_attributes())["note"].set_string_value("much too long");  // over max_length 8
-        (*e.mutable_attributes())["hit"].set_string_value("yes");            // wrong type
+        (*e.mutable_attributes())["hit"].set_string_value("yes");             // wrong type
         verdict = enforce_manifest(e, manifest);
         REQUIRE(verdict.strip.size() == 3);
     }

@@ -50,8 +50,8 @@ TEST_CASE("scrubber: credentials in URLs, any host, any password characters") {
         {"postgres://svc:p4ss@10.1.2.3:5432/db", "postgres://<credentials>@<ip>:5432/db"},
         {"redis://:secret@localhost:6379", "redis://<credentials>@localhost:6379"},
         {"https://bob@intranet/repo.git", "https://<credentials>@intranet/repo.git"},
-        {"ftp://u:p@ss@w0rd@host", "ftp://<credentials>@host"},                   // '@' in the password
-        {"https://u:pa/ss#?x@host/path", "https://<credentials>@host/path"},        // '/', '#', '?' too
+        {"ftp://u:p@ss@w0rd@host", "ftp://<credentials>@host"},               // '@' in the password
+        {"https://u:pa/ss#?x@host/path", "https://<credentials>@host/path"},  // '/', '#', '?' too
         {"https://u:%40%3A@h.example/", "https://<credentials>@h.example/"},
         {"clone git+ssh://git@github.com:org/repo done", "clone git+ssh://<credentials>@github.com:org/repo done"},
         {"a https://x:y@h1 and https://z:w@h2", "a https://<credentials>@h1 and https://<credentials>@h2"},
@@ -88,17 +88,16 @@ TEST_CASE("scrubber: secret shapes") {
         {"x -----BEGIN PRIVATE KEY----- abc -----END PRIVATE KEY----- y", "x <private-key> y"},
     });
     check_unchanged({
-        "ghp_short",                               // too short to be a token
-        "my_ghp_" + std::string(36, 'a'),           // not at the start of a word
-        "AKIA1234",                                // not 16 characters after the prefix
-        "AKIAIOSFODNN7EXAMPLEX",                   // 17
+        "ghp_short",                       // too short to be a token
+        "my_ghp_" + std::string(36, 'a'),  // not at the start of a word
+        "AKIA1234",                        // not 16 characters after the prefix
+        "AKIAIOSFODNN7EXAMPLEX",           // 17
         "xox-no",
-        "Bearer tokens expire",                    // prose, not a token
-        "the bearer of bad news",
-        "eyJ.not.a.jwt",
+        "Bearer tokens expire",  // prose, not a token
+        "the bearer of bad news", "eyJ.not.a.jwt",
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",  // public
         "-----BEGIN PUBLIC KEY-----",
-        "authorization failed",                    // no ':' or '='
+        "authorization failed",  // no ':' or '='
     });
 }
 
@@ -109,9 +108,9 @@ TEST_CASE("scrubber: MAC addresses") {
         {"mac=00:1A:2b:3C:4d:5E.", "mac=<mac>."},
     });
     check_unchanged({
-        "00:1a:2b:3c:4d",             // five groups
-        "00:1a:2b:3c:4d:5e:6f:70:81",  // not six groups
-        "00:1a-2b:3c:4d:5e",          // mixed separators
+        "00:1a:2b:3c:4d",                        // five groups
+        "00:1a:2b:3c:4d:5e:6f:70:81",            // not six groups
+        "00:1a-2b:3c:4d:5e",                     // mixed separators
         "550e8400-e29b-41d4-a716-446655440000",  // a UUID
         "at 12:30:45",
         "2024-01-02-03-04-05",
@@ -129,8 +128,8 @@ TEST_CASE("scrubber: home directories of anyone, any case") {
         {"C:\\Users\\Dave\\AppData", "C:\\Users\\<user>\\AppData"},
         {"c:/users/dave/x", "c:/users/<user>/x"},
         {"C:\\\\Users\\\\Erin Smith\\\\x", "C:\\\\Users\\\\<user>\\\\x"},  // JSON-escaped, a space in the name
-        {"/mnt/c/Users/frank/x", "/mnt/c/Users/<user>/x"},                // WSL
-        {"/var/home/gina/x", "/var/home/<user>/x"},                       // Silverblue
+        {"/mnt/c/Users/frank/x", "/mnt/c/Users/<user>/x"},                 // WSL
+        {"/var/home/gina/x", "/var/home/<user>/x"},                        // Silverblue
         {"cwd=/home/hank and more", "cwd=/home/<user> and more"},
         {"\"/home/ivan\"", "\"/home/<user>\""},
     });
@@ -173,7 +172,7 @@ TEST_CASE("scrubber: IPv4 glued to '_' or followed by a suffix, IPv6") {
     });
     check_unchanged({
         "version 1.2.3",
-        "1.2.3.4.5",       // five parts: a version
+        "1.2.3.4.5",  // five parts: a version
         "999.1.1.1",
         "10.0.0.256",
         "build 42 ok",
@@ -237,11 +236,16 @@ TEST_CASE("scrubber: linear time on large pathological values") {
         return text;
     };
     const std::vector<std::string> inputs = {
-        repeat("a@"),           repeat("a@b.cc "),      repeat("://"),         repeat("://u:p@h "),
-        repeat("https://h:1/"), repeat("/home/alice/"), repeat("/home/"),      repeat("/home/bob/"),
-        repeat("1.1.1.1."),     repeat("1:"),           repeat("aa:"),         repeat("-----BEGIN "),
-        repeat("Bearer "),      repeat("eyJabcdefghij."), repeat("alice "),    repeat("ghp_"),
-        repeat("::1 "),         repeat("00:11:22:33:44:55 "), std::string(size, '1'), std::string(size, 'a'),
+        repeat("a@"),           repeat("a@b.cc "),
+        repeat("://"),          repeat("://u:p@h "),
+        repeat("https://h:1/"), repeat("/home/alice/"),
+        repeat("/home/"),       repeat("/home/bob/"),
+        repeat("1.1.1.1."),     repeat("1:"),
+        repeat("aa:"),          repeat("-----BEGIN "),
+        repeat("Bearer "),      repeat("eyJabcdefghij."),
+        repeat("alice "),       repeat("ghp_"),
+        repeat("::1 "),         repeat("00:11:22:33:44:55 "),
+        std::string(size, '1'), std::string(size, 'a'),
     };
     for (const auto& input : inputs) {
         std::string text = input;

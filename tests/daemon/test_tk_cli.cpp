@@ -68,8 +68,8 @@ TEST_CASE("tk track records typed attributes, tk events and tk status show them"
 
     // Opt-in tool without a grant, and DO_NOT_TRACK in the script's environment: not recorded.
     CHECK(contains(tk_run(agent, {"track", "optin", "x"}).out, "not recorded"));
-    CHECK(contains(tk_run(agent, {"track", "shelltool", "x", "--opt-out"}, {{"DO_NOT_TRACK", "1"}}).out,
-                   "not recorded"));
+    CHECK(
+        contains(tk_run(agent, {"track", "shelltool", "x", "--opt-out"}, {{"DO_NOT_TRACK", "1"}}).out, "not recorded"));
     CHECK(contains(tk_run(agent, {"track", "shelltool", "x", "--opt-out"}, {{"SHELLTOOL_TELEMETRY_DISABLED", "1"}}).out,
                    "not recorded"));
     CHECK(tk_run(agent, {"track", "shelltool", "x", "novalue"}).exit_code == 2);
@@ -161,7 +161,8 @@ TEST_CASE("tk track with no agent spools the event, and the agent imports it whe
     CHECK(contains(dnt.out, "not recorded"));
     CHECK(fs::file_size(spool) == spool_size);
     // Another agent's socket: its spool is unknown, so nothing is written and tk says no agent runs.
-    const auto elsewhere = tk_run(agent, {"track", "shelltool", "lost", "--opt-out", "--socket", (agent.root() / "other.sock").string()});
+    const auto elsewhere =
+        tk_run(agent, {"track", "shelltool", "lost", "--opt-out", "--socket", (agent.root() / "other.sock").string()});
     CHECK(elsewhere.exit_code == 3);
     CHECK(fs::file_size(spool) == spool_size);
 

@@ -113,7 +113,8 @@ TEST_CASE("demo-cli's events reach PostgreSQL with the right fields, the tool's 
 
     REQUIRE(wait_until([&] { return collector.count_events() == 4; }));
     const std::string rows = collector.query(
-        "SELECT name || '|' || tool || '|' || tool_version || '|' || kind || '|' || coalesce(success::text, '-') || '|' ||"
+        "SELECT name || '|' || tool || '|' || tool_version || '|' || kind || '|' || coalesce(success::text, '-') || "
+        "'|' ||"
         " coalesce(exit_code::text, '-') || '|' || (duration_us IS NOT NULL) || '|' || attributes::text"
         " FROM events WHERE tool = 'demo-cli' ORDER BY name");
     CHECK(rows ==
@@ -262,9 +263,24 @@ TEST_CASE("TLS end to end: the agent trusts a self-signed collector through ca_f
     const auto cert = certs / "cert.pem";
     const auto key_file = certs / "key.pem";
     ProcessOptions openssl;
-    openssl.argv = {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key_file.string(), "-out", cert.string(), "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"};
+    openssl.argv = {"/usr/bin/openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key_file.string(),
+                    "-out",
+                    cert.string(),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1"};
     REQUIRE(run(openssl).exit_code == 0);
     CollectorFixture collector({"--tls-cert", cert.string(), "--tls-key", key_file.string()});
     REQUIRE(collector.base_url().rfind("https://", 0) == 0);

@@ -71,10 +71,12 @@ v1::ManifestResponse manifest_of(RunningAgent& agent) {
 
 /// Waits until the agent enforces manifest `version` for the tool.
 bool manifest_in_force(RunningAgent& agent, unsigned version, std::chrono::milliseconds deadline = 15s) {
-    return wait_until([&] {
-        const auto answer = manifest_of(agent);
-        return answer.known() && answer.manifest().version() == version;
-    }, deadline);
+    return wait_until(
+        [&] {
+            const auto answer = manifest_of(agent);
+            return answer.known() && answer.manifest().version() == version;
+        },
+        deadline);
 }
 
 v1::Event with_string(v1::Event event, const std::string& key, const std::string& value) {
@@ -154,7 +156,8 @@ TEST_CASE("a manifest is enforced before anything is stored, and its change reac
         const auto after = client.flush();
         REQUIRE(after);
         CHECK(after->accepted() == 3);
-        REQUIRE(wait_until([&] { return collector.count_events("name = 'deploy-prod' AND manifest_version = 2") == 1; }, 15s));
+        REQUIRE(wait_until([&] { return collector.count_events("name = 'deploy-prod' AND manifest_version = 2") == 1; },
+                           15s));
     }
 
     SECTION("a collector that is down leaves the cached manifest in force, across a restart") {
@@ -200,7 +203,8 @@ TEST_CASE("sampling keeps the declared share on a large run and records the rate
     CHECK(ack->accepted() + ack->dropped() == static_cast<std::uint64_t>(n));
     CHECK(dropped(agent.status(), kTool, "manifest_sampled_out") == ack->dropped());
     // Each stored event says it stands for 1/p events, so totals can be scaled.
-    REQUIRE(wait_until([&] { return collector.count_events("name = 'bulk'") == static_cast<long long>(ack->accepted()); }, 30s));
+    REQUIRE(wait_until(
+        [&] { return collector.count_events("name = 'bulk'") == static_cast<long long>(ack->accepted()); }, 30s));
     CHECK(collector.count_events("name = 'bulk' AND sample_rate = 0.1") == static_cast<long long>(ack->accepted()));
 }
 
@@ -215,13 +219,16 @@ TEST_CASE("the manifest is public: ETag, 304, history, 404, bad files refused wi
     set_manifest(collector, dir, kManifestV2);
     // The collector caches what it serves for a few seconds: wait for version 2.
     HttpResponse current;
-    REQUIRE(wait_until([&] {
-        current = HttpConnection(collector.port()).request(http::verb::get, "/v1/tools/mtool/manifest");
-        return current.status == 200 && current.header("etag") == "\"v2\"";
-    }, 15s));
+    REQUIRE(wait_until(
+        [&] {
+            current = HttpConnection(collector.port()).request(http::verb::get, "/v1/tools/mtool/manifest");
+            return current.status == 200 && current.header("etag") == "\"v2\"";
+        },
+        15s));
     CHECK_THAT(current.header("cache-control"), Catch::Contains("max-age"));
     CHECK_THAT(current.body, Catch::Contains("\"version\": 2"));
-    const auto again = http_client.request(http::verb::get, "/v1/tools/mtool/manifest", {}, {{"If-None-Match", "\"v2\""}});
+    const auto again =
+        http_client.request(http::verb::get, "/v1/tools/mtool/manifest", {}, {{"If-None-Match", "\"v2\""}});
     CHECK(again.status == 304);
     CHECK(again.body.empty());
 

@@ -122,8 +122,8 @@ TEST_CASE("Retry-After jitter spreads agents refused at the same moment") {
         highest = std::max(highest, d);
         distinct_seconds.insert(d.count() / 1000);
     }
-    CHECK(lowest < 60500ms);   // the window is used from its start...
-    CHECK(highest > 65500ms);  // ...to its end,
+    CHECK(lowest < 60500ms);              // the window is used from its start...
+    CHECK(highest > 65500ms);             // ...to its end,
     CHECK(distinct_seconds.size() == 6);  // not in lockstep: every second from 60 to 65 has some
 }
 

@@ -142,8 +142,9 @@ TEST_CASE("a delivered batch the queue fails to delete is sent again, stored onc
     Forwarder forwarder(outbox, quick_options());
     forwarder.start();
 
-    REQUIRE(wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().find("remove_delivered") !=
-                                    std::string::npos; }));
+    REQUIRE(wait_until([&] {
+        return status_of(forwarder, destination.endpoint).last_error().find("remove_delivered") != std::string::npos;
+    }));
     CHECK(collector.count_events() == 5);
     CHECK(outbox.queued() == 5);  // still queued: the forwarder stopped, it did not resend in a loop
     outbox.fail_method("");
@@ -278,9 +279,24 @@ TEST_CASE("TLS: a self-signed collector is trusted with ca_file, refused without
     const auto cert = certs / "cert.pem";
     const auto key = certs / "key.pem";
     tk::test::ProcessOptions openssl;
-    openssl.argv = {find_program("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key.string(), "-out", cert.string(), "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"};
+    openssl.argv = {find_program("openssl"),
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key.string(),
+                    "-out",
+                    cert.string(),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1"};
     const auto made = tk::test::run(openssl);
     REQUIRE(made.exit_code == 0);
 
@@ -377,7 +393,8 @@ TEST_CASE("erasure: the collector deletes the old id's rows: retried while it is
     collector.stop();
     outbox.add_erasure(destination, "old-id");
     forwarder.notify();
-    REQUIRE(wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().rfind("erasure", 0) == 0; }));
+    REQUIRE(
+        wait_until([&] { return status_of(forwarder, destination.endpoint).last_error().rfind("erasure", 0) == 0; }));
     CHECK(outbox.erasures_pending() == 1);
 
     collector.start();
@@ -400,12 +417,14 @@ TEST_CASE("an idle forwarder does not wake up, nor while it waits out a backoff"
     auto quiet_for = [&](std::chrono::milliseconds window) {
         // First let the thread finish what it was doing and block (blocking itself is a switch).
         long long last = -2;
-        wait_until([&] {
-            const long long now = thread_wakeups("tk-forwarder");
-            const bool settled = now == last;
-            last = now;
-            return settled;
-        }, 5s);
+        wait_until(
+            [&] {
+                const long long now = thread_wakeups("tk-forwarder");
+                const bool settled = now == last;
+                last = now;
+                return settled;
+            },
+            5s);
         const int calls = outbox.calls;
         const long long before = thread_wakeups("tk-forwarder");
         std::this_thread::sleep_for(window);  // observation window, not synchronisation
@@ -419,8 +438,9 @@ TEST_CASE("an idle forwarder does not wake up, nor while it waits out a backoff"
     forwarder.notify();
     REQUIRE(wait_until([&] { return status_of(forwarder, refusing.endpoint).next_retry_unix_ms() > 0; }));
     const auto retry_at = status_of(forwarder, refusing.endpoint).next_retry_unix_ms();
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     if (retry_at - now_ms > 700) CHECK(quiet_for(500ms));  // the rare short draw cannot be watched
 }
 

@@ -30,10 +30,13 @@ public:
         std::ofstream(config) << "global\n  maxconn 64\n"
                                  "defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n"
                                  "  timeout server 30s\n"
-                                 "frontend ingest\n  bind 127.0.0.1:" << port_ << "\n"
+                                 "frontend ingest\n  bind 127.0.0.1:"
+                              << port_
+                              << "\n"
                                  "  http-request deny deny_status 403 if METH_DELETE\n"
                                  "  default_backend collector\n"
-                                 "backend collector\n  server c1 127.0.0.1:" << collector_port << "\n";
+                                 "backend collector\n  server c1 127.0.0.1:"
+                              << collector_port << "\n";
         ProcessOptions options;
         options.argv = {kHaproxy, "-db", "-f", config.string()};
         options.stdout_file = dir_ / "haproxy.out";
@@ -61,7 +64,7 @@ TEST_CASE("agent: a refused erasure is shown in tk status in words, and the tool
     REQUIRE(wait_until([&] { return collector.count_events() == 4; }));
 
     REQUIRE(agent.tk({"forget", "demo"}).exit_code == 0);  // DELETE: the proxy answers 403
-    send_events(agent, tool, 6);                                  // and batches keep going through it
+    send_events(agent, tool, 6);                           // and batches keep going through it
     REQUIRE(wait_until([&] { return collector.count_events() == 10; }));
     REQUIRE(wait_until([&] {
         const auto* t = find_tool(agent.status(), "demo");

@@ -87,8 +87,9 @@ TEST_CASE("a dead-letter write that keeps failing backs off instead of spinning"
     CHECK(outbox.failures == 1);  // stopped at the first failure
     CHECK(outbox.queued() == 3);  // nothing lost
     CHECK(has_work(forwarder));
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     if (status.next_retry_unix_ms() - now_ms > 500) {  // the rare short draw cannot be watched
         const int calls = outbox.calls;
         std::this_thread::sleep_for(300ms);  // observation window, not synchronisation
@@ -126,16 +127,16 @@ TEST_CASE("an unreachable destination whose queue then fails keeps its events an
     for (int i = 0; i < 3; ++i) outbox.add(refusing, "demo");
     Forwarder forwarder(outbox, quick_options());
     forwarder.start();
-    REQUIRE(wait_until([&] { return status_of(forwarder, refusing.endpoint).last_error().find("connect") !=
-                                    std::string::npos; }));
+    REQUIRE(wait_until(
+        [&] { return status_of(forwarder, refusing.endpoint).last_error().find("connect") != std::string::npos; }));
     outbox.fail_method("next_batch");
-    REQUIRE(wait_until([&] { return status_of(forwarder, refusing.endpoint).last_error().find("next_batch") !=
-                                    std::string::npos; }));
+    REQUIRE(wait_until(
+        [&] { return status_of(forwarder, refusing.endpoint).last_error().find("next_batch") != std::string::npos; }));
     CHECK(outbox.queued() == 3);
     CHECK(outbox.dead_letters().empty());
     CHECK(has_work(forwarder));
     outbox.fail_method("");
-    REQUIRE(wait_until([&] { return status_of(forwarder, refusing.endpoint).last_error().find("connect") !=
-                                    std::string::npos; }));
+    REQUIRE(wait_until(
+        [&] { return status_of(forwarder, refusing.endpoint).last_error().find("connect") != std::string::npos; }));
     CHECK(outbox.queued() == 3);
 }

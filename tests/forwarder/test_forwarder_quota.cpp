@@ -43,7 +43,8 @@ std::int64_t paused_until(RunningAgent& agent, const std::string& tool) {
 
 }  // namespace
 
-TEST_CASE("agent: quota_exceeded pauses exactly that tool and collector until the reset, across a restart, losing nothing") {
+TEST_CASE(
+    "agent: quota_exceeded pauses exactly that tool and collector until the reset, across a restart, losing nothing") {
     TestClock clock(kJan31Late);
     CollectorFixture collector;
     const std::string small_key = collector.create_key("small");

@@ -19,8 +19,8 @@ OutgoingEvent make_event(char id_byte, std::size_t name_size) {
 
 TEST_CASE("encode_batch makes a Batch that protobuf reads back event for event") {
     // Sizes around the varint boundaries (127/128, 16383/16384) of the length prefix.
-    std::vector<OutgoingEvent> events = {make_event(1, 0), make_event(2, 100), make_event(3, 200),
-                                         make_event(4, 16370), make_event(5, 20000)};
+    std::vector<OutgoingEvent> events = {make_event(1, 0), make_event(2, 100), make_event(3, 200), make_event(4, 16370),
+                                         make_event(5, 20000)};
     const std::string body = wire::encode_batch(events);
     telemetry_kit::v1::Batch batch;
     REQUIRE(batch.ParseFromString(body));

@@ -24,7 +24,7 @@ public:
 
     /// Queues an event of `tool` (a fresh UUIDv7 id) for `destination`; returns its id.
     std::string add(const Destination& destination, const std::string& tool, const std::string& name = "run",
-                     const std::string& anonymous_id = "anon-1") {
+                    const std::string& anonymous_id = "anon-1") {
         telemetry_kit::v1::Event event;
         event.set_id(tk::to_bytes(tk::uuid_v7()));
         event.set_tool(tool);

@@ -19,21 +19,24 @@ std::string CollectorFixture::base_url() const {
     return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
 }
 
-std::string CollectorFixture::log() const { return read_file(dir_ / ("collector-" + std::to_string(starts_) + ".log")); }
+std::string CollectorFixture::log() const {
+    return read_file(dir_ / ("collector-" + std::to_string(starts_) + ".log"));
+}
 
 void CollectorFixture::start() {
     if (process_ && process_->running()) throw std::logic_error("the collector is already running");
     ++starts_;
     ProcessOptions options;
-    options.argv = {binary("tk-collector").string(), "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                    "--database-url", postgres_.url()};
+    options.argv = {binary("tk-collector").string(),      "serve",          "--listen",
+                    "127.0.0.1:" + std::to_string(port_), "--database-url", postgres_.url()};
     options.argv.insert(options.argv.end(), extra_args_.begin(), extra_args_.end());
     options.env = hermetic_env(dir_.path());
     options.stderr_file = dir_ / ("collector-" + std::to_string(starts_) + ".log");
     options.stdout_file = dir_ / ("collector-" + std::to_string(starts_) + ".out");
     process_.emplace(options);
-    const bool ready = wait_until([&] { return log().find("listening on") != std::string::npos || !process_->running(); },
-                                  std::chrono::seconds(10));
+    const bool ready =
+        wait_until([&] { return log().find("listening on") != std::string::npos || !process_->running(); },
+                   std::chrono::seconds(10));
     if (!ready || !process_->running()) {
         const std::string output = log();
         process_->kill();

@@ -16,7 +16,8 @@ fs::path postgres_bin_dir() {
     for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
         if (fs::exists(entry.path() / "bin" / "initdb")) candidates.push_back(entry.path() / "bin");
     }
-    if (candidates.empty()) throw std::runtime_error("no PostgreSQL server found under /usr/lib/postgresql (apt-get install postgresql)");
+    if (candidates.empty())
+        throw std::runtime_error("no PostgreSQL server found under /usr/lib/postgresql (apt-get install postgresql)");
     std::sort(candidates.begin(), candidates.end(), [](const fs::path& a, const fs::path& b) {
         return std::stoi(a.parent_path().filename().string()) < std::stoi(b.parent_path().filename().string());
     });
@@ -83,8 +84,7 @@ void PostgresCluster::start() {
                                        " -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
                                        " -c full_page_writes=off -c max_connections=200";
     const auto result = run(as_owner({(bin_ / "pg_ctl").string(), "-D", (dir_ / "data").string(), "-l",
-                                      (dir_ / "server.log").string(), "-o", server_options, "-w", "-t", "60",
-                                      "start"}),
+                                      (dir_ / "server.log").string(), "-o", server_options, "-w", "-t", "60", "start"}),
                             90s);
     if (result.exit_code != 0) {
         throw std::runtime_error("pg_ctl start failed: " + result.out + result.err + read_file(dir_ / "server.log"));
@@ -109,8 +109,8 @@ std::string PostgresCluster::conninfo(const std::string& dbname) const {
 
 std::string PostgresCluster::query(const std::string& sql, const std::string& dbname) const {
     ProcessOptions options;
-    options.argv = {(bin_ / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo(dbname),
-                    "-c", sql};
+    options.argv = {(bin_ / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                    conninfo(dbname),         "-c", sql};
     const auto result = run(options, 60s);
     if (result.exit_code != 0) throw std::runtime_error("psql failed: " + result.err);
     std::string out = result.out;

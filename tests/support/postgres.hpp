@@ -32,7 +32,10 @@ public:
     void start();
     /// Stop with pg_ctl's mode: "fast" (default) or "immediate" (like a crash).
     void stop(const std::string& mode = "fast");
-    void restart() { stop(); start(); }
+    void restart() {
+        stop();
+        start();
+    }
     bool running() const { return running_; }
 
     /// Runs SQL through psql and returns its unaligned, tuples-only output (trimmed).

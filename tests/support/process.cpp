@@ -221,7 +221,8 @@ ChildProcess::ChildProcess(const ProcessOptions& options) {
         }
         if (options.cwd && ::chdir(options.cwd->c_str()) != 0) child_fail("chdir");
         if (options.max_open_files) {
-            const rlimit limit{static_cast<rlim_t>(*options.max_open_files), static_cast<rlim_t>(*options.max_open_files)};
+            const rlimit limit{static_cast<rlim_t>(*options.max_open_files),
+                               static_cast<rlim_t>(*options.max_open_files)};
             if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) child_fail("setrlimit");
         }
         if (options.run_as_user) {

@@ -49,16 +49,16 @@ unsigned short free_tcp_port();
 std::map<std::string, std::string> hermetic_env(const fs::path& root);
 
 struct ProcessOptions {
-    std::vector<std::string> argv;              ///< argv[0] is the program path
-    std::map<std::string, std::string> env;     ///< set on top of the inherited environment
-    std::vector<std::string> unset_env;         ///< removed from the inherited environment
+    std::vector<std::string> argv;           ///< argv[0] is the program path
+    std::map<std::string, std::string> env;  ///< set on top of the inherited environment
+    std::vector<std::string> unset_env;      ///< removed from the inherited environment
     /// Remove DO_NOT_TRACK, *_TELEMETRY_DISABLED and CI markers, so CI=true on the test machine
     /// does not change what a test sees. Tests that want them set them in `env`.
     bool scrub_opt_out_signals = true;
-    std::optional<fs::path> stdout_file;        ///< default: inherit
-    std::optional<fs::path> stderr_file;        ///< default: inherit
-    std::optional<std::string> stdin_data;      ///< written to the child's stdin, then closed
-    std::optional<std::string> run_as_user;     ///< setuid/setgid to this user (needs root)
+    std::optional<fs::path> stdout_file;     ///< default: inherit
+    std::optional<fs::path> stderr_file;     ///< default: inherit
+    std::optional<std::string> stdin_data;   ///< written to the child's stdin, then closed
+    std::optional<std::string> run_as_user;  ///< setuid/setgid to this user (needs root)
     std::optional<fs::path> cwd;
     /// RLIMIT_NOFILE (soft and hard) set in the child before exec, so it cannot raise it again.
     std::optional<unsigned long> max_open_files;

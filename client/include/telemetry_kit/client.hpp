@@ -36,7 +36,9 @@ enum class ConsentMode {
 struct Config {
     Config() = default;
     Config(std::string tool_name, std::string tool_version, std::string collector_url = {}, std::string key = {})
-        : tool(std::move(tool_name)), version(std::move(tool_version)), endpoint(std::move(collector_url)),
+        : tool(std::move(tool_name)),
+          version(std::move(tool_version)),
+          endpoint(std::move(collector_url)),
           ingest_key(std::move(key)) {}
 
     std::string tool;        ///< the tool's name, e.g. "my-cli"
@@ -53,7 +55,9 @@ struct Config {
         ingest_key = std::move(key);
         return *this;
     }
-    Config&& collector(std::string url, std::string key) && { return std::move(collector(std::move(url), std::move(key))); }
+    Config&& collector(std::string url, std::string key) && {
+        return std::move(collector(std::move(url), std::move(key)));
+    }
 };
 
 /// An attribute value: a string, an integer, a floating-point number or a bool.

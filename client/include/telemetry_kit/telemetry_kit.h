@@ -53,10 +53,14 @@ typedef struct tk_attribute {
     double double_value;
 } tk_attribute;
 
-#define TK_ATTR_STRING(k, v) {(k), TK_ATTR_TYPE_STRING, (v), 0, 0.0}
-#define TK_ATTR_INT(k, v) {(k), TK_ATTR_TYPE_INT, NULL, (int64_t)(v), 0.0}
-#define TK_ATTR_DOUBLE(k, v) {(k), TK_ATTR_TYPE_DOUBLE, NULL, 0, (double)(v)}
-#define TK_ATTR_BOOL(k, v) {(k), TK_ATTR_TYPE_BOOL, NULL, (v) ? 1 : 0, 0.0}
+#define TK_ATTR_STRING(k, v) \
+    { (k), TK_ATTR_TYPE_STRING, (v), 0, 0.0 }
+#define TK_ATTR_INT(k, v) \
+    { (k), TK_ATTR_TYPE_INT, NULL, (int64_t)(v), 0.0 }
+#define TK_ATTR_DOUBLE(k, v) \
+    { (k), TK_ATTR_TYPE_DOUBLE, NULL, 0, (double)(v) }
+#define TK_ATTR_BOOL(k, v) \
+    { (k), TK_ATTR_TYPE_BOOL, NULL, (v) ? 1 : 0, 0.0 }
 
 /* Outcome of a command for tk_track_command. */
 enum { TK_UNKNOWN = -1, TK_FAILURE = 0, TK_SUCCESS = 1 };

@@ -4,4 +4,4 @@
 namespace telemetry_kit {
 /// The library's version, e.g. "0.1.0".
 TELEMETRY_KIT_API const char* version() noexcept;
-}
+}  // namespace telemetry_kit

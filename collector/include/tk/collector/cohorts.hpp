@@ -15,8 +15,8 @@ namespace tk::collector {
 struct CohortParams {
     std::string tool;
     Interval interval = Interval::week;  ///< day, week or month
-    std::string from;  ///< first days of the cohorts: [from, to); "" = 8 weeks before `to`
-    std::string to;    ///< "" = tomorrow (UTC)
+    std::string from;                    ///< first days of the cohorts: [from, to); "" = 8 weeks before `to`
+    std::string to;                      ///< "" = tomorrow (UTC)
 };
 
 /// Parses tool, interval, from and to (as /v1/query spells them; nothing else). Pure.

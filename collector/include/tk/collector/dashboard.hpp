@@ -9,11 +9,11 @@ namespace tk::collector {
 
 /// One file the page loads.
 struct StaticAsset {
-    std::string_view path;          ///< "/", "/app.js", ...
+    std::string_view path;  ///< "/", "/app.js", ...
     std::string_view content_type;
     std::string_view body;
-    std::string_view gzip;          ///< the same bytes, gzip-compressed at build time
-    std::string_view etag;          ///< a quoted hash of the body
+    std::string_view gzip;  ///< the same bytes, gzip-compressed at build time
+    std::string_view etag;  ///< a quoted hash of the body
 };
 
 /// Every file of the dashboard; empty when it was not built in (-DTK_DASHBOARD=OFF).

@@ -90,8 +90,7 @@ public:
     /// Throws DatabaseError on failure.
     Result exec(const std::string& sql, const std::vector<std::string>& params = {});
     /// The same, with one binary parameter per entry of `binary` set to true.
-    Result exec_params(const std::string& sql, const std::vector<std::string>& params,
-                       const std::vector<bool>& binary);
+    Result exec_params(const std::string& sql, const std::vector<std::string>& params, const std::vector<bool>& binary);
     /// Runs `sql` as this connection's prepared statement `name`, preparing it on first use: a
     /// statement run for every batch is parsed and planned once per connection, not every time.
     /// Throws DatabaseError on failure.

@@ -102,8 +102,8 @@ struct StoreOutcome {
 
 /// Validates and stores `batch` for the key's tool in one transaction; every event is named
 /// once in the ack — unless the tool is past its monthly quota plus grace (tenants.hpp): then
-/// nothing is stored, the ack names only the rejected events and carries quota_exceeded. Idempotent: storing the same batch again names its events duplicate.
-/// Throws DatabaseError.
+/// nothing is stored, the ack names only the rejected events and carries quota_exceeded. Idempotent: storing the same
+/// batch again names its events duplicate. Throws DatabaseError.
 StoreOutcome store_batch(Connection& conn, PartitionCache& partitions, const telemetry_kit::v1::Batch& batch,
                          std::string_view key_tool, const FieldLimits& limits, int retention_days);
 
@@ -127,13 +127,14 @@ struct RollupDelta {
                                  std::string_view, std::string_view, bool, int>;
     std::map<HourlyKey, std::int64_t> hourly;
     std::map<std::tuple<std::int64_t, std::string_view, int>, std::int64_t> durations;  ///< (hour s, name, bucket)
-    std::set<std::pair<std::int64_t, std::string_view>> days;  ///< (UTC day since 1970, install)
+    std::set<std::pair<std::int64_t, std::string_view>> days;                    ///< (UTC day since 1970, install)
     std::map<std::string_view, std::pair<std::int64_t, std::int64_t>> installs;  ///< install -> first, last day
     /// Migration 005, per UTC day (days since 1970): (day, name, kind, success)
     std::map<std::tuple<std::int64_t, std::string_view, int, int>, std::int64_t> daily_names;
     /// (day, tool_version, os, os_version, arch, ci, success)
-    std::map<std::tuple<std::int64_t, std::string_view, std::string_view, std::string_view, std::string_view, bool, int>,
-             std::int64_t>
+    std::map<
+        std::tuple<std::int64_t, std::string_view, std::string_view, std::string_view, std::string_view, bool, int>,
+        std::int64_t>
         daily_platform;
     std::map<std::pair<std::int64_t, int>, std::int64_t> daily_durations;  ///< (day, bucket)
     /// Migration 008: (day, name, bucket)

@@ -33,8 +33,8 @@ public:
         std::string tool;  ///< for a valid key
     };
 
-    explicit KeyCache(Settings settings) : settings_(settings), valid_(settings.valid_capacity),
-                                           unknown_(settings.unknown_capacity) {}
+    explicit KeyCache(Settings settings)
+        : settings_(settings), valid_(settings.valid_capacity), unknown_(settings.unknown_capacity) {}
 
     /// The entry for `key_hash` if it has not expired; nullopt: ask the database.
     std::optional<Known> find(const std::string& key_hash, Clock::time_point now = Clock::now());

@@ -14,7 +14,7 @@ class Connection;
 struct KeyInfo {
     long long id = 0;
     std::string tool;
-    std::string prefix;      ///< the key's first characters, enough to recognise it
+    std::string prefix;  ///< the key's first characters, enough to recognise it
     std::string created_at;
     std::string revoked_at;  ///< "" while the key is valid
 };

@@ -18,7 +18,8 @@ std::optional<std::string> percent_decode(std::string_view text, UrlPart part);
 /// Calls `visit(key, value)` for each `key=value` pair of a query string (empty pairs skipped, a
 /// pair without '=' has an empty value), both percent-decoded. Returns the first non-empty error
 /// `visit` returns, "malformed percent-encoding" for a bad %XX, or "" when every pair was taken.
-std::string for_each_query_param(std::string_view query_string,
-                                 const std::function<std::string(const std::string& key, const std::string& value)>& visit);
+std::string for_each_query_param(
+    std::string_view query_string,
+    const std::function<std::string(const std::string& key, const std::string& value)>& visit);
 
 }  // namespace tk::collector

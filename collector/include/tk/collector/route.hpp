@@ -11,18 +11,18 @@
 namespace tk::collector {
 
 enum class Route {
-    batches,    ///< POST /v1/batches
-    subject,    ///< DELETE /v1/subjects/{anonymous id}
-    query,      ///< GET /v1/query
-    export_,    ///< GET /v1/export
-    healthz,    ///< GET /healthz
-    metrics,    ///< GET /metrics
-    tools,      ///< GET /v1/tools
-    cohorts,    ///< GET /v1/cohorts
+    batches,           ///< POST /v1/batches
+    subject,           ///< DELETE /v1/subjects/{anonymous id}
+    query,             ///< GET /v1/query
+    export_,           ///< GET /v1/export
+    healthz,           ///< GET /healthz
+    metrics,           ///< GET /metrics
+    tools,             ///< GET /v1/tools
+    cohorts,           ///< GET /v1/cohorts
     manifest,          ///< GET /v1/tools/{tool}/manifest (public)
     manifest_history,  ///< GET /v1/tools/{tool}/manifest/history (public)
-    dashboard,  ///< GET of one of the dashboard's files
-    not_found,  ///< anything else
+    dashboard,         ///< GET of one of the dashboard's files
+    not_found,         ///< anything else
 };
 
 struct RouteMatch {

@@ -17,35 +17,35 @@ class ConnectionPool;
 
 struct ServerConfig {
     std::string host = "127.0.0.1";
-    unsigned short port = 8080;           ///< 0: any free port (the log says which)
-    unsigned io_threads = 0;              ///< 0: hardware concurrency
-    unsigned db_workers = 8;              ///< threads running database work = pool connections
-    std::string tls_cert_file;            ///< PEM chain; with tls_key_file, the listener speaks TLS
+    unsigned short port = 8080;  ///< 0: any free port (the log says which)
+    unsigned io_threads = 0;     ///< 0: hardware concurrency
+    unsigned db_workers = 8;     ///< threads running database work = pool connections
+    std::string tls_cert_file;   ///< PEM chain; with tls_key_file, the listener speaks TLS
     std::string tls_key_file;
-    std::size_t max_body_bytes = 4 << 20;  ///< larger bodies: 413
-    std::size_t max_events = 5000;        ///< more events in one batch: 400
-    std::size_t max_connections = 512;    ///< open connections; beyond: 503 and close
+    std::size_t max_body_bytes = 4 << 20;       ///< larger bodies: 413
+    std::size_t max_events = 5000;              ///< more events in one batch: 400
+    std::size_t max_connections = 512;          ///< open connections; beyond: 503 and close
     std::size_t max_buffered_bytes = 64 << 20;  ///< request bodies in memory at once; beyond: 503
-    std::size_t max_queued_bytes = 32 << 20;  ///< batches queued for the database (wire + parsed); more: 503
-    std::size_t max_parsed_bytes = 32 << 20;  ///< one batch's estimated parsed size; more: 413
+    std::size_t max_queued_bytes = 32 << 20;    ///< batches queued for the database (wire + parsed); more: 503
+    std::size_t max_parsed_bytes = 32 << 20;    ///< one batch's estimated parsed size; more: 413
     FieldLimits field_limits;
-    double rate_limit = 200;              ///< requests per second per key and client address (<= 0: no limit)
+    double rate_limit = 200;  ///< requests per second per key and client address (<= 0: no limit)
     double rate_burst = 400;
-    double address_rate_limit = 1000;     ///< requests per second per client address (<= 0: no limit)
+    double address_rate_limit = 1000;  ///< requests per second per client address (<= 0: no limit)
     double address_rate_burst = 2000;
-    double key_lookup_rate_limit = 5;     ///< uncached key lookups per second per client address
+    double key_lookup_rate_limit = 5;  ///< uncached key lookups per second per client address
     double key_lookup_rate_burst = 50;
-    int retention_days = 400;             ///< 0: keep forever
+    int retention_days = 400;                 ///< 0: keep forever
     std::chrono::seconds header_timeout{10};  ///< also the keep-alive idle timeout
     std::chrono::seconds body_timeout{30};
     std::chrono::seconds shutdown_timeout{10};  ///< how long in-flight requests may take at SIGTERM
     /// From a request fully read to its answer: past it, 503 with Retry-After (the database is
     /// hung or slow), whatever the database work is still doing.
     std::chrono::seconds request_timeout{20};
-    std::string metrics_host;              ///< with metrics_port: serve /metrics there only
+    std::string metrics_host;  ///< with metrics_port: serve /metrics there only
     unsigned short metrics_port = 0;
-    int unavailable_retry_after = 2;      ///< Retry-After (s) on 503
-    unsigned max_exports = 2;             ///< exports streaming at once (each holds a thread and a connection); more: 503
+    int unavailable_retry_after = 2;  ///< Retry-After (s) on 503
+    unsigned max_exports = 2;         ///< exports streaming at once (each holds a thread and a connection); more: 503
     std::chrono::seconds export_write_timeout{30};  ///< a client must take each piece of an export within this
     std::chrono::seconds export_timeout{3600};      ///< one export's COPY at most (statement_timeout; 0: none)
 };

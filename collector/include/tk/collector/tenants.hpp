@@ -17,8 +17,8 @@ class Connection;
 /// One row of `tools`. Unset optionals are SQL NULL: the global behaviour for that setting.
 struct ToolSettings {
     std::string tool;
-    std::optional<int> retention_days;         ///< raw events; nullopt: the global --retention-days
-    std::optional<std::int64_t> monthly_quota; ///< events per UTC calendar month; nullopt: none
+    std::optional<int> retention_days;          ///< raw events; nullopt: the global --retention-days
+    std::optional<std::int64_t> monthly_quota;  ///< events per UTC calendar month; nullopt: none
     int grace_percent = 0;
     std::optional<int> rollup_retention_days;  ///< nullopt: rollups kept for ever
 };

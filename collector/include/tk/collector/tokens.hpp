@@ -45,8 +45,8 @@ std::optional<std::string_view> bearer_token(std::string_view authorization);
 
 /// The outcome of checking a read request's credentials for one tool.
 struct ReadAuth {
-    int status = 401;        ///< 200 allowed, 401 no valid token, 403 a valid token for other tools
-    std::string message;     ///< the reason, for the response body
+    int status = 401;     ///< 200 allowed, 401 no valid token, 403 a valid token for other tools
+    std::string message;  ///< the reason, for the response body
     std::optional<ReadToken> token;
 };
 

@@ -56,7 +56,7 @@ constexpr std::int64_t next_month_start(std::int64_t days) {
 
 static_assert(days_from_civil(1970, 1, 1) == 0);
 static_assert(day_of_unix_ms(-1) == -1 && day_of_unix_ms(86'400'000) == 1);
-static_assert(week_start(0) == -3);                      // Monday 1969-12-29
+static_assert(week_start(0) == -3);  // Monday 1969-12-29
 static_assert(week_start(days_from_civil(2026, 12, 2)) == days_from_civil(2026, 11, 30));
 static_assert(month_start(days_from_civil(2024, 2, 29)) == days_from_civil(2024, 2, 1));
 static_assert(next_month_start(days_from_civil(2026, 12, 31)) == days_from_civil(2027, 1, 1));

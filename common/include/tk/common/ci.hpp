@@ -7,11 +7,24 @@
 namespace tk {
 
 inline constexpr std::array<const char*, 18> kCiVariables = {
-    "CI",          "CONTINUOUS_INTEGRATION", "BUILD_NUMBER",     "RUN_ID",
-    "GITHUB_ACTIONS", "GITLAB_CI",           "CIRCLECI",         "TRAVIS",
-    "JENKINS_URL", "BUILDKITE",              "TEAMCITY_VERSION", "TF_BUILD",
-    "APPVEYOR",    "CODEBUILD_BUILD_ID",     "BITBUCKET_BUILD_NUMBER", "DRONE",
-    "SEMAPHORE",   "HEROKU_TEST_RUN_ID",
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "BUILD_NUMBER",
+    "RUN_ID",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "CIRCLECI",
+    "TRAVIS",
+    "JENKINS_URL",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "TF_BUILD",
+    "APPVEYOR",
+    "CODEBUILD_BUILD_ID",
+    "BITBUCKET_BUILD_NUMBER",
+    "DRONE",
+    "SEMAPHORE",
+    "HEROKU_TEST_RUN_ID",
 };
 
 }  // namespace tk

@@ -13,9 +13,9 @@ namespace tk {
 
 /// Where one user's agent lives.
 struct Paths {
-    std::filesystem::path socket;     ///< the agent's Unix socket
-    std::filesystem::path state_dir;  ///< queue database, spool file, install secret
-    std::filesystem::path config_dir; ///< agent.conf
+    std::filesystem::path socket;      ///< the agent's Unix socket
+    std::filesystem::path state_dir;   ///< queue database, spool file, install secret
+    std::filesystem::path config_dir;  ///< agent.conf
 
     std::filesystem::path database() const { return state_dir / "queue.db"; }
     std::filesystem::path spool() const { return state_dir / "spool"; }

@@ -92,9 +92,9 @@ private:
     // session's end; everything else of the idle exit lives on the io thread.
     std::atomic<std::size_t> live_sessions_{0};
     std::atomic<bool> stopping_{false};
-    bool activated_ = false;               ///< the listener came from the service manager
-    std::chrono::seconds idle_exit_{0};    ///< 0: never (also whenever not activated)
-    bool idle_check_ = false;              ///< the idle timer cancelled the accept to decide
+    bool activated_ = false;             ///< the listener came from the service manager
+    std::chrono::seconds idle_exit_{0};  ///< 0: never (also whenever not activated)
+    bool idle_check_ = false;            ///< the idle timer cancelled the accept to decide
     boost::asio::io_context io_{1};
     boost::asio::local::stream_protocol::acceptor acceptor_{io_};
     boost::asio::signal_set signals_{io_};

@@ -39,7 +39,6 @@ std::chrono::milliseconds retry_after_delay(std::chrono::milliseconds retry_afte
 /// (bounded by `retry_after_cap`), else full jitter up to `cap`.
 std::chrono::milliseconds next_delay(unsigned failures, std::optional<std::chrono::milliseconds> retry_after,
                                      std::chrono::milliseconds initial, std::chrono::milliseconds cap,
-                                     std::mt19937_64& rng,
-                                     std::chrono::milliseconds retry_after_cap = kRetryAfterCap);
+                                     std::mt19937_64& rng, std::chrono::milliseconds retry_after_cap = kRetryAfterCap);
 
 }  // namespace tk::agent::backoff

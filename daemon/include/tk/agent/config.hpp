@@ -30,23 +30,23 @@ struct AgentConfig {
     std::size_t max_connections = 1024;
 
     // [queue]
-    std::size_t max_queue_events = 100'000;           ///< past it the oldest queued events are shed
-    std::size_t max_queue_bytes = 64u << 20;          ///< serialized event bytes, same
-    std::chrono::hours retention{24 * 30};            ///< queued events older than this expire
-    std::size_t max_dead_letters = 10'000;            ///< dead letters (and refused erasures) kept, at most
+    std::size_t max_queue_events = 100'000;             ///< past it the oldest queued events are shed
+    std::size_t max_queue_bytes = 64u << 20;            ///< serialized event bytes, same
+    std::chrono::hours retention{24 * 30};              ///< queued events older than this expire
+    std::size_t max_dead_letters = 10'000;              ///< dead letters (and refused erasures) kept, at most
     std::chrono::hours dead_letter_retention{24 * 30};  ///< and for at most this long
 
     // [store]
-    std::size_t max_commit_events = 8192;             ///< events per group commit, at most
-    std::chrono::microseconds commit_wait{1000};      ///< wait for more events to share a commit
-    bool synchronous_full = false;                    ///< PRAGMA synchronous=FULL instead of NORMAL
+    std::size_t max_commit_events = 8192;         ///< events per group commit, at most
+    std::chrono::microseconds commit_wait{1000};  ///< wait for more events to share a commit
+    bool synchronous_full = false;                ///< PRAGMA synchronous=FULL instead of NORMAL
 
     // [log]
     std::string log_level = "info";
 
     // [forwarder]
     ForwarderOptions forwarder;
-    bool sent_log = true;                             ///< keep a local log of what was sent
+    bool sent_log = true;  ///< keep a local log of what was sent
 
     // [manifest]
     ManifestOptions manifest;

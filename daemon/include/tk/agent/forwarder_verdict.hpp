@@ -27,12 +27,12 @@ enum class BatchAction {
 
 struct BatchVerdict {
     BatchAction action = BatchAction::retry;
-    std::optional<wire::AckOutcome> ack;                ///< deliver and pause
-    std::string error;                                  ///< why, in words, for status (retry, dead_letter; deliver
-                                                        ///< when the ack left events unanswered: retry those later)
+    std::optional<wire::AckOutcome> ack;                   ///< deliver and pause
+    std::string error;                                     ///< why, in words, for status (retry, dead_letter; deliver
+                                                           ///< when the ack left events unanswered: retry those later)
     std::optional<std::chrono::milliseconds> retry_after;  ///< retry: the server's Retry-After, parsed
-    std::size_t batch_events = 0;                       ///< shrink: events per batch from now on
-    std::int64_t paused_until_unix_ms = 0;              ///< pause
+    std::size_t batch_events = 0;                          ///< shrink: events per batch from now on
+    std::int64_t paused_until_unix_ms = 0;                 ///< pause
 };
 
 /// A collector's reset time is taken within these bounds of the agent's clock: never sooner than

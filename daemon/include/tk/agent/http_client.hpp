@@ -30,10 +30,10 @@ namespace tk::agent::http {
 
 /// A parsed collector endpoint, e.g. "https://telemetry.example.com:8443/base".
 struct Url {
-    bool tls = false;         ///< https
-    std::string host;         ///< without IPv6 brackets
-    std::string port;         ///< explicit or the scheme's default
-    std::string base_path;    ///< "" or "/base" (no trailing slash)
+    bool tls = false;       ///< https
+    std::string host;       ///< without IPv6 brackets
+    std::string port;       ///< explicit or the scheme's default
+    std::string base_path;  ///< "" or "/base" (no trailing slash)
     /// The request target for `path` (which starts with '/') under the base path.
     std::string target(std::string_view path) const { return base_path + std::string(path); }
 };
@@ -46,8 +46,8 @@ UrlResult parse_url(std::string_view text);
 
 /// What came back: a status and body, or `error` set (network, TLS or timeout).
 struct Response {
-    std::string error;        ///< empty when the server answered, e.g. "connect: Connection refused"
-    bool aborted = false;     ///< the client was closed while the request was in flight
+    std::string error;     ///< empty when the server answered, e.g. "connect: Connection refused"
+    bool aborted = false;  ///< the client was closed while the request was in flight
     unsigned status = 0;
     std::string body;
     std::string retry_after;  ///< the Retry-After header, if any
@@ -69,8 +69,8 @@ public:
     /// Sends one request; `handler` runs exactly once (with `aborted` set after close()).
     /// A request on a kept-alive connection that the server closed meanwhile is retried once on a
     /// fresh connection before reporting an error.
-    void request(boost::beast::http::verb verb, std::string target, std::string bearer_token,
-                 std::string content_type, std::string body, Handler handler);
+    void request(boost::beast::http::verb verb, std::string target, std::string bearer_token, std::string content_type,
+                 std::string body, Handler handler);
 
     /// Closes the connection and cancels what is in flight.
     void close();
@@ -101,7 +101,7 @@ private:
     std::optional<boost::beast::tcp_stream> plain_;
     std::optional<TlsStream> secure_;
     bool connected_ = false;
-    bool reused_ = false;      ///< this attempt runs on a kept-alive connection
+    bool reused_ = false;  ///< this attempt runs on a kept-alive connection
     bool closed_ = false;
     boost::beast::flat_buffer buffer_;
     boost::beast::http::request<boost::beast::http::string_body> request_;

@@ -67,7 +67,7 @@ struct ToolContext {
     std::optional<Destination> destination;  ///< none: local only
     std::uint64_t epoch = 0;
     Decision decision;
-    std::string tool_version;  ///< the Hello's version, bounded like an event's
+    std::string tool_version;                                     ///< the Hello's version, bounded like an event's
     std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;  ///< the tool's, as of `epoch`
 };
 
@@ -75,9 +75,9 @@ using tk::valid_tool_name;  // 1-64 bytes of [A-Za-z0-9._-] (tk/common/tool_name
 
 /// True if `raw` (a client's serialized Event) is byte for byte what the agent's canonical
 /// serialization of the parsed event would be, and carries none of the agent's own fields
-/// (anonymous_id, ci; tool only if it equals `tool`, the Hello's): fields in number order, each once, no default values, minimal varints, no
-/// unknown fields, map entries sorted by key with no key twice. One pass, no allocation: the
-/// hot path uses it to splice the agent's fields in instead of serializing the event again.
+/// (anonymous_id, ci; tool only if it equals `tool`, the Hello's): fields in number order, each once, no default
+/// values, minimal varints, no unknown fields, map entries sorted by key with no key twice. One pass, no allocation:
+/// the hot path uses it to splice the agent's fields in instead of serializing the event again.
 bool canonical_client_event(std::string_view raw, std::string_view tool);
 
 /// The canonical form of `event`: deterministic serialization (map entries sorted by key). What
@@ -97,8 +97,7 @@ public:
     /// event with the agent's fields set. `raw`, if given, is the serialized `event` as received:
     /// when scrubbing changed nothing and `raw` is canonical_client_event(), the agent's fields
     /// are spliced into `raw` at their places, which gives the same bytes without serializing.
-    bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch,
-                std::string_view raw = {});
+    bool accept(ToolContext& context, telemetry_kit::v1::Event& event, IntakeBatch& batch, std::string_view raw = {});
 
     /// The hot path, before any parsing: if policy keeps the tool's events and `raw` (a client's
     /// serialized Event) is canonical_client_event() (but perhaps for the order of its

@@ -38,8 +38,8 @@ struct ManifestState {
     std::string tool;
     std::string endpoint;
     std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;  ///< null: none in force
-    std::int64_t checked_unix_ms = 0;  ///< last answer from the collector (0: never)
-    std::string error;                 ///< why the last fetch failed ("" = it worked)
+    std::int64_t checked_unix_ms = 0;                             ///< last answer from the collector (0: never)
+    std::string error;                                            ///< why the last fetch failed ("" = it worked)
 };
 
 class ManifestFetcher {

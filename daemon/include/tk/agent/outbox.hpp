@@ -44,8 +44,8 @@ struct ErasureRequest {
 /// with quota_exceeded). Kept in the store so that a restart does not start a retry storm.
 struct Pause {
     Destination destination;
-    std::string tool;           ///< the tool behind the destination's ingest key, for tk status
-    std::string reason;         ///< in words, e.g. "monthly quota"
+    std::string tool;    ///< the tool behind the destination's ingest key, for tk status
+    std::string reason;  ///< in words, e.g. "monthly quota"
     std::int64_t until_unix_ms = 0;
 };
 

@@ -19,9 +19,9 @@ struct UnameFields {
 };
 
 struct PlatformFacts {
-    std::string os;             ///< "linux", "macos", "freebsd", "windows", "other"
-    std::string os_version;     ///< "debian 12", "ubuntu 22", "arch", "macos 14", "freebsd 14"; "" = unknown
-    std::string arch;           ///< "x86_64", "arm64", "x86", "arm", "riscv64", ...; "other" if unknown
+    std::string os;          ///< "linux", "macos", "freebsd", "windows", "other"
+    std::string os_version;  ///< "debian 12", "ubuntu 22", "arch", "macos 14", "freebsd 14"; "" = unknown
+    std::string arch;        ///< "x86_64", "arm64", "x86", "arm", "riscv64", ...; "other" if unknown
     std::string agent_version;
 };
 

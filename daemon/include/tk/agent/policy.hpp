@@ -23,8 +23,8 @@ inline constexpr const char* invalid_event = "invalid_event";  ///< id not 16 by
 
 struct Decision {
     bool keep = false;
-    bool ci = false;                 ///< keep, tagged as a CI run
-    const char* reason = nullptr;    ///< why dropped (one of drop_reason), when !keep
+    bool ci = false;               ///< keep, tagged as a CI run
+    const char* reason = nullptr;  ///< why dropped (one of drop_reason), when !keep
 };
 
 /// An opt-out variable's value means "off" when non-empty and not `0` or `false` (any case).

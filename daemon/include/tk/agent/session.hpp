@@ -89,7 +89,7 @@ private:
     std::shared_ptr<IntakeCounters> counters_;
     std::uint64_t dropped_ = 0;
     std::deque<std::string> writes_;
-    std::size_t write_bytes_ = 0;   ///< bytes in writes_
+    std::size_t write_bytes_ = 0;  ///< bytes in writes_
     bool closing_ = false;
     SessionLimits limits_;
     boost::asio::steady_timer idle_timer_;

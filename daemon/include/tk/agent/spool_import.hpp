@@ -46,9 +46,9 @@ public:
 
 /// What the imports since start found; `tk status` shows it.
 struct SpoolCounters {
-    std::uint64_t imports = 0;             ///< spool files imported
-    std::uint64_t records = 0;             ///< intact records read (policy may still drop them)
-    std::uint64_t damaged_spans = 0;       ///< torn or corrupt stretches skipped
+    std::uint64_t imports = 0;        ///< spool files imported
+    std::uint64_t records = 0;        ///< intact records read (policy may still drop them)
+    std::uint64_t damaged_spans = 0;  ///< torn or corrupt stretches skipped
     std::uint64_t damaged_bytes = 0;
     std::uint64_t unreadable_records = 0;  ///< intact checksum, but not a usable SpoolRecord
     std::int64_t last_damage_unix_ms = 0;
@@ -97,7 +97,7 @@ private:
     std::unique_ptr<Run> run_;
     bool running_ = false;
     bool scheduled_ = false;
-    bool again_ = false;    ///< a change arrived during the run: look once more after it
+    bool again_ = false;  ///< a change arrived during the run: look once more after it
     bool stopped_ = false;
     SpoolCounters counters_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -75,7 +75,7 @@ struct ToolRecord {
     std::string name;
     telemetry_kit::v1::ToolIdentity identity;  ///< as of its latest Hello
     telemetry_kit::v1::Consent consent = telemetry_kit::v1::CONSENT_UNSET;
-    std::uint64_t generation = 0;              ///< bumped by forget: rotates the anonymous id
+    std::uint64_t generation = 0;  ///< bumped by forget: rotates the anonymous id
 };
 
 /// What is loaded at start.
@@ -177,7 +177,7 @@ private:
     std::pair<std::int64_t, std::int64_t> remove_queued(const std::vector<std::string>& ids);
 
     StoreOptions options_;
-    std::unique_ptr<detail::Database> db_;      // writer thread (and load() before start)
+    std::unique_ptr<detail::Database> db_;  // writer thread (and load() before start)
     std::unique_ptr<Statements> statements_;
     std::unique_ptr<detail::Database> outbox_db_;  // forwarder thread
     std::mutex outbox_mutex_;
@@ -219,8 +219,8 @@ public:
     std::uint64_t set_tool_consent(const std::string& name, telemetry_kit::v1::Consent consent);
     /// Deletes the tool's queued and dead-lettered events and counters, stores its new generation,
     /// and queues an erasure of `old_anonymous_id` at `destination` (if any). Returns events deleted.
-    std::uint64_t forget_tool(const std::string& name, std::uint64_t new_generation, const std::string& old_anonymous_id,
-                              const std::optional<Destination>& destination);
+    std::uint64_t forget_tool(const std::string& name, std::uint64_t new_generation,
+                              const std::string& old_anonymous_id, const std::optional<Destination>& destination);
     /// Queue depth, oldest event, per tool counts and per destination counts.
     void fill_status(telemetry_kit::v1::StatusResponse& status);
     /// The queued events (oldest first), at most `limit`; `total` = how many are queued in all.
