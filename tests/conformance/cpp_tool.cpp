@@ -70,9 +70,9 @@ int main(int argc, char** argv) {
     }
     const telemetry_kit::Stats stats = client.stats();
     // The last statement's time: the harness measures the client's exit delay from here.
-    const long long finished_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count();
+    const long long finished_unix_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::printf(
         "{\"client\":\"cpp\",\"scenario\":\"%s\",\"mode\":\"%s\",\"tracked\":%llu,\"delivered\":%llu,"
         "\"spooled\":%llu,\"dropped\":%llu,\"suppressed\":%llu,\"flushed\":%s,\"finished_unix_us\":%lld}\n",
