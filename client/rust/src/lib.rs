@@ -21,7 +21,9 @@ mod env;
 mod transport;
 mod wire;
 
-pub use consent::{ask_consent_once, consent_status, record_consent, Consent, ConsentOutcome, ConsentPrompt};
+pub use consent::{
+    ask_consent_once, consent_status, manifest_summary, record_consent, Consent, ConsentOutcome, ConsentPrompt,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
