@@ -356,7 +356,7 @@ TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column
     }
 }
 
-TEST_CASE("the manifest cache: served for 5 s, then asked again; at most 4,096 tools") {
+TEST_CASE("the manifest cache: served for 5 s, then asked again, and at most 4,096 tools") {
     using tk::collector::detail::ManifestCache;
     ManifestCache cache;  // the collector's own bound and lifetime
     const auto t0 = ManifestCache::Clock::now();
