@@ -109,6 +109,7 @@ pub struct Identity<'a> {
     pub opt_out: bool,
     pub allow_ci: bool,
     pub local_only: bool,
+    pub manifest_required: bool,
 }
 
 pub fn encode_tool_identity(id: &Identity) -> Vec<u8> {
@@ -120,6 +121,7 @@ pub fn encode_tool_identity(id: &Identity) -> Vec<u8> {
     put_uint(&mut out, 5, id.opt_out as u64, false);
     put_uint(&mut out, 6, id.allow_ci as u64, false);
     put_uint(&mut out, 7, id.local_only as u64, false);
+    put_uint(&mut out, 16, id.manifest_required as u64, false);
     out
 }
 
@@ -425,6 +427,7 @@ mod tests {
     fn the_worked_example_byte_for_byte() {
         let identity = encode_tool_identity(&Identity {
             tool: "my-cli", version: "1.2.0", endpoint: "", ingest_key: "", opt_out: false, allow_ci: false, local_only: false,
+            manifest_required: false,
         });
         let signals = encode_signals(None, None, &[]);
         assert_eq!(hello_frame(&identity, &signals), hex("00000017 0a15 0801 120f 0a066d792d636c69 1205312e322e30 1a00"));
@@ -479,6 +482,15 @@ mod tests {
         off.extend_from_slice(&tools);
         assert_eq!(decode_consent_reply(&reply(1, &off), 1, "t"), Some(2));
         assert_eq!(decode_consent_reply(&hex("1a04 0a02 6e6f"), 1, "t"), None);
+    }
+
+    #[test]
+    fn manifest_required_is_field_16() {
+        let identity = encode_tool_identity(&Identity {
+            tool: "t", version: "", endpoint: "", ingest_key: "", opt_out: false, allow_ci: false, local_only: false,
+            manifest_required: true,
+        });
+        assert_eq!(identity, hex("0a0174 800101"));
     }
 
     #[test]
