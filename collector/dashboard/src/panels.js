@@ -1,6 +1,6 @@
 // The panels. Each asks /v1/query (or /v1/cohorts) what it needs, all at once, and renders when
 // its answers are in; each keeps the rows it shows for its "Download CSV".
-import { getJson, query, queryString } from './api.js';
+import { getJson, queryString } from './api.js';
 import { saveCsv } from './csv.js';
 import { formatChange, formatCount, formatDuration, formatPercent } from './format.js';
 import { addDays, daysBetween } from './state.js';
@@ -16,12 +16,13 @@ export function renderPanels(ctx) {
   return Promise.all(Object.entries(panels).map(([name, panel]) => run(name, panel, ctx)));
 }
 
-async function run(name, panel, ctx) {
+async function run(name, panel, shared) {
   const section = document.querySelector(`[data-panel="${name}"]`);
   const body = section.querySelector('.body');
   section.dataset.state = 'loading';
   section.setAttribute('aria-busy', 'true');
   const started = performance.now();
+  const ctx = { ...shared, requests: [] };  // the panel's own API paths, named in its mark
   try {
     const view = await panel(ctx);
     if (!ctx.isCurrent()) return;
@@ -38,11 +39,21 @@ async function run(name, panel, ctx) {
       section.setAttribute('aria-busy', 'false');
       section.dataset.ms = String(Math.round(performance.now() - started));
       section.dataset.renderedAt = String(Math.round(performance.now()));  // ms since navigation
+      // For bench_dashboard: when this panel was drawn, and which requests it waited for.
+      performance.mark(`tk-panel:${name}`, { detail: { requests: ctx.requests } });
     }
   }
 }
 
-const ask = (ctx, params) => query({ ...ctx.base, ...params, filter: [...ctx.base.filter, ...(params.filter || [])] });
+/** GET `path` (JSON) for the panel of `ctx`, which remembers it. */
+function load(ctx, path) {
+  ctx.requests.push(path);
+  return getJson(path);
+}
+/** /v1/query with exactly `params`. */
+const query = (ctx, params) => load(ctx, '/v1/query?' + queryString(params));
+/** /v1/query in the view: its tool, range, zone and filters, plus `params` (and their filters). */
+const ask = (ctx, params) => query(ctx, { ...ctx.base, ...params, filter: [...ctx.base.filter, ...(params.filter || [])] });
 const rows = (answer) => answer.rows;
 const kCounts = ['events', 'installs', 'new_installs'];
 const first = (answer) => (answer.rows.length ? answer.rows[0].value : kCounts.includes(answer.metric) ? 0 : null);
@@ -70,12 +81,12 @@ function perBucket(answer, bucketList) {
 async function overview(ctx) {
   const compare = ctx.state.compare ? 'previous' : undefined;
   const days = daysBetween(ctx.range.from, ctx.range.to);
-  const installsIn = (n) => query({ ...ctx.base, metric: 'installs', from: addDays(ctx.range.to, -n), filter: [], tz: 'UTC' });
+  const installsIn = (n) => query(ctx, { ...ctx.base, metric: 'installs', from: addDays(ctx.range.to, -n), filter: [], tz: 'UTC' });
   const filtered = ctx.state.filters.length > 0;
   const [events, installs, fresh, success, p50, p95, day, week, month] = await Promise.all([
     ask(ctx, { metric: 'events', compare }),
     ask(ctx, { metric: 'installs', compare }),
-    filtered ? null : query({ ...ctx.base, filter: [], metric: 'new_installs', compare }),
+    filtered ? null : query(ctx, { ...ctx.base, filter: [], metric: 'new_installs', compare }),
     ask(ctx, { metric: 'success_rate', compare }),
     ask(ctx, { metric: 'duration_p50', compare }),
     ask(ctx, { metric: 'duration_p95', compare }),
@@ -274,9 +285,9 @@ async function ci(ctx) {
 async function installs(ctx) {
   const base = { ...ctx.base, filter: [], tz: 'UTC' };  // install rollups count UTC days, unfiltered
   const [active, fresh, cohorts] = await Promise.all([
-    query({ ...base, metric: 'installs', interval: ctx.interval }),
-    query({ ...base, metric: 'new_installs', interval: ctx.interval }),
-    getJson('/v1/cohorts?' + queryString({ tool: ctx.state.tool, from: ctx.range.from, to: ctx.range.to,
+    query(ctx, { ...base, metric: 'installs', interval: ctx.interval }),
+    query(ctx, { ...base, metric: 'new_installs', interval: ctx.interval }),
+    load(ctx, '/v1/cohorts?' + queryString({ tool: ctx.state.tool, from: ctx.range.from, to: ctx.range.to,
                                             interval: ctx.interval === 'day' && daysBetween(ctx.range.from, ctx.range.to) <= 14 ? 'day' : 'week' })),
   ]);
   const activeValues = perBucket(active, ctx.buckets);
