@@ -183,12 +183,16 @@ function wireControls() {
   $('#tz').addEventListener('change', (e) => {
     if (e.target.value.trim()) navigate({ ...state, tz: e.target.value.trim() });
   });
-  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : [];
-  $('#tz-list').replaceChildren(...[...new Set([browserZone, 'UTC', ...zones])].map((zone) => h('option', { value: zone })));
   $('#range').replaceChildren(...Object.keys(kPresets).map((key) =>
     h('option', { value: key }, `Last ${kPresets[key]} days`)), h('option', { value: 'custom' }, 'Custom range'));
   $('#export').addEventListener('click', exportAll);
   window.addEventListener('hashchange', render);
+}
+
+/** The zone list (~430 options): filled after start() has sent the panels' requests. */
+function fillZoneList() {
+  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : [];
+  $('#tz-list').replaceChildren(...[...new Set([browserZone, 'UTC', ...zones])].map((zone) => h('option', { value: zone })));
 }
 
 /** The full export (GET /v1/export, docs/query.md), with the token: a plain link could not send it. */
@@ -210,4 +214,5 @@ async function exportAll() {
 }
 
 wireControls();
-start();
+start();  // sends every panel's requests before its first await
+fillZoneList();
