@@ -160,3 +160,4 @@ FROM rollup_daily_name_histogram GROUP BY 1, 2, 3;
 INSERT INTO rollup_monthly_name_histogram
 SELECT tool, date_trunc('month', day::timestamp)::date, name, 0, tk_histogram_sum(counts)
 FROM rollup_daily_name_histogram GROUP BY 1, 2, 3;
+
