@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -591,7 +592,11 @@ std::vector<std::pair<int, long long>> parse_histogram(std::string_view text) {
     while (!text.empty()) {
         const auto comma = std::min(text.find(','), text.size());
         const std::string_view element = text.substr(0, comma);
-        if (element != "NULL") buckets.emplace_back(bucket, std::stoll(std::string(element)));
+        long long count = 0;
+        if (element != "NULL" &&
+            std::from_chars(element.data(), element.data() + element.size(), count).ec == std::errc()) {
+            buckets.emplace_back(bucket, count);
+        }
         ++bucket;
         text.remove_prefix(std::min(text.size(), comma + 1));
     }
@@ -604,17 +609,32 @@ namespace {
 /// percentiles_from_buckets() takes them: sorted, buckets with a positive count only (as the
 /// SQL of the per-bucket tables' HAVING sum(events) > 0).
 std::vector<std::tuple<std::string, std::string, int, long long>> added_histograms(const Result& result) {
-    std::map<std::tuple<std::string, std::string, int>, long long> sums;
+    // Per (bucket, group): counts from bucket `low` on, grown at either end as buckets arrive
+    // (an index add per element, not a map insertion: 30 days are ~200k elements).
+    struct Sum {
+        int low = 0;
+        std::vector<long long> counts;
+    };
+    std::map<std::pair<std::string, std::string>, Sum> sums;
     for (int row = 0; row < result.rows(); ++row) {
-        const std::string bucket(result.value(row, 0));
-        const std::string group(result.value(row, 1));
-        for (const auto& [duration_bucket, count] : parse_histogram(result.value(row, 2))) {
-            sums[{bucket, group, duration_bucket}] += count;
+        Sum& sum = sums[{std::string(result.value(row, 0)), std::string(result.value(row, 1))}];
+        for (const auto& [bucket, count] : parse_histogram(result.value(row, 2))) {
+            if (sum.counts.empty()) sum.low = bucket;
+            if (bucket < sum.low) {
+                sum.counts.insert(sum.counts.begin(), static_cast<std::size_t>(sum.low - bucket), 0);
+                sum.low = bucket;
+            }
+            const auto at = static_cast<std::size_t>(bucket - sum.low);
+            if (at >= sum.counts.size()) sum.counts.resize(at + 1, 0);
+            sum.counts[at] += count;
         }
     }
     std::vector<std::tuple<std::string, std::string, int, long long>> counts;
-    for (const auto& [key, count] : sums) {
-        if (count > 0) counts.emplace_back(std::get<0>(key), std::get<1>(key), std::get<2>(key), count);
+    for (const auto& [key, sum] : sums) {
+        for (std::size_t i = 0; i < sum.counts.size(); ++i) {
+            if (sum.counts[i] > 0)
+                counts.emplace_back(key.first, key.second, sum.low + static_cast<int>(i), sum.counts[i]);
+        }
     }
     return counts;
 }
