@@ -464,7 +464,7 @@ void print_sizes(Connection& conn) {
                               "rollup_daily_duration",
                               "rollup_installs_daily",
                               "rollup_install_first_seen",
-                              "rollup_daily_name_duration",
+
                               "rollup_daily_exit_codes",
                               "rollup_installs_weekly",
                               "rollup_installs_monthly",

@@ -82,7 +82,8 @@ CREATE TABLE rollup_monthly_duration (
 -- day at 10 million events, and a week or month has nearly as many distinct (name, bucket) pairs
 -- as a day — so p95 by command over 30 days read 200k rows; these keep a row per name (about 300 a
 -- period). The collector adds the histograms of a range itself (query.cpp). Ingest merges a
--- batch's histogram into the row with tk_histogram_add(); erasure adds negative counts.
+-- batch's histogram into the row with tk_histogram_add(); erasure adds negative counts. They
+-- replace rollup_daily_name_duration (dropped below, once its rows are here).
 CREATE FUNCTION tk_histogram_add(a bigint[], b bigint[]) RETURNS bigint[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
@@ -160,4 +161,8 @@ FROM rollup_daily_name_histogram GROUP BY 1, 2, 3;
 INSERT INTO rollup_monthly_name_histogram
 SELECT tool, date_trunc('month', day::timestamp)::date, name, 0, tk_histogram_sum(counts)
 FROM rollup_daily_name_histogram GROUP BY 1, 2, 3;
+
+-- The daily histograms hold everything rollup_daily_name_duration held (a row per bucket cost
+-- ingest the biggest of its daily upserts: ~500 rows a 500-event batch); it answers nothing now.
+DROP TABLE rollup_daily_name_duration;
 

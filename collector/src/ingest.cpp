@@ -141,9 +141,9 @@ std::string tier_upserts_from_arrays() {
     for (std::size_t i = 0; i < std::size(kTiers); ++i) {
         for (const char* period : {"week", "month"}) sql += tier_upsert(kTiers[i], period, sources[i], day, "sum(e)");
     }
-    // The batch's histograms per day and name ($50-$52, made by the collector), summed per week and month.
+    // The batch's histograms per day and name ($37-$39, made by the collector), summed per week and month.
     const std::string histograms =
-        "(SELECT $1 AS tool, d, n AS name, h::bigint[] AS h FROM unnest($50::int[], $51::text[], $52::text[])"
+        "(SELECT $1 AS tool, d, n AS name, h::bigint[] AS h FROM unnest($37::int[], $38::text[], $39::text[])"
         " AS r(d, n, h)) t";
     for (const char* period : {"day", "week", "month"}) {
         sql += histogram_upsert(period, histograms, day, "tk_histogram_sum(h)");
@@ -191,13 +191,6 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            " WHERE duration_us IS NOT NULL GROUP BY tool, day, bucket ORDER BY tool, day, bucket"
            " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events "
            "+ EXCLUDED.events),"
-           " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
-           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, tk_duration_bucket(duration_us) AS bucket,"
-           " pg_backend_pid() % 8, " +
-           count + " FROM " + rows +
-           " WHERE duration_us IS NOT NULL GROUP BY tool, day, name, bucket ORDER BY tool, day, name, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
-           "rollup_daily_name_duration.events + EXCLUDED.events),"
            " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, kind,"
            " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, coalesce(exit_code::text, '') AS x,"
@@ -448,14 +441,9 @@ static const std::string kApplyRollupsText =
         " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
         " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + "
         "EXCLUDED.events),"
-        " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
-        " SELECT $1, DATE '1970-01-01' + d, n, b, pg_backend_pid() % 8, e"
-        " FROM unnest($37::int[], $38::text[], $39::smallint[], $40::bigint[]) AS r(d, n, b, e) ORDER BY 1, 2, 3, 4"
-        " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
-        "rollup_daily_name_duration.events + EXCLUDED.events),"
         " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
         " SELECT $1, DATE '1970-01-01' + d, k, s, x, pg_backend_pid() % 8, e"
-        " FROM unnest($41::int[], $42::smallint[], $43::smallint[], $44::text[], $45::bigint[]) AS r(d, k, s, x, e)"
+        " FROM unnest($40::int[], $41::smallint[], $42::smallint[], $43::text[], $44::bigint[]) AS r(d, k, s, x, e)"
         " ORDER BY 1, 2, 3, 4, 5"
         " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events "
         "+ EXCLUDED.events),") +
@@ -465,10 +453,10 @@ static const std::string kApplyRollupsText =
         " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, day),"
         " weeks AS (INSERT INTO rollup_installs_weekly"
-        " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($46::int[], $47::text[]) AS r(w, i) ORDER BY 1, 2, 3"
+        " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($45::int[], $46::text[]) AS r(w, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, week),"
         " months AS (INSERT INTO rollup_installs_monthly"
-        " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($48::int[], $49::text[]) AS r(m, i) ORDER BY 1, 2, 3"
+        " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($47::int[], $48::text[]) AS r(m, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, month),") +
     install_counts_upsert("") +
     " INSERT INTO rollup_install_first_seen"
@@ -554,7 +542,7 @@ private:
 }  // namespace
 
 std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta& delta) {
-    std::vector<ArrayText> columns(51);
+    std::vector<ArrayText> columns(47);
     for (const auto& [key, events] : delta.hourly) {
         const auto& [hour, name, version, kind, os, os_version, arch, ci, success] = key;
         columns[0].add(hour);
@@ -607,28 +595,21 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
         columns[33].add(static_cast<std::int64_t>(key.second));
         columns[34].add(events);
     }
-    for (const auto& [key, events] : delta.daily_name_durations) {
-        const auto& [day, name, bucket] = key;
-        columns[35].add(day);
-        columns[36].add(name);
-        columns[37].add(static_cast<std::int64_t>(bucket));
-        columns[38].add(events);
-    }
     for (const auto& [key, events] : delta.daily_exit_codes) {
         const auto& [day, kind, success, exit_code] = key;
-        columns[39].add(day);
-        columns[40].add(static_cast<std::int64_t>(kind));
-        columns[41].add(static_cast<std::int64_t>(success));
-        columns[42].add(exit_code ? std::to_string(*exit_code) : std::string());
-        columns[43].add(events);
+        columns[38].add(day);
+        columns[39].add(static_cast<std::int64_t>(kind));
+        columns[40].add(static_cast<std::int64_t>(success));
+        columns[41].add(exit_code ? std::to_string(*exit_code) : std::string());
+        columns[42].add(events);
     }
     for (const auto& [week, install] : delta.weeks) {
-        columns[44].add(week);
-        columns[45].add(install);
+        columns[43].add(week);
+        columns[44].add(install);
     }
     for (const auto& [month, install] : delta.months) {
-        columns[46].add(month);
-        columns[47].add(install);
+        columns[45].add(month);
+        columns[46].add(install);
     }
     // Migration 009: one duration histogram per day and name, from the same counts.
     for (auto at = delta.daily_name_durations.begin(); at != delta.daily_name_durations.end();) {
@@ -642,9 +623,9 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
             fmt::format_to(std::back_inserter(histogram), ",{}", at->second);
             ++next;
         }
-        columns[48].add(day);
-        columns[49].add(name);
-        columns[50].add(fmt::format("[{}:{}]={{{}}}", first_bucket, next - 1, histogram.substr(1)));
+        columns[35].add(day);
+        columns[36].add(name);
+        columns[37].add(fmt::format("[{}:{}]={{{}}}", first_bucket, next - 1, histogram.substr(1)));
     }
     std::vector<std::string> params{std::string(tool)};
     for (auto& column : columns) params.push_back(column.done());

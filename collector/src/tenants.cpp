@@ -200,8 +200,7 @@ TenantRetention expire_per_tool(Connection& conn, std::int64_t now_ms, int batch
                         .affected();
             }
             for (const char* table : {"rollup_daily_names", "rollup_daily_platform", "rollup_daily_duration",
-                                      "rollup_daily_name_duration", "rollup_daily_exit_codes",
-                                      "rollup_daily_name_histogram"}) {
+                                      "rollup_daily_exit_codes", "rollup_daily_name_histogram"}) {
                 removed.rollup_rows += conn.exec(fmt::format("DELETE FROM {} WHERE tool = $1"
                                                              " AND day < DATE '1970-01-01' + $2::int",
                                                              table),

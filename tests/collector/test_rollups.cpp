@@ -62,9 +62,6 @@ const std::string kDailyDurationRaw =
 
 // Migration 008: durations by name and exit codes per UTC day, installs per ISO week and month,
 // and the per-period counts of install rows.
-const std::string kDailyNameDurationRollup =
-    "SELECT tool, day, name, bucket, sum(events) FROM rollup_daily_name_duration GROUP BY 1, 2, 3, 4"
-    " HAVING sum(events) <> 0";
 const std::string kDailyNameDurationRaw =
     "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, name, tk_duration_bucket(duration_us), count(*) FROM events"
     " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3, 4";
@@ -130,7 +127,6 @@ void check_tiers_match_events(const CollectorFixture& collector) {
 
 void check_rollups_match_events(const CollectorFixture& collector) {
     check_tiers_match_events(collector);
-    CHECK(difference(collector, kDailyNameDurationRollup, kDailyNameDurationRaw) == "0");
     CHECK(difference(collector, kExitCodesRollup, kExitCodesRaw) == "0");
     CHECK(difference(collector, kWeeksRollup, kWeeksRaw) == "0");
     CHECK(difference(collector, kMonthsRollup, kMonthsRaw) == "0");
