@@ -642,7 +642,7 @@ std::vector<std::tuple<std::string, std::string, int, long long>> added_histogra
 /// Runs a rollup statement without parallel workers. It reads a few thousand rows by index ranges,
 /// often a UNION ALL of tiers that the planner would hand to workers as a Parallel Append, and a
 /// Gather's start-up cost more than the read itself (bench_query, loaded 2-core machine: a 46 ms
-/// serial read of 3,600 histograms took 240-380 ms in parallel). Raw-event statements keep them.
+/// serial read of 3,600 histograms took 240-380 ms in parallel).
 Result exec_serial(Connection& conn, const Sql& sql) {
     conn.exec("SET max_parallel_workers_per_gather = 0");
     try {
@@ -658,7 +658,12 @@ Result exec_serial(Connection& conn, const Sql& sql) {
 std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups, const std::string& from,
                                 const std::string& to) {
     const Sql sql = build_sql(params, from_rollups, from, to);
-    const Result result = from_rollups ? exec_serial(conn, sql) : conn.exec(sql.text, sql.params);
+    // Only the daily tables, their tiers and the install tables are small reads; the hourly
+    // tables (other zones, hours) are as big as the events and keep parallel plans.
+    const bool small_read =
+        from_rollups && (daily_table(params, from, to) != nullptr || params.metric == Metric::installs ||
+                         params.metric == Metric::new_installs);
+    const Result result = small_read ? exec_serial(conn, sql) : conn.exec(sql.text, sql.params);
     std::vector<AnswerRow> rows;
     if (from_rollups && daily_table(params, from, to) == &kDailyNameHistogram) {
         return percentiles_from_buckets(added_histograms(result), percentile_of(params.metric));
