@@ -46,36 +46,54 @@ std::variant<CohortParams, std::string> parse_cohorts(std::string_view query_str
     return params;
 }
 
+namespace {
+
+/// SQL: the first day of the period of `interval` that holds the date `date` (date arithmetic and
+/// a timestamp without time zone: no dependence on the session's TimeZone).
+std::string period_start(Interval interval, const std::string& date) {
+    if (interval == Interval::day) return date;
+    if (interval == Interval::week) return "(" + date + " - (extract(isodow FROM " + date + ")::int - 1))";
+    return "date_trunc('month', (" + date + ")::timestamp)::date";
+}
+
+}  // namespace
+
 Sql cohorts_sql(const CohortParams& params, const std::string& from, const std::string& to) {
-    // Who was active in which period (p: the period's first day). Weeks and months that end by `to`
-    // come from the weekly and monthly install rows of migration 008 (one row per install and
-    // period: a seventh or a thirtieth of the daily rows); only a last period cut short by `to`
-    // from the daily rows.
-    std::string active = "SELECT anonymous_id, day AS p FROM rollup_installs_daily WHERE tool = $1 AND day < $4::date";
+    // Who was active in which period (p: the period's first day), one row per install and period,
+    // so the grid counts rows (a hash aggregate) instead of count(DISTINCT) (a sort): weeks and
+    // months that end by `to` come from the weekly and monthly install rows of migration 008 (a
+    // seventh or a thirtieth of the daily rows), a last period cut short by `to` from the daily
+    // rows made distinct per period. Periods before the first cohort's are not read.
+    std::string active =
+        "SELECT anonymous_id, day AS p FROM rollup_installs_daily WHERE tool = $1 AND day >= $3::date AND day < "
+        "$4::date";
     if (params.interval != Interval::day) {
         const bool weeks = params.interval == Interval::week;
-        active = std::string("SELECT anonymous_id, ") + (weeks ? "week" : "month") + " AS p FROM " +
-                 (weeks ? "rollup_installs_weekly WHERE tool = $1 AND week + 7 <= $4::date"
-                        : "rollup_installs_monthly WHERE tool = $1 AND month + interval '1 month' <= $4::date") +
-                 " UNION ALL SELECT anonymous_id, date_trunc($2, day)::date FROM rollup_installs_daily WHERE tool = $1"
-                 " AND day >= date_trunc($2, $4::date)::date AND day < $4::date";
+        const std::string column = weeks ? "week" : "month";
+        active = "SELECT anonymous_id, " + column + " AS p FROM rollup_installs_" + (weeks ? "weekly" : "monthly") +
+                 " WHERE tool = $1 AND " + column + " >= " + period_start(params.interval, "$3::date") + " AND " +
+                 column + (weeks ? " + 7" : " + interval '1 month'") +
+                 " <= $4::date"
+                 " UNION ALL SELECT DISTINCT anonymous_id, " +
+                 period_start(params.interval, "day") +
+                 " FROM rollup_installs_daily WHERE tool = $1 AND day >= " + period_start(params.interval, "$4::date") +
+                 " AND day < $4::date";
     }
     // A period's index: days, ISO weeks or calendar months since the cohort's first day.
-    const std::string period = params.interval == Interval::day ? "d.p - c.cohort"
+    const std::string period = params.interval == Interval::day ? "p - cohort"
                                : params.interval == Interval::month
-                                   ? "((extract(year FROM d.p) - extract(year FROM c.cohort)) * 12"
-                                     " + extract(month FROM d.p) - extract(month FROM c.cohort))::int"
-                                   : "(d.p - c.cohort) / 7";
-    return Sql{
-        "WITH c AS (SELECT anonymous_id, date_trunc($2, first_day)::date AS cohort FROM rollup_install_first_seen"
-        " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date), d AS (" +
-            active +
-            ")"
-            " SELECT to_char(c.cohort, 'YYYY-MM-DD'), " +
-            period +
-            ", count(DISTINCT d.anonymous_id)"
-            " FROM c JOIN d ON d.anonymous_id = c.anonymous_id WHERE d.p >= c.cohort GROUP BY 1, 2 ORDER BY 1, 2",
-        {params.tool, interval_name(params.interval), from, to}};
+                                   ? "((extract(year FROM p) - extract(year FROM cohort)) * 12"
+                                     " + extract(month FROM p) - extract(month FROM cohort))::int"
+                                   : "(p - cohort) / 7";
+    return Sql{"WITH c AS (SELECT anonymous_id, " + period_start(params.interval, "first_day") +
+                   " AS cohort FROM rollup_install_first_seen"
+                   " WHERE tool = $1 AND first_day >= $3::date AND first_day < $4::date AND $2 <> ''), d AS (" +
+                   active +
+                   "), g AS (SELECT c.cohort, d.p, count(*) AS n FROM c JOIN d ON d.anonymous_id = c.anonymous_id"
+                   " WHERE d.p >= c.cohort GROUP BY 1, 2)"
+                   " SELECT to_char(cohort, 'YYYY-MM-DD'), " +
+                   period + ", n FROM g ORDER BY 1, 2",
+               {params.tool, interval_name(params.interval), from, to}};
 }
 
 QueryResult answer_cohorts(Connection& conn, const CohortParams& params) {

@@ -49,6 +49,110 @@ const char* const kCopyStaging = "COPY tk_staging FROM STDIN";
 // upserted in key order, so that two collectors adding to the same rows wait for each other
 // instead of deadlocking; migration 004 says why there are shards. One text for ingest and erasure,
 // so that both always touch the same rows.
+namespace {
+
+// Migration 009's weekly and monthly tiers, one CTE each: `keys` grouped per ISO week (Monday) or
+// calendar month of each row's `day` expression (a date), `value` summed; upserted in key order
+// like the daily tables. Used by ingest (from the daily delta's arrays) and by erasure and the
+// loader (from a CTE of events), so the tiers always get what the daily tables get.
+struct Tier {
+    const char* name;  // rollup_<period>_<name>
+    const char* keys;  // the key columns after tool and the period, as named in `source`
+};
+constexpr Tier kTiers[] = {
+    {"names", "name, kind, ok"},
+    {"platform", "tool_version, os, os_version, arch, ci, ok"},
+    {"duration", "bucket"},
+};
+
+std::string tier_upsert(const Tier& tier, const char* period, const std::string& source, const std::string& day,
+                        const std::string& value) {
+    const std::string table = fmt::format("rollup_{}ly_{}", period, tier.name);
+    // Weeks by integer arithmetic on the date (1970-01-01 was a Thursday); months by date_trunc of
+    // a timestamp without time zone, so the session's TimeZone plays no part.
+    const std::string start = std::string(period) == "week"
+                                  ? fmt::format("({0}) - ((({0}) - DATE '1970-01-01' + 3) % 7)", day)
+                                  : fmt::format("date_trunc('month', ({})::timestamp)::date", day);
+    return fmt::format(
+        " {0}_{1} AS (INSERT INTO {2} SELECT tool, {3} AS p, {4}, pg_backend_pid() % 8, {5} FROM {6}"
+        " GROUP BY tool, p, {4} ORDER BY tool, p, {4}"
+        " ON CONFLICT ON CONSTRAINT {2}_pkey DO UPDATE SET events = {2}.events + EXCLUDED.events),",
+        tier.name, period, table, start, tier.keys, value, source);
+}
+
+/// Migration 009's duration histograms by name of `period` (day, week or month): `value` (an
+/// aggregate giving a histogram) per period and name of `source` (rows with tool, name and the date
+/// `day`), merged into the stored row by tk_histogram_add().
+std::string histogram_upsert(const char* period, const std::string& source, const std::string& day,
+                             const std::string& value) {
+    const std::string p(period);
+    const std::string table = "rollup_" + std::string(p == "day" ? "dai" : p) + "ly_name_histogram";
+    const std::string start = p == "day"    ? day
+                              : p == "week" ? fmt::format("({0}) - ((({0}) - DATE '1970-01-01' + 3) % 7)", day)
+                                            : fmt::format("date_trunc('month', ({})::timestamp)::date", day);
+    return fmt::format(
+        " histogram_{0} AS (INSERT INTO {1} SELECT tool, {2} AS p, name, pg_backend_pid() % 8, {3} FROM {4}"
+        " GROUP BY tool, p, name ORDER BY tool, p, name"
+        " ON CONFLICT ON CONSTRAINT {1}_pkey DO UPDATE SET counts = tk_histogram_add({1}.counts, EXCLUDED.counts)),",
+        period, table, start, value, source);
+}
+
+/// The tiers of count_upserts()' daily tables, from `rows` (a CTE of events).
+std::string tier_upserts_from_events(const std::string& rows, const std::string& count) {
+    const std::string source =
+        "(SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, kind, tool_version, os, os_version, arch, ci,"
+        " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END::smallint AS ok,"
+        " tk_duration_bucket(duration_us) AS bucket FROM " +
+        rows + ") t";
+    std::string sql;
+    for (const Tier& tier : kTiers) {
+        const bool durations = std::string(tier.name) == "duration";
+        const std::string from = durations ? source + " WHERE bucket IS NOT NULL" : source;
+        for (const char* period : {"week", "month"}) sql += tier_upsert(tier, period, from, "day", count);
+    }
+    // Histograms: the counts per day, name and bucket first, then one histogram per period and name.
+    const std::string buckets =
+        "(SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name,"
+        " tk_duration_bucket(duration_us) AS bucket, " +
+        count + " AS n FROM " + rows + " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3, 4) h";
+    for (const char* period : {"day", "week", "month"}) {
+        sql += histogram_upsert(period, buckets, "day", "tk_histogram(bucket, n)");
+    }
+    return sql;
+}
+
+/// The tiers from kApplyRollups' daily arrays (day numbers since 1970-01-01): a batch's daily
+/// delta, already grouped by the collector, regrouped by week and month (a batch mostly holds one
+/// day, so each tier upserts about as many rows as its daily table).
+std::string tier_upserts_from_arrays() {
+    const std::string day = "DATE '1970-01-01' + d";
+    const std::string names =
+        "(SELECT $1 AS tool, d, n AS name, k AS kind, s AS ok, e FROM unnest($21::int[], $22::text[], $23::smallint[],"
+        " $24::smallint[], $25::bigint[]) AS r(d, n, k, s, e)) t";
+    const std::string platform =
+        "(SELECT $1 AS tool, d, v AS tool_version, o AS os, ov AS os_version, a AS arch, c AS ci, s AS ok, e"
+        " FROM unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::text[], $31::boolean[], $32::smallint[],"
+        " $33::bigint[]) AS r(d, v, o, ov, a, c, s, e)) t";
+    const std::string durations =
+        "(SELECT $1 AS tool, d, b AS bucket, e FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e)) "
+        "t";
+    const std::string sources[] = {names, platform, durations};
+    std::string sql;
+    for (std::size_t i = 0; i < std::size(kTiers); ++i) {
+        for (const char* period : {"week", "month"}) sql += tier_upsert(kTiers[i], period, sources[i], day, "sum(e)");
+    }
+    // The batch's histograms per day and name ($37-$39, made by the collector), summed per week and month.
+    const std::string histograms =
+        "(SELECT $1 AS tool, d, n AS name, h::bigint[] AS h FROM unnest($37::int[], $38::text[], $39::text[])"
+        " AS r(d, n, h)) t";
+    for (const char* period : {"day", "week", "month"}) {
+        sql += histogram_upsert(period, histograms, day, "tk_histogram_sum(h)");
+    }
+    return sql;
+}
+
+}  // namespace
+
 std::string count_upserts(const std::string& rows, const std::string& count) {
     return " hourly AS (INSERT INTO rollup_hourly"
            " SELECT tool, date_trunc('hour', id_time, 'UTC') AS hour, tool_version, kind, name, os, os_version, arch,"
@@ -87,13 +191,6 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            " WHERE duration_us IS NOT NULL GROUP BY tool, day, bucket ORDER BY tool, day, bucket"
            " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events "
            "+ EXCLUDED.events),"
-           " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
-           " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, name, tk_duration_bucket(duration_us) AS bucket,"
-           " pg_backend_pid() % 8, " +
-           count + " FROM " + rows +
-           " WHERE duration_us IS NOT NULL GROUP BY tool, day, name, bucket ORDER BY tool, day, name, bucket"
-           " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
-           "rollup_daily_name_duration.events + EXCLUDED.events),"
            " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
            " SELECT tool, (id_time AT TIME ZONE 'UTC')::date AS day, kind,"
            " CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS ok, coalesce(exit_code::text, '') AS x,"
@@ -101,7 +198,8 @@ std::string count_upserts(const std::string& rows, const std::string& count) {
            count + " FROM " + rows +
            " GROUP BY tool, day, kind, ok, x ORDER BY tool, day, kind, ok, x"
            " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = "
-           "rollup_daily_exit_codes.events + EXCLUDED.events),";
+           "rollup_daily_exit_codes.events + EXCLUDED.events)," +
+           tier_upserts_from_events(rows, count);
 }
 
 // Migration 008's per-period install counts (a CTE, no trailing comma): one more for every row the CTEs `days`, `weeks`
@@ -343,25 +441,22 @@ static const std::string kApplyRollupsText =
         " FROM unnest($34::int[], $35::smallint[], $36::bigint[]) AS r(d, b, e) ORDER BY 1, 2, 3"
         " ON CONFLICT ON CONSTRAINT rollup_daily_duration_pkey DO UPDATE SET events = rollup_daily_duration.events + "
         "EXCLUDED.events),"
-        " daily_name_durations AS (INSERT INTO rollup_daily_name_duration"
-        " SELECT $1, DATE '1970-01-01' + d, n, b, pg_backend_pid() % 8, e"
-        " FROM unnest($37::int[], $38::text[], $39::smallint[], $40::bigint[]) AS r(d, n, b, e) ORDER BY 1, 2, 3, 4"
-        " ON CONFLICT ON CONSTRAINT rollup_daily_name_duration_pkey DO UPDATE SET events = "
-        "rollup_daily_name_duration.events + EXCLUDED.events),"
         " exit_codes AS (INSERT INTO rollup_daily_exit_codes"
         " SELECT $1, DATE '1970-01-01' + d, k, s, x, pg_backend_pid() % 8, e"
-        " FROM unnest($41::int[], $42::smallint[], $43::smallint[], $44::text[], $45::bigint[]) AS r(d, k, s, x, e)"
+        " FROM unnest($40::int[], $41::smallint[], $42::smallint[], $43::text[], $44::bigint[]) AS r(d, k, s, x, e)"
         " ORDER BY 1, 2, 3, 4, 5"
         " ON CONFLICT ON CONSTRAINT rollup_daily_exit_codes_pkey DO UPDATE SET events = rollup_daily_exit_codes.events "
-        "+ EXCLUDED.events),"
+        "+ EXCLUDED.events),") +
+    tier_upserts_from_arrays() +
+    std::string(
         " days AS (INSERT INTO rollup_installs_daily"
         " SELECT $1, DATE '1970-01-01' + d, i FROM unnest($16::int[], $17::text[]) AS r(d, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, day),"
         " weeks AS (INSERT INTO rollup_installs_weekly"
-        " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($46::int[], $47::text[]) AS r(w, i) ORDER BY 1, 2, 3"
+        " SELECT $1, DATE '1970-01-01' + w, i FROM unnest($45::int[], $46::text[]) AS r(w, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, week),"
         " months AS (INSERT INTO rollup_installs_monthly"
-        " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($48::int[], $49::text[]) AS r(m, i) ORDER BY 1, 2, 3"
+        " SELECT $1, DATE '1970-01-01' + m, i FROM unnest($47::int[], $48::text[]) AS r(m, i) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING tool, month),") +
     install_counts_upsert("") +
     " INSERT INTO rollup_install_first_seen"
@@ -447,7 +542,7 @@ private:
 }  // namespace
 
 std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta& delta) {
-    std::vector<ArrayText> columns(48);
+    std::vector<ArrayText> columns(47);
     for (const auto& [key, events] : delta.hourly) {
         const auto& [hour, name, version, kind, os, os_version, arch, ci, success] = key;
         columns[0].add(hour);
@@ -500,28 +595,37 @@ std::vector<std::string> rollup_params(std::string_view tool, const RollupDelta&
         columns[33].add(static_cast<std::int64_t>(key.second));
         columns[34].add(events);
     }
-    for (const auto& [key, events] : delta.daily_name_durations) {
-        const auto& [day, name, bucket] = key;
-        columns[35].add(day);
-        columns[36].add(name);
-        columns[37].add(static_cast<std::int64_t>(bucket));
-        columns[38].add(events);
-    }
     for (const auto& [key, events] : delta.daily_exit_codes) {
         const auto& [day, kind, success, exit_code] = key;
-        columns[39].add(day);
-        columns[40].add(static_cast<std::int64_t>(kind));
-        columns[41].add(static_cast<std::int64_t>(success));
-        columns[42].add(exit_code ? std::to_string(*exit_code) : std::string());
-        columns[43].add(events);
+        columns[38].add(day);
+        columns[39].add(static_cast<std::int64_t>(kind));
+        columns[40].add(static_cast<std::int64_t>(success));
+        columns[41].add(exit_code ? std::to_string(*exit_code) : std::string());
+        columns[42].add(events);
     }
     for (const auto& [week, install] : delta.weeks) {
-        columns[44].add(week);
-        columns[45].add(install);
+        columns[43].add(week);
+        columns[44].add(install);
     }
     for (const auto& [month, install] : delta.months) {
-        columns[46].add(month);
-        columns[47].add(install);
+        columns[45].add(month);
+        columns[46].add(install);
+    }
+    // Migration 009: one duration histogram per day and name, from the same counts.
+    for (auto at = delta.daily_name_durations.begin(); at != delta.daily_name_durations.end();) {
+        const auto& [day, name, first_bucket] = at->first;
+        std::string histogram;
+        int next = first_bucket;
+        for (;
+             at != delta.daily_name_durations.end() && std::get<0>(at->first) == day && std::get<1>(at->first) == name;
+             ++at) {
+            for (; next < std::get<2>(at->first); ++next) histogram += ",0";  // buckets between: none
+            fmt::format_to(std::back_inserter(histogram), ",{}", at->second);
+            ++next;
+        }
+        columns[35].add(day);
+        columns[36].add(name);
+        columns[37].add(fmt::format("[{}:{}]={{{}}}", first_bucket, next - 1, histogram.substr(1)));
     }
     std::vector<std::string> params{std::string(tool)};
     for (auto& column : columns) params.push_back(column.done());

@@ -13,10 +13,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 #include "tk/collector/database.hpp"
 #include "tk/collector/percent_decode.hpp"
@@ -220,23 +222,39 @@ bool whole_utc_days(const QueryParams& params) {
 const std::map<std::string_view, std::string_view> kNameDimensions = {{"name", ""}};
 const std::map<std::string_view, std::string_view> kExitDimensions = {{"kind", ""}, {"success", ""}, {"exit_code", ""}};
 
-/// The daily rollup (migration 005) that answers `params` over [from, to), or nullptr: only when
-/// every bucket and both ends are whole UTC days, and the table keeps every dimension asked for.
-const char* daily_table(const QueryParams& params, const std::string& from, const std::string& to) {
+/// A daily rollup (migrations 005, 008) and its weekly and monthly tiers (migration 009): every
+/// tier has the daily table's columns, with `week` or `month` (the period's first day) for `day`.
+struct DailyFamily {
+    const char* tier;     ///< rollup_{daily,weekly,monthly}_<tier>; nullptr: daily only
+    const char* daily;    ///< the daily table
+    const char* columns;  ///< the columns after tool and the period
+};
+constexpr DailyFamily kDailyNames{"names", "rollup_daily_names", "name, kind, success, events"};
+constexpr DailyFamily kDailyPlatform{"platform", "rollup_daily_platform",
+                                     "tool_version, os, os_version, arch, ci, success, events"};
+constexpr DailyFamily kDailyDuration{"duration", "rollup_daily_duration", "bucket, events"};
+// p50/p95/p99 by command: a histogram per period and name (rollup_daily_name_duration's row per
+// bucket made weekly tiers nearly as long as daily ones; migration 009 says why).
+constexpr DailyFamily kDailyNameHistogram{"name_histogram", "rollup_daily_name_histogram", "name, counts"};
+constexpr DailyFamily kDailyExitCodes{nullptr, "rollup_daily_exit_codes", "kind, success, exit_code, events"};
+
+/// The daily rollup family that answers `params` over [from, to), or nullptr: only when every
+/// bucket and both ends are whole UTC days, and the table keeps every dimension asked for.
+const DailyFamily* daily_table(const QueryParams& params, const std::string& from, const std::string& to) {
     if (!utc_zone(params.tz) || params.interval == Interval::hour || !start_of_day(from) || !start_of_day(to)) {
         return nullptr;
     }
     if (is_duration(params.metric)) {
-        if (params.by.empty() && params.filters.empty()) return "rollup_daily_duration";
-        return only_dimensions(params, kNameDimensions) ? "rollup_daily_name_duration" : nullptr;
+        if (params.by.empty() && params.filters.empty()) return &kDailyDuration;
+        return only_dimensions(params, kNameDimensions) ? &kDailyNameHistogram : nullptr;
     }
     if (params.metric != Metric::events && params.metric != Metric::success_rate) return nullptr;
     static const std::map<std::string_view, std::string_view> kNames = {{"name", ""}, {"kind", ""}, {"success", ""}};
     static const std::map<std::string_view, std::string_view> kPlatform = {
         {"tool_version", ""}, {"os", ""}, {"os_version", ""}, {"arch", ""}, {"ci", ""}, {"success", ""}};
-    if (only_dimensions(params, kPlatform)) return "rollup_daily_platform";
-    if (only_dimensions(params, kNames)) return "rollup_daily_names";
-    if (only_dimensions(params, kExitDimensions)) return "rollup_daily_exit_codes";
+    if (only_dimensions(params, kPlatform)) return &kDailyPlatform;
+    if (only_dimensions(params, kNames)) return &kDailyNames;
+    if (only_dimensions(params, kExitDimensions)) return &kDailyExitCodes;
     return nullptr;
 }
 
@@ -293,6 +311,28 @@ std::string distinct_installs_sql(std::int64_t begin, std::int64_t end) {
                            table, column, date_literal(piece.begin), column, date_literal(piece.end));
     }
     return "SELECT count(*) AS v FROM (" + sql + ") u";
+}
+
+/// The rows of a daily family over the UTC days [from_day, to_day) as one relation with a `day`
+/// column: period_cover()'s whole months and weeks from the tiers, the rest from the daily table.
+/// Every piece lies within one bucket of `interval`, so `day` (a period's first day) buckets right.
+std::string daily_source(const DailyFamily& family, Interval interval, std::int64_t from_day, std::int64_t to_day) {
+    const std::vector<InstallPiece> pieces = family.tier
+                                                 ? period_cover(interval, from_day, to_day)
+                                                 : std::vector<InstallPiece>{{InstallTable::daily, from_day, to_day}};
+    std::string sql;
+    for (const InstallPiece& piece : pieces) {
+        const char* period = piece.table == InstallTable::monthly  ? "month"
+                             : piece.table == InstallTable::weekly ? "week"
+                                                                   : "day";
+        const std::string table = piece.table == InstallTable::daily
+                                      ? std::string(family.daily)
+                                      : fmt::format("rollup_{}ly_{}", period, family.tier);
+        sql += fmt::format("{}SELECT tool, {} AS day, {} FROM {} WHERE tool = $1 AND {} >= {} AND {} < {}",
+                           sql.empty() ? "" : " UNION ALL ", period, family.columns, table, period,
+                           date_literal(piece.begin), period, date_literal(piece.end));
+    }
+    return "(" + sql + ") t";
 }
 
 /// Distinct installs per bucket of the UTC days [from_day, to_day) (migration 008): buckets that
@@ -373,6 +413,28 @@ std::vector<InstallPiece> install_cover(std::int64_t begin, std::int64_t end) {
     return pieces;
 }
 
+std::vector<InstallPiece> period_cover(Interval interval, std::int64_t begin, std::int64_t end) {
+    std::vector<InstallPiece> pieces;
+    for (std::int64_t day = begin; day < end;) {
+        const std::int64_t stop = interval == Interval::none ? end : std::min(end, period_of(interval, day).second);
+        for (const InstallPiece& piece : install_cover(day, stop)) pieces.push_back(piece);
+        day = stop;
+    }
+    // Contiguous pieces of one table become one range (one scan of its index).
+    std::sort(pieces.begin(), pieces.end(), [](const InstallPiece& a, const InstallPiece& b) {
+        return std::tie(a.table, a.begin) < std::tie(b.table, b.begin);
+    });
+    std::vector<InstallPiece> merged;
+    for (const InstallPiece& piece : pieces) {
+        if (!merged.empty() && merged.back().table == piece.table && merged.back().end == piece.begin) {
+            merged.back().end = piece.end;
+        } else {
+            merged.push_back(piece);
+        }
+    }
+    return merged;
+}
+
 std::variant<QueryParams, std::string> parse_query(std::string_view query_string) {
     QueryParams params;
     std::string error = for_each_query_param(
@@ -444,9 +506,17 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
         }
         return sql;
     }
-    const char* daily = from_rollups ? daily_table(params, from, to) : nullptr;
+    const DailyFamily* family = from_rollups ? daily_table(params, from, to) : nullptr;
+    const std::string daily =
+        family ? daily_source(*family, params.interval, day_number(from), day_number(to)) : std::string();
     const std::string daily_range = "day >= $2::timestamp::date AND day < $4::timestamp::date AND $3 <> ''";
-    if (daily && is_duration(metric)) {
+    if (family == &kDailyNameHistogram) {
+        // Rows (bucket, name, histogram), unordered: the collector adds the histograms (added_histograms()).
+        sql.text = "SELECT " + bucket_sql(params.interval, "day", true) + ", name, counts::text FROM " + daily +
+                   " WHERE tool = $1 AND " + daily_range + filters_sql(params, true, sql.params);
+        return sql;
+    }
+    if (family && is_duration(metric)) {
         const std::string group = params.by.empty() ? "''" : "name";
         sql.text = "SELECT " + bucket_sql(params.interval, "day", true) + ", " + group +
                    ", bucket, sum(events)::bigint FROM " + daily + " WHERE tool = $1 AND " + daily_range +
@@ -460,8 +530,8 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
                    filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0 ORDER BY 1, 2, 3";
         return sql;
     }
-    const std::string table = daily ? daily : from_rollups ? "rollup_hourly" : "events";
-    const std::string time = daily ? "day" : from_rollups ? "hour" : "id_time";
+    const std::string table = family ? daily : from_rollups ? "rollup_hourly" : "events";
+    const std::string time = family ? "day" : from_rollups ? "hour" : "id_time";
     const std::string group = params.by.empty() ? "''" : dimension_sql(params.by, from_rollups, sql.params);
     const std::string filters = filters_sql(params, from_rollups, sql.params);
     std::string value;
@@ -474,8 +544,8 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     } else {
         value = fmt::format("(percentile_disc({}) WITHIN GROUP (ORDER BY duration_us))::float8", percentile_of(metric));
     }
-    sql.text = "SELECT " + bucket_sql(params.interval, time, daily != nullptr) + ", " + group + ", " + value +
-               " FROM " + table + " WHERE tool = $1 AND " + (daily ? daily_range : in_range(time)) + filters +
+    sql.text = "SELECT " + bucket_sql(params.interval, time, family != nullptr) + ", " + group + ", " + value +
+               " FROM " + table + " WHERE tool = $1 AND " + (family ? daily_range : in_range(time)) + filters +
                " GROUP BY 1, 2" + (from_rollups ? " HAVING sum(events) <> 0" : "") + " ORDER BY 1, 2";
     return sql;
 }
@@ -508,13 +578,96 @@ std::vector<AnswerRow> percentiles_from_buckets(
     return rows;
 }
 
+std::vector<std::pair<int, long long>> parse_histogram(std::string_view text) {
+    std::vector<std::pair<int, long long>> buckets;
+    int bucket = 1;  // PostgreSQL writes no bounds when the lower one is 1
+    if (!text.empty() && text.front() == '[') {
+        const auto colon = text.find(':');
+        if (colon == std::string_view::npos) return buckets;
+        bucket = std::stoi(std::string(text.substr(1, colon - 1)));
+        text.remove_prefix(std::min(text.size(), text.find('=') + 1));
+    }
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') return buckets;
+    text = text.substr(1, text.size() - 2);
+    while (!text.empty()) {
+        const auto comma = std::min(text.find(','), text.size());
+        const std::string_view element = text.substr(0, comma);
+        long long count = 0;
+        if (element != "NULL" &&
+            std::from_chars(element.data(), element.data() + element.size(), count).ec == std::errc()) {
+            buckets.emplace_back(bucket, count);
+        }
+        ++bucket;
+        text.remove_prefix(std::min(text.size(), comma + 1));
+    }
+    return buckets;
+}
+
 namespace {
+
+/// Adds the histograms of rows (bucket text, group, histogram text) per bucket and group, as
+/// percentiles_from_buckets() takes them: sorted, buckets with a positive count only (as the
+/// SQL of the per-bucket tables' HAVING sum(events) > 0).
+std::vector<std::tuple<std::string, std::string, int, long long>> added_histograms(const Result& result) {
+    // Per (bucket, group): counts from bucket `low` on, grown at either end as buckets arrive
+    // (an index add per element, not a map insertion: 30 days are ~200k elements).
+    struct Sum {
+        int low = 0;
+        std::vector<long long> counts;
+    };
+    std::map<std::pair<std::string, std::string>, Sum> sums;
+    for (int row = 0; row < result.rows(); ++row) {
+        Sum& sum = sums[{std::string(result.value(row, 0)), std::string(result.value(row, 1))}];
+        for (const auto& [bucket, count] : parse_histogram(result.value(row, 2))) {
+            if (sum.counts.empty()) sum.low = bucket;
+            if (bucket < sum.low) {
+                sum.counts.insert(sum.counts.begin(), static_cast<std::size_t>(sum.low - bucket), 0);
+                sum.low = bucket;
+            }
+            const auto at = static_cast<std::size_t>(bucket - sum.low);
+            if (at >= sum.counts.size()) sum.counts.resize(at + 1, 0);
+            sum.counts[at] += count;
+        }
+    }
+    std::vector<std::tuple<std::string, std::string, int, long long>> counts;
+    for (const auto& [key, sum] : sums) {
+        for (std::size_t i = 0; i < sum.counts.size(); ++i) {
+            if (sum.counts[i] > 0)
+                counts.emplace_back(key.first, key.second, sum.low + static_cast<int>(i), sum.counts[i]);
+        }
+    }
+    return counts;
+}
+
+/// Runs a rollup statement without parallel workers. It reads a few thousand rows by index ranges,
+/// often a UNION ALL of tiers that the planner would hand to workers as a Parallel Append, and a
+/// Gather's start-up cost more than the read itself (bench_query, loaded 2-core machine: a 46 ms
+/// serial read of 3,600 histograms took 240-380 ms in parallel).
+Result exec_serial(Connection& conn, const Sql& sql) {
+    conn.exec("SET max_parallel_workers_per_gather = 0");
+    try {
+        Result result = conn.exec(sql.text, sql.params);
+        conn.exec("RESET max_parallel_workers_per_gather");
+        return result;
+    } catch (const DatabaseError&) {
+        if (conn.healthy()) conn.exec("RESET max_parallel_workers_per_gather");
+        throw;
+    }
+}
 
 std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups, const std::string& from,
                                 const std::string& to) {
     const Sql sql = build_sql(params, from_rollups, from, to);
-    const Result result = conn.exec(sql.text, sql.params);
+    // Only the daily tables, their tiers and the install tables are small reads; the hourly
+    // tables (other zones, hours) are as big as the events and keep parallel plans.
+    const bool small_read =
+        from_rollups && (daily_table(params, from, to) != nullptr || params.metric == Metric::installs ||
+                         params.metric == Metric::new_installs);
+    const Result result = small_read ? exec_serial(conn, sql) : conn.exec(sql.text, sql.params);
     std::vector<AnswerRow> rows;
+    if (from_rollups && daily_table(params, from, to) == &kDailyNameHistogram) {
+        return percentiles_from_buckets(added_histograms(result), percentile_of(params.metric));
+    }
     if (from_rollups && is_duration(params.metric)) {
         std::vector<std::tuple<std::string, std::string, int, long long>> counts;
         for (int row = 0; row < result.rows(); ++row) {
@@ -567,6 +720,35 @@ bool known_time_zone(Connection& conn, const std::string& tz) {
     return names.count(tz) > 0;
 }
 
+/// Whether `tz` is UTC+0 at every local midnight of [from, to] (midnights; `from` at most a range
+/// before `to`): then each local day there is a UTC day — Europe/London or Africa/Abidjan in
+/// winter — and the daily tables answer exactly as for UTC (the local times are the UTC times).
+bool utc_days_in(Connection& conn, const std::string& tz, const std::string& from, const std::string& to) {
+    const Result result = conn.exec(
+        "SELECT bool_and(d AT TIME ZONE $1 = d AT TIME ZONE 'UTC') FROM"
+        " generate_series($2::timestamp, $3::timestamp, interval '1 day') AS d",
+        {tz, from, to});
+    return result.value(0, 0) == "t";
+}
+
+/// The parameters the statements are built from: `params`, or with tz UTC when the zone is UTC+0
+/// over the whole question (the previous period included), so that the daily tables answer.
+QueryParams effective_params(Connection& conn, const QueryParams& params, bool from_rollups, const std::string& from,
+                             const std::string& to) {
+    if (!from_rollups || utc_zone(params.tz) || !start_of_day(from) || !start_of_day(to)) return params;
+    std::string earliest = from;
+    if (params.compare_previous) {
+        earliest = std::string(conn.exec("SELECT to_char($1::timestamp - ($2::timestamp - $1::timestamp),"
+                                         " 'YYYY-MM-DD\"T\"HH24:MI:SS')",
+                                         {from, to})
+                                   .value(0, 0));
+    }
+    if (!start_of_day(earliest) || !utc_days_in(conn, params.tz, earliest, to)) return params;
+    QueryParams utc = params;
+    utc.tz = "UTC";
+    return utc;
+}
+
 void append_field(std::string& json, const char* key, const std::string& value) {
     json += fmt::format(",\"{}\":", key);
     tk::json::append_string(json, value);
@@ -610,7 +792,8 @@ QueryResult answer_query(Connection& conn, const QueryParams& params) {
                             kMaxRawDays);
     }
     json += ",\"rows\":";
-    append_rows(json, params, run_rows(conn, params, from_rollups, from, to));
+    const QueryParams effective = effective_params(conn, params, from_rollups, from, to);
+    append_rows(json, params, run_rows(conn, effective, from_rollups, from, to));
     if (params.compare_previous) {
         const Result previous = conn.exec(
             "SELECT to_char($1::timestamp - ($2::timestamp - $1::timestamp), 'YYYY-MM-DD\"T\"HH24:MI:SS')", {from, to});
@@ -619,7 +802,7 @@ QueryResult answer_query(Connection& conn, const QueryParams& params) {
         tk::json::append_string(json, previous_from);
         append_field(json, "to", from);
         json += ",\"rows\":";
-        append_rows(json, params, run_rows(conn, params, from_rollups, previous_from, from));
+        append_rows(json, params, run_rows(conn, effective, from_rollups, previous_from, from));
         json += "}";
     }
     json += "}\n";

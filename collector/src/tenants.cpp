@@ -199,12 +199,28 @@ TenantRetention expire_per_tool(Connection& conn, std::int64_t now_ms, int batch
                               {tool, cutoff_s})
                         .affected();
             }
-            for (const char* table : {"rollup_daily_names", "rollup_daily_platform", "rollup_daily_duration"}) {
+            for (const char* table : {"rollup_daily_names", "rollup_daily_platform", "rollup_daily_duration",
+                                      "rollup_daily_exit_codes", "rollup_daily_name_histogram"}) {
                 removed.rollup_rows += conn.exec(fmt::format("DELETE FROM {} WHERE tool = $1"
                                                              " AND day < DATE '1970-01-01' + $2::int",
                                                              table),
                                                  {tool, cutoff_day})
                                            .affected();
+            }
+            // Migration 009's tiers: the weeks and months that ended before the cutoff (a period
+            // that straddles it keeps its row, as the install tiers do on the global retention).
+            for (const char* tier : {"names", "platform", "duration", "name_histogram"}) {
+                removed.rollup_rows += conn.exec(fmt::format("DELETE FROM rollup_weekly_{} WHERE tool = $1"
+                                                             " AND week + 7 <= DATE '1970-01-01' + $2::int",
+                                                             tier),
+                                                 {tool, cutoff_day})
+                                           .affected();
+                removed.rollup_rows +=
+                    conn.exec(fmt::format("DELETE FROM rollup_monthly_{} WHERE tool = $1"
+                                          " AND month + interval '1 month' <= DATE '1970-01-01' + $2::int",
+                                          tier),
+                              {tool, cutoff_day})
+                        .affected();
             }
         }
     }

@@ -295,7 +295,7 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(delta.daily_durations.size() == 2);
 
     const auto params = detail::rollup_params("my-cli", delta);
-    REQUIRE(params.size() == 49);  // $1-$36 as before, $37-$49 migration 008's tables
+    REQUIRE(params.size() == 48);  // $1-$36 as before, $37-$39 009's histograms, $40-$48 008's other tables
     CHECK(params[0] == "my-cli");
     CHECK(params[1] == "{1728000000,1728003600,1728086400}");
     CHECK(params[4] == "{\"build\",\"build\",\"te\\\"st,{}\\\\\"}");  // quoted, quote and backslash escaped
@@ -305,7 +305,22 @@ TEST_CASE("rollup deltas: one row per key, only what was stored, install days fr
     CHECK(params[24] == "{4,1}");
     CHECK(params[25] == "{20000,20001}");  // daily platform: one combination a day
     CHECK(params[35] == "{4,1}");          // daily durations: one bucket a day
+    // Duration histograms per day and name: one bucket (1000 µs) counted four times, then once.
+    CHECK(params[36] == "{20000,20001}");
+    CHECK(params[38] == "{\"[80:80]={4}\",\"[80:80]={1}\"}");
     CHECK(detail::rollup_params("my-cli", detail::RollupDelta{})[1] == "{}");
+}
+
+TEST_CASE("rollup_params: a histogram spans its lowest to highest bucket, 0 in the buckets between") {
+    detail::RollupDelta delta;
+    delta.daily_name_durations[{20000, "build", 3}] = 2;
+    delta.daily_name_durations[{20000, "build", 6}] = 5;
+    delta.daily_name_durations[{20000, "test", 0}] = 1;
+    delta.daily_name_durations[{20001, "build", 7}] = 4;
+    const auto params = detail::rollup_params("my-cli", delta);
+    CHECK(params[36] == "{20000,20000,20001}");
+    CHECK(params[37] == "{\"build\",\"test\",\"build\"}");
+    CHECK(params[38] == "{\"[3:6]={2,0,0,5}\",\"[0:0]={1}\",\"[7:7]={4}\"}");
 }
 
 TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column order") {

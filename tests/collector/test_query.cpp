@@ -6,6 +6,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <map>
 
 #include "batch_helpers.hpp"
@@ -97,6 +98,76 @@ TEST_CASE("parse_query: defaults, every parameter, and a clear reason for each b
     CHECK(parse_error("tool=a&by=exit_code&tz=Europe%2FBerlin&source=rollups").rfind("source=rollups:", 0) == 0);
     CHECK(parse_error("tool=a&by=exit_code&filter=os:linux&source=rollups").rfind("source=rollups:", 0) == 0);
     CHECK(parse_error("tool=a&by=exit_code&filter=success:false&source=rollups").empty());  // migration 008
+}
+
+TEST_CASE("period_cover: per bucket of the interval, no piece crossing a bucket, contiguous pieces merged") {
+    using tk::calendar::days_from_civil;
+    using tk::collector::InstallPiece;
+    using tk::collector::InstallTable;
+    using tk::collector::Interval;
+    using tk::collector::period_cover;
+    const auto day = [](int y, int m, int d) { return days_from_civil(y, m, d); };
+    // No interval: install_cover()'s pieces.
+    CHECK(period_cover(Interval::none, day(2025, 11, 2), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2025, 11, 2), day(2025, 11, 3)},
+                                    {InstallTable::daily, day(2026, 12, 1), day(2026, 12, 3)},
+                                    {InstallTable::weekly, day(2025, 11, 3), day(2025, 12, 1)},
+                                    {InstallTable::monthly, day(2025, 12, 1), day(2026, 12, 1)}});
+    // Days: the daily table only, in one piece.
+    CHECK(period_cover(Interval::day, day(2025, 11, 2), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2025, 11, 2), day(2026, 12, 3)}});
+    // Weeks over 13 months: the cut-short weeks at the ends by day, every whole week in one piece.
+    CHECK(period_cover(Interval::week, day(2025, 11, 2), day(2026, 12, 3)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2025, 11, 2), day(2025, 11, 3)},
+                                    {InstallTable::daily, day(2026, 11, 30), day(2026, 12, 3)},
+                                    {InstallTable::weekly, day(2025, 11, 3), day(2026, 11, 30)}});
+    // Months over a range that holds no whole month: whole weeks within each month, never one that
+    // straddles the month's end (the week of 30 Nov - 6 Dec goes by day), the days merged.
+    CHECK(period_cover(Interval::month, day(2026, 11, 3), day(2026, 12, 10)) ==
+          std::vector<InstallPiece>{{InstallTable::daily, day(2026, 11, 3), day(2026, 11, 9)},
+                                    {InstallTable::daily, day(2026, 11, 30), day(2026, 12, 10)},
+                                    {InstallTable::weekly, day(2026, 11, 9), day(2026, 11, 30)}});
+    // Whatever the range and interval: disjoint pieces that cover it exactly, none crossing a
+    // bucket's edge, whole weeks and months only from those tables.
+    for (const Interval interval : {Interval::none, Interval::day, Interval::week, Interval::month}) {
+        for (std::int64_t begin = day(2026, 1, 25); begin < day(2026, 3, 10); begin += 3) {
+            for (std::int64_t end = begin; end < day(2026, 5, 10); end += 5) {
+                std::vector<int> covered(static_cast<std::size_t>(end - begin), 0);
+                for (const auto& piece : period_cover(interval, begin, end)) {
+                    REQUIRE(piece.begin >= begin);
+                    REQUIRE(piece.end <= end);
+                    for (std::int64_t d = piece.begin; d < piece.end; ++d)
+                        ++covered[static_cast<std::size_t>(d - begin)];
+                    if (piece.table == InstallTable::monthly) {
+                        CHECK(tk::calendar::month_start(piece.begin) == piece.begin);
+                        CHECK(tk::calendar::month_start(piece.end) == piece.end);
+                        CHECK(interval != Interval::week);
+                        CHECK(interval != Interval::day);
+                    } else if (piece.table == InstallTable::weekly) {
+                        CHECK(tk::calendar::week_start(piece.begin) == piece.begin);
+                        CHECK((piece.end - piece.begin) % 7 == 0);
+                        CHECK(interval != Interval::day);
+                        if (interval == Interval::month) {  // each week inside one month
+                            for (std::int64_t w = piece.begin; w < piece.end; w += 7) {
+                                CHECK(tk::calendar::month_start(w) == tk::calendar::month_start(w + 6));
+                            }
+                        }
+                    }
+                }
+                CHECK(std::all_of(covered.begin(), covered.end(), [](int n) { return n == 1; }));
+            }
+        }
+    }
+}
+
+TEST_CASE("parse_histogram: PostgreSQL's array text with or without bounds, NULL buckets left out") {
+    using tk::collector::parse_histogram;
+    using Buckets = std::vector<std::pair<int, long long>>;
+    CHECK(parse_histogram("[3:5]={1,NULL,-2}") == Buckets{{3, 1}, {5, -2}});
+    CHECK(parse_histogram("{7,8}") == Buckets{{1, 7}, {2, 8}});
+    CHECK(parse_histogram("[0:0]={12345678901}") == Buckets{{0, 12345678901}});
+    CHECK(parse_histogram("{}").empty());
+    CHECK(parse_histogram("").empty());
 }
 
 TEST_CASE("install_cover: whole months, then whole ISO weeks, then days, covering exactly the range") {
@@ -215,6 +286,17 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
         "metric=installs&interval=month&compare=previous" + months,
         "metric=installs" + months,
         "metric=installs&interval=day" + months,
+        // migration 009: whole weeks and months of the count tiers and the duration histograms
+        "metric=events&by=name&filter=kind:1" + weeks,
+        "metric=success_rate&by=os&interval=week&compare=previous" + weeks,
+        "metric=duration_p95&by=name" + weeks,
+        "metric=duration_p50&interval=week" + weeks,
+        "metric=events&by=tool_version&interval=month&compare=previous" + months,
+        "metric=duration_p95&by=name&interval=month&compare=previous" + months,
+        "metric=duration_p99&filter=name:build" + months,
+        // zones at UTC+0 over the range (Europe/London in winter; these events are from the last 72 hours)
+        "metric=events&by=name&interval=day&tz=Europe%2FLondon",
+        "metric=duration_p95&by=name&tz=Africa%2FAbidjan&compare=previous",
     };
     for (const auto& question : questions) {
         INFO(question);
@@ -242,7 +324,18 @@ TEST_CASE("every rollup answer equals the raw events' answer (durations within 4
             }
         }
         if (question.find("compare=previous") != std::string::npos) {
-            CHECK(rows_of(rollups.body, "previous") == rows_of(events.body, "previous"));
+            const auto previous = rows_of(rollups.body, "previous");
+            const auto expected_previous = rows_of(events.body, "previous");
+            REQUIRE(previous.size() == expected_previous.size());
+            for (const auto& [bucket, value] : expected_previous) {
+                INFO("previous " << bucket);
+                REQUIRE(previous.count(bucket));
+                if (duration && !std::isnan(value)) {
+                    CHECK(std::abs(previous.at(bucket) - value) <= 0.0443 * value + 1e-9);
+                } else if (!std::isnan(value)) {
+                    CHECK(previous.at(bucket) == Approx(value).epsilon(1e-12));
+                }
+            }
         }
     }
     // An attribute breakdown comes from the raw events, and says so.

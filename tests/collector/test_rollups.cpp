@@ -1,4 +1,4 @@
-// The rollups (migrations 004, 005 and 008) at the real tk-collector over a real PostgreSQL: for random events,
+// The rollups (migrations 004, 005, 008 and 009) at the real tk-collector over a real PostgreSQL: for random events,
 // resent batches, two senders at once and erasures, every rollup row equals what the same
 // aggregation over the raw events gives — counted once per event actually stored.
 #include <catch2/catch.hpp>
@@ -62,9 +62,6 @@ const std::string kDailyDurationRaw =
 
 // Migration 008: durations by name and exit codes per UTC day, installs per ISO week and month,
 // and the per-period counts of install rows.
-const std::string kDailyNameDurationRollup =
-    "SELECT tool, day, name, bucket, sum(events) FROM rollup_daily_name_duration GROUP BY 1, 2, 3, 4"
-    " HAVING sum(events) <> 0";
 const std::string kDailyNameDurationRaw =
     "SELECT tool, (id_time AT TIME ZONE 'UTC')::date, name, tk_duration_bucket(duration_us), count(*) FROM events"
     " WHERE duration_us IS NOT NULL GROUP BY 1, 2, 3, 4";
@@ -93,8 +90,43 @@ const std::string kInstallCountsRaw =  // a subquery: EXCEPT ALL would bind to i
     " SELECT tool, 'month', date_trunc('month', id_time AT TIME ZONE 'UTC')::date, count(DISTINCT anonymous_id)"
     " FROM events WHERE anonymous_id <> '' GROUP BY 1, 3) c";
 
+// Migration 009: weekly and monthly tiers of the daily counts, duration histograms by name per
+// day, week and month (one row per bucket here: generate_subscripts() unfolds each histogram).
+std::string tier_rollup(const std::string& table, const std::string& period, const std::string& keys) {
+    return "SELECT tool, " + period + ", " + keys + ", sum(events) FROM " + table + " GROUP BY tool, " + period + ", " +
+           keys + " HAVING sum(events) <> 0";
+}
+std::string tier_raw(const std::string& period, const std::string& keys, const std::string& where = "") {
+    return "SELECT tool, date_trunc('" + period + "', id_time AT TIME ZONE 'UTC')::date AS p, " + keys +
+           ", count(*) FROM (SELECT *, (CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END)::smallint AS ok,"
+           " tk_duration_bucket(duration_us) AS bucket FROM events) e " +
+           where + " GROUP BY tool, p, " + keys;
+}
+std::string histogram_rollup(const std::string& table, const std::string& period) {
+    return "SELECT tool, " + period + ", name, i, sum(counts[i]) FROM " + table +
+           ", generate_subscripts(counts, 1) AS i GROUP BY 1, 2, 3, 4 HAVING sum(counts[i]) <> 0";
+}
+
+void check_tiers_match_events(const CollectorFixture& collector) {
+    for (const std::string period : {"week", "month"}) {
+        const std::string tier = period == "week" ? "weekly" : "monthly";
+        INFO(tier);
+        CHECK(difference(collector, tier_rollup("rollup_" + tier + "_names", period, "name, kind, success"),
+                         tier_raw(period, "name, kind, ok")) == "0");
+        CHECK(difference(collector,
+                         tier_rollup("rollup_" + tier + "_platform", period,
+                                     "tool_version, os, os_version, arch, ci, success"),
+                         tier_raw(period, "tool_version, os, os_version, arch, ci, ok")) == "0");
+        CHECK(difference(collector, tier_rollup("rollup_" + tier + "_duration", period, "bucket"),
+                         tier_raw(period, "bucket", "WHERE duration_us IS NOT NULL")) == "0");
+        CHECK(difference(collector, histogram_rollup("rollup_" + tier + "_name_histogram", period),
+                         tier_raw(period, "name, bucket", "WHERE duration_us IS NOT NULL")) == "0");
+    }
+    CHECK(difference(collector, histogram_rollup("rollup_daily_name_histogram", "day"), kDailyNameDurationRaw) == "0");
+}
+
 void check_rollups_match_events(const CollectorFixture& collector) {
-    CHECK(difference(collector, kDailyNameDurationRollup, kDailyNameDurationRaw) == "0");
+    check_tiers_match_events(collector);
     CHECK(difference(collector, kExitCodesRollup, kExitCodesRaw) == "0");
     CHECK(difference(collector, kWeeksRollup, kWeeksRaw) == "0");
     CHECK(difference(collector, kMonthsRollup, kMonthsRaw) == "0");

@@ -137,7 +137,7 @@ struct RollupDelta {
         std::int64_t>
         daily_platform;
     std::map<std::pair<std::int64_t, int>, std::int64_t> daily_durations;  ///< (day, bucket)
-    /// Migration 008: (day, name, bucket)
+    /// (day, name, bucket): the counts of migration 009's duration histograms per day and name
     std::map<std::tuple<std::int64_t, std::string_view, int>, std::int64_t> daily_name_durations;
     /// (day, kind, success, exit code or nullopt)
     std::map<std::tuple<std::int64_t, int, int, std::optional<std::int32_t>>, std::int64_t> daily_exit_codes;

@@ -55,6 +55,10 @@ struct InstallPiece {
 /// The install-table rows whose union is every install active in the UTC days [begin, end), in
 /// the fewest rows: whole calendar months, then whole ISO weeks in what is left, then days. Pure.
 std::vector<InstallPiece> install_cover(std::int64_t begin, std::int64_t end);
+/// Migration 009: the same cover for the count rollups' daily, weekly and monthly tiers, bucket by
+/// bucket of `interval` (the whole range for none): no piece crosses a bucket's edge, so a row's
+/// period start gives its bucket. Contiguous pieces of one table are merged. Pure.
+std::vector<InstallPiece> period_cover(Interval interval, std::int64_t begin, std::int64_t end);
 
 /// One row of an answer: the time bucket ("" without interval), the dimension's value ("" without
 /// `by`) and the metric's value (null: no data to compute it from, e.g. a rate of nothing).
@@ -79,6 +83,10 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
 /// The percentile `p` (0..1) of each (bucket, group) from its duration buckets' counts.
 std::vector<AnswerRow> percentiles_from_buckets(
     const std::vector<std::tuple<std::string, std::string, int, long long>>& counts, double p);
+
+/// The (bucket, count) pairs of a duration histogram of migration 009 in PostgreSQL's text form
+/// ("[3:5]={1,NULL,2}", or "{...}" when the lower bound is 1); NULL elements are left out. Pure.
+std::vector<std::pair<int, long long>> parse_histogram(std::string_view text);
 
 /// An answer: 200 with JSON, or 400 with the reason.
 struct QueryResult {
