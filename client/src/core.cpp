@@ -2,12 +2,13 @@
 //
 // How: submit() encodes the event on the host's thread and appends it to the bounded `pending_`
 // queue under one short lock — no I/O, never blocking. One I/O thread (io_loop/io_step) owns the
-// connection: it moves events to `backlog_`, writes them as frames, and after every
-// flush_every_events or flush_every sends a Flush; an event stays `inflight_` (with the sequence
-// number of its Flush) until a FlushAck covers it. A broken connection puts `inflight_` back in
-// front of `backlog_` (the agent dedups by id) and reconnects with backoff; a stalled agent, a
-// queue near its bound, or the end of the process sends what is left to the spool file instead
-// (spool.cpp). shutdown() drains within its deadline; fork handlers give the child a fresh core.
+// connection: it moves events to the send/ack ledger (ledger.hpp), which frames them, adds a Flush
+// after every flush_every_events or flush_every, and keeps each event in flight until a FlushAck
+// covers it; this file only writes those bytes and reads the replies. A broken connection puts
+// the in-flight events back in front of the backlog (the agent dedups by id) and reconnects with
+// backoff; a stalled agent, a queue near its bound, or the end of the process sends what is left
+// to the spool file instead (spool.cpp). shutdown() drains within its deadline; fork handlers give the child a fresh
+// core.
 #include "core.hpp"
 
 #include <fcntl.h>
@@ -101,7 +102,20 @@ const char* kind_name(int kind) {
 
 }  // namespace
 
-ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)), limits_(limits) {
+namespace {
+
+SendLedger::Policy ledger_policy(const Limits& limits) {
+    SendLedger::Policy policy;
+    policy.flush_every_events = limits.flush_every_events;
+    policy.flush_every = limits.flush_every;
+    policy.stall_after = limits.stall_after;
+    return policy;
+}
+
+}  // namespace
+
+ClientCore::ClientCore(Config config, Limits limits)
+    : config_(std::move(config)), limits_(limits), ledger_(ledger_policy(limits)) {
     if (config_.tool.empty()) return;  // nothing to attribute events to: disabled
     const wire::Signals signals = read_signals(config_.tool);
     if (debug_requested()) {
@@ -167,10 +181,7 @@ void ClientCore::shutdown() noexcept {
     {
         std::lock_guard<std::mutex> io(io_mutex_);
         try {
-            for (std::string& event : queued) {
-                backlog_bytes_ += event.size();
-                backlog_.push_back(std::move(event));
-            }
+            for (std::string& event : queued) ledger_.enqueue(std::move(event));
             drain_on_shutdown(deadline);
         } catch (...) {
             // Out of memory while handing over: what is left is lost; the host goes on.
@@ -234,18 +245,10 @@ void ClientCore::reset_in_child() noexcept {
     lost_at_.reset();
     next_connect_ = {};
     backoff_ = std::chrono::milliseconds(0);
-    backlog_.clear();
-    backlog_bytes_ = 0;
-    inflight_.clear();
-    inflight_bytes_ = 0;
+    ledger_.clear();
     output_.clear();
     output_offset_ = 0;
-    next_seq_ = 1;
-    covered_seq_ = acked_seq_ = 0;
-    uncovered_since_.reset();
-    awaiting_ack_since_.reset();
     replies_.clear();
-    broken_without_progress_ = 0;
     over_high_water_ = false;
 }
 
@@ -470,18 +473,17 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
             flush_wanted_ = false;
         }
         const bool take_all = spooling(now) || (flush_now && socket_ < 0);
-        while (!pending_.empty() && (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
-                                                  backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
+        while (!pending_.empty() && (take_all || (ledger_.held_events() < limits_.max_held_events &&
+                                                  ledger_.held_bytes() < limits_.max_held_bytes))) {
             pending_bytes_ -= pending_.front().size();
-            backlog_bytes_ += pending_.front().size();
-            backlog_.push_back(std::move(pending_.front()));
+            ledger_.enqueue(std::move(pending_.front()));
             pending_.pop_front();
         }
         // Past the high-water mark the agent lags behind, but a live agent is waited for: the
         // spool is a detour (imported within moments, yet later than a live hand-over). So spill
         // only after that bounded wait — the agent has acknowledged nothing for stall_after — or
         // when the queue is about to overflow, where waiting longer would drop events.
-        if (stalled(now) || nearly_full()) {
+        if (ledger_.stalled(now) || nearly_full()) {
             while (pending_.size() > limits_.spool_high_water) {
                 pending_bytes_ -= pending_.front().size();
                 overflow.push_back(std::move(pending_.front()));
@@ -492,21 +494,22 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
     }
     spool(overflow);
 
-    if (socket_ < 0 && !backlog_.empty() && (flush_now || now >= next_connect_)) try_connect(now);
+    if (socket_ < 0 && !ledger_.backlog_empty() && (flush_now || now >= next_connect_)) try_connect(now);
     if (socket_ >= 0) {
-        fill_output(now, flush_now || flush_wanted_, false);
+        // The held bound applies to backlog + in flight, so all of the backlog may go out.
+        ledger_.send(output_, now, flush_now || flush_wanted_);
         if (!write_output() || !read_replies(now)) disconnect(now);
     }
-    if (socket_ < 0 && !backlog_.empty() && (flush_now || spooling(now))) {
-        spool(backlog_);
-        backlog_bytes_ = 0;
+    if (socket_ < 0 && !ledger_.backlog_empty() && (flush_now || spooling(now))) {
+        std::deque<std::string> backlog = ledger_.take_backlog();
+        spool(backlog);
     }
 
     // Sleep until there is work: an event, a flush, a reply, room to write, or a timer.
     io_sleeping_.store(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        const bool room = backlog_.size() + inflight_.size() < limits_.max_held_events || spooling(now);
+        const bool room = ledger_.held_events() < limits_.max_held_events || spooling(now);
         if ((!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_) return;
     }
     count = 1;
@@ -523,10 +526,10 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
     auto consider = [&](clock::time_point at) {
         if (!wake || at < *wake) wake = at;
     };
-    if (socket_ >= 0 && uncovered_since_) consider(*uncovered_since_ + limits_.flush_every);
+    if (const auto due = ledger_.flush_due_at(); socket_ >= 0 && due) consider(*due);
     // The end of the bounded wait for a lagging agent: spill then, even if no event wakes us.
-    if (socket_ >= 0 && over_high_water_ && awaiting_ack_since_) consider(*awaiting_ack_since_ + limits_.stall_after);
-    if (socket_ < 0 && !backlog_.empty()) {
+    if (const auto stall = ledger_.stall_at(); socket_ >= 0 && over_high_water_ && stall) consider(*stall);
+    if (socket_ < 0 && !ledger_.backlog_empty()) {
         consider(next_connect_);
         if (lost_at_) consider(*lost_at_ + limits_.reconnect_grace);
     }
@@ -549,9 +552,7 @@ bool ClientCore::try_connect(clock::time_point now) {
     backoff_ = std::chrono::milliseconds(0);
     output_ = hello_frame_;
     output_offset_ = 0;
-    covered_seq_ = acked_seq_ = next_seq_ - 1;
-    uncovered_since_.reset();
-    awaiting_ack_since_.reset();
+    ledger_.connected();
     replies_.clear();
     return true;
 }
@@ -560,45 +561,18 @@ void ClientCore::disconnect(clock::time_point now) {
     ::close(socket_);
     socket_ = -1;
     // Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
-    for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
-        backlog_bytes_ += it->event.size();
-        backlog_.push_front(std::move(it->event));
-    }
-    inflight_.clear();
-    inflight_bytes_ = 0;
+    const bool give_up = ledger_.connection_lost();
     output_.clear();
     output_offset_ = 0;
     lost_at_ = now;
     next_connect_ = now;
     // An agent that keeps closing the connection without acknowledging anything (say, it
     // rejects one of our events) gets the spool instead of an endless re-send loop.
-    if (++broken_without_progress_ >= 3) {
+    if (give_up) {
         lost_at_ = now - limits_.reconnect_grace;
         backoff_ = limits_.max_backoff;
         next_connect_ = now + backoff_;
     }
-}
-
-void ClientCore::fill_output(clock::time_point now, bool flush_now, bool /*unbounded*/) {
-    // backlog_ + inflight_ never exceed the held bound, so all of the backlog may go out.
-    while (!backlog_.empty()) {
-        std::string event = std::move(backlog_.front());
-        backlog_.pop_front();
-        backlog_bytes_ -= event.size();
-        wire::append_event_frame(output_, event);
-        inflight_bytes_ += event.size();
-        inflight_.push_back(Inflight{std::move(event), next_seq_++});
-        if (!uncovered_since_) uncovered_since_ = now;
-    }
-    const std::uint64_t last = next_seq_ - 1;
-    if (last <= covered_seq_) return;
-    const bool due = flush_now || last - covered_seq_ >= limits_.flush_every_events ||
-                     (uncovered_since_ && now - *uncovered_since_ >= limits_.flush_every);
-    if (!due) return;
-    wire::append_flush_frame(output_, last, static_cast<std::uint32_t>(limits_.stall_after.count() * 4));
-    covered_seq_ = last;
-    uncovered_since_.reset();
-    if (!awaiting_ack_since_) awaiting_ack_since_ = now;
 }
 
 bool ClientCore::write_output() {
@@ -641,20 +615,8 @@ bool ClientCore::read_replies(clock::time_point now) {
 }
 
 void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
-    std::size_t acked = 0;
-    while (!inflight_.empty() && inflight_.front().seq <= request_id) {
-        inflight_bytes_ -= inflight_.front().event.size();
-        inflight_.pop_front();
-        ++acked;
-    }
-    acked_seq_ = std::max(acked_seq_, request_id);
-    if (acked_seq_ >= covered_seq_) {
-        awaiting_ack_since_.reset();
-    } else {
-        awaiting_ack_since_ = now;
-    }
+    const std::size_t acked = ledger_.acknowledge(request_id, now);
     if (acked > 0) {
-        broken_without_progress_ = 0;
         delivered_.fetch_add(acked, std::memory_order_relaxed);
         settle(acked);
     }
@@ -662,10 +624,6 @@ void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
 
 bool ClientCore::nearly_full() const {
     return pending_.size() >= limits_.max_pending_events / 8 * 7 || pending_bytes_ >= limits_.max_pending_bytes / 8 * 7;
-}
-
-bool ClientCore::stalled(clock::time_point now) const {
-    return awaiting_ack_since_ && now - *awaiting_ack_since_ > limits_.stall_after;
 }
 
 void ClientCore::spool(std::deque<std::string>& events) noexcept {
@@ -678,22 +636,16 @@ void ClientCore::spool(std::deque<std::string>& events) noexcept {
 
 void ClientCore::drain_on_shutdown(clock::time_point deadline) {
     const clock::time_point now = clock::now();
-    if (socket_ < 0 && !backlog_.empty()) try_connect(now);
-    if (socket_ >= 0 && !stalled(now)) {
+    if (socket_ < 0 && !ledger_.backlog_empty()) try_connect(now);
+    if (socket_ >= 0 && !ledger_.stalled(now)) {
         // A Flush after the last event: its FlushAck says the agent has stored all of them.
-        fill_output(now, /*flush_now=*/true, true);
+        ledger_.send(output_, now, /*flush_now=*/true);
         if (!write_by(deadline) || !await_ack_by(deadline)) disconnect(clock::now());
     }
-    // Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
-    // then the backlog (where disconnect() put events back). An event written whole may still be
-    // read by the agent, or may die with it; spooling it too is harmless: the agent dedups by id.
-    std::deque<std::string> leftovers;
-    for (Inflight& event : inflight_) leftovers.push_back(std::move(event.event));
-    inflight_.clear();
-    inflight_bytes_ = 0;
-    for (std::string& event : backlog_) leftovers.push_back(std::move(event));
-    backlog_.clear();
-    backlog_bytes_ = 0;
+    // Whatever the agent has not acknowledged goes to the spool (disconnect() put what was in
+    // flight back in the backlog). An event written whole may still be read by the agent, or may
+    // die with it; spooling it too is harmless: the agent dedups by id.
+    std::deque<std::string> leftovers = ledger_.take_unacknowledged();
     spool(leftovers);
     if (socket_ >= 0) ::close(socket_);
     socket_ = -1;
@@ -720,7 +672,7 @@ bool ClientCore::write_by(clock::time_point deadline) {
 bool ClientCore::await_ack_by(clock::time_point deadline) {
     // A live agent answers in well under a millisecond; one that accepts and never reads makes
     // this wait the whole deadline, after which the caller spools what is in flight.
-    while (!inflight_.empty()) {
+    while (ledger_.in_flight() > 0) {
         const int left = ms_left(deadline);
         if (left <= 0) return true;
         pollfd p{socket_, POLLIN, 0};
