@@ -27,6 +27,7 @@
 #include "environment.hpp"
 #include "tk/common/paths.hpp"
 #include "tk/common/json.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "tk/common/uuid.hpp"
 #include "unix_socket.hpp"
 
@@ -71,15 +72,15 @@ void unregister_core(ClientCore* core) noexcept {
     if (g_cores) g_cores->erase(core);
 }
 
-void make_pipe(int& read_end, int& write_end) {
+void make_pipe(tk::UniqueFd& read_end, tk::UniqueFd& write_end) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
     for (const int fd : fds) {
         ::fcntl(fd, F_SETFD, FD_CLOEXEC);
         ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     }
-    read_end = fds[0];
-    write_end = fds[1];
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
 }
 
 void write_stderr(const std::string& text) noexcept {
@@ -159,9 +160,6 @@ void ClientCore::ensure_thread() noexcept {
 ClientCore::~ClientCore() {
     // Runs when both the Client and the I/O thread have let go.
     if (registered_) unregister_core(this);
-    if (wake_read_ >= 0) ::close(wake_read_);
-    if (wake_write_ >= 0) ::close(wake_write_);
-    if (socket_ >= 0) ::close(socket_);
 }
 
 void ClientCore::shutdown() noexcept {
@@ -190,7 +188,7 @@ void ClientCore::shutdown() noexcept {
     }
     if (io_thread_) {
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // The pipe is full, so the I/O thread is already awake.
         }
         io_thread_->detach();  // it exits when next scheduled; it co-owns this object
@@ -230,11 +228,9 @@ void ClientCore::reset_in_child() noexcept {
     for (auto* counter : {&tracked_, &delivered_, &spooled_, &dropped_, &suppressed_, &reconnects_}) counter->store(0);
     // The connection and the wake pipe are shared with the parent: close our copies (the
     // parent's stay open), make our own pipe, and connect afresh on demand.
-    if (socket_ >= 0) ::close(socket_);
-    socket_ = -1;
-    ::close(wake_read_);
-    ::close(wake_write_);
-    wake_read_ = wake_write_ = -1;
+    socket_.reset();
+    wake_read_.reset();
+    wake_write_.reset();
     try {
         make_pipe(wake_read_, wake_write_);
     } catch (...) {
@@ -314,7 +310,7 @@ void ClientCore::wake_io() noexcept {
     // Only a sleeping I/O thread needs the (system call) wake-up; a busy one finds the event.
     if (io_sleeping_.load() && io_sleeping_.exchange(false)) {
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // Full pipe: a wake-up is already pending.
         }
     }
@@ -330,7 +326,7 @@ bool ClientCore::flush(std::chrono::milliseconds deadline) noexcept {
         lock.unlock();
         ensure_thread();
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // Full pipe: a wake-up is already pending.
         }
         lock.lock();
@@ -364,11 +360,11 @@ void ClientCore::print_trust_problems(const tk::Paths& paths) noexcept {
     // Debug mode sends nothing, but says whether a real run could: an impostor's socket or a
     // planted spool would otherwise go unnoticed until someone reads `tk status`.
     try {
-        std::string refused;
-        const int fd = connect_agent(paths.socket, refused);
-        if (fd >= 0) ::close(fd);
+        const auto connection = connect_agent(paths.socket);
         std::string lines;
-        if (!refused.empty()) lines += "telemetry-kit: " + refused + "; events would be spooled\n";
+        if (!connection && connection.failure().code == 0) {
+            lines += "telemetry-kit: " + connection.error() + "; events would be spooled\n";
+        }
         if (const std::string spool = SpoolWriter::problem(paths.state_dir); !spool.empty()) {
             lines += "telemetry-kit: " + spool + "; events would be dropped\n";
         }
@@ -432,12 +428,12 @@ void ClientCore::io_main(std::shared_ptr<ClientCore> self) noexcept {
 }
 
 bool ClientCore::spooling(clock::time_point now) const {
-    return socket_ < 0 && !(lost_at_ && now - *lost_at_ < limits_.reconnect_grace);
+    return !socket_ && !(lost_at_ && now - *lost_at_ < limits_.reconnect_grace);
 }
 
 void ClientCore::io_loop() {
     for (;;) {
-        pollfd fds[2] = {{wake_read_, POLLIN, 0}, {-1, 0, 0}};
+        pollfd fds[2] = {{wake_read_.get(), POLLIN, 0}, {-1, 0, 0}};
         int count = 0;
         int timeout_ms = -1;
         {
@@ -448,7 +444,7 @@ void ClientCore::io_loop() {
         if (count > 0) ::poll(fds, static_cast<nfds_t>(count), timeout_ms);
         io_sleeping_.store(false);
         char drain[64];
-        while (::read(wake_read_, drain, sizeof drain) > 0) {
+        while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
         }
     }
 }
@@ -472,7 +468,7 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
         } else if (settled_ >= accepted_) {
             flush_wanted_ = false;
         }
-        const bool take_all = spooling(now) || (flush_now && socket_ < 0);
+        const bool take_all = spooling(now) || (flush_now && !socket_);
         while (!pending_.empty() && (take_all || (ledger_.held_events() < limits_.max_held_events &&
                                                   ledger_.held_bytes() < limits_.max_held_bytes))) {
             pending_bytes_ -= pending_.front().size();
@@ -494,13 +490,13 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
     }
     spool(overflow);
 
-    if (socket_ < 0 && !ledger_.backlog_empty() && (flush_now || now >= next_connect_)) try_connect(now);
-    if (socket_ >= 0) {
+    if (!socket_ && !ledger_.backlog_empty() && (flush_now || now >= next_connect_)) try_connect(now);
+    if (socket_) {
         // The held bound applies to backlog + in flight, so all of the backlog may go out.
         ledger_.send(output_, now, flush_now || flush_wanted_);
         if (!write_output() || !read_replies(now)) disconnect(now);
     }
-    if (socket_ < 0 && !ledger_.backlog_empty() && (flush_now || spooling(now))) {
+    if (!socket_ && !ledger_.backlog_empty() && (flush_now || spooling(now))) {
         std::deque<std::string> backlog = ledger_.take_backlog();
         spool(backlog);
     }
@@ -513,8 +509,8 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
         if ((!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_) return;
     }
     count = 1;
-    if (socket_ >= 0) {
-        fds[1].fd = socket_;
+    if (socket_) {
+        fds[1].fd = socket_.get();
         fds[1].events = static_cast<short>(POLLIN | (output_offset_ < output_.size() ? POLLOUT : 0));
         count = 2;
     }
@@ -526,10 +522,10 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
     auto consider = [&](clock::time_point at) {
         if (!wake || at < *wake) wake = at;
     };
-    if (const auto due = ledger_.flush_due_at(); socket_ >= 0 && due) consider(*due);
+    if (const auto due = ledger_.flush_due_at(); socket_ && due) consider(*due);
     // The end of the bounded wait for a lagging agent: spill then, even if no event wakes us.
-    if (const auto stall = ledger_.stall_at(); socket_ >= 0 && over_high_water_ && stall) consider(*stall);
-    if (socket_ < 0 && !ledger_.backlog_empty()) {
+    if (const auto stall = ledger_.stall_at(); socket_ && over_high_water_ && stall) consider(*stall);
+    if (!socket_ && !ledger_.backlog_empty()) {
         consider(next_connect_);
         if (lost_at_) consider(*lost_at_ + limits_.reconnect_grace);
     }
@@ -539,13 +535,13 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
 }
 
 bool ClientCore::try_connect(clock::time_point now) {
-    const int fd = connect_agent(socket_path_, refused_);
-    if (fd < 0) {
+    auto connection = connect_agent(socket_path_);
+    if (!connection) {
         backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(10)), limits_.max_backoff);
         next_connect_ = now + backoff_;
         return false;
     }
-    socket_ = fd;
+    socket_ = std::move(*connection);
     if (ever_connected_) reconnects_.fetch_add(1, std::memory_order_relaxed);
     ever_connected_ = true;
     lost_at_.reset();
@@ -558,8 +554,7 @@ bool ClientCore::try_connect(clock::time_point now) {
 }
 
 void ClientCore::disconnect(clock::time_point now) {
-    ::close(socket_);
-    socket_ = -1;
+    socket_.reset();
     // Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
     const bool give_up = ledger_.connection_lost();
     output_.clear();
@@ -577,7 +572,7 @@ void ClientCore::disconnect(clock::time_point now) {
 
 bool ClientCore::write_output() {
     while (output_offset_ < output_.size()) {
-        const ssize_t n = send_some(socket_, output_.data() + output_offset_, output_.size() - output_offset_);
+        const ssize_t n = send_some(socket_.get(), output_.data() + output_offset_, output_.size() - output_offset_);
         if (n < 0) return false;
         if (n == 0) break;  // socket buffer full: poll for POLLOUT
         output_offset_ += static_cast<std::size_t>(n);
@@ -593,7 +588,7 @@ bool ClientCore::read_replies(clock::time_point now) {
     bool open = true;
     char buffer[4096];
     for (;;) {
-        const ssize_t n = receive_some(socket_, buffer, sizeof buffer);
+        const ssize_t n = receive_some(socket_.get(), buffer, sizeof buffer);
         if (n < 0) open = false;
         if (n <= 0) break;
         replies_.append(buffer, static_cast<std::size_t>(n));
@@ -636,8 +631,8 @@ void ClientCore::spool(std::deque<std::string>& events) noexcept {
 
 void ClientCore::drain_on_shutdown(clock::time_point deadline) {
     const clock::time_point now = clock::now();
-    if (socket_ < 0 && !ledger_.backlog_empty()) try_connect(now);
-    if (socket_ >= 0 && !ledger_.stalled(now)) {
+    if (!socket_ && !ledger_.backlog_empty()) try_connect(now);
+    if (socket_ && !ledger_.stalled(now)) {
         // A Flush after the last event: its FlushAck says the agent has stored all of them.
         ledger_.send(output_, now, /*flush_now=*/true);
         if (!write_by(deadline) || !await_ack_by(deadline)) disconnect(clock::now());
@@ -647,8 +642,7 @@ void ClientCore::drain_on_shutdown(clock::time_point deadline) {
     // die with it; spooling it too is harmless: the agent dedups by id.
     std::deque<std::string> leftovers = ledger_.take_unacknowledged();
     spool(leftovers);
-    if (socket_ >= 0) ::close(socket_);
-    socket_ = -1;
+    socket_.reset();
 }
 
 int ClientCore::ms_left(clock::time_point deadline) {
@@ -662,7 +656,7 @@ bool ClientCore::write_by(clock::time_point deadline) {
         if (output_offset_ == output_.size()) return true;
         const int left = ms_left(deadline);
         if (left <= 0) return true;
-        pollfd p{socket_, POLLOUT, 0};
+        pollfd p{socket_.get(), POLLOUT, 0};
         const int ready = ::poll(&p, 1, left);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return true;
@@ -675,7 +669,7 @@ bool ClientCore::await_ack_by(clock::time_point deadline) {
     while (ledger_.in_flight() > 0) {
         const int left = ms_left(deadline);
         if (left <= 0) return true;
-        pollfd p{socket_, POLLIN, 0};
+        pollfd p{socket_.get(), POLLIN, 0};
         const int ready = ::poll(&p, 1, left);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return true;

@@ -24,6 +24,7 @@
 #include "ledger.hpp"
 #include "spool.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "telemetry_kit/client.hpp"
 #include "wire.hpp"
 
@@ -136,8 +137,8 @@ private:
     std::mutex thread_mutex_;  // guards io_thread_ and shutdown_started_
     std::atomic<bool> thread_started_{false};
     bool shutdown_started_ = false;
-    int wake_read_ = -1;
-    int wake_write_ = -1;
+    tk::UniqueFd wake_read_;  // the I/O thread sleeps in poll() on this; wake_io() writes a byte
+    tk::UniqueFd wake_write_;
 
     std::atomic<std::uint64_t> tracked_{0}, delivered_{0}, spooled_{0}, dropped_{0}, suppressed_{0}, reconnects_{0};
 
@@ -145,8 +146,7 @@ private:
     // thread in shutdown(). io_stopped_: shutdown() has run; the I/O thread exits.
     std::mutex io_mutex_;
     bool io_stopped_ = false;
-    int socket_ = -1;
-    std::string refused_;  // why the last connect refused the socket (an impostor), else empty
+    tk::UniqueFd socket_;  // the connection to the agent, if any
     bool ever_connected_ = false;
     std::optional<clock::time_point> lost_at_;  // an established connection broke then
     clock::time_point next_connect_{};

@@ -56,6 +56,7 @@
 #include "tk/agent/forwarder_wire.hpp"
 #include "tk/agent/http_client.hpp"
 #include "tk/common/clock.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
 
@@ -105,15 +106,16 @@ public:
 
 private:
     bool open() {
-        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
-            if (fd >= 0) ::close(fd);
+        UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        if (fd) file_ = ::fdopen(fd.get(), "a");
+        if (!file_) {
             if (!warned_) spdlog::warn("forwarder: cannot write the sent log {}", path_.string());
             warned_ = true;
             return false;
         }
         struct stat info {};
-        size_ = ::fstat(fd, &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+        size_ = ::fstat(fd.get(), &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+        (void)fd.release();  // file_ owns it now: close() closes both
         return true;
     }
     void close() {
