@@ -29,6 +29,7 @@
 #include "tk/common/json.hpp"
 #include "tk/common/unique_fd.hpp"
 #include "tk/common/uuid.hpp"
+#include "tk/common/write_all.hpp"
 #include "unix_socket.hpp"
 
 namespace telemetry_kit::detail {
@@ -81,16 +82,6 @@ void make_pipe(tk::UniqueFd& read_end, tk::UniqueFd& write_end) {
     }
     read_end.reset(fds[0]);
     write_end.reset(fds[1]);
-}
-
-void write_stderr(const std::string& text) noexcept {
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += static_cast<std::size_t>(n);
-    }
 }
 
 const char* kind_name(int kind) {
@@ -368,7 +359,7 @@ void ClientCore::print_trust_problems(const tk::Paths& paths) noexcept {
         if (const std::string spool = SpoolWriter::problem(paths.state_dir); !spool.empty()) {
             lines += "telemetry-kit: " + spool + "; events would be dropped\n";
         }
-        write_stderr(lines);
+        (void)tk::write_all(STDERR_FILENO, lines);  // stderr gone: nothing to tell
     } catch (...) {
     }
 }
@@ -411,7 +402,7 @@ void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexc
         if (draft.duration_us) line += ",\"duration_us\":" + std::to_string(*draft.duration_us);
         if (draft.exit_code) line += ",\"exit_code\":" + std::to_string(*draft.exit_code);
         line += "}\n";
-        write_stderr(line);
+        (void)tk::write_all(STDERR_FILENO, line);
     } catch (...) {
     }
 }

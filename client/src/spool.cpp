@@ -14,6 +14,7 @@
 #include "tk/common/paths.hpp"
 #include "tk/common/private_files.hpp"
 #include "tk/common/unique_fd.hpp"
+#include "tk/common/write_all.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
@@ -21,17 +22,6 @@ namespace {
 
 // Largest single write(): many records at once, but never a partial one.
 constexpr std::size_t kMaxWriteBytes = 256u << 10;
-
-bool write_all(int fd, const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
 
 /// Waits (bounded) for the spool's lock. Its holders are other writers, each for one write(), and
 /// the agent, for one rename(). A holder stopped in between (SIGSTOP, a debugger) must not hang
@@ -124,7 +114,7 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
             std::size_t chunk_records = 0;
             auto write_chunk = [&] {
                 if (chunk.empty()) return;
-                if (size + chunk.size() <= max_file_bytes_ && write_all(fd.get(), chunk)) {
+                if (size + chunk.size() <= max_file_bytes_ && tk::write_all(fd.get(), chunk)) {
                     result.spooled += chunk_records;
                     size += chunk.size();
                 } else {

@@ -56,6 +56,7 @@
 #include "tk/agent/forwarder_wire.hpp"
 #include "tk/agent/http_client.hpp"
 #include "tk/common/clock.hpp"
+#include "tk/common/hex.hpp"
 #include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
@@ -139,8 +140,8 @@ std::string sent_log_line(const std::string& endpoint, const std::vector<Outgoin
         "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
         "unanswered={} ids={}..{}\n",
         fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms, endpoint, tool, batch.size(), outcome.accepted,
-        outcome.duplicate, outcome.rejected_count, outcome.unanswered, wire::hex(batch.front().id),
-        wire::hex(batch.back().id));
+        outcome.duplicate, outcome.rejected_count, outcome.unanswered, to_hex(batch.front().id),
+        to_hex(batch.back().id));
 }
 
 }  // namespace

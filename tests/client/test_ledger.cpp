@@ -69,7 +69,7 @@ using Names = std::vector<std::string>;
 
 }  // namespace
 
-TEST_CASE("send writes the backlog in order; a FlushAck delivers what its Flush covers", "[ledger]") {
+TEST_CASE("send writes the backlog in order, a FlushAck delivers what its Flush covers", "[ledger]") {
     SendLedger ledger(policy(100));
     ledger.connected();
     for (const char* name : {"a", "b"}) ledger.enqueue(event(name));
@@ -216,7 +216,7 @@ TEST_CASE("at exit every unacknowledged event is handed over for the spool, olde
     CHECK(ledger.take_unacknowledged().empty());
 }
 
-TEST_CASE("without a connection the backlog is taken whole; clear() starts afresh", "[ledger]") {
+TEST_CASE("without a connection the backlog is taken whole, clear() starts afresh", "[ledger]") {
     SendLedger ledger(policy());
     ledger.enqueue(event("a"));
     ledger.enqueue(event("b"));

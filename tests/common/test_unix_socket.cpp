@@ -124,7 +124,7 @@ TEST_CASE("judge_peer and judge_private_dir: only the person's own socket and di
     CHECK_FALSE(tk::judge_private_dir(dir, true, 1000, S_IFDIR | 01777, 1000).ok());  // like /tmp
 }
 
-TEST_CASE("connect_trusted: no agent keeps connect's errno; an untrusted directory is a refusal (code 0)") {
+TEST_CASE("connect_trusted: no agent keeps connect's errno, an untrusted directory is a refusal (code 0)") {
     tk::test::TempDir dir;
     const auto path = dir.path() / "agent.sock";
     const auto absent = us::connect_trusted(path, /*nonblocking=*/true);
@@ -146,7 +146,7 @@ TEST_CASE("connect_trusted: no agent keeps connect's errno; an untrusted directo
     REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
 }
 
-TEST_CASE("open_private_file: a missing file keeps ENOENT; a FIFO or symlink is refused (code 0)") {
+TEST_CASE("open_private_file: a missing file keeps ENOENT, a FIFO or symlink is refused (code 0)") {
     tk::test::TempDir dir;
     const auto file = dir.path() / "spool";
     const auto missing = tk::open_private_file(file, O_RDONLY, 0);
