@@ -7,8 +7,8 @@
 // covers it; this file only writes those bytes and reads the replies. A broken connection puts
 // the in-flight events back in front of the backlog (the agent dedups by id) and reconnects with
 // backoff; a stalled agent, a queue near its bound, or the end of the process sends what is left
-// to the spool file instead (spool.cpp). shutdown() drains within its deadline; fork handlers give the child a fresh
-// core.
+// to the spool file instead (spool.cpp). shutdown() drains within its deadline; fork handlers
+// give the child a fresh core.
 #include "core.hpp"
 
 #include <fcntl.h>
