@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // How much later a Node CLI that records one command exits than the same CLI without telemetry
-// (issue 12: <= 5 ms), next to the time Node itself needs to start (`node -e 0`).
+// (issue 12: <= 5 ms), next to the time Node itself needs to start (`node -e 0`) and next to the
+// floor: the same CLI handing one event over with no client code (cli-floor.js: one synchronous
+// append at exit with the spool's system calls).
 //   node bench/node/exit.js [runs=40]      (needs build/daemon/tk-agent, or TK_AGENT_BINARY)
 // Each run is a fresh process timed from spawn to exit; the variants alternate so machine noise
 // hits all alike. Reported: medians, and the median of the per-round differences.
@@ -37,6 +39,8 @@ async function main() {
     'CLI without telemetry': [[path.join(__dirname, 'cli-plain.js')], agent.env],
     'CLI + telemetry, agent up': [[path.join(__dirname, 'cli-telemetry.js')], agent.env],
     'CLI + telemetry, no agent (spool)': [[path.join(__dirname, 'cli-telemetry.js')], absentEnv],
+    'floor: one append, no client code': [[path.join(__dirname, 'cli-floor.js')],
+      { ...agent.env, BENCH_FLOOR_FILE: path.join(agent.root, 'floor-records') }],
   };
   const loadAtStart = os.loadavg()[0];
   const samples = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
@@ -66,7 +70,8 @@ async function main() {
       console.log(`${name.padEnd(36)} ${med(name).toFixed(1).padStart(7)} ms  ${fmt(script(name))}      ${fmt(cpu(name))}`);
     }
     const plain = 'CLI without telemetry';
-    for (const [label, name] of [['agent up', 'CLI + telemetry, agent up'], ['no agent', 'CLI + telemetry, no agent (spool)']]) {
+    for (const [label, name] of [['agent up', 'CLI + telemetry, agent up'], ['no agent', 'CLI + telemetry, no agent (spool)'],
+      ['the floor', 'floor: one append, no client code']]) {
       console.log(`added by telemetry, ${label}: ${(script(name) - script(plain)).toFixed(2)} ms first line→exit, ` +
         `${paired(name, plain).toFixed(2)} ms spawn→exit (median of per-round differences), ` +
         `${(cpu(name) - cpu(plain)).toFixed(2)} ms CPU (median of per-round differences ${pairedCpu(name, plain).toFixed(2)} ms)`);

@@ -65,6 +65,9 @@ type Config struct {
 	ConsentMode         ConsentMode
 	AllowCI             bool // keep (tagged) events from CI runs
 	LocalOnly           bool // never forward, even with an endpoint
+	// ManifestRequired: the tool sends only under its manifest published on the collector; the agent
+	// holds its events until the collector answers, never storing them unchecked (docs/privacy.md).
+	ManifestRequired bool
 }
 
 // Mode is what the client does with events, decided once in New.

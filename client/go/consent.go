@@ -44,7 +44,7 @@ const (
 // defaults.
 type ConsentPrompt struct {
 	Input, Output   *os.File      // must both be terminals (default os.Stdin, os.Stderr)
-	WhatIsCollected string        // what is collected, in one sentence (default: command and feature events)
+	WhatIsCollected string        // what is collected, in one sentence (default: command and feature events); the manifest's short form, if the agent enforces one, wins
 	AgentTimeout    time.Duration // for each request to the agent (default 1 s)
 	AnswerTimeout   time.Duration // how long to wait for the person (default 2 minutes)
 }
@@ -171,19 +171,19 @@ func decodeConsentReply(payload []byte, requestID uint64, tool string) (consent 
 	return consent, true
 }
 
-// consentRequest sends one consent request to our own agent and returns its answer; ok is false
-// with no agent, no answer in time, or an error (such as a refused change).
-func consentRequest(action uint64, tool string, timeout time.Duration) (Consent, bool) {
+// agentRequest sends one framed control request to our own agent and returns the reply's
+// payload; ok is false with no agent or no whole answer in time.
+func agentRequest(frame []byte, timeout time.Duration) (payload []byte, ok bool) {
 	conn, _ := connectTrusted(socketPath(stateDir()))
 	if conn == nil {
-		return ConsentUnset, false
+		return nil, false
 	}
 	defer conn.Close()
 	if conn.SetDeadline(time.Now().Add(timeout)) != nil {
-		return ConsentUnset, false
+		return nil, false
 	}
-	if _, err := conn.Write(consentRequestFrame(1, action, tool)); err != nil {
-		return ConsentUnset, false
+	if _, err := conn.Write(frame); err != nil {
+		return nil, false
 	}
 	var data []byte
 	chunk := make([]byte, 4096)
@@ -191,18 +191,86 @@ func consentRequest(action uint64, tool string, timeout time.Duration) (Consent,
 		if len(data) >= 4 {
 			length := int(binary.BigEndian.Uint32(data))
 			if length > maxFrameBytes {
-				return ConsentUnset, false
+				return nil, false
 			}
 			if len(data) >= 4+length {
-				return decodeConsentReply(data[4:4+length], 1, tool)
+				return data[4 : 4+length], true
 			}
 		}
 		n, err := conn.Read(chunk)
 		if err != nil {
-			return ConsentUnset, false
+			return nil, false
 		}
 		data = append(data, chunk[:n]...)
 	}
+}
+
+// consentRequest sends one consent request to our own agent and returns its answer; ok is false
+// with no agent, no answer in time, or an error (such as a refused change).
+func consentRequest(action uint64, tool string, timeout time.Duration) (Consent, bool) {
+	payload, ok := agentRequest(consentRequestFrame(1, action, tool), timeout)
+	if !ok {
+		return ConsentUnset, false
+	}
+	return decodeConsentReply(payload, 1, tool)
+}
+
+// manifestRequestFrame: framed ClientFrame{control{request_id, manifest{tool}}} (as `tk manifest` asks).
+func manifestRequestFrame(requestID uint64, tool string) []byte {
+	control := putUint(nil, 1, requestID, true)
+	control = putBytes(control, 17, putString(nil, 1, tool, true), true)
+	return appendFrame(nil, putBytes(nil, 4, control, true))
+}
+
+// decodeManifestSummary: the short form of the tool's manifest (ManifestResponse.summary) from an
+// AgentReply payload; "" if the agent enforces none for the tool, refused, or answered something else.
+func decodeManifestSummary(payload []byte, requestID uint64) string {
+	outer, err := fields(payload)
+	if err != nil || len(outer) == 0 || outer[0].num != 2 || outer[0].wireType != wireLength {
+		return ""
+	}
+	control, err := fields(outer[0].bytes)
+	if err != nil {
+		return ""
+	}
+	var answered uint64
+	var response []byte
+	for _, f := range control {
+		switch {
+		case f.num == 1 && f.wireType == wireVarint:
+			answered = f.varint
+		case f.num == 2 && f.wireType == wireLength && len(f.bytes) > 0:
+			return "" // the agent refused
+		case f.num == 17 && f.wireType == wireLength:
+			response = f.bytes
+		}
+	}
+	entries, err := fields(response)
+	if answered != requestID || err != nil {
+		return ""
+	}
+	known, summary := false, ""
+	for _, f := range entries {
+		if f.num == 1 && f.wireType == wireVarint {
+			known = f.varint != 0
+		} else if f.num == 4 && f.wireType == wireLength {
+			summary = string(f.bytes)
+		}
+	}
+	if !known {
+		return ""
+	}
+	return summary
+}
+
+// ManifestSummary returns the short form of the manifest the agent enforces for tool (what the
+// consent prompt shows), or "" if it enforces none or cannot be reached.
+func ManifestSummary(tool string, timeout time.Duration) string {
+	payload, ok := agentRequest(manifestRequestFrame(1, tool), timeout)
+	if !ok {
+		return ""
+	}
+	return decodeManifestSummary(payload, 1)
 }
 
 // ConsentStatus returns the tool's consent as the agent records it; ok is false if the agent
@@ -261,7 +329,12 @@ func AskConsentOnce(config Config, prompt ConsentPrompt) (outcome ConsentOutcome
 	case current == ConsentDenied:
 		return OutcomeAlreadyDenied
 	}
-	writeText(out, consentQuestion(config, prompt.WhatIsCollected))
+	// The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+	what := ManifestSummary(config.Tool, agentTimeout)
+	if what == "" {
+		what = prompt.WhatIsCollected
+	}
+	writeText(out, consentQuestion(config, what))
 	answer, answered := readAnswer(in, answerTimeout)
 	if !answered {
 		writeText(out, "\nNo answer: nothing is collected; you will be asked again.\n")

@@ -174,3 +174,47 @@ func TestConsentNoAgentNoQuestion(t *testing.T) {
 		t.Fatal("a status without an agent")
 	}
 }
+
+// manifestAgent starts an agent that enforces the manifest with_manifest_collector publishes
+// (TK_TEST_MANIFEST_*, set by the ctest entry consent_manifest.go): the tool says Hello with its
+// destination, and the agent fetches the manifest from the real collector.
+func manifestAgent(t *testing.T) (telemetrykit.Config, string) {
+	endpoint, tool := os.Getenv("TK_TEST_MANIFEST_ENDPOINT"), os.Getenv("TK_TEST_MANIFEST_TOOL")
+	if endpoint == "" || tool == "" {
+		t.Skip("TK_TEST_MANIFEST_* not set (run through ctest: consent_manifest.go)")
+	}
+	startAgent(t, newHome(t))
+	config := telemetrykit.Config{Tool: tool, Version: "1.0", Endpoint: endpoint, IngestKey: os.Getenv("TK_TEST_MANIFEST_KEY")}
+	if telemetrykit.ManifestSummary(tool, time.Second) != "" {
+		t.Fatal("a manifest before the tool said where it sends")
+	}
+	client := telemetrykit.New(config)
+	client.TrackCommand("build").Record() // the Hello names the destination (the event itself waits for consent)
+	client.Flush(5 * time.Second)
+	client.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for telemetrykit.ManifestSummary(tool, time.Second) == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not fetch the manifest in 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return config, os.Getenv("TK_TEST_MANIFEST_SUMMARY")
+}
+
+func TestConsentShowsTheManifest(t *testing.T) {
+	config, summary := manifestAgent(t)
+	if summary == "" || telemetrykit.ManifestSummary(config.Tool, time.Second) != summary {
+		t.Fatalf("the agent's summary %q, want the C++ words %q", telemetrykit.ManifestSummary(config.Tool, time.Second), summary)
+	}
+	term := newTerminal(t)
+	prompt := term.prompt()
+	prompt.WhatIsCollected = "the tool's own words" // the published manifest wins over them
+	term.typeText(t, "y\n")
+	expectOutcome(t, telemetrykit.AskConsentOnce(config, prompt), telemetrykit.OutcomeGranted)
+	want := config.Tool + " would like to collect anonymous usage statistics: " + summary + ", sent to " + config.Endpoint +
+		". Nothing identifies you."
+	if screen := term.screen(); !strings.Contains(screen, want) || strings.Contains(screen, "the tool's own words") {
+		t.Fatalf("screen %q lacks %q", screen, want)
+	}
+}

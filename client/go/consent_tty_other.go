@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin && !dragonfly && !freebsd && !netbsd && !openbsd
 
 package telemetrykit
 
@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// isTerminal: outside Linux the Go client cannot check who listens on the agent's socket (no
-// getpeereid() in the standard library, see peercred_other.go), so no answer could be recorded
-// there: it never asks.
+// isTerminal: on systems other than Linux, macOS and the BSDs (consent_tty_linux.go,
+// consent_tty_bsd.go) the Go client has no terminal code (and no agent socket to record an answer
+// with, on Windows): it never asks.
 func isTerminal(f *os.File) bool { return false }
 
 func readAnswer(f *os.File, timeout time.Duration) (string, bool) { return "", false }

@@ -4,6 +4,14 @@ package telemetrykit
 
 import "net"
 
-// peerUID: Go's standard library has no getpeereid() outside Linux, so the peer cannot be told
-// apart: the socket is refused (events are spooled, and the agent imports them).
-func peerUID(conn *net.UnixConn) (uint32, bool) { return 0, false }
+// peerUID: Go's standard library has no getpeereid() outside Linux, so the socket file's owner
+// stands in for the peer's uid, as in the Node client: connectTrusted has already checked (lstat)
+// that the socket's directory is ours and writable by no one else, so only our own processes (or
+// root) can have made a socket there.
+func peerUID(conn *net.UnixConn) (uint32, bool) {
+	addr, ok := conn.RemoteAddr().(*net.UnixAddr)
+	if !ok || addr.Name == "" {
+		return 0, false
+	}
+	return socketFileOwner(addr.Name)
+}

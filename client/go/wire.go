@@ -137,6 +137,7 @@ func encodeToolIdentity(c *Config) []byte {
 	out = putUint(out, 5, boolUint(c.ConsentMode == OptOut), false)
 	out = putUint(out, 6, boolUint(c.AllowCI), false)
 	out = putUint(out, 7, boolUint(c.LocalOnly), false)
+	out = putUint(out, 16, boolUint(c.ManifestRequired), false)
 	return out
 }
 

@@ -51,3 +51,10 @@ func TestRepliesDecode(t *testing.T) {
 		t.Fatal("a truncated reply parsed")
 	}
 }
+
+// ToolIdentity.manifest_required is field 16: a two-byte tag.
+func TestManifestRequiredIsField16(t *testing.T) {
+	if got := encodeToolIdentity(&Config{Tool: "t", ManifestRequired: true}); !bytes.Equal(got, unhex(t, "0a0174 800101")) {
+		t.Fatalf("identity %x", got)
+	}
+}

@@ -6,6 +6,7 @@ with the client's stats."""
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,7 +43,9 @@ def main():
     stats = client.stats()
     line = {"client": "python", "scenario": scenario, "mode": client.mode, "tracked": stats.tracked,
             "delivered": stats.delivered, "spooled": stats.spooled, "dropped": stats.dropped,
-            "suppressed": stats.suppressed, "flushed": flushed}
+            "suppressed": stats.suppressed, "flushed": flushed,
+            # The last statement's time: the harness measures the client's exit delay from here.
+            "finished_unix_us": time.time_ns() // 1000}
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
     return 0

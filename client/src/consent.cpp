@@ -106,13 +106,12 @@ bool record_consent(const std::string& tool, bool granted, std::chrono::millisec
 
 ConsentOutcome ask_consent_once(const Config& config, const ConsentPromptOptions& options) noexcept {
     try {
-        if (config.consent_mode == ConsentMode::opt_out) return ConsentOutcome::not_asked_opt_out_tool;
-        if (detail::in_ci()) return ConsentOutcome::not_asked_ci;
-        if (::isatty(options.input_fd) != 1 || ::isatty(options.output_fd) != 1)
-            return ConsentOutcome::not_asked_no_tty;
-        if (detail::truthy(std::getenv("DO_NOT_TRACK")) ||
-            detail::truthy(std::getenv(detail::tool_disabled_variable(config.tool).c_str()))) {
-            return ConsentOutcome::not_asked_opted_out;
+        const bool opted_out = detail::truthy(std::getenv("DO_NOT_TRACK")) ||
+                               detail::truthy(std::getenv(detail::tool_disabled_variable(config.tool).c_str()));
+        const bool terminals = ::isatty(options.input_fd) == 1 && ::isatty(options.output_fd) == 1;
+        if (const auto refusal = detail::consent_refusal(opted_out, config.consent_mode == ConsentMode::opt_out,
+                                                         detail::in_ci(), terminals)) {
+            return *refusal;
         }
         const auto current = consent_status(config.tool, options.agent_timeout);
         if (!current) return ConsentOutcome::not_asked_no_agent;

@@ -47,4 +47,12 @@ bool in_ci() {
 
 bool debug_requested() { return truthy(std::getenv("TELEMETRY_KIT_DEBUG")); }
 
+std::optional<ConsentOutcome> consent_refusal(bool opted_out, bool opt_out_tool, bool ci, bool terminals) {
+    if (opted_out) return ConsentOutcome::not_asked_opted_out;
+    if (opt_out_tool) return ConsentOutcome::not_asked_opt_out_tool;
+    if (ci) return ConsentOutcome::not_asked_ci;
+    if (!terminals) return ConsentOutcome::not_asked_no_tty;
+    return std::nullopt;
+}
+
 }  // namespace telemetry_kit::detail

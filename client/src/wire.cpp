@@ -276,6 +276,7 @@ std::string encode_tool_identity(const Config& config) {
     put_uint(out, 5, config.consent_mode == ConsentMode::opt_out ? 1 : 0);
     put_uint(out, 6, config.allow_ci ? 1 : 0);
     put_uint(out, 7, config.local_only ? 1 : 0);
+    put_uint(out, 16, config.manifest_required ? 1 : 0);
     return out;
 }
 

@@ -277,6 +277,10 @@ int status(const Common& common) {
                 std::cout << ", only what its manifest version " << tool.manifest_version() << " allows (tk manifest "
                           << tool.tool() << ")";
             }
+            if (tool.manifest_held() > 0) {
+                std::cout << "; " << tool.manifest_held()
+                          << " events held in memory until its collector answers for its required manifest";
+            }
             std::cout << "\n";
         }
     }

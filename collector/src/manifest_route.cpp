@@ -69,8 +69,13 @@ void on_db_worker(App& app, unsigned version, Respond respond, Job job) {
 std::optional<ManifestCache::Entry> ManifestCache::find(const std::string& tool, Clock::time_point now) {
     std::lock_guard lock(mutex_);
     const Entry* entry = entries_.find(tool);
-    if (entry == nullptr || now - entry->loaded >= kFresh) return std::nullopt;
+    if (entry == nullptr || now - entry->loaded >= fresh_) return std::nullopt;
     return *entry;
+}
+
+std::size_t ManifestCache::size() {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
 }
 
 void ManifestCache::put(const std::string& tool, Entry entry) {

@@ -27,13 +27,20 @@ public:
         Clock::time_point loaded;
     };
 
-    /// The entry for `tool` if loaded less than kFresh ago.
+    /// At most `capacity` tools (the least recently used go first), each for `fresh` after it was loaded.
+    explicit ManifestCache(std::size_t capacity = kCapacity, Clock::duration fresh = kFresh)
+        : fresh_(fresh), entries_(capacity) {}
+
+    /// The entry for `tool` if loaded less than the lifetime (kFresh) ago.
     std::optional<Entry> find(const std::string& tool, Clock::time_point now = Clock::now());
     void put(const std::string& tool, Entry entry);
+    /// How many tools it holds (at most its capacity).
+    std::size_t size();
 
 private:
     std::mutex mutex_;
-    LruMap<std::string, Entry> entries_{kCapacity};
+    Clock::duration fresh_;
+    LruMap<std::string, Entry> entries_;
 };
 
 }  // namespace tk::collector::detail

@@ -125,8 +125,16 @@ void Agent::open_manifests(const Paths& paths, const AgentConfig& config) {
                 registry_->set_manifest(registry_->get_or_add(tool), std::move(manifest));
             });
         });
+    // Every answer, changed or not: a tool that requires a manifest holds its events until then.
+    manifests_->on_answer([this](const std::string& tool, std::shared_ptr<const v1::Manifest> manifest) {
+        asio::post(io_, [this, tool, manifest = std::move(manifest)]() mutable {
+            intake_->manifest_answered(registry_->get_or_add(tool), std::move(manifest));
+        });
+    });
     for (auto& cached : manifests_->cached()) {
-        registry_->set_manifest(registry_->get_or_add(cached.tool), cached.manifest);
+        auto& tool = registry_->get_or_add(cached.tool);
+        registry_->set_manifest(tool, cached.manifest);
+        tool.manifest_answered = true;  // the collector's last word, until it says another
     }
     intake_->on_destination = [this](const std::string& tool, const std::string& endpoint) {
         manifests_->want(tool, endpoint);
@@ -208,6 +216,11 @@ int Agent::run() {
     notify_ready();
     io_.run();
     stopping_ = true;
+    if (const auto held = intake_->held_total(); held > 0) {
+        // Memory only, by design: never stored before their manifest checked them.
+        spdlog::warn("{} events held for their tool's manifest (its collector never answered) are dropped at exit",
+                     held);
+    }
 
     store_->stop();  // commits everything already handed to it
     forwarder_->stop();
@@ -442,6 +455,7 @@ void Agent::control_status(const v1::ControlRequest&, ControlReply reply) {
             for (auto& tool : *status->mutable_tools()) {
                 const auto* known = registry_->find(tool.tool());
                 if (known != nullptr && known->manifest) tool.set_manifest_version(known->manifest->version());
+                tool.set_manifest_held(intake_->held(tool.tool()));
             }
             spool_->fill_status(*status->mutable_spool());
             for (const auto& sent : forwarder_->status()) {
@@ -584,10 +598,14 @@ void Agent::control_forget(const v1::ControlRequest& control, ControlReply reply
             forgets.push_back({name, tool->generation, std::move(old_id), destination_of(tool->identity)});
         }
     }
+    // Events held for a required manifest are local data of the old id too: never stored under the new one.
+    std::uint64_t held = 0;
+    for (const auto& forget : forgets) held += intake_->forget_held(forget.tool);
     auto response = std::make_shared<v1::ControlResponse>();
     store_->run(
-        [forgets, response](EventStore::Tx& tx) {
+        [forgets, response, held](EventStore::Tx& tx) {
             auto* result = response->mutable_forget();
+            result->set_deleted_events(held);
             for (const auto& forget : forgets) {
                 result->set_deleted_events(result->deleted_events() + tx.forget_tool(forget.tool, forget.generation,
                                                                                      forget.old_id,

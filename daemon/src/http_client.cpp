@@ -118,7 +118,7 @@ Client::Client(asio::io_context& io, asio::ssl::context& tls_context, Url url, s
     : io_(io), tls_context_(tls_context), url_(std::move(url)), timeout_(timeout), resolver_(io), resolve_timer_(io) {}
 
 void Client::request(bhttp::verb verb, std::string target, std::string bearer_token, std::string content_type,
-                     std::string body, Handler handler) {
+                     std::string body, Handler handler, std::string if_none_match) {
     handler_ = std::move(handler);
     request_ = {};
     request_.version(11);
@@ -131,6 +131,7 @@ void Client::request(bhttp::verb verb, std::string target, std::string bearer_to
     if (!bearer_token.empty())
         request_.set(bhttp::field::authorization, "Bearer " + bearer_token);  // none: a public route
     if (!content_type.empty()) request_.set(bhttp::field::content_type, content_type);
+    if (!if_none_match.empty()) request_.set(bhttp::field::if_none_match, if_none_match);
     request_.keep_alive(true);
     request_.body() = std::move(body);
     request_.prepare_payload();
@@ -261,6 +262,7 @@ void Client::on_read(beast::error_code ec) {
     if (auto it = message.find(bhttp::field::retry_after); it != message.end()) {
         response.retry_after = std::string(it->value());
     }
+    if (auto it = message.find(bhttp::field::etag); it != message.end()) response.etag = std::string(it->value());
     if (!message.keep_alive()) {
         connected_ = false;
         beast::error_code ignored;

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <optional>
 
 #include "tk/agent/identity.hpp"
 #include "tk/agent/manifest_rules.hpp"
@@ -181,11 +183,11 @@ bool int32_range(std::uint64_t value) { return value <= 0x7FFFFFFFu || value >= 
 /// AttributeValue: empty (no value set) or exactly one field of its oneof, in canonical form
 /// (a oneof member is written even when it holds its default).
 /// A string value is left in `text` (`is_text` set).
-bool canonical_attribute_value(std::string_view bytes, std::string_view& text, bool& is_text) {
+bool canonical_attribute_value(std::string_view bytes, std::string_view& text, bool& is_text, std::uint32_t& field) {
     WireReader in(bytes);
     is_text = false;
+    field = 0;  // AttributeValue::VALUE_NOT_SET
     if (in.done()) return true;
-    std::uint32_t field = 0;
     std::uint32_t type = 0;
     std::uint64_t value = 0;
     if (!in.tag(field, type)) return false;
@@ -201,14 +203,15 @@ bool canonical_attribute_value(std::string_view bytes, std::string_view& text, b
 }
 
 /// A map<string, AttributeValue> entry: key (field 1), then value (field 2), both always written.
-bool canonical_map_entry(std::string_view bytes, std::string_view& key, std::string_view& text, bool& is_text) {
+bool canonical_map_entry(std::string_view bytes, std::string_view& key, std::string_view& text, bool& is_text,
+                         std::uint32_t& value_field) {
     WireReader in(bytes);
     std::uint32_t field = 0;
     std::uint32_t type = 0;
     std::string_view value;
     if (!in.tag(field, type) || field != 1 || type != kLength || !in.bytes(key)) return false;
     if (!in.tag(field, type) || field != 2 || type != kLength || !in.bytes(value)) return false;
-    return in.done() && canonical_attribute_value(value, text, is_text);
+    return in.done() && canonical_attribute_value(value, text, is_text, value_field);
 }
 
 /// Where a client's event, canonical but for the order of its attribute map, keeps its pieces.
@@ -218,10 +221,12 @@ struct EventLayout {
         std::string_view field;  ///< the whole map-entry field: tag, length, entry
         std::string_view text;   ///< the string value, if is_text
         bool is_text = false;
+        std::uint32_t value_field = 0;  ///< the AttributeValue field set (its ValueCase), 0: none
     };
     std::string_view id;  ///< the fields the scrubber and the policy look at
     std::string_view name;
     std::string_view tool_version;
+    std::uint64_t kind = 0;         ///< as on the wire (an int32, sign-extended)
     std::size_t entries_begin = 0;  ///< the attribute fields are one run in raw: [begin, end)
     std::size_t entries_end = 0;
     std::size_t count = 0;
@@ -239,6 +244,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
     layout.count = 0;
     layout.sorted = true;
     layout.id = layout.name = layout.tool_version = {};
+    layout.kind = 0;
     while (!in.done()) {
         const auto* field_start = in.at;
         std::uint32_t field = 0;
@@ -264,6 +270,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                 break;
             case v1::Event::kKindFieldNumber:
                 if (type != kVarint || !in.varint(value) || value == 0 || !int32_range(value)) return false;
+                layout.kind = value;
                 break;
             case v1::Event::kTimestampUnixMsFieldNumber:
                 if (type != kVarint || !in.varint(value) || value == 0) return false;
@@ -272,7 +279,8 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                 std::string_view key;
                 std::string_view text;
                 bool is_text = false;
-                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key, text, is_text))
+                std::uint32_t value_field = 0;
+                if (type != kLength || !in.bytes(bytes) || !canonical_map_entry(bytes, key, text, is_text, value_field))
                     return false;
                 if (layout.count == layout.entries.size()) return false;
                 const auto begin =
@@ -284,7 +292,7 @@ bool scan_client_event(std::string_view raw, std::string_view tool, EventLayout&
                     layout.sorted = false;
                 }
                 layout.entries_end = begin + end;
-                layout.entries[layout.count++] = {key, raw.substr(begin, end), text, is_text};
+                layout.entries[layout.count++] = {key, raw.substr(begin, end), text, is_text, value_field};
                 break;
             }
             case v1::Event::kSuccessFieldNumber:  // explicit presence: false is written
@@ -404,9 +412,15 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
     // The manifest fields are the agent's to set, like anonymous_id.
     event.clear_manifest_version();
     event.clear_sample_rate();
-    if (context.manifest) {
-        if (!apply_manifest(*context.manifest, event, batch)) return false;
-        raw = {};  // the event is not as sent any more: serialized below, never spliced
+    switch (manifest_gate(context.manifest != nullptr, context.hello.tool().manifest_required(),
+                          context.destination.has_value(), context.tool->manifest_answered)) {
+        case ManifestGate::as_before: break;
+        case ManifestGate::enforce:
+            if (!apply_manifest(*context.manifest, event, batch)) return false;
+            raw = {};  // the event is not as sent any more: serialized below, never spliced
+            break;
+        case ManifestGate::hold: return hold(context, event, batch);
+        case ManifestGate::drop_missing: count_drop(batch, manifest_reason::missing); return false;
     }
     const auto scrubbed = scrubber_.apply(event);
     PreparedEvent prepared;
@@ -429,6 +443,61 @@ bool Intake::accept(ToolContext& context, v1::Event& event, IntakeBatch& batch, 
     return true;
 }
 
+bool Intake::hold(const ToolContext& context, const v1::Event& event, IntakeBatch& batch) {
+    auto& held = held_[context.tool->name];
+    const std::size_t size = event.ByteSizeLong();
+    if (!hold_has_room(held.events.size(), held.bytes, size)) {
+        count_drop(batch, manifest_reason::hold_full);
+        return false;
+    }
+    if (held.events.empty()) {
+        spdlog::info("manifest: {} requires one and its collector has not answered yet: holding its events",
+                     context.tool->name);
+    }
+    held.events.emplace_back(context, event);  // a copy: `event` may live in a session's arena
+    held.bytes += size;
+    return true;  // neither stored nor dropped yet
+}
+
+void Intake::manifest_answered(ToolRegistry::Tool& tool, std::shared_ptr<const v1::Manifest> manifest) {
+    registry_.set_manifest(tool, std::move(manifest));
+    tool.manifest_answered = true;
+    const auto it = held_.find(tool.name);
+    if (it == held_.end()) return;
+    auto events = std::move(it->second.events);
+    held_.erase(it);
+    spdlog::info("manifest: {} answered; {} held events go through it now", tool.name, events.size());
+    IntakeBatch batch;
+    const auto submit = [&] {
+        if (!batch.events.empty() || !batch.dropped.empty()) store_.submit(std::move(batch));
+        batch = IntakeBatch{};
+    };
+    for (auto& [context, event] : events) {
+        if (!(batch.destination == context.destination)) submit();  // a batch has one destination
+        batch.tool = tool.name;
+        batch.destination = context.destination;
+        accept(context, event, batch);  // policy again (the person may have chosen meanwhile), then the gate
+    }
+    submit();
+}
+
+std::uint64_t Intake::held(const std::string& tool) const {
+    const auto it = held_.find(tool);
+    return it == held_.end() ? 0 : it->second.events.size();
+}
+
+std::uint64_t Intake::forget_held(const std::string& tool) {
+    const std::uint64_t count = held(tool);
+    held_.erase(tool);
+    return count;
+}
+
+std::uint64_t Intake::held_total() const {
+    std::uint64_t total = 0;
+    for (const auto& [name, held] : held_) total += held.events.size();
+    return total;
+}
+
 namespace {
 
 bool valid_utf8(std::string_view text) {
@@ -437,10 +506,54 @@ bool valid_utf8(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+/// enforce_manifest()'s verdict on a scanned event when it keeps the event unchanged (its kind
+/// and name declared, every attribute declared and allowed, sampled in): the sample rate to
+/// record (1: the rule does not sample). nullopt when it would drop the event or strip an
+/// attribute: accept() does that on the parsed event, and counts it.
+std::optional<double> manifest_keeps_as_sent(const v1::Manifest& manifest, const EventLayout& layout) {
+    const auto kind = static_cast<v1::EventKind>(static_cast<std::int32_t>(layout.kind));
+    const v1::EventRule* rule = matching_rule(manifest, kind, layout.name);
+    if (rule == nullptr) return std::nullopt;
+    double rate = 1.0;
+    if (rule->has_sample_rate() && rule->sample_rate() < 1.0) {
+        rate = rule->sample_rate();
+        if (sample_point(layout.id) >= rate) return std::nullopt;
+    }
+    for (std::size_t i = 0; i < layout.count; ++i) {
+        const auto& entry = layout.entries[i];
+        const auto declared = rule->attributes().find(std::string(entry.key));
+        if (declared == rule->attributes().end()) return std::nullopt;
+        const auto value_case = static_cast<v1::AttributeValue::ValueCase>(entry.value_field);
+        if (attribute_refusal(declared->second, value_case, entry.text) != nullptr) return std::nullopt;
+    }
+    return rate;
+}
+
+/// The manifest's fields (manifest_version 20, sample_rate 21), last in field order, as
+/// serialize_canonical() writes them.
+void append_manifest_fields(std::string& out, std::uint32_t version, double rate) {
+    if (version != 0) {
+        append_varint(out, (v1::Event::kManifestVersionFieldNumber << 3) | 0);
+        append_varint(out, version);
+    }
+    if (rate < 1.0) {
+        append_varint(out, (v1::Event::kSampleRateFieldNumber << 3) | 1);
+        std::uint64_t bits = 0;
+        static_assert(sizeof bits == sizeof rate);
+        std::memcpy(&bits, &rate, sizeof bits);
+        for (int i = 0; i < 8; ++i) out += static_cast<char>((bits >> (8 * i)) & 0xFF);  // little-endian
+    }
+}
+
+}  // namespace
+
 bool Intake::accept_as_sent(ToolContext& context, std::string_view raw, IntakeBatch& batch) {
     refresh(context);
     if (!context.decision.keep) return false;  // accept() counts the drop (and tells a malformed event)
-    if (context.manifest) return false;        // accept() enforces it on the parsed event
+    // A required manifest not known yet: accept() holds the event (or drops it, if none is published).
+    if (!context.manifest && context.hello.tool().manifest_required()) return false;
     static thread_local EventLayout layout;    // 5 KiB: not cleared per event
     if (!scan_client_event(raw, context.hello.tool().tool(), layout)) return false;
     // accept()'s checks, on the raw fields: an id of 16 bytes, and nothing the scrubber would change.
@@ -452,9 +565,14 @@ bool Intake::accept_as_sent(ToolContext& context, std::string_view raw, IntakeBa
         if (!Scrubber::keeps_key(entry.key) || !valid_utf8(entry.key)) return false;
         if (entry.is_text && (!valid_utf8(entry.text) || !scrubber_.keeps_value(entry.text))) return false;
     }
+    // The common case of a tool with a manifest — a declared event with declared attributes — is
+    // stored as sent too, with the manifest's fields appended; anything it would change is accept()'s.
+    std::optional<double> rate;
+    if (context.manifest && !(rate = manifest_keeps_as_sent(*context.manifest, layout))) return false;
     PreparedEvent prepared;
     prepared.id = std::string(layout.id);
     splice_agent_fields(raw, layout, context, context.tool->anonymous_id, prepared.payload);
+    if (rate) append_manifest_fields(prepared.payload, context.manifest->version(), *rate);
     batch.events.push_back(std::move(prepared));
     return true;
 }

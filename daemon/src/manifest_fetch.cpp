@@ -54,6 +54,7 @@ struct ManifestFetcher::Impl {
           rng(std::random_device{}()) {
         db.exec("PRAGMA journal_mode=WAL");
         db.exec(kSchema);
+        add_etag_column();
         SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
         boost::system::error_code ec;
         tls.set_default_verify_paths(ec);
@@ -61,8 +62,15 @@ struct ManifestFetcher::Impl {
         load();
     }
 
+    /// Caches written before the ETag was kept lack its column.
+    void add_etag_column() {
+        detail::Statement columns(db, "SELECT count(*) FROM pragma_table_info('manifests') WHERE name = 'etag'");
+        if (columns.step() && columns.integer(0) == 0)
+            db.exec("ALTER TABLE manifests ADD COLUMN etag TEXT NOT NULL DEFAULT ''");
+    }
+
     void load() {
-        detail::Statement select(db, "SELECT tool, endpoint, manifest, checked_ms FROM manifests");
+        detail::Statement select(db, "SELECT tool, endpoint, manifest, checked_ms, etag FROM manifests");
         while (select.step()) {
             auto parsed = manifest::parse(select.text(2));
             if (!parsed) {
@@ -74,6 +82,7 @@ struct ManifestFetcher::Impl {
             tool->state.endpoint = select.text(1);
             tool->state.manifest = std::make_shared<const v1::Manifest>(std::move(*parsed));
             tool->state.checked_unix_ms = select.integer(3);
+            tool->state.etag = select.text(4);
             tools.emplace(tool->state.tool, std::move(tool));
         }
     }
@@ -93,6 +102,7 @@ struct ManifestFetcher::Impl {
             // A new destination: what the old one published is not this one's word until it says so.
             tool.state.endpoint = endpoint;
             tool.state.checked_unix_ms = 0;
+            tool.state.etag.clear();
             tool.failures = 0;
         }
         lock.unlock();
@@ -114,18 +124,24 @@ struct ManifestFetcher::Impl {
         tool.fetching = true;
         tool.client = std::make_shared<http::Client>(io, tls, *url, options.request_timeout);
         const std::string target = url->target("/v1/tools/" + http::encode_path_segment(tool.state.tool) + "/manifest");
-        tool.client->request(boost::beast::http::verb::get, target, "", "", "", [this, &tool](http::Response response) {
-            tool.fetching = false;
-            // Closed after this handler returns: a manifest is asked for every few hours, not kept-alive for.
-            if (auto client = std::move(tool.client)) asio::post(io, [client] { client->close(); });
-            if (response.aborted || stopping) return;
-            answered(tool, response);
-        });
+        // Conditional: an unchanged manifest costs the collector a 304 and no body.
+        const std::string if_none_match = tool.state.manifest ? tool.state.etag : std::string();
+        tool.client->request(
+            boost::beast::http::verb::get, target, "", "", "",
+            [this, &tool](http::Response response) {
+                tool.fetching = false;
+                // Closed after this handler returns: a manifest is asked for every few hours, not kept-alive for.
+                if (auto client = std::move(tool.client)) asio::post(io, [client] { client->close(); });
+                if (response.aborted || stopping) return;
+                answered(tool, response);
+            },
+            if_none_match);
     }
 
     void answered(Tool& tool, const http::Response& response) {
         if (!response.error.empty()) return failed(tool, response.error);
         if (response.status == 404) return none(tool);
+        if (response.status == 304 && tool.state.manifest) return succeeded(tool, tool.state.manifest, tool.state.etag);
         if (response.status != 200) return failed(tool, "HTTP " + std::to_string(response.status));
         auto parsed = manifest::parse(response.body);
         if (!parsed) return failed(tool, "the collector's manifest is not valid: " + parsed.error());
@@ -134,7 +150,7 @@ struct ManifestFetcher::Impl {
         auto fresh = std::make_shared<const v1::Manifest>(std::move(*parsed));
         const bool changed =
             !tool.state.manifest || tool.state.manifest->SerializeAsString() != fresh->SerializeAsString();
-        succeeded(tool, changed ? fresh : tool.state.manifest);
+        succeeded(tool, changed ? fresh : tool.state.manifest, response.etag);
         if (changed) {
             spdlog::info("manifest: {} version {} from {} is in force", tool.state.tool, fresh->version(),
                          tool.state.endpoint);
@@ -147,26 +163,28 @@ struct ManifestFetcher::Impl {
         if (tool.state.manifest && tool.state.manifest->required()) {
             spdlog::warn("manifest: {} publishes none any more, but its version {} said it is required: kept in force",
                          tool.state.tool, tool.state.manifest->version());
-            return succeeded(tool, tool.state.manifest);
+            return succeeded(tool, tool.state.manifest, {});  // no ETag: asked in full next time
         }
         const bool had = tool.state.manifest != nullptr;
-        succeeded(tool, nullptr);
+        succeeded(tool, nullptr, {});
         if (had) {
             spdlog::info("manifest: {} publishes none any more", tool.state.tool);
             on_change(tool.state.tool, nullptr);
         }
     }
 
-    void succeeded(Tool& tool, std::shared_ptr<const v1::Manifest> manifest) {
+    void succeeded(Tool& tool, std::shared_ptr<const v1::Manifest> manifest, std::string etag) {
         {
             std::lock_guard lock(mutex);
             tool.state.manifest = std::move(manifest);
+            tool.state.etag = std::move(etag);
             tool.state.checked_unix_ms = now_unix_ms();
             tool.state.error.clear();
         }
         tool.failures = 0;
         save(tool.state);
         schedule(tool, options.refresh);
+        if (on_answer) on_answer(tool.state.tool, tool.state.manifest);
     }
 
     void failed(Tool& tool, const std::string& error) {
@@ -192,11 +210,12 @@ struct ManifestFetcher::Impl {
             }
             const std::string json = manifest::to_json(*state.manifest);
             detail::Statement upsert(
-                db, "INSERT OR REPLACE INTO manifests(tool, endpoint, manifest, checked_ms) VALUES(?,?,?,?)");
+                db, "INSERT OR REPLACE INTO manifests(tool, endpoint, manifest, checked_ms, etag) VALUES(?,?,?,?,?)");
             upsert.bind_text(1, state.tool)
                 .bind_text(2, state.endpoint)
                 .bind_text(3, json)
-                .bind(4, state.checked_unix_ms);
+                .bind(4, state.checked_unix_ms)
+                .bind_text(5, state.etag);
             upsert.run();
         } catch (const std::exception& e) {
             spdlog::error("manifest cache: {}", e.what());  // in force in memory all the same
@@ -206,6 +225,7 @@ struct ManifestFetcher::Impl {
     detail::Database db;  // construction, then the fetcher thread only
     ManifestOptions options;
     OnChange on_change;
+    OnChange on_answer;  // set before start()
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> work;
     asio::ssl::context tls;
@@ -227,6 +247,8 @@ std::vector<ManifestState> ManifestFetcher::cached() const {
     for (const auto& [name, tool] : impl_->tools) states.push_back(tool->state);
     return states;
 }
+
+void ManifestFetcher::on_answer(OnChange callback) { impl_->on_answer = std::move(callback); }
 
 void ManifestFetcher::start() {
     if (impl_->thread.joinable()) return;

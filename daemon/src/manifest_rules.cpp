@@ -1,5 +1,7 @@
 #include "tk/agent/manifest_rules.hpp"
 
+#include <algorithm>
+
 #include "tk/common/manifest.hpp"
 
 namespace tk::agent {
@@ -17,19 +19,20 @@ bool kind_matches(const std::string& rule_kind, v1::EventKind kind) {
     }
 }
 
-const v1::EventRule* matching_rule(const v1::Event& event, const v1::Manifest& manifest) {
+}  // namespace
+
+const v1::EventRule* matching_rule(const v1::Manifest& manifest, v1::EventKind kind, std::string_view name) {
     for (const auto& rule : manifest.events()) {
-        if (kind_matches(rule.kind(), event.kind()) && manifest::name_matches(rule.name(), event.name())) return &rule;
+        if (kind_matches(rule.kind(), kind) && manifest::name_matches(rule.name(), name)) return &rule;
     }
     return nullptr;
 }
 
-/// Why `value` is not allowed by `rule`, or nullptr if it is.
-const char* attribute_refusal(const v1::AttributeRule& rule, const v1::AttributeValue& value) {
-    switch (value.value_case()) {
+const char* attribute_refusal(const v1::AttributeRule& rule, v1::AttributeValue::ValueCase value_case,
+                              std::string_view text) {
+    switch (value_case) {
         case v1::AttributeValue::kStringValue: {
             if (rule.type() != "string") return manifest_reason::attribute_type;
-            const auto& text = value.string_value();
             if (rule.values_size() > 0) {
                 for (const auto& allowed : rule.values()) {
                     if (allowed == text) return nullptr;
@@ -45,8 +48,6 @@ const char* attribute_refusal(const v1::AttributeRule& rule, const v1::Attribute
         default: return manifest_reason::attribute_type;  // no value at all
     }
 }
-
-}  // namespace
 
 double sample_point(std::string_view id) {
     // splitmix64's finaliser over the id's two halves: UUIDv7's random bits (the last 62) and its
@@ -68,7 +69,7 @@ double sample_point(std::string_view id) {
 
 ManifestVerdict enforce_manifest(const v1::Event& event, const v1::Manifest& manifest) {
     ManifestVerdict verdict;
-    const v1::EventRule* rule = matching_rule(event, manifest);
+    const v1::EventRule* rule = matching_rule(manifest, event.kind(), event.name());
     if (rule == nullptr) {
         verdict.keep = false;
         verdict.reason = manifest_reason::undeclared_event;
@@ -84,11 +85,22 @@ ManifestVerdict enforce_manifest(const v1::Event& event, const v1::Manifest& man
     }
     for (const auto& [key, value] : event.attributes()) {
         const auto declared = rule->attributes().find(key);
-        const char* refusal = declared == rule->attributes().end() ? manifest_reason::undeclared_attribute
-                                                                   : attribute_refusal(declared->second, value);
+        const char* refusal = declared == rule->attributes().end()
+                                  ? manifest_reason::undeclared_attribute
+                                  : attribute_refusal(declared->second, value.value_case(), value.string_value());
         if (refusal != nullptr) verdict.strip.emplace_back(key, refusal);
     }
     return verdict;
+}
+
+ManifestGate manifest_gate(bool has_manifest, bool required, bool sends, bool answered) {
+    if (has_manifest) return ManifestGate::enforce;
+    if (!required || !sends) return ManifestGate::as_before;
+    return answered ? ManifestGate::drop_missing : ManifestGate::hold;
+}
+
+bool hold_has_room(std::size_t count, std::size_t bytes, std::size_t event_bytes) {
+    return count < kMaxHeldEvents && event_bytes <= kMaxHeldBytes - std::min(bytes, kMaxHeldBytes);
 }
 
 }  // namespace tk::agent

@@ -117,6 +117,7 @@ try {
 
   // 5. A token for several tools: the picker, then the tool's view.
   const multi = await newPage(browser);
+  await multi.emulateTimezone('Europe/Berlin');  // a view without tz is UTC's, whatever the browser's zone
   await multi.goto(`${base}#token=${expect.multiToken}`, { waitUntil: 'domcontentloaded' });
   await multi.waitForSelector('#picker:not([hidden]) button.pick', kWait);
   const offered = await multi.$$eval('#picker button.pick', (els) => els.map((e) => e.textContent));
@@ -126,6 +127,9 @@ try {
   await multi.waitForFunction(() => location.hash.includes('tool=other-tool'), kWait);
   await panelsReady(multi);
   step(`tool picker offers ${offered.join(', ')}; Enter opens other-tool`);
+  assert.match(await multi.evaluate(() => location.hash), /tz=UTC/, 'a view without a zone is in UTC (the daily rollups)');
+  assert.equal(await multi.$eval('#tz-list option', (o) => o.value), 'Europe/Berlin', "the browser's zone is offered first");
+  step("a view without a zone is in UTC; the browser's zone (Europe/Berlin) is first in the list");
   await multi.evaluate(() => { location.hash = location.hash.replace(/tz=[^&]*/, 'tz=Mars/Olympus'); });
   await multi.waitForFunction(() => document.querySelector('#error').textContent.includes('Unknown time zone'), kWait);
   step('an unknown time zone in the URL is named in a message');

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { formatChange, formatCount, formatDuration, formatPercent, parseCount } from '../../collector/dashboard/src/format.js';
 import { buckets, parseFragment, resolveRange, toFragment, toggleFilter } from '../../collector/dashboard/src/state.js';
 import { toCsv } from '../../collector/dashboard/src/csv.js';
+import { sumByGroup } from '../../collector/dashboard/src/answers.js';
 
 test('counts, percentages, durations and changes read like a person writes them', () => {
   assert.deepEqual([0, 950, 1234, 34567, 999999, 1.2e6, 3e9].map(formatCount), ['0', '950', '1.2k', '35k', '1M', '1.2M', '3B']);
@@ -40,4 +41,13 @@ test('ranges resolve in the view\'s time zone, and buckets cover them', () => {
 
 test('CSV quotes what needs quoting', () => {
   assert.equal(toCsv(['a', 'b'], [['x,y', 'say "hi"'], [1, null]]), 'a,b\r\n"x,y","say ""hi"""\r\n1,\r\n');
+});
+
+test('a trend by group sums to the counts by group, with no row lost or invented', () => {
+  const trend = { rows: [
+    { bucket: '2026-11-02T00:00:00', group: 'build', value: 3 }, { bucket: '2026-11-02T00:00:00', group: 'test', value: 1 },
+    { bucket: '2026-11-03T00:00:00', group: 'build', value: 4 }, { bucket: '2026-11-04T00:00:00', group: '', value: 2 },
+    { bucket: '2026-11-04T00:00:00', group: 'test', value: null }] };
+  assert.deepEqual(sumByGroup(trend), [{ group: 'build', value: 7 }, { group: 'test', value: 1 }, { group: '', value: 2 }]);
+  assert.deepEqual(sumByGroup({ rows: [] }), []);
 });

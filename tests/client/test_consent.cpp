@@ -153,3 +153,25 @@ TEST_CASE("consent: not asked when the answer cannot be recorded or is already k
     CHECK(telemetry_kit::ask_consent_once(opt_out, on(terminal)) == ConsentOutcome::not_asked_opt_out_tool);
     CHECK(terminal.screen().empty());
 }
+
+TEST_CASE("consent: the opt-outs come first, as in every client") {
+    // Several refusals at once: every client names the same one (docs/clients-python-rust-go.md,
+    // "The same in every client"): DO_NOT_TRACK or the tool's variable, then an opt-out tool, CI,
+    // no terminal. No agent is needed: each refusal comes before the agent is asked.
+    ClientHome env;
+    Terminal terminal;
+    telemetry_kit::Config opt_out = kTool;
+    opt_out.consent_mode = telemetry_kit::ConsentMode::opt_out;
+    {
+        ScopedEnv ci("CI", "true");
+        ScopedEnv dnt(GENERATE("DO_NOT_TRACK", "MY_CLI_TELEMETRY_DISABLED"), "1");
+        CHECK(telemetry_kit::ask_consent_once(kTool, on(terminal)) == ConsentOutcome::not_asked_opted_out);
+        CHECK(telemetry_kit::ask_consent_once(opt_out, on(terminal)) == ConsentOutcome::not_asked_opted_out);
+        CHECK(telemetry_kit::ask_consent_once(kTool) == ConsentOutcome::not_asked_opted_out);  // stdin: no terminal
+    }
+    {
+        ScopedEnv ci("CI", "true");
+        CHECK(telemetry_kit::ask_consent_once(opt_out, on(terminal)) == ConsentOutcome::not_asked_opt_out_tool);
+    }
+    CHECK(terminal.screen().empty());
+}

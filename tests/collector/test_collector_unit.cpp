@@ -17,6 +17,7 @@
 #include "tk/collector/lru_map.hpp"
 #include "tk/collector/rate_limiter.hpp"
 #include "tk/common/uuid.hpp"
+#include "../../collector/src/manifest_route.hpp"
 
 using namespace tk::collector;
 using telemetry_kit::v1::Event;
@@ -353,4 +354,39 @@ TEST_CASE("append_copy_row: one event as one COPY line, in kCopyStaging's column
         detail::append_copy_row(again, event);
         CHECK(again.find("\t1700000000000\tanon\t{}\tf\t0\t2\tt\tlinux\t") != std::string::npos);
     }
+}
+
+TEST_CASE("the manifest cache: served for 5 s, then asked again, and at most 4,096 tools") {
+    using tk::collector::detail::ManifestCache;
+    ManifestCache cache;  // the collector's own bound and lifetime
+    const auto t0 = ManifestCache::Clock::now();
+    const auto entry = [t0](unsigned version) {
+        ManifestCache::Entry e;
+        e.found = true;
+        e.etag = "\"v" + std::to_string(version) + "\"";
+        e.loaded = t0;
+        return e;
+    };
+    cache.put("mtool", entry(1));
+    REQUIRE(cache.find("mtool", t0 + std::chrono::milliseconds(4999)));
+    CHECK(cache.find("mtool", t0 + std::chrono::milliseconds(4999))->etag == "\"v1\"");
+    // After the lifetime the route asks the database, so a new version is visible.
+    CHECK_FALSE(cache.find("mtool", t0 + std::chrono::seconds(5)));
+
+    for (unsigned i = 0; i < ManifestCache::kCapacity + 100; ++i) cache.put("tool" + std::to_string(i), entry(1));
+    CHECK(cache.size() == ManifestCache::kCapacity);
+    CHECK(ManifestCache::kCapacity == 4096);
+    CHECK_FALSE(cache.find("mtool", t0));  // the least recently used went first
+    CHECK_FALSE(cache.find("tool99", t0));
+    CHECK(cache.find("tool100", t0));
+    CHECK(cache.find("tool" + std::to_string(ManifestCache::kCapacity + 99), t0));
+
+    ManifestCache small(2, std::chrono::milliseconds(10));  // injectable, as the route's tests may need
+    small.put("a", entry(1));
+    small.put("b", entry(1));
+    small.put("c", entry(1));
+    CHECK(small.size() == 2);
+    CHECK_FALSE(small.find("a", t0));
+    CHECK(small.find("c", t0 + std::chrono::milliseconds(9)));
+    CHECK_FALSE(small.find("c", t0 + std::chrono::milliseconds(10)));
 }

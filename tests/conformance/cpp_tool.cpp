@@ -69,13 +69,17 @@ int main(int argc, char** argv) {
         if (scenario != "agent_stalled") flushed = client.flush(5s);
     }
     const telemetry_kit::Stats stats = client.stats();
+    // The last statement's time: the harness measures the client's exit delay from here.
+    const long long finished_unix_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::printf(
         "{\"client\":\"cpp\",\"scenario\":\"%s\",\"mode\":\"%s\",\"tracked\":%llu,\"delivered\":%llu,"
-        "\"spooled\":%llu,\"dropped\":%llu,\"suppressed\":%llu,\"flushed\":%s}\n",
+        "\"spooled\":%llu,\"dropped\":%llu,\"suppressed\":%llu,\"flushed\":%s,\"finished_unix_us\":%lld}\n",
         scenario.c_str(), mode_name(client.mode()), static_cast<unsigned long long>(stats.tracked),
         static_cast<unsigned long long>(stats.delivered), static_cast<unsigned long long>(stats.spooled),
         static_cast<unsigned long long>(stats.dropped), static_cast<unsigned long long>(stats.suppressed),
-        flushed ? (*flushed ? "true" : "false") : "null");
+        flushed ? (*flushed ? "true" : "false") : "null", finished_unix_us);
     std::fflush(stdout);
     return 0;
 }

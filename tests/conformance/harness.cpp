@@ -14,11 +14,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
+#include <limits>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "daemon/agent_client.hpp"
 #include "support/process.hpp"
@@ -65,6 +69,8 @@ struct ToolRun {
     std::int64_t started_unix_ms = 0;
     std::int64_t ended_unix_ms = 0;
     std::chrono::milliseconds elapsed{0};
+    /// When the process ended (µs since the epoch), seen by waitid() before it was reaped.
+    std::optional<std::int64_t> exited_unix_us;
 
     /// The raw JSON value of `key` in the stats line ("" if absent).
     std::string raw(const std::string& key) const {
@@ -84,6 +90,24 @@ struct ToolRun {
     }
 };
 
+std::int64_t unix_us_now() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// When `pid` exits (µs since the epoch, 1 ms resolution), without reaping it (WNOWAIT: the
+/// ChildProcess reaps it); nullopt if it is still running at `deadline`.
+std::optional<std::int64_t> exit_time(pid_t pid, std::chrono::milliseconds deadline) {
+    const auto end = steady::now() + deadline;
+    while (steady::now() < end) {
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
+            return unix_us_now();
+        std::this_thread::sleep_for(1ms);
+    }
+    return std::nullopt;
+}
+
 /// Runs the tool for `scenario` with `env` (on top of the inherited environment, from which every
 /// opt-out, debug and CI variable is removed) and checks the contract's common part.
 ToolRun run_tool(const std::string& scenario, const std::map<std::string, std::string>& env) {
@@ -91,12 +115,26 @@ ToolRun run_tool(const std::string& scenario, const std::map<std::string, std::s
     options.argv = tool_argv();
     options.argv.push_back(scenario);
     options.env = env;
+    TempDir output("tk-conformance-run-");
+    options.stdout_file = output / "stdout";
+    options.stderr_file = output / "stderr";
     ToolRun tool_run;
     tool_run.started_unix_ms = unix_ms_now();
     const auto start = steady::now();
-    tool_run.result = run(options, 30s);
+    {
+        ChildProcess child(options);
+        tool_run.exited_unix_us = exit_time(child.pid(), 30s);
+        const auto code = child.wait(tool_run.exited_unix_us ? 10s : 0ms);
+        if (code) {
+            tool_run.result.exit_code = *code;
+        } else {
+            child.kill();  // still running after 30 s
+        }
+    }
     tool_run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
     tool_run.ended_unix_ms = unix_ms_now();
+    tool_run.result.out = read_file(output / "stdout");
+    tool_run.result.err = read_file(output / "stderr");
     std::stringstream lines(tool_run.result.out);
     int json_lines = 0;
     for (std::string line; std::getline(lines, line);) {
@@ -115,6 +153,18 @@ ToolRun run_tool(const std::string& scenario, const std::map<std::string, std::s
 }
 
 std::string describe(const ToolRun& run) { return "stats: " + run.stats_line + "\nstderr: " + run.result.err; }
+
+/// The client's own exit delay: from the tool's last statement (`finished_unix_us` in its stats
+/// line) to the end of its process.
+std::int64_t exit_delay_us(const ToolRun& run) {
+    INFO(describe(run));
+    const long long finished = run.count("finished_unix_us");
+    REQUIRE(finished > 0);
+    REQUIRE(run.exited_unix_us.has_value());
+    const std::int64_t delay = *run.exited_unix_us - finished;
+    CHECK(delay >= -2'000);  // the two clocks are one (CLOCK_REALTIME); a little slack for rounding
+    return std::max<std::int64_t>(delay, 0);
+}
 
 // ---- what the tool records ----
 
@@ -524,19 +574,28 @@ TEST_CASE("spool_import") {
 }
 
 TEST_CASE("agent_stalled") {
-    // Against the baseline: the same tool, same actions, with no agent at all (start-up of the
-    // runtime and the spool append are not counted against the client). The shortest of 5 runs of
-    // each, alternating, so a load spike on a shared machine does not decide.
-    std::chrono::milliseconds fastest_stalled = 1h;
-    std::chrono::milliseconds fastest_baseline = 1h;
+    // The promise: the tool exits within 200 ms of its last statement even if the agent never reads.
+    // Measured as the client's own exit delay, from the tool's last statement (its
+    // `finished_unix_us`, taken just before it prints its stats line) to the end of the process as
+    // waitid() sees it — not from spawn, whose runtime start-up swings by hundreds of ms on a loaded
+    // machine. The fastest of 5 runs, so that a load spike does not decide; the same tool with no
+    // agent at all (its exit delay is the spool append and the runtime's own teardown) is reported
+    // beside it.
+    std::int64_t fastest_stalled_us = std::numeric_limits<std::int64_t>::max();
+    std::int64_t fastest_baseline_us = std::numeric_limits<std::int64_t>::max();
+    std::chrono::milliseconds fastest_stalled_run = 1h;  // whole runs from spawn, for the report only
+    std::chrono::milliseconds fastest_baseline_run = 1h;
     for (int attempt = 0; attempt < 5; ++attempt) {
         Sandbox absent;
-        fastest_baseline = std::min(fastest_baseline, run_tool("agent_stalled", absent.env).elapsed);
+        const ToolRun baseline = run_tool("agent_stalled", absent.env);
+        fastest_baseline_us = std::min(fastest_baseline_us, exit_delay_us(baseline));
+        fastest_baseline_run = std::min(fastest_baseline_run, baseline.elapsed);
 
         Sandbox box;
         Listener stalled(box.socket);
         const ToolRun run = run_tool("agent_stalled", box.env);
-        fastest_stalled = std::min(fastest_stalled, run.elapsed);
+        fastest_stalled_us = std::min(fastest_stalled_us, exit_delay_us(run));
+        fastest_stalled_run = std::min(fastest_stalled_run, run.elapsed);
         INFO(describe(run));
         CHECK(run.text("mode") == "sending");
         CHECK(run.count("tracked") == 4);
@@ -555,10 +614,13 @@ TEST_CASE("agent_stalled") {
                                << " also written whole into the stalled socket");
         }
     }
-    INFO("fastest run " << fastest_stalled.count() << " ms, fastest baseline " << fastest_baseline.count() << " ms");
-    CHECK(fastest_stalled - fastest_baseline <= 200ms);
-    WARN(client_name() << ": exit against a stalled agent " << fastest_stalled.count() << " ms, with no agent "
-                       << fastest_baseline.count() << " ms (fastest of 5 each)");
+    INFO("fastest exit delay " << fastest_stalled_us / 1000.0 << " ms, with no agent " << fastest_baseline_us / 1000.0
+                               << " ms");
+    CHECK(fastest_stalled_us <= 200'000);
+    WARN(client_name() << ": exit delay (last statement to process end) against a stalled agent "
+                       << fastest_stalled_us / 1000.0 << " ms, with no agent " << fastest_baseline_us / 1000.0
+                       << " ms (fastest of 5 each); whole runs from spawn " << fastest_stalled_run.count() << " ms and "
+                       << fastest_baseline_run.count() << " ms");
 }
 
 TEST_CASE("impostor_socket") {

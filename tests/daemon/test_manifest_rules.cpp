@@ -165,3 +165,28 @@ TEST_CASE("the manifest in plain words") {
     CHECK_THAT(summary, Catch::Contains("build, cache.*, ping"));
     CHECK_THAT(summary, Catch::Contains("tk manifest demo"));
 }
+
+TEST_CASE("the manifest gate: a required manifest holds events until the collector answers") {
+    using tk::agent::manifest_gate;
+    using tk::agent::ManifestGate;
+    // has_manifest, required, sends, answered
+    CHECK(manifest_gate(true, false, true, true) == ManifestGate::enforce);
+    CHECK(manifest_gate(true, true, true, false) == ManifestGate::enforce);  // a cached one is in force at once
+    CHECK(manifest_gate(false, false, true, false) == ManifestGate::as_before);
+    CHECK(manifest_gate(false, false, true, true) == ManifestGate::as_before);
+    CHECK(manifest_gate(false, true, false, false) == ManifestGate::as_before);  // local only: nothing leaves
+    CHECK(manifest_gate(false, true, true, false) == ManifestGate::hold);
+    CHECK(manifest_gate(false, true, true, true) == ManifestGate::drop_missing);
+}
+
+TEST_CASE("the hold is bounded by count and bytes") {
+    using tk::agent::hold_has_room;
+    using tk::agent::kMaxHeldBytes;
+    using tk::agent::kMaxHeldEvents;
+    CHECK(hold_has_room(0, 0, 100));
+    CHECK(hold_has_room(kMaxHeldEvents - 1, 0, 100));
+    CHECK_FALSE(hold_has_room(kMaxHeldEvents, 0, 100));
+    CHECK(hold_has_room(1, kMaxHeldBytes - 100, 100));
+    CHECK_FALSE(hold_has_room(1, kMaxHeldBytes - 99, 100));
+    CHECK_FALSE(hold_has_room(0, 0, kMaxHeldBytes + 1));
+}

@@ -44,6 +44,16 @@ constexpr const char* kManifestV2 = R"json({
   ]
 })json";
 
+/// v1, required: the tool sends only under it.
+constexpr const char* kManifestRequired = R"json({
+  "tool": "mtool",
+  "required": true,
+  "events": [
+    {"kind": "command", "name": "build",
+     "attributes": {"profile": {"type": "string", "values": ["debug", "release"]}, "jobs": {"type": "int"}}}
+  ]
+})json";
+
 std::string agent_config() {
     return std::string(kQuickForwarderConfig) + "[manifest]\nrefresh_s = 2\ninitial_backoff_ms = 100\n";
 }
@@ -93,14 +103,31 @@ std::string agent_disk(const RunningAgent& agent) {
     return all;
 }
 
+/// The setup of most tests here: the collector (over a throwaway PostgreSQL), the tool's ingest
+/// key, its manifest (none if null), then the agent.
+struct Setup {
+    explicit Setup(const char* manifest_json) : key(prepare(collector, dir, manifest_json)), agent(agent_config()) {}
+
+    static std::string prepare(const CollectorFixture& collector, const TempDir& dir, const char* manifest_json) {
+        std::string key = collector.create_key(kTool);
+        if (manifest_json != nullptr) set_manifest(collector, dir, manifest_json);
+        return key;
+    }
+
+    CollectorFixture collector;
+    TempDir dir;
+    std::string key;
+    RunningAgent agent;
+};
+
 }  // namespace
 
 TEST_CASE("a manifest is enforced before anything is stored, and its change reaches the agent") {
-    CollectorFixture collector;
-    TempDir dir;
-    const std::string key = collector.create_key(kTool);
-    set_manifest(collector, dir, kManifestV1);
-    RunningAgent agent(agent_config());
+    Setup setup(kManifestV1);
+    auto& collector = setup.collector;
+    const auto& dir = setup.dir;
+    const std::string& key = setup.key;
+    auto& agent = setup.agent;
 
     AgentClient client(agent.socket());
     REQUIRE(client.hello(identity(collector, key)));  // tells the agent where the manifest is
@@ -182,11 +209,10 @@ TEST_CASE("a manifest is enforced before anything is stored, and its change reac
 }
 
 TEST_CASE("sampling keeps the declared share on a large run and records the rate") {
-    CollectorFixture collector;
-    TempDir dir;
-    const std::string key = collector.create_key(kTool);
-    set_manifest(collector, dir, kManifestV1);
-    RunningAgent agent(agent_config());
+    Setup setup(kManifestV1);
+    auto& collector = setup.collector;
+    const std::string& key = setup.key;
+    auto& agent = setup.agent;
     AgentClient client(agent.socket());
     REQUIRE(client.hello(identity(collector, key)));
     REQUIRE(manifest_in_force(agent, 1));
@@ -245,4 +271,110 @@ TEST_CASE("the manifest is public: ETag, 304, history, 404, bad files refused wi
     const auto refused = collector.run_command({"tools", "manifest", "set", kTool, bad.string()});
     CHECK(refused.exit_code != 0);
     CHECK_THAT(refused.err, Catch::Contains("events[0].sample_rate"));
+}
+
+namespace {
+
+v1::ToolIdentity requiring(v1::ToolIdentity id) {
+    id.set_manifest_required(true);
+    return id;
+}
+
+std::uint64_t held(RunningAgent& agent) {
+    const auto status = agent.status();
+    const auto* tool = find_tool(status, kTool);
+    return tool == nullptr ? 0 : tool->manifest_held();
+}
+
+}  // namespace
+
+TEST_CASE("a tool that requires a manifest: nothing is stored before its collector answers") {
+    Setup setup(kManifestRequired);
+    auto& collector = setup.collector;
+    const std::string& key = setup.key;
+    auto& agent = setup.agent;
+    collector.stop();  // down before the agent ever asked (it asks at the tool's Hello)
+    AgentClient client(agent.socket());
+    REQUIRE(client.hello(requiring(identity(collector, key))));
+    REQUIRE(client.event(with_string(make_event("build"), "profile", "release")));
+    REQUIRE(client.event(make_event(kUndeclaredEvent)));
+    const auto ack = client.flush();
+    REQUIRE(ack);
+    CHECK(ack->accepted() == 0);  // held: neither stored nor dropped
+    CHECK(ack->dropped() == 0);
+    CHECK(held(agent) == 2);
+    CHECK_THAT(agent.tk({"status"}).out, Catch::Contains("2 events held in memory"));
+    REQUIRE(wait_until([&] { return !manifest_of(agent).fetch_error().empty(); }, 15s));  // it asked, in vain
+    CHECK(agent_disk(agent).find(kUndeclaredEvent) == std::string::npos);
+    CHECK_THAT(agent.tk({"events", "--json"}).out, !Catch::Contains("build"));
+
+    SECTION("the hold is bounded: past it, events are dropped and counted") {
+        for (int i = 0; i < 1000; ++i) REQUIRE(client.event(make_event("build")));
+        const auto more = client.flush(30s);
+        REQUIRE(more);
+        CHECK(more->accepted() == 0);
+        CHECK(more->dropped() == 2);
+        CHECK(held(agent) == 1000);
+        CHECK(dropped(agent.status(), kTool, "manifest_hold_full") == 2);
+    }
+
+    SECTION("the collector comes back: the held events are held to the manifest, then stored and sent") {
+        collector.start();
+        REQUIRE(wait_until([&] { return collector.count_events("tool = 'mtool'") == 1; }, 30s));
+        CHECK(collector.count_events("attributes->>'profile' = 'release' AND manifest_version = 1") == 1);
+        CHECK(collector.count_events("name = '" + std::string(kUndeclaredEvent) + "'") == 0);
+        CHECK(held(agent) == 0);
+        CHECK(dropped(agent.status(), kTool, "manifest_undeclared_event") == 1);
+        CHECK(agent_disk(agent).find(kUndeclaredEvent) == std::string::npos);
+        // From now on the manifest is in force at once.
+        REQUIRE(client.event(make_event(kUndeclaredEvent)));
+        const auto after = client.flush();
+        REQUIRE(after);
+        CHECK(after->dropped() == 1);
+    }
+}
+
+TEST_CASE("a tool that requires a manifest its collector does not publish: its events are dropped") {
+    Setup setup(nullptr);
+    auto& collector = setup.collector;
+    const std::string& key = setup.key;
+    auto& agent = setup.agent;
+    AgentClient client(agent.socket());
+    REQUIRE(client.hello(requiring(identity(collector, key))));
+    REQUIRE(client.event(make_event("build")));
+    REQUIRE(client.flush());
+    // Held until the 404, or dropped at once if it came first: either way counted, never stored.
+    REQUIRE(wait_until([&] { return dropped(agent.status(), kTool, "manifest_missing") == 1; }, 15s));
+    CHECK(held(agent) == 0);
+    REQUIRE(client.event(make_event("build")));
+    const auto ack = client.flush();
+    REQUIRE(ack);
+    CHECK(ack->accepted() == 0);
+    CHECK(ack->dropped() >= 1);  // the first one too, if the 404 came before it (else it was held, then dropped)
+    CHECK(dropped(agent.status(), kTool, "manifest_missing") == 2);
+    CHECK(collector.count_events() == 0);
+    CHECK_THAT(agent.tk({"events", "--json"}).out, !Catch::Contains("build"));
+}
+
+TEST_CASE("the agent's refresh is conditional: a 304 keeps the cached manifest") {
+    Setup setup(kManifestV1);
+    auto& collector = setup.collector;
+    const std::string& key = setup.key;
+    auto& agent = setup.agent;
+    AgentClient client(agent.socket());
+    REQUIRE(client.hello(identity(collector, key)));
+    REQUIRE(manifest_in_force(agent, 1));
+    // refresh_s = 2: the next fetch names the cached ETag, and the collector answers 304.
+    const auto metrics = [&] { return HttpConnection(collector.port()).request(http::verb::get, "/metrics").body; };
+    REQUIRE(wait_until([&] { return metrics().find(R"(route="manifest",status="304")") != std::string::npos; }, 20s));
+    const auto answer = manifest_of(agent);
+    CHECK(answer.known());
+    CHECK(answer.manifest().version() == 1);
+    CHECK(answer.fetch_error().empty());
+    CHECK(answer.fetched_unix_ms() > 0);
+    // Still enforced after the 304.
+    REQUIRE(client.event(make_event(kUndeclaredEvent)));
+    const auto ack = client.flush();
+    REQUIRE(ack);
+    CHECK(ack->dropped() == 1);
 }

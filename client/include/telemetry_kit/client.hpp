@@ -48,6 +48,10 @@ struct Config {
     ConsentMode consent_mode = ConsentMode::opt_in;
     bool allow_ci = false;    ///< keep (tagged) events from CI runs
     bool local_only = false;  ///< never forward, even with an endpoint
+    /// The tool sends only under its manifest published on the collector (docs/privacy.md,
+    /// "Manifests"): the agent holds its events until it has the collector's answer, then holds
+    /// them to the manifest, or drops them if none is published. Never stored unchecked.
+    bool manifest_required = false;
 
     /// Sets the collector and ingest key: `Config{"my-cli", "1.2.0"}.collector(url, key)`.
     Config& collector(std::string url, std::string key) & {

@@ -43,6 +43,8 @@ async function main() {
   process.stdout.write(JSON.stringify({
     client: 'node', scenario, mode: client.mode, tracked: stats.tracked, delivered: stats.delivered,
     spooled: stats.spooled, dropped: stats.dropped, suppressed: stats.suppressed, flushed,
+    // The last statement's time: the harness measures the client's exit delay from here.
+    finished_unix_us: Math.round((performance.timeOrigin + performance.now()) * 1000),
   }) + '\n');
 }
 

@@ -7,6 +7,9 @@ export interface ConsentOptions {
     endpoint?: string;
     /** Replaces the default question. */
     question?: string;
+    /** What is collected, in one sentence (default: command and feature events). The manifest's
+     *  short form, if the agent enforces one for the tool, wins. */
+    whatIsCollected?: string;
     /** How long to wait for the person (default 2 minutes; no answer records nothing). */
     answerTimeoutMs?: number;
     /** How long to wait for the agent (default 2 s). */
@@ -19,6 +22,19 @@ export interface ConsentOptions {
         isTTY?: boolean;
     };
 }
+/** Framed ClientFrame{control{request_id, manifest{tool}}} (as `tk manifest` asks). */
+export declare function manifestRequestFrame(requestId: number, tool: string): Buffer;
+/** The short form of the tool's manifest (ManifestResponse.summary) from an AgentReply payload;
+ *  '' if the agent enforces none for the tool, refused, or answered something else. */
+export declare function decodeManifestSummary(payload: Buffer, start: number, end: number, requestId: number): string;
+/** The short form of the manifest the agent enforces for the tool (what the consent question
+ *  shows), or '' if it enforces none or does not answer. */
+export declare function manifestSummary(tool: string, options?: {
+    env?: Env;
+    timeoutMs?: number;
+}): Promise<string>;
+/** The question, worded as the C++ client's. */
+export declare function consentQuestion(tool: string, endpoint: string | undefined, whatIsCollected: string): string;
 /** The tool's consent as the agent records it, or null if the agent does not answer. */
 export declare function consentStatus(tool: string, options?: {
     env?: Env;

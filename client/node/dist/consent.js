@@ -3,6 +3,10 @@
 // person once, on a terminal only and never in CI, and record the answer with the agent, whose
 // per-tool consent is the record of "asked before".
 Object.defineProperty(exports, "__esModule", { value: true });
+exports.manifestRequestFrame = manifestRequestFrame;
+exports.decodeManifestSummary = decodeManifestSummary;
+exports.manifestSummary = manifestSummary;
+exports.consentQuestion = consentQuestion;
 exports.consentStatus = consentStatus;
 exports.recordConsent = recordConsent;
 exports.mayAsk = mayAsk;
@@ -13,8 +17,9 @@ const paths_1 = require("./paths");
 const trust_1 = require("./trust");
 const wire_1 = require("./wire");
 const CONSENT_NAMES = ['unset', 'granted', 'denied'];
-/** One control request to the agent (trust-checked socket); resolves null if it does not answer. */
-function agentRequest(frame, env, timeoutMs) {
+/** One control request to the agent (trust-checked socket); resolves the reply's payload
+ *  (decoded by `decode`), or null if it does not answer. */
+function agentRequest(frame, env, timeoutMs, decode) {
     return new Promise((resolve) => {
         const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
         const paths = (0, paths_1.resolvePaths)(env, process.getuid?.() ?? 0, home);
@@ -37,14 +42,111 @@ function agentRequest(frame, env, timeoutMs) {
             if (length > 1024 * 1024)
                 return done(null);
             if (buffer.length >= 4 + length)
-                done((0, wire_1.decodeReply)(buffer, 4, 4 + length));
+                done(decode(buffer, 4, 4 + length));
         });
         socket.write(frame);
     });
 }
+/** Framed ClientFrame{control{request_id, manifest{tool}}} (as `tk manifest` asks). */
+function manifestRequestFrame(requestId, tool) {
+    const w = new wire_1.Writer(64);
+    const control = w.begin(4);
+    w.uintField(1, requestId);
+    const manifest = w.begin(17);
+    w.stringField(1, tool);
+    w.end(manifest);
+    w.end(control);
+    const payload = w.take();
+    const out = Buffer.alloc(4 + payload.length);
+    out.writeUInt32BE(payload.length, 0);
+    payload.copy(out, 4);
+    return out;
+}
+/** The fields of protobuf bytes [start, end): number, wire type, and the varint or the bytes. */
+function* protoFields(buf, start, end) {
+    let pos = start;
+    const varint = () => {
+        let value = 0;
+        for (let scale = 1, i = 0; i < 10; i++, scale *= 0x80) {
+            if (pos >= end)
+                throw new Error('truncated varint');
+            const b = buf[pos++];
+            value += (b & 0x7f) * scale;
+            if ((b & 0x80) === 0)
+                return value;
+        }
+        throw new Error('varint too long');
+    };
+    while (pos < end) {
+        const key = varint();
+        const type = key & 7;
+        if (type === 0) {
+            yield [Math.floor(key / 8), type, varint(), Buffer.alloc(0)];
+        }
+        else if (type === 2) {
+            const size = varint();
+            if (size > end - pos)
+                throw new Error('truncated field');
+            pos += size;
+            yield [Math.floor(key / 8), type, 0, buf.subarray(pos - size, pos)];
+        }
+        else {
+            throw new Error('unexpected wire type');
+        }
+    }
+}
+/** The short form of the tool's manifest (ManifestResponse.summary) from an AgentReply payload;
+ *  '' if the agent enforces none for the tool, refused, or answered something else. */
+function decodeManifestSummary(payload, start, end, requestId) {
+    try {
+        for (const [field, type, , control] of protoFields(payload, start, end)) {
+            if (field !== 2 || type !== 2)
+                return ''; // a FlushAck or an ErrorReply
+            let answered = 0;
+            let refused = false;
+            let response = Buffer.alloc(0);
+            for (const [f, t, value, bytes] of protoFields(control, 0, control.length)) {
+                if (f === 1 && t === 0)
+                    answered = value;
+                else if (f === 2 && t === 2)
+                    refused = bytes.length > 0;
+                else if (f === 17 && t === 2)
+                    response = bytes;
+            }
+            if (answered !== requestId || refused)
+                return '';
+            let known = false;
+            let summary = '';
+            for (const [f, t, value, bytes] of protoFields(response, 0, response.length)) {
+                if (f === 1 && t === 0)
+                    known = value !== 0;
+                else if (f === 4 && t === 2)
+                    summary = bytes.toString('utf8');
+            }
+            return known ? summary : '';
+        }
+    }
+    catch {
+        // malformed: as if there were none
+    }
+    return '';
+}
+/** The short form of the manifest the agent enforces for the tool (what the consent question
+ *  shows), or '' if it enforces none or does not answer. */
+async function manifestSummary(tool, options = {}) {
+    const summary = await agentRequest(manifestRequestFrame(1, tool), options.env ?? process.env, options.timeoutMs ?? 2000, (payload, start, end) => decodeManifestSummary(payload, start, end, 1));
+    return summary ?? '';
+}
+const DEFAULT_WHAT = "which commands and features you use, how long they take, whether they succeed, and the tool's version";
+/** The question, worded as the C++ client's. */
+function consentQuestion(tool, endpoint, whatIsCollected) {
+    const destination = endpoint ? `sent to ${endpoint}` : 'kept on this machine';
+    return `${tool} would like to collect anonymous usage statistics: ${whatIsCollected || DEFAULT_WHAT}, ${destination}. ` +
+        'Nothing identifies you.\nAllow? [y/N] ';
+}
 /** The tool's consent as the agent records it, or null if the agent does not answer. */
 async function consentStatus(tool, options = {}) {
-    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, 0 /* ConsentAction.status */, tool), options.env ?? process.env, options.timeoutMs ?? 2000);
+    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, 0 /* ConsentAction.status */, tool), options.env ?? process.env, options.timeoutMs ?? 2000, wire_1.decodeReply);
     if (reply === null || reply.type !== 'control' || reply.error !== '' || reply.consent === undefined)
         return null;
     return CONSENT_NAMES[reply.consent.tools.get(tool) ?? 0] ?? 'unset';
@@ -53,7 +155,7 @@ async function consentStatus(tool, options = {}) {
  *  unset). True if the agent recorded it. */
 async function recordConsent(tool, granted, options = {}) {
     const action = granted ? 1 /* ConsentAction.grant */ : 2 /* ConsentAction.deny */;
-    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, action, tool), options.env ?? process.env, options.timeoutMs ?? 2000);
+    const reply = await agentRequest((0, wire_1.consentRequestFrame)(1, action, tool), options.env ?? process.env, options.timeoutMs ?? 2000, wire_1.decodeReply);
     return reply !== null && reply.type === 'control' && reply.error === '';
 }
 /** Whether asking is allowed at all: a terminal on both ends, no CI, no opt-out. */
@@ -71,18 +173,17 @@ async function askConsentOnce(options) {
     const status = await consentStatus(options.tool, { env, timeoutMs: options.agentTimeoutMs });
     if (status !== 'unset')
         return null; // no agent to keep the answer, or the person already chose
-    const where = options.endpoint ? options.endpoint : 'this machine only';
-    const question = options.question ??
-        `${options.tool} would like to send anonymous usage data (which commands and features are used, ` +
-            `the tool's version, OS family and CPU architecture; nothing that identifies you) to ${where}. ` +
-            'Allow? [y/N] ';
+    // The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+    const what = (await manifestSummary(options.tool, { env, timeoutMs: options.agentTimeoutMs })) || options.whatIsCollected || '';
+    const question = options.question ?? consentQuestion(options.tool, options.endpoint, what);
     const answer = await prompt(question, input, output, options.answerTimeoutMs ?? 120_000);
     if (answer === null)
         return null;
     const granted = /^(y|yes)$/i.test(answer.trim());
     if (!(await recordConsent(options.tool, granted, { env, timeoutMs: options.agentTimeoutMs })))
         return null;
-    output.write(`Recorded. Change it any time: tk consent ${granted ? 'deny' : 'grant'} ${options.tool}\n`);
+    output.write(`${granted ? 'Thank you: usage statistics are on.' : 'Usage statistics are off.'} ` +
+        `Change this any time with \`tk consent ${granted ? 'deny' : 'grant'} ${options.tool}\`.\n`);
     return granted;
 }
 function prompt(question, input, output, timeoutMs) {

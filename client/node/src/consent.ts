@@ -7,7 +7,7 @@ import * as os from 'os';
 import { decideMode, inCi, type Env } from './environment';
 import { resolvePaths } from './paths';
 import { checkSocket } from './trust';
-import { ConsentAction, consentRequestFrame, decodeReply, type Reply } from './wire';
+import { ConsentAction, consentRequestFrame, decodeReply, Writer } from './wire';
 
 /** Consent of agent.proto. */
 export type Consent = 'unset' | 'granted' | 'denied';
@@ -19,6 +19,9 @@ export interface ConsentOptions {
   endpoint?: string;
   /** Replaces the default question. */
   question?: string;
+  /** What is collected, in one sentence (default: command and feature events). The manifest's
+   *  short form, if the agent enforces one for the tool, wins. */
+  whatIsCollected?: string;
   /** How long to wait for the person (default 2 minutes; no answer records nothing). */
   answerTimeoutMs?: number;
   /** How long to wait for the agent (default 2 s). */
@@ -28,15 +31,17 @@ export interface ConsentOptions {
   output?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-/** One control request to the agent (trust-checked socket); resolves null if it does not answer. */
-function agentRequest(frame: Buffer, env: Env, timeoutMs: number): Promise<Reply | null> {
+/** One control request to the agent (trust-checked socket); resolves the reply's payload
+ *  (decoded by `decode`), or null if it does not answer. */
+function agentRequest<T>(frame: Buffer, env: Env, timeoutMs: number,
+  decode: (payload: Buffer, start: number, end: number) => T | null): Promise<T | null> {
   return new Promise((resolve) => {
     const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
     const paths = resolvePaths(env, process.getuid?.() ?? 0, home);
     if (!checkSocket(paths.socket, process.geteuid?.() ?? 0).ok) return resolve(null);
     let buffer = Buffer.alloc(0);
     const socket = (require('net') as typeof net).createConnection({ path: paths.socket });
-    const done = (reply: Reply | null): void => {
+    const done = (reply: T | null): void => {
       clearTimeout(timer);
       socket.destroy();
       resolve(reply);
@@ -48,16 +53,107 @@ function agentRequest(frame: Buffer, env: Env, timeoutMs: number): Promise<Reply
       if (buffer.length < 4) return;
       const length = buffer.readUInt32BE(0);
       if (length > 1024 * 1024) return done(null);
-      if (buffer.length >= 4 + length) done(decodeReply(buffer, 4, 4 + length));
+      if (buffer.length >= 4 + length) done(decode(buffer, 4, 4 + length));
     });
     socket.write(frame);
   });
 }
 
+/** Framed ClientFrame{control{request_id, manifest{tool}}} (as `tk manifest` asks). */
+export function manifestRequestFrame(requestId: number, tool: string): Buffer {
+  const w = new Writer(64);
+  const control = w.begin(4);
+  w.uintField(1, requestId);
+  const manifest = w.begin(17);
+  w.stringField(1, tool);
+  w.end(manifest);
+  w.end(control);
+  const payload = w.take();
+  const out = Buffer.alloc(4 + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  payload.copy(out, 4);
+  return out;
+}
+
+/** The fields of protobuf bytes [start, end): number, wire type, and the varint or the bytes. */
+function* protoFields(buf: Buffer, start: number, end: number): Generator<[number, number, number, Buffer]> {
+  let pos = start;
+  const varint = (): number => {
+    let value = 0;
+    for (let scale = 1, i = 0; i < 10; i++, scale *= 0x80) {
+      if (pos >= end) throw new Error('truncated varint');
+      const b = buf[pos++];
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return value;
+    }
+    throw new Error('varint too long');
+  };
+  while (pos < end) {
+    const key = varint();
+    const type = key & 7;
+    if (type === 0) {
+      yield [Math.floor(key / 8), type, varint(), Buffer.alloc(0)];
+    } else if (type === 2) {
+      const size = varint();
+      if (size > end - pos) throw new Error('truncated field');
+      pos += size;
+      yield [Math.floor(key / 8), type, 0, buf.subarray(pos - size, pos)];
+    } else {
+      throw new Error('unexpected wire type');
+    }
+  }
+}
+
+/** The short form of the tool's manifest (ManifestResponse.summary) from an AgentReply payload;
+ *  '' if the agent enforces none for the tool, refused, or answered something else. */
+export function decodeManifestSummary(payload: Buffer, start: number, end: number, requestId: number): string {
+  try {
+    for (const [field, type, , control] of protoFields(payload, start, end)) {
+      if (field !== 2 || type !== 2) return ''; // a FlushAck or an ErrorReply
+      let answered = 0;
+      let refused = false;
+      let response: Buffer = Buffer.alloc(0);
+      for (const [f, t, value, bytes] of protoFields(control, 0, control.length)) {
+        if (f === 1 && t === 0) answered = value;
+        else if (f === 2 && t === 2) refused = bytes.length > 0;
+        else if (f === 17 && t === 2) response = bytes;
+      }
+      if (answered !== requestId || refused) return '';
+      let known = false;
+      let summary = '';
+      for (const [f, t, value, bytes] of protoFields(response, 0, response.length)) {
+        if (f === 1 && t === 0) known = value !== 0;
+        else if (f === 4 && t === 2) summary = bytes.toString('utf8');
+      }
+      return known ? summary : '';
+    }
+  } catch {
+    // malformed: as if there were none
+  }
+  return '';
+}
+
+/** The short form of the manifest the agent enforces for the tool (what the consent question
+ *  shows), or '' if it enforces none or does not answer. */
+export async function manifestSummary(tool: string, options: { env?: Env; timeoutMs?: number } = {}): Promise<string> {
+  const summary = await agentRequest(manifestRequestFrame(1, tool), options.env ?? process.env, options.timeoutMs ?? 2000,
+    (payload, start, end) => decodeManifestSummary(payload, start, end, 1));
+  return summary ?? '';
+}
+
+const DEFAULT_WHAT = "which commands and features you use, how long they take, whether they succeed, and the tool's version";
+
+/** The question, worded as the C++ client's. */
+export function consentQuestion(tool: string, endpoint: string | undefined, whatIsCollected: string): string {
+  const destination = endpoint ? `sent to ${endpoint}` : 'kept on this machine';
+  return `${tool} would like to collect anonymous usage statistics: ${whatIsCollected || DEFAULT_WHAT}, ${destination}. ` +
+    'Nothing identifies you.\nAllow? [y/N] ';
+}
+
 /** The tool's consent as the agent records it, or null if the agent does not answer. */
 export async function consentStatus(tool: string, options: { env?: Env; timeoutMs?: number } = {}): Promise<Consent | null> {
   const reply = await agentRequest(consentRequestFrame(1, ConsentAction.status, tool), options.env ?? process.env,
-    options.timeoutMs ?? 2000);
+    options.timeoutMs ?? 2000, decodeReply);
   if (reply === null || reply.type !== 'control' || reply.error !== '' || reply.consent === undefined) return null;
   return CONSENT_NAMES[reply.consent.tools.get(tool) ?? 0] ?? 'unset';
 }
@@ -66,7 +162,8 @@ export async function consentStatus(tool: string, options: { env?: Env; timeoutM
  *  unset). True if the agent recorded it. */
 export async function recordConsent(tool: string, granted: boolean, options: { env?: Env; timeoutMs?: number } = {}): Promise<boolean> {
   const action = granted ? ConsentAction.grant : ConsentAction.deny;
-  const reply = await agentRequest(consentRequestFrame(1, action, tool), options.env ?? process.env, options.timeoutMs ?? 2000);
+  const reply = await agentRequest(consentRequestFrame(1, action, tool), options.env ?? process.env, options.timeoutMs ?? 2000,
+    decodeReply);
   return reply !== null && reply.type === 'control' && reply.error === '';
 }
 
@@ -84,16 +181,15 @@ export async function askConsentOnce(options: ConsentOptions): Promise<boolean |
   if (!mayAsk(env, options.tool, input, output)) return null;
   const status = await consentStatus(options.tool, { env, timeoutMs: options.agentTimeoutMs });
   if (status !== 'unset') return null; // no agent to keep the answer, or the person already chose
-  const where = options.endpoint ? options.endpoint : 'this machine only';
-  const question = options.question ??
-    `${options.tool} would like to send anonymous usage data (which commands and features are used, ` +
-    `the tool's version, OS family and CPU architecture; nothing that identifies you) to ${where}. ` +
-    'Allow? [y/N] ';
+  // The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+  const what = (await manifestSummary(options.tool, { env, timeoutMs: options.agentTimeoutMs })) || options.whatIsCollected || '';
+  const question = options.question ?? consentQuestion(options.tool, options.endpoint, what);
   const answer = await prompt(question, input, output, options.answerTimeoutMs ?? 120_000);
   if (answer === null) return null;
   const granted = /^(y|yes)$/i.test(answer.trim());
   if (!(await recordConsent(options.tool, granted, { env, timeoutMs: options.agentTimeoutMs }))) return null;
-  output.write(`Recorded. Change it any time: tk consent ${granted ? 'deny' : 'grant'} ${options.tool}\n`);
+  output.write(`${granted ? 'Thank you: usage statistics are on.' : 'Usage statistics are off.'} ` +
+    `Change this any time with \`tk consent ${granted ? 'deny' : 'grant'} ${options.tool}\`.\n`);
   return granted;
 }
 

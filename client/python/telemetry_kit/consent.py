@@ -113,16 +113,16 @@ def _tool_consent(response, tool):
     return _CONSENT_NAMES.get(found, "unset")
 
 
-def _request(action, tool, timeout):
-    """Sends one consent request to our own agent; its answer, or None (no agent, no answer in
-    time, an error)."""
+def _agent_request(request, timeout):
+    """Sends one framed control request to our own agent; the reply's payload, or None (no agent,
+    no whole answer in time)."""
     deadline = time.monotonic() + max(0.0, timeout)
     sock, _ = connect_trusted(socket_path(state_dir()))
     if sock is None:
         return None
     try:
         sock.settimeout(max(0.001, deadline - time.monotonic()))
-        sock.sendall(consent_request_frame(1, action, tool))
+        sock.sendall(request)
         data = b""
         while len(data) < 4 or len(data) < 4 + read_header(data):
             if len(data) >= 4 and read_header(data) > 1 << 20:
@@ -135,11 +135,65 @@ def _request(action, tool, timeout):
             if not chunk:
                 return None
             data += chunk
-        return decode_consent_reply(data[4:4 + read_header(data)], 1, tool)
+        return data[4:4 + read_header(data)]
     except (OSError, Malformed, ValueError):
         return None
     finally:
         sock.close()
+
+
+def _request(action, tool, timeout):
+    """Sends one consent request to our own agent; its answer, or None (no agent, no answer in
+    time, an error)."""
+    payload = _agent_request(consent_request_frame(1, action, tool), timeout)
+    try:
+        return None if payload is None else decode_consent_reply(payload, 1, tool)
+    except (Malformed, ValueError):
+        return None
+
+
+def manifest_request_frame(request_id, tool):
+    """Framed ClientFrame{control{request_id, manifest{tool}}} (as `tk manifest` asks)."""
+    name = tool.encode("utf-8", "replace")
+    manifest = b"\x0a" + varint(len(name)) + name
+    control = b"\x08" + varint(request_id) + b"\x8a\x01" + varint(len(manifest)) + manifest
+    return frame(b"\x22" + varint(len(control)) + control)
+
+
+def decode_manifest_summary(payload, request_id):
+    """The short form of the tool's manifest (ManifestResponse.summary) from an AgentReply payload;
+    "" if the agent enforces none for the tool, refused, or answered something else. Raises Malformed."""
+    for field, wire_type, body in _fields(payload):
+        if field != 2 or wire_type != 2:
+            return ""  # a FlushAck or an ErrorReply
+        answered, error, response = 0, b"", b""
+        for f, t, v in _fields(body):
+            if f == 1 and t == 0:
+                answered = v
+            elif f == 2 and t == 2:
+                error = v
+            elif f == 17 and t == 2:
+                response = v
+        if answered != request_id or error:
+            return ""
+        known, summary = False, b""
+        for f, t, v in _fields(response):
+            if f == 1 and t == 0:
+                known = v != 0
+            elif f == 4 and t == 2:
+                summary = v
+        return summary.decode("utf-8", "replace") if known else ""
+    return ""
+
+
+def manifest_summary(tool, timeout=1.0):
+    """The short form of the manifest the agent enforces for `tool` (what the consent prompt
+    shows), or "" if it enforces none or cannot be reached."""
+    payload = _agent_request(manifest_request_frame(1, tool), timeout)
+    try:
+        return "" if payload is None else decode_manifest_summary(payload, 1)
+    except (Malformed, ValueError):
+        return ""
 
 
 def consent_status(tool, timeout=1.0):
@@ -222,7 +276,9 @@ def ask_consent_once(client_or_tool, endpoint="", *, consent_mode="opt-in", loca
             return NOT_ASKED_NO_AGENT
         if current != "unset":
             return ALREADY_GRANTED if current == "granted" else ALREADY_DENIED
-        _write_all(output_fd, question(tool, endpoint, local_only, what_is_collected))
+        # The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+        what = manifest_summary(tool, agent_timeout) or what_is_collected
+        _write_all(output_fd, question(tool, endpoint, local_only, what))
         answer = _read_answer(input_fd, answer_timeout)
         if answer is None:
             _write_all(output_fd, "\nNo answer: nothing is collected; you will be asked again.\n")

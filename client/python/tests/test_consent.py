@@ -144,3 +144,46 @@ def test_no_agent_no_question(home, terminal):
     assert ask("py-alone", terminal, agent_timeout=0.5) == "not_asked_no_agent"
     assert "Allow?" not in terminal.screen()
     assert telemetry_kit.consent_status("py-alone", 0.2) is None
+
+
+def test_the_manifest_request_and_its_reply():
+    assert consent.manifest_request_frame(1, "t").hex() == "0000000a2208" + "0801" + "8a0103" + "0a0174"
+    # AgentReply{control{request_id 1, manifest{known, summary "s"}}}
+    def reply(request_id, response):
+        control = b"\x08" + bytes([request_id]) + b"\x8a\x01" + bytes([len(response)]) + response
+        return b"\x12" + bytes([len(control)]) + control
+    assert consent.decode_manifest_summary(reply(1, b"\x08\x01\x22\x01s"), 1) == "s"
+    assert consent.decode_manifest_summary(reply(1, b"\x22\x01s"), 1) == ""  # not known: none in force
+    assert consent.decode_manifest_summary(reply(2, b"\x08\x01\x22\x01s"), 1) == ""
+    assert consent.decode_manifest_summary(bytes.fromhex("1a040a026e6f"), 1) == ""  # an ErrorReply
+
+
+@pytest.fixture
+def manifest_agent(agent):
+    """The agent, enforcing the manifest with_manifest_collector publishes on the real collector
+    (TK_TEST_MANIFEST_*, set by the ctest entry consent_manifest.python): the tool's Hello names
+    its destination, and the agent fetches it."""
+    from conftest import wait_until
+    endpoint, tool = os.environ.get("TK_TEST_MANIFEST_ENDPOINT"), os.environ.get("TK_TEST_MANIFEST_TOOL")
+    if not endpoint or not tool:
+        pytest.skip("TK_TEST_MANIFEST_* not set (run through ctest: consent_manifest.python)")
+    assert consent.manifest_summary(tool) == ""  # none before the tool said where it sends
+    client = telemetry_kit.Client(tool, "1.0", endpoint, os.environ["TK_TEST_MANIFEST_KEY"])
+    client.track_command("build").record()  # the Hello names the destination (the event itself waits for consent)
+    client.flush(5.0)
+    client.close()
+    wait_until(lambda: consent.manifest_summary(tool), 30, "the agent to fetch the manifest")
+    return client
+
+
+def test_the_prompt_shows_the_manifest_in_the_cpp_words(manifest_agent, terminal):
+    summary = os.environ["TK_TEST_MANIFEST_SUMMARY"]
+    assert consent.manifest_summary(manifest_agent.tool) == summary
+    terminal.type("y\n")
+    # The published manifest wins over the tool's own words.
+    assert telemetry_kit.ask_consent_once(manifest_agent, input_fd=terminal.tty, output_fd=terminal.tty,
+                                          what_is_collected="the tool's own words") == "granted"
+    screen = terminal.screen()
+    assert ("%s would like to collect anonymous usage statistics: %s, sent to %s. Nothing identifies you."
+            % (manifest_agent.tool, summary, manifest_agent.endpoint)) in screen, screen
+    assert "the tool's own words" not in screen

@@ -76,7 +76,8 @@ pub struct ConsentPrompt {
     pub input_fd: i32,
     /// Where the question is written (must be a terminal); default 2 (stderr).
     pub output_fd: i32,
-    /// What is collected, in one sentence; empty: the default, which describes command and feature events.
+    /// What is collected, in one sentence; empty: the default, which describes command and feature
+    /// events. The manifest's short form, if the agent enforces one, wins.
     pub what_is_collected: String,
     /// For each request to the agent; default 1 s.
     pub agent_timeout: Duration,
@@ -159,16 +160,16 @@ fn confirmation(tool: &str, granted: bool) -> String {
 
 // ---- the agent: one control request per connection ----
 
-/// Sends one consent request to our own agent; the tool's consent it answers with, or None (no
-/// agent, no answer in time, an error such as a refused change).
-fn request(action: u64, tool: &str, timeout: Duration) -> Option<Consent> {
+/// Sends one framed control request to our own agent; the reply's payload, or None (no agent, no
+/// whole answer in time).
+fn agent_request(frame: &[u8], timeout: Duration) -> Option<Vec<u8>> {
     let deadline = Instant::now() + timeout;
     let state = env::state_dir();
     let mut stream = transport::connect_trusted(&env::socket_path(&state)).ok()?;
     stream.set_nonblocking(false).ok()?;
     let left = |deadline: Instant| deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
     stream.set_write_timeout(Some(left(deadline)?)).ok()?;
-    stream.write_all(&wire::consent_request_frame(1, action, tool)).ok()?;
+    stream.write_all(frame).ok()?;
     let mut data = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -178,11 +179,8 @@ fn request(action: u64, tool: &str, timeout: Duration) -> Option<Consent> {
                 return None;
             }
             if data.len() >= 4 + length {
-                return match wire::decode_consent_reply(&data[4..4 + length], 1, tool)? {
-                    1 => Some(Consent::Granted),
-                    2 => Some(Consent::Denied),
-                    _ => Some(Consent::Unset),
-                };
+                data.truncate(4 + length);
+                return Some(data.split_off(4));
             }
         }
         stream.set_read_timeout(Some(left(deadline)?)).ok()?;
@@ -191,6 +189,24 @@ fn request(action: u64, tool: &str, timeout: Duration) -> Option<Consent> {
             Ok(n) => data.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// Sends one consent request to our own agent; the tool's consent it answers with, or None (no
+/// agent, no answer in time, an error such as a refused change).
+fn request(action: u64, tool: &str, timeout: Duration) -> Option<Consent> {
+    let payload = agent_request(&wire::consent_request_frame(1, action, tool), timeout)?;
+    match wire::decode_consent_reply(&payload, 1, tool)? {
+        1 => Some(Consent::Granted),
+        2 => Some(Consent::Denied),
+        _ => Some(Consent::Unset),
+    }
+}
+
+/// The short form of the manifest the agent enforces for `tool` (what the consent prompt shows);
+/// None if it enforces none or cannot be reached.
+pub fn manifest_summary(tool: &str, timeout: Duration) -> Option<String> {
+    let payload = agent_request(&wire::manifest_request_frame(1, tool), timeout)?;
+    wire::decode_manifest_summary(&payload, 1)
 }
 
 /// The agent's record for `tool`; None if the agent cannot be reached.
@@ -294,7 +310,9 @@ pub fn ask_consent_once(config: &Config, prompt: &ConsentPrompt) -> ConsentOutco
         Some(Consent::Denied) => return ConsentOutcome::AlreadyDenied,
         Some(Consent::Unset) => {}
     }
-    write_all(prompt.output_fd, &question(config, &prompt.what_is_collected));
+    // The tool's published manifest, which the agent enforces, says it best; else the tool's words.
+    let what = manifest_summary(&config.tool, prompt.agent_timeout).unwrap_or_else(|| prompt.what_is_collected.clone());
+    write_all(prompt.output_fd, &question(config, &what));
     let answer = match read_answer(prompt.input_fd, prompt.answer_timeout) {
         Some(answer) => answer,
         None => {

@@ -221,6 +221,7 @@ impl Core {
             opt_out: config.consent_mode == ConsentMode::OptOut,
             allow_ci: config.allow_ci,
             local_only: config.local_only,
+            manifest_required: config.manifest_required,
         });
         let encoded_signals = wire::encode_signals(
             signals.do_not_track.as_ref().map(|v| v.as_bytes()),

@@ -21,7 +21,9 @@ mod env;
 mod transport;
 mod wire;
 
-pub use consent::{ask_consent_once, consent_status, record_consent, Consent, ConsentOutcome, ConsentPrompt};
+pub use consent::{
+    ask_consent_once, consent_status, manifest_summary, record_consent, Consent, ConsentOutcome, ConsentPrompt,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +50,9 @@ pub struct Config {
     pub allow_ci: bool,
     /// Never forward, even with an endpoint.
     pub local_only: bool,
+    /// The tool sends only under its manifest published on the collector: the agent holds its
+    /// events until the collector answers, never storing them unchecked (docs/privacy.md).
+    pub manifest_required: bool,
 }
 
 impl Config {
@@ -60,6 +65,7 @@ impl Config {
             consent_mode: ConsentMode::OptIn,
             allow_ci: false,
             local_only: false,
+            manifest_required: false,
         }
     }
     /// Sets the collector and the tool's ingest key there.
@@ -78,6 +84,10 @@ impl Config {
     }
     pub fn local_only(mut self, local: bool) -> Self {
         self.local_only = local;
+        self
+    }
+    pub fn manifest_required(mut self, required: bool) -> Self {
+        self.manifest_required = required;
         self
     }
 }

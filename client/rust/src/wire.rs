@@ -109,6 +109,7 @@ pub struct Identity<'a> {
     pub opt_out: bool,
     pub allow_ci: bool,
     pub local_only: bool,
+    pub manifest_required: bool,
 }
 
 pub fn encode_tool_identity(id: &Identity) -> Vec<u8> {
@@ -120,6 +121,7 @@ pub fn encode_tool_identity(id: &Identity) -> Vec<u8> {
     put_uint(&mut out, 5, id.opt_out as u64, false);
     put_uint(&mut out, 6, id.allow_ci as u64, false);
     put_uint(&mut out, 7, id.local_only as u64, false);
+    put_uint(&mut out, 16, id.manifest_required as u64, false);
     out
 }
 
@@ -364,6 +366,53 @@ pub fn decode_consent_reply(payload: &[u8], request_id: u64, tool: &str) -> Opti
     Some(consent)
 }
 
+/// Framed `ClientFrame{control{request_id, manifest{tool}}}` (as `tk manifest` asks).
+pub fn manifest_request_frame(request_id: u64, tool: &str) -> Vec<u8> {
+    let mut manifest = Vec::new();
+    put_bytes(&mut manifest, 1, tool.as_bytes(), true);
+    let mut control = Vec::new();
+    put_uint(&mut control, 1, request_id, true);
+    put_bytes(&mut control, 17, &manifest, true);
+    let mut body = Vec::new();
+    put_bytes(&mut body, 4, &control, true);
+    let mut out = Vec::new();
+    append_frame(&mut out, &body);
+    out
+}
+
+/// The short form of the tool's manifest (ManifestResponse.summary) from an AgentReply payload;
+/// None if the agent enforces none for the tool, refused, answered something else, or it is malformed.
+pub fn decode_manifest_summary(payload: &[u8], request_id: u64) -> Option<String> {
+    let mut outer = Reader { data: payload, pos: 0 };
+    let (field, value, body) = outer.next().ok()??;
+    if field != 2 || value != u64::MAX {
+        return None; // a FlushAck or an ErrorReply
+    }
+    let (mut answered, mut failed, mut response): (u64, bool, &[u8]) = (0, false, &[]);
+    let mut control = Reader { data: body, pos: 0 };
+    while let Some((f, v, b)) = control.next().ok()? {
+        match (f, v == u64::MAX) {
+            (1, false) => answered = v,
+            (2, true) => failed = !b.is_empty(),
+            (17, true) => response = b,
+            _ => {}
+        }
+    }
+    if answered != request_id || failed {
+        return None;
+    }
+    let (mut known, mut summary): (bool, &[u8]) = (false, &[]);
+    let mut reader = Reader { data: response, pos: 0 };
+    while let Some((f, v, b)) = reader.next().ok()? {
+        match (f, v == u64::MAX) {
+            (1, false) => known = v != 0,
+            (4, true) => summary = b,
+            _ => {}
+        }
+    }
+    known.then(|| String::from_utf8_lossy(summary).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +427,7 @@ mod tests {
     fn the_worked_example_byte_for_byte() {
         let identity = encode_tool_identity(&Identity {
             tool: "my-cli", version: "1.2.0", endpoint: "", ingest_key: "", opt_out: false, allow_ci: false, local_only: false,
+            manifest_required: false,
         });
         let signals = encode_signals(None, None, &[]);
         assert_eq!(hello_frame(&identity, &signals), hex("00000017 0a15 0801 120f 0a066d792d636c69 1205312e322e30 1a00"));
@@ -432,6 +482,31 @@ mod tests {
         off.extend_from_slice(&tools);
         assert_eq!(decode_consent_reply(&reply(1, &off), 1, "t"), Some(2));
         assert_eq!(decode_consent_reply(&hex("1a04 0a02 6e6f"), 1, "t"), None);
+    }
+
+    #[test]
+    fn manifest_required_is_field_16() {
+        let identity = encode_tool_identity(&Identity {
+            tool: "t", version: "", endpoint: "", ingest_key: "", opt_out: false, allow_ci: false, local_only: false,
+            manifest_required: true,
+        });
+        assert_eq!(identity, hex("0a0174 800101"));
+    }
+
+    #[test]
+    fn manifest_request_and_reply() {
+        assert_eq!(manifest_request_frame(1, "t"), hex("0000000a 2208 0801 8a0103 0a0174"));
+        let reply = |id: u8, response: &[u8]| {
+            let mut control = vec![0x08, id, 0x8a, 0x01, response.len() as u8];
+            control.extend_from_slice(response);
+            let mut out = vec![0x12, control.len() as u8];
+            out.extend_from_slice(&control);
+            out
+        };
+        assert_eq!(decode_manifest_summary(&reply(1, &hex("0801 220173")), 1), Some("s".into()));
+        assert_eq!(decode_manifest_summary(&reply(1, &hex("220173")), 1), None); // not known: none in force
+        assert_eq!(decode_manifest_summary(&reply(2, &hex("0801 220173")), 1), None);
+        assert_eq!(decode_manifest_summary(&hex("1a04 0a02 6e6f"), 1), None);
     }
 
     #[test]

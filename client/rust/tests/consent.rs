@@ -6,8 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use support::{no_binaries, Agent, Home, ENV_LOCK};
-use telemetry_kit::{ask_consent_once, consent_status, record_consent, Config, Consent, ConsentOutcome, ConsentPrompt};
+use support::{no_binaries, wait_until, Agent, Home, ENV_LOCK};
+use telemetry_kit::{
+    ask_consent_once, consent_status, manifest_summary, record_consent, Client, Config, Consent, ConsentOutcome,
+    ConsentPrompt,
+};
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner())
@@ -183,4 +186,42 @@ fn no_agent_no_question() {
     assert_eq!(ask_consent_once(&Config::new("rs-alone", "1.0"), &terminal.prompt()), ConsentOutcome::NotAskedNoAgent);
     assert!(!terminal.screen().contains("Allow?"));
     assert_eq!(consent_status("rs-alone", Duration::from_millis(200)), None);
+}
+
+/// The agent enforcing the manifest with_manifest_collector publishes on the real collector
+/// (TK_TEST_MANIFEST_*, set by the ctest entry consent_manifest.rust): the tool's Hello names its
+/// destination, and the agent fetches it. Run alone (`cargo test manifest` under that entry).
+#[test]
+fn the_prompt_shows_the_manifest_in_the_cpp_words() {
+    let _env = lock();
+    let (endpoint, tool) = match (std::env::var("TK_TEST_MANIFEST_ENDPOINT"), std::env::var("TK_TEST_MANIFEST_TOOL")) {
+        (Ok(endpoint), Ok(tool)) => (endpoint, tool),
+        _ => return, // not under consent_manifest.rust
+    };
+    if no_binaries() {
+        return;
+    }
+    let home = Home::new("consent-manifest");
+    let _agent = Agent::start(&home);
+    let key = std::env::var("TK_TEST_MANIFEST_KEY").unwrap_or_default();
+    let config = Config::new(tool.as_str(), "1.0").collector(endpoint.as_str(), key.as_str());
+    assert_eq!(manifest_summary(&tool, SECOND), None, "a manifest before the tool said where it sends");
+    {
+        let client = Client::new(config.clone());
+        client.track_command("build").record(); // the Hello names the destination (the event waits for consent)
+        client.flush(Duration::from_secs(5));
+    }
+    let summary = wait_until(Duration::from_secs(30), "the agent to fetch the manifest", || manifest_summary(&tool, SECOND));
+    assert_eq!(summary, std::env::var("TK_TEST_MANIFEST_SUMMARY").unwrap_or_default(), "the C++ words");
+    let terminal = Terminal::new();
+    terminal.type_text("y\n");
+    // The published manifest wins over the tool's own words.
+    let prompt = ConsentPrompt { what_is_collected: "the tool's own words".into(), ..terminal.prompt() };
+    assert_eq!(ask_consent_once(&config, &prompt), ConsentOutcome::Granted);
+    let screen = terminal.screen();
+    let want = format!(
+        "{tool} would like to collect anonymous usage statistics: {summary}, sent to {endpoint}. Nothing identifies you."
+    );
+    assert!(screen.contains(&want), "{screen}");
+    assert!(!screen.contains("the tool's own words"), "{screen}");
 }

@@ -54,8 +54,3 @@ export function queryString(params) {
   }
   return search.toString();
 }
-
-/** GET /v1/query with `params` (docs/query.md). */
-export function query(params) {
-  return getJson('/v1/query?' + queryString(params));
-}

@@ -1,9 +1,11 @@
 // The panels. Each asks /v1/query (or /v1/cohorts) what it needs, all at once, and renders when
-// its answers are in; each keeps the rows it shows for its "Download CSV".
-import { getJson, query, queryString } from './api.js';
+// its answers are in; each keeps the rows it shows for its "Download CSV". No question is asked
+// twice: a total that another answer already holds is summed from it (docs/dashboard.md#speed).
+import { getJson, queryString } from './api.js';
 import { saveCsv } from './csv.js';
 import { formatChange, formatCount, formatDuration, formatPercent } from './format.js';
 import { addDays, daysBetween } from './state.js';
+import { sumByGroup } from './answers.js';
 import { bar, bucketSeconds, h, kPalette, legend, sparkline, swatch, timeChart } from './charts.js';
 
 const kCommand = '1';  // EventKind (proto/telemetry_kit/v1/event.proto), as /v1/query spells it
@@ -11,17 +13,20 @@ const kFeature = '2';
 
 /** Starts every panel; returns when all have rendered (or shown their error). */
 export function renderPanels(ctx) {
-  // Named by key (a minifier renames functions), as the page's data-panel attributes.
-  const panels = { overview, commands, versions, platforms, failures, features, installs, ci };
+  // Named by key (a minifier renames functions), as the page's data-panel attributes. Started
+  // slowest first: Chromium sends 6 requests at a time to one host and queues the rest in order,
+  // so the longest questions (p95 and trends by command, cohorts) must not wait behind quick ones.
+  const panels = { commands, installs, overview, versions, features, platforms, failures, ci };
   return Promise.all(Object.entries(panels).map(([name, panel]) => run(name, panel, ctx)));
 }
 
-async function run(name, panel, ctx) {
+async function run(name, panel, shared) {
   const section = document.querySelector(`[data-panel="${name}"]`);
   const body = section.querySelector('.body');
   section.dataset.state = 'loading';
   section.setAttribute('aria-busy', 'true');
   const started = performance.now();
+  const ctx = { ...shared, requests: [] };  // the panel's own API paths, named in its mark
   try {
     const view = await panel(ctx);
     if (!ctx.isCurrent()) return;
@@ -38,11 +43,21 @@ async function run(name, panel, ctx) {
       section.setAttribute('aria-busy', 'false');
       section.dataset.ms = String(Math.round(performance.now() - started));
       section.dataset.renderedAt = String(Math.round(performance.now()));  // ms since navigation
+      // For bench_dashboard: when this panel was drawn, and which requests it waited for.
+      performance.mark(`tk-panel:${name}`, { detail: { requests: ctx.requests } });
     }
   }
 }
 
-const ask = (ctx, params) => query({ ...ctx.base, ...params, filter: [...ctx.base.filter, ...(params.filter || [])] });
+/** GET `path` (JSON) for the panel of `ctx`, which remembers it. */
+function load(ctx, path) {
+  ctx.requests.push(path);
+  return getJson(path);
+}
+/** /v1/query with exactly `params`. */
+const query = (ctx, params) => load(ctx, '/v1/query?' + queryString(params));
+/** /v1/query in the view: its tool, range, zone and filters, plus `params` (and their filters). */
+const ask = (ctx, params) => query(ctx, { ...ctx.base, ...params, filter: [...ctx.base.filter, ...(params.filter || [])] });
 const rows = (answer) => answer.rows;
 const kCounts = ['events', 'installs', 'new_installs'];
 const first = (answer) => (answer.rows.length ? answer.rows[0].value : kCounts.includes(answer.metric) ? 0 : null);
@@ -70,12 +85,16 @@ function perBucket(answer, bucketList) {
 async function overview(ctx) {
   const compare = ctx.state.compare ? 'previous' : undefined;
   const days = daysBetween(ctx.range.from, ctx.range.to);
-  const installsIn = (n) => query({ ...ctx.base, metric: 'installs', from: addDays(ctx.range.to, -n), filter: [], tz: 'UTC' });
   const filtered = ctx.state.filters.length > 0;
-  const [events, installs, fresh, success, p50, p95, day, week, month] = await Promise.all([
+  const installs = ask(ctx, { metric: 'installs', compare });
+  // Installs active in the last n days of the range (UTC days, unfiltered). When that is the
+  // whole range and the view is unfiltered UTC, it is the "Active installs" answer itself.
+  const installsIn = (n) => (n === days && !filtered && ctx.state.tz === 'UTC' ? installs
+    : query(ctx, { ...ctx.base, metric: 'installs', from: addDays(ctx.range.to, -n), filter: [], tz: 'UTC' }));
+  const [events, installsAnswer, fresh, success, p50, p95, day, week, month] = await Promise.all([
     ask(ctx, { metric: 'events', compare }),
-    ask(ctx, { metric: 'installs', compare }),
-    filtered ? null : query({ ...ctx.base, filter: [], metric: 'new_installs', compare }),
+    installs,
+    filtered ? null : query(ctx, { ...ctx.base, filter: [], metric: 'new_installs', compare }),
     ask(ctx, { metric: 'success_rate', compare }),
     ask(ctx, { metric: 'duration_p50', compare }),
     ask(ctx, { metric: 'duration_p95', compare }),
@@ -83,7 +102,7 @@ async function overview(ctx) {
   ]);
   const cards = [
     ['events', 'Events', events, formatCount],
-    ['installs', 'Active installs', installs, formatCount],
+    ['installs', 'Active installs', installsAnswer, formatCount],
     ['new_installs', 'New installs', fresh, formatCount],
     ['success_rate', 'Success rate', success, formatPercent],
     ['duration_p50', 'Duration p50', p50, formatDuration],
@@ -124,14 +143,15 @@ function card(metric, title, answer, format) {
 
 async function commands(ctx) {
   const kind = { filter: [`kind:${kCommand}`] };
-  const [counts, rates, p95s, trend] = await Promise.all([
-    ask(ctx, { metric: 'events', by: 'name', ...kind }),
-    ask(ctx, { metric: 'success_rate', by: 'name', ...kind }),
+  // The slowest first (see renderPanels). The counts per command are the trend's sums.
+  const [p95s, trend, rates] = await Promise.all([
     // Not filtered on kind: the duration rollup has only names (a kind filter would scan raw
     // events: 2.3 s at a million events), and a name is a command or a feature, rarely both.
     ask(ctx, { metric: 'duration_p95', by: 'name' }),
     ask(ctx, { metric: 'events', by: 'name', interval: ctx.interval, ...kind }),
+    ask(ctx, { metric: 'success_rate', by: 'name', ...kind }),
   ]);
+  const counts = { rows: sumByGroup(trend) };
   const total = counts.rows.reduce((sum, row) => sum + row.value, 0);
   const rate = new Map(rates.rows.map((r) => [r.group, r.value]));
   const p95 = new Map(p95s.rows.map((r) => [r.group, r.value]));
@@ -234,12 +254,11 @@ async function platforms(ctx) {
 
 async function failures(ctx) {
   const failed = { filter: ['success:false'] };
-  const [byName, byCode, all] = await Promise.all([
+  const [byName, byCode] = await Promise.all([
     ask(ctx, { metric: 'events', by: 'name', ...failed }),
     ask(ctx, { metric: 'events', by: 'exit_code', ...failed }),
-    ask(ctx, { metric: 'events', ...failed }),
   ]);
-  const total = first(all);
+  const total = byName.rows.reduce((sum, row) => sum + row.value, 0);  // every event has a name
   return {
     render(body) {
       if (!total) return body.append(h('p', { class: 'muted empty' }, 'No failures in this range.'));
@@ -273,11 +292,11 @@ async function ci(ctx) {
 
 async function installs(ctx) {
   const base = { ...ctx.base, filter: [], tz: 'UTC' };  // install rollups count UTC days, unfiltered
-  const [active, fresh, cohorts] = await Promise.all([
-    query({ ...base, metric: 'installs', interval: ctx.interval }),
-    query({ ...base, metric: 'new_installs', interval: ctx.interval }),
-    getJson('/v1/cohorts?' + queryString({ tool: ctx.state.tool, from: ctx.range.from, to: ctx.range.to,
+  const [cohorts, active, fresh] = await Promise.all([  // the slowest first (see renderPanels)
+    load(ctx, '/v1/cohorts?' + queryString({ tool: ctx.state.tool, from: ctx.range.from, to: ctx.range.to,
                                             interval: ctx.interval === 'day' && daysBetween(ctx.range.from, ctx.range.to) <= 14 ? 'day' : 'week' })),
+    query(ctx, { ...base, metric: 'installs', interval: ctx.interval }),
+    query(ctx, { ...base, metric: 'new_installs', interval: ctx.interval }),
   ]);
   const activeValues = perBucket(active, ctx.buckets);
   const newValues = perBucket(fresh, ctx.buckets);

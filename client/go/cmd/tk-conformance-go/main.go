@@ -53,7 +53,9 @@ func main() {
 		flushed = fmt.Sprint(client.Flush(5 * time.Second))
 	}
 	s := client.Stats()
-	fmt.Printf(`{"client":"go","scenario":"%s","mode":"%s","tracked":%d,"delivered":%d,"spooled":%d,"dropped":%d,"suppressed":%d,"flushed":%s}`+"\n",
-		scenario, client.Mode(), s.Tracked, s.Delivered, s.Spooled, s.Dropped, s.Suppressed, flushed)
+	// The last statement's time: the harness measures the client's exit delay from here.
+	finished := time.Now().UnixMicro()
+	fmt.Printf(`{"client":"go","scenario":"%s","mode":"%s","tracked":%d,"delivered":%d,"spooled":%d,"dropped":%d,"suppressed":%d,"flushed":%s,"finished_unix_us":%d}`+"\n",
+		scenario, client.Mode(), s.Tracked, s.Delivered, s.Spooled, s.Dropped, s.Suppressed, flushed, finished)
 	client.Close() // hands over what is left (bounded), before the process exits
 }

@@ -2,7 +2,7 @@
 //! <scenario>` records the scenario's events through the public API only and prints one JSON
 //! line with the client's stats.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use telemetry_kit::{Client, Config, ConsentMode, Mode};
 
@@ -64,8 +64,10 @@ fn main() {
         Mode::Disabled => "disabled",
     };
     let flushed = flushed.map_or("null".to_string(), |f| f.to_string());
+    // The last statement's time: the harness measures the client's exit delay from here.
+    let finished_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
     println!(
-        "{{\"client\":\"rust\",\"scenario\":\"{scenario}\",\"mode\":\"{mode}\",\"tracked\":{},\"delivered\":{},\"spooled\":{},\"dropped\":{},\"suppressed\":{},\"flushed\":{flushed}}}",
+        "{{\"client\":\"rust\",\"scenario\":\"{scenario}\",\"mode\":\"{mode}\",\"tracked\":{},\"delivered\":{},\"spooled\":{},\"dropped\":{},\"suppressed\":{},\"flushed\":{flushed},\"finished_unix_us\":{finished_unix_us}}}",
         stats.tracked, stats.delivered, stats.spooled, stats.dropped, stats.suppressed
     );
     drop(client); // hands over what is left (bounded), before the process exits

@@ -51,6 +51,7 @@ struct Response {
     unsigned status = 0;
     std::string body;
     std::string retry_after;  ///< the Retry-After header, if any
+    std::string etag;         ///< the ETag header, if any
 };
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (for a path segment).
@@ -69,8 +70,9 @@ public:
     /// Sends one request; `handler` runs exactly once (with `aborted` set after close()).
     /// A request on a kept-alive connection that the server closed meanwhile is retried once on a
     /// fresh connection before reporting an error.
+    /// `if_none_match`, if not empty, is sent as If-None-Match (a conditional GET: 304 if unchanged).
     void request(boost::beast::http::verb verb, std::string target, std::string bearer_token, std::string content_type,
-                 std::string body, Handler handler);
+                 std::string body, Handler handler, std::string if_none_match = {});
 
     /// Closes the connection and cancels what is in flight.
     void close();

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "telemetry_kit/v1/agent.pb.h"
 #include "telemetry_kit/v1/manifest.pb.h"
@@ -33,6 +35,9 @@ public:
         std::string anonymous_id;
         /// The manifest in force for the tool (fetched from its destination), or null: none.
         std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;
+        /// The collector answered a fetch of the manifest (200 or 404) since the agent started,
+        /// or one is cached: whether there is one is known.
+        bool manifest_answered = false;
     };
 
     ToolRegistry(std::string install_secret, const StoredState& state);
@@ -109,16 +114,36 @@ public:
     ToolRegistry& registry() { return registry_; }
     EventStore& store() { return store_; }
 
+    /// The collector answered the tool's manifest fetch with `manifest` (null: it publishes
+    /// none): puts it in force, then the events held for it (a tool that requires a manifest,
+    /// before the answer) go through accept() again — enforced, or dropped — and to the store.
+    void manifest_answered(ToolRegistry::Tool& tool, std::shared_ptr<const telemetry_kit::v1::Manifest> manifest);
+    /// How many of the tool's events are held for its manifest (0 if none).
+    std::uint64_t held(const std::string& tool) const;
+    /// How many events of every tool are held.
+    std::uint64_t held_total() const;
+    /// Deletes the tool's held events (`tk forget`); returns how many.
+    std::uint64_t forget_held(const std::string& tool);
+
     /// Called by hello() with the tool's name and collector endpoint, when it has one (the
     /// agent keeps the tool's manifest from there). May be empty.
     std::function<void(const std::string& tool, const std::string& endpoint)> on_destination;
 
 private:
     void refresh(ToolContext& context);
+    /// Keeps `event` in memory until the tool's manifest is known (bounded: else dropped, counted).
+    bool hold(const ToolContext& context, const telemetry_kit::v1::Event& event, IntakeBatch& batch);
+
+    /// Events of one tool waiting for its manifest, each with the context it arrived in.
+    struct Held {
+        std::vector<std::pair<ToolContext, telemetry_kit::v1::Event>> events;
+        std::size_t bytes = 0;
+    };
 
     ToolRegistry& registry_;
     EventStore& store_;
     Scrubber scrubber_;
+    std::map<std::string, Held> held_;  ///< by tool; memory only, never stored unchecked
 };
 
 /// Adds `count` drops for `reason` to `batch.dropped`.

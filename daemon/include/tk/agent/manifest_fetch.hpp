@@ -6,6 +6,7 @@
 ///
 /// Per tool, a small state machine:
 ///   unknown --want()--> fetching --200--> in force (checked now) --refresh period--> fetching
+///                                 --304 (If-None-Match: its ETag)--> the cached one, checked now
 ///                                 --404--> none (or, if the cached one is `required`, kept in force)
 ///                                 --error--> kept as it was; retried with backoff (capped at the period)
 /// A tool whose manifest was confirmed less than a refresh period ago is not fetched again
@@ -40,6 +41,7 @@ struct ManifestState {
     std::shared_ptr<const telemetry_kit::v1::Manifest> manifest;  ///< null: none in force
     std::int64_t checked_unix_ms = 0;                             ///< last answer from the collector (0: never)
     std::string error;                                            ///< why the last fetch failed ("" = it worked)
+    std::string etag;  ///< the collector's ETag of `manifest`: sent as If-None-Match, so 304 keeps it
 };
 
 class ManifestFetcher {
@@ -52,6 +54,10 @@ public:
     ~ManifestFetcher();  ///< stops
     ManifestFetcher(const ManifestFetcher&) = delete;
     ManifestFetcher& operator=(const ManifestFetcher&) = delete;
+
+    /// Also called on the fetcher's thread after every answer of the collector (200 or 404), with the
+    /// manifest in force after it (null: none), changed or not. Set before start().
+    void on_answer(OnChange callback);
 
     /// The cached manifests, as loaded at construction (to put in force before serving).
     std::vector<ManifestState> cached() const;
