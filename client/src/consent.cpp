@@ -12,6 +12,7 @@
 
 #include "environment.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/write_all.hpp"
 #include "unix_socket.hpp"
 #include "wire.hpp"
 
@@ -44,15 +45,8 @@ std::string manifest_summary(const std::string& tool, std::chrono::milliseconds 
     return reply.manifest_known ? reply.manifest_summary : std::string();
 }
 
-void write_all(int fd, const std::string& text) {
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        done += static_cast<std::size_t>(n);
-    }
-}
+/// The prompt goes to the terminal; one that is gone cannot be asked (read_answer times out).
+void write_all(int fd, const std::string& text) { (void)tk::write_all(fd, text); }
 
 // Reads one line from the terminal; nullopt on timeout, "" on end of input.
 std::optional<std::string> read_answer(int fd, std::chrono::milliseconds timeout) {

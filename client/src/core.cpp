@@ -2,12 +2,13 @@
 //
 // How: submit() encodes the event on the host's thread and appends it to the bounded `pending_`
 // queue under one short lock — no I/O, never blocking. One I/O thread (io_loop/io_step) owns the
-// connection: it moves events to `backlog_`, writes them as frames, and after every
-// flush_every_events or flush_every sends a Flush; an event stays `inflight_` (with the sequence
-// number of its Flush) until a FlushAck covers it. A broken connection puts `inflight_` back in
-// front of `backlog_` (the agent dedups by id) and reconnects with backoff; a stalled agent, a
-// queue near its bound, or the end of the process sends what is left to the spool file instead
-// (spool.cpp). shutdown() drains within its deadline; fork handlers give the child a fresh core.
+// connection: it moves events to the send/ack ledger (ledger.hpp), which frames them, adds a Flush
+// after every flush_every_events or flush_every, and keeps each event in flight until a FlushAck
+// covers it; this file only writes those bytes and reads the replies. A broken connection puts
+// the in-flight events back in front of the backlog (the agent dedups by id) and reconnects with
+// backoff; a stalled agent, a queue near its bound, or the end of the process sends what is left
+// to the spool file instead (spool.cpp). shutdown() drains within its deadline; fork handlers
+// give the child a fresh core.
 #include "core.hpp"
 
 #include <fcntl.h>
@@ -26,7 +27,9 @@
 #include "environment.hpp"
 #include "tk/common/paths.hpp"
 #include "tk/common/json.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "tk/common/uuid.hpp"
+#include "tk/common/write_all.hpp"
 #include "unix_socket.hpp"
 
 namespace telemetry_kit::detail {
@@ -70,25 +73,15 @@ void unregister_core(ClientCore* core) noexcept {
     if (g_cores) g_cores->erase(core);
 }
 
-void make_pipe(int& read_end, int& write_end) {
+void make_pipe(tk::UniqueFd& read_end, tk::UniqueFd& write_end) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
     for (const int fd : fds) {
         ::fcntl(fd, F_SETFD, FD_CLOEXEC);
         ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     }
-    read_end = fds[0];
-    write_end = fds[1];
-}
-
-void write_stderr(const std::string& text) noexcept {
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += static_cast<std::size_t>(n);
-    }
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
 }
 
 const char* kind_name(int kind) {
@@ -101,7 +94,20 @@ const char* kind_name(int kind) {
 
 }  // namespace
 
-ClientCore::ClientCore(Config config, Limits limits) : config_(std::move(config)), limits_(limits) {
+namespace {
+
+SendLedger::Policy ledger_policy(const Limits& limits) {
+    SendLedger::Policy policy;
+    policy.flush_every_events = limits.flush_every_events;
+    policy.flush_every = limits.flush_every;
+    policy.stall_after = limits.stall_after;
+    return policy;
+}
+
+}  // namespace
+
+ClientCore::ClientCore(Config config, Limits limits)
+    : config_(std::move(config)), limits_(limits), ledger_(ledger_policy(limits)) {
     if (config_.tool.empty()) return;  // nothing to attribute events to: disabled
     const wire::Signals signals = read_signals(config_.tool);
     if (debug_requested()) {
@@ -145,9 +151,6 @@ void ClientCore::ensure_thread() noexcept {
 ClientCore::~ClientCore() {
     // Runs when both the Client and the I/O thread have let go.
     if (registered_) unregister_core(this);
-    if (wake_read_ >= 0) ::close(wake_read_);
-    if (wake_write_ >= 0) ::close(wake_write_);
-    if (socket_ >= 0) ::close(socket_);
 }
 
 void ClientCore::shutdown() noexcept {
@@ -167,10 +170,7 @@ void ClientCore::shutdown() noexcept {
     {
         std::lock_guard<std::mutex> io(io_mutex_);
         try {
-            for (std::string& event : queued) {
-                backlog_bytes_ += event.size();
-                backlog_.push_back(std::move(event));
-            }
+            for (std::string& event : queued) ledger_.enqueue(std::move(event));
             drain_on_shutdown(deadline);
         } catch (...) {
             // Out of memory while handing over: what is left is lost; the host goes on.
@@ -179,7 +179,7 @@ void ClientCore::shutdown() noexcept {
     }
     if (io_thread_) {
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // The pipe is full, so the I/O thread is already awake.
         }
         io_thread_->detach();  // it exits when next scheduled; it co-owns this object
@@ -219,11 +219,9 @@ void ClientCore::reset_in_child() noexcept {
     for (auto* counter : {&tracked_, &delivered_, &spooled_, &dropped_, &suppressed_, &reconnects_}) counter->store(0);
     // The connection and the wake pipe are shared with the parent: close our copies (the
     // parent's stay open), make our own pipe, and connect afresh on demand.
-    if (socket_ >= 0) ::close(socket_);
-    socket_ = -1;
-    ::close(wake_read_);
-    ::close(wake_write_);
-    wake_read_ = wake_write_ = -1;
+    socket_.reset();
+    wake_read_.reset();
+    wake_write_.reset();
     try {
         make_pipe(wake_read_, wake_write_);
     } catch (...) {
@@ -234,18 +232,10 @@ void ClientCore::reset_in_child() noexcept {
     lost_at_.reset();
     next_connect_ = {};
     backoff_ = std::chrono::milliseconds(0);
-    backlog_.clear();
-    backlog_bytes_ = 0;
-    inflight_.clear();
-    inflight_bytes_ = 0;
+    ledger_.clear();
     output_.clear();
     output_offset_ = 0;
-    next_seq_ = 1;
-    covered_seq_ = acked_seq_ = 0;
-    uncovered_since_.reset();
-    awaiting_ack_since_.reset();
     replies_.clear();
-    broken_without_progress_ = 0;
     over_high_water_ = false;
 }
 
@@ -311,7 +301,7 @@ void ClientCore::wake_io() noexcept {
     // Only a sleeping I/O thread needs the (system call) wake-up; a busy one finds the event.
     if (io_sleeping_.load() && io_sleeping_.exchange(false)) {
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // Full pipe: a wake-up is already pending.
         }
     }
@@ -327,7 +317,7 @@ bool ClientCore::flush(std::chrono::milliseconds deadline) noexcept {
         lock.unlock();
         ensure_thread();
         const char byte = 1;
-        if (::write(wake_write_, &byte, 1) < 0) {
+        if (::write(wake_write_.get(), &byte, 1) < 0) {
             // Full pipe: a wake-up is already pending.
         }
         lock.lock();
@@ -361,15 +351,15 @@ void ClientCore::print_trust_problems(const tk::Paths& paths) noexcept {
     // Debug mode sends nothing, but says whether a real run could: an impostor's socket or a
     // planted spool would otherwise go unnoticed until someone reads `tk status`.
     try {
-        std::string refused;
-        const int fd = connect_agent(paths.socket, refused);
-        if (fd >= 0) ::close(fd);
+        const auto connection = connect_agent(paths.socket);
         std::string lines;
-        if (!refused.empty()) lines += "telemetry-kit: " + refused + "; events would be spooled\n";
+        if (!connection && connection.failure().code == 0) {
+            lines += "telemetry-kit: " + connection.error() + "; events would be spooled\n";
+        }
         if (const std::string spool = SpoolWriter::problem(paths.state_dir); !spool.empty()) {
             lines += "telemetry-kit: " + spool + "; events would be dropped\n";
         }
-        write_stderr(lines);
+        (void)tk::write_all(STDERR_FILENO, lines);  // stderr gone: nothing to tell
     } catch (...) {
     }
 }
@@ -412,7 +402,7 @@ void ClientCore::print_debug(const EventDraft& draft, std::string_view id) noexc
         if (draft.duration_us) line += ",\"duration_us\":" + std::to_string(*draft.duration_us);
         if (draft.exit_code) line += ",\"exit_code\":" + std::to_string(*draft.exit_code);
         line += "}\n";
-        write_stderr(line);
+        (void)tk::write_all(STDERR_FILENO, line);
     } catch (...) {
     }
 }
@@ -429,12 +419,12 @@ void ClientCore::io_main(std::shared_ptr<ClientCore> self) noexcept {
 }
 
 bool ClientCore::spooling(clock::time_point now) const {
-    return socket_ < 0 && !(lost_at_ && now - *lost_at_ < limits_.reconnect_grace);
+    return !socket_ && !(lost_at_ && now - *lost_at_ < limits_.reconnect_grace);
 }
 
 void ClientCore::io_loop() {
     for (;;) {
-        pollfd fds[2] = {{wake_read_, POLLIN, 0}, {-1, 0, 0}};
+        pollfd fds[2] = {{wake_read_.get(), POLLIN, 0}, {-1, 0, 0}};
         int count = 0;
         int timeout_ms = -1;
         {
@@ -445,7 +435,7 @@ void ClientCore::io_loop() {
         if (count > 0) ::poll(fds, static_cast<nfds_t>(count), timeout_ms);
         io_sleeping_.store(false);
         char drain[64];
-        while (::read(wake_read_, drain, sizeof drain) > 0) {
+        while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
         }
     }
 }
@@ -469,19 +459,18 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
         } else if (settled_ >= accepted_) {
             flush_wanted_ = false;
         }
-        const bool take_all = spooling(now) || (flush_now && socket_ < 0);
-        while (!pending_.empty() && (take_all || (backlog_.size() + inflight_.size() < limits_.max_held_events &&
-                                                  backlog_bytes_ + inflight_bytes_ < limits_.max_held_bytes))) {
+        const bool take_all = spooling(now) || (flush_now && !socket_);
+        while (!pending_.empty() && (take_all || (ledger_.held_events() < limits_.max_held_events &&
+                                                  ledger_.held_bytes() < limits_.max_held_bytes))) {
             pending_bytes_ -= pending_.front().size();
-            backlog_bytes_ += pending_.front().size();
-            backlog_.push_back(std::move(pending_.front()));
+            ledger_.enqueue(std::move(pending_.front()));
             pending_.pop_front();
         }
         // Past the high-water mark the agent lags behind, but a live agent is waited for: the
         // spool is a detour (imported within moments, yet later than a live hand-over). So spill
         // only after that bounded wait — the agent has acknowledged nothing for stall_after — or
         // when the queue is about to overflow, where waiting longer would drop events.
-        if (stalled(now) || nearly_full()) {
+        if (ledger_.stalled(now) || nearly_full()) {
             while (pending_.size() > limits_.spool_high_water) {
                 pending_bytes_ -= pending_.front().size();
                 overflow.push_back(std::move(pending_.front()));
@@ -492,26 +481,27 @@ void ClientCore::io_step(pollfd* fds, int& count, int& timeout_ms) {
     }
     spool(overflow);
 
-    if (socket_ < 0 && !backlog_.empty() && (flush_now || now >= next_connect_)) try_connect(now);
-    if (socket_ >= 0) {
-        fill_output(now, flush_now || flush_wanted_, false);
+    if (!socket_ && !ledger_.backlog_empty() && (flush_now || now >= next_connect_)) try_connect(now);
+    if (socket_) {
+        // The held bound applies to backlog + in flight, so all of the backlog may go out.
+        ledger_.send(output_, now, flush_now || flush_wanted_);
         if (!write_output() || !read_replies(now)) disconnect(now);
     }
-    if (socket_ < 0 && !backlog_.empty() && (flush_now || spooling(now))) {
-        spool(backlog_);
-        backlog_bytes_ = 0;
+    if (!socket_ && !ledger_.backlog_empty() && (flush_now || spooling(now))) {
+        std::deque<std::string> backlog = ledger_.take_backlog();
+        spool(backlog);
     }
 
     // Sleep until there is work: an event, a flush, a reply, room to write, or a timer.
     io_sleeping_.store(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        const bool room = backlog_.size() + inflight_.size() < limits_.max_held_events || spooling(now);
+        const bool room = ledger_.held_events() < limits_.max_held_events || spooling(now);
         if ((!pending_.empty() && room) || stopping_ || flush_requests_ != handled_flush_requests_) return;
     }
     count = 1;
-    if (socket_ >= 0) {
-        fds[1].fd = socket_;
+    if (socket_) {
+        fds[1].fd = socket_.get();
         fds[1].events = static_cast<short>(POLLIN | (output_offset_ < output_.size() ? POLLOUT : 0));
         count = 2;
     }
@@ -523,10 +513,10 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
     auto consider = [&](clock::time_point at) {
         if (!wake || at < *wake) wake = at;
     };
-    if (socket_ >= 0 && uncovered_since_) consider(*uncovered_since_ + limits_.flush_every);
+    if (const auto due = ledger_.flush_due_at(); socket_ && due) consider(*due);
     // The end of the bounded wait for a lagging agent: spill then, even if no event wakes us.
-    if (socket_ >= 0 && over_high_water_ && awaiting_ack_since_) consider(*awaiting_ack_since_ + limits_.stall_after);
-    if (socket_ < 0 && !backlog_.empty()) {
+    if (const auto stall = ledger_.stall_at(); socket_ && over_high_water_ && stall) consider(*stall);
+    if (!socket_ && !ledger_.backlog_empty()) {
         consider(next_connect_);
         if (lost_at_) consider(*lost_at_ + limits_.reconnect_grace);
     }
@@ -536,74 +526,44 @@ int ClientCore::wait_timeout_ms(clock::time_point now) const {
 }
 
 bool ClientCore::try_connect(clock::time_point now) {
-    const int fd = connect_agent(socket_path_, refused_);
-    if (fd < 0) {
+    auto connection = connect_agent(socket_path_);
+    if (!connection) {
         backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(10)), limits_.max_backoff);
         next_connect_ = now + backoff_;
         return false;
     }
-    socket_ = fd;
+    socket_ = std::move(*connection);
     if (ever_connected_) reconnects_.fetch_add(1, std::memory_order_relaxed);
     ever_connected_ = true;
     lost_at_.reset();
     backoff_ = std::chrono::milliseconds(0);
     output_ = hello_frame_;
     output_offset_ = 0;
-    covered_seq_ = acked_seq_ = next_seq_ - 1;
-    uncovered_since_.reset();
-    awaiting_ack_since_.reset();
+    ledger_.connected();
     replies_.clear();
     return true;
 }
 
 void ClientCore::disconnect(clock::time_point now) {
-    ::close(socket_);
-    socket_ = -1;
+    socket_.reset();
     // Unacknowledged events go back to the front of the backlog, in order, to be re-sent.
-    for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
-        backlog_bytes_ += it->event.size();
-        backlog_.push_front(std::move(it->event));
-    }
-    inflight_.clear();
-    inflight_bytes_ = 0;
+    const bool give_up = ledger_.connection_lost();
     output_.clear();
     output_offset_ = 0;
     lost_at_ = now;
     next_connect_ = now;
     // An agent that keeps closing the connection without acknowledging anything (say, it
     // rejects one of our events) gets the spool instead of an endless re-send loop.
-    if (++broken_without_progress_ >= 3) {
+    if (give_up) {
         lost_at_ = now - limits_.reconnect_grace;
         backoff_ = limits_.max_backoff;
         next_connect_ = now + backoff_;
     }
 }
 
-void ClientCore::fill_output(clock::time_point now, bool flush_now, bool /*unbounded*/) {
-    // backlog_ + inflight_ never exceed the held bound, so all of the backlog may go out.
-    while (!backlog_.empty()) {
-        std::string event = std::move(backlog_.front());
-        backlog_.pop_front();
-        backlog_bytes_ -= event.size();
-        wire::append_event_frame(output_, event);
-        inflight_bytes_ += event.size();
-        inflight_.push_back(Inflight{std::move(event), next_seq_++});
-        if (!uncovered_since_) uncovered_since_ = now;
-    }
-    const std::uint64_t last = next_seq_ - 1;
-    if (last <= covered_seq_) return;
-    const bool due = flush_now || last - covered_seq_ >= limits_.flush_every_events ||
-                     (uncovered_since_ && now - *uncovered_since_ >= limits_.flush_every);
-    if (!due) return;
-    wire::append_flush_frame(output_, last, static_cast<std::uint32_t>(limits_.stall_after.count() * 4));
-    covered_seq_ = last;
-    uncovered_since_.reset();
-    if (!awaiting_ack_since_) awaiting_ack_since_ = now;
-}
-
 bool ClientCore::write_output() {
     while (output_offset_ < output_.size()) {
-        const ssize_t n = send_some(socket_, output_.data() + output_offset_, output_.size() - output_offset_);
+        const ssize_t n = send_some(socket_.get(), output_.data() + output_offset_, output_.size() - output_offset_);
         if (n < 0) return false;
         if (n == 0) break;  // socket buffer full: poll for POLLOUT
         output_offset_ += static_cast<std::size_t>(n);
@@ -619,7 +579,7 @@ bool ClientCore::read_replies(clock::time_point now) {
     bool open = true;
     char buffer[4096];
     for (;;) {
-        const ssize_t n = receive_some(socket_, buffer, sizeof buffer);
+        const ssize_t n = receive_some(socket_.get(), buffer, sizeof buffer);
         if (n < 0) open = false;
         if (n <= 0) break;
         replies_.append(buffer, static_cast<std::size_t>(n));
@@ -641,20 +601,8 @@ bool ClientCore::read_replies(clock::time_point now) {
 }
 
 void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
-    std::size_t acked = 0;
-    while (!inflight_.empty() && inflight_.front().seq <= request_id) {
-        inflight_bytes_ -= inflight_.front().event.size();
-        inflight_.pop_front();
-        ++acked;
-    }
-    acked_seq_ = std::max(acked_seq_, request_id);
-    if (acked_seq_ >= covered_seq_) {
-        awaiting_ack_since_.reset();
-    } else {
-        awaiting_ack_since_ = now;
-    }
+    const std::size_t acked = ledger_.acknowledge(request_id, now);
     if (acked > 0) {
-        broken_without_progress_ = 0;
         delivered_.fetch_add(acked, std::memory_order_relaxed);
         settle(acked);
     }
@@ -662,10 +610,6 @@ void ClientCore::on_ack(std::uint64_t request_id, clock::time_point now) {
 
 bool ClientCore::nearly_full() const {
     return pending_.size() >= limits_.max_pending_events / 8 * 7 || pending_bytes_ >= limits_.max_pending_bytes / 8 * 7;
-}
-
-bool ClientCore::stalled(clock::time_point now) const {
-    return awaiting_ack_since_ && now - *awaiting_ack_since_ > limits_.stall_after;
 }
 
 void ClientCore::spool(std::deque<std::string>& events) noexcept {
@@ -678,25 +622,18 @@ void ClientCore::spool(std::deque<std::string>& events) noexcept {
 
 void ClientCore::drain_on_shutdown(clock::time_point deadline) {
     const clock::time_point now = clock::now();
-    if (socket_ < 0 && !backlog_.empty()) try_connect(now);
-    if (socket_ >= 0 && !stalled(now)) {
+    if (!socket_ && !ledger_.backlog_empty()) try_connect(now);
+    if (socket_ && !ledger_.stalled(now)) {
         // A Flush after the last event: its FlushAck says the agent has stored all of them.
-        fill_output(now, /*flush_now=*/true, true);
+        ledger_.send(output_, now, /*flush_now=*/true);
         if (!write_by(deadline) || !await_ack_by(deadline)) disconnect(clock::now());
     }
-    // Whatever the agent has not acknowledged goes to the spool: in flight first (the older),
-    // then the backlog (where disconnect() put events back). An event written whole may still be
-    // read by the agent, or may die with it; spooling it too is harmless: the agent dedups by id.
-    std::deque<std::string> leftovers;
-    for (Inflight& event : inflight_) leftovers.push_back(std::move(event.event));
-    inflight_.clear();
-    inflight_bytes_ = 0;
-    for (std::string& event : backlog_) leftovers.push_back(std::move(event));
-    backlog_.clear();
-    backlog_bytes_ = 0;
+    // Whatever the agent has not acknowledged goes to the spool (disconnect() put what was in
+    // flight back in the backlog). An event written whole may still be read by the agent, or may
+    // die with it; spooling it too is harmless: the agent dedups by id.
+    std::deque<std::string> leftovers = ledger_.take_unacknowledged();
     spool(leftovers);
-    if (socket_ >= 0) ::close(socket_);
-    socket_ = -1;
+    socket_.reset();
 }
 
 int ClientCore::ms_left(clock::time_point deadline) {
@@ -710,7 +647,7 @@ bool ClientCore::write_by(clock::time_point deadline) {
         if (output_offset_ == output_.size()) return true;
         const int left = ms_left(deadline);
         if (left <= 0) return true;
-        pollfd p{socket_, POLLOUT, 0};
+        pollfd p{socket_.get(), POLLOUT, 0};
         const int ready = ::poll(&p, 1, left);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return true;
@@ -720,10 +657,10 @@ bool ClientCore::write_by(clock::time_point deadline) {
 bool ClientCore::await_ack_by(clock::time_point deadline) {
     // A live agent answers in well under a millisecond; one that accepts and never reads makes
     // this wait the whole deadline, after which the caller spools what is in flight.
-    while (!inflight_.empty()) {
+    while (ledger_.in_flight() > 0) {
         const int left = ms_left(deadline);
         if (left <= 0) return true;
-        pollfd p{socket_, POLLIN, 0};
+        pollfd p{socket_.get(), POLLIN, 0};
         const int ready = ::poll(&p, 1, left);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return true;

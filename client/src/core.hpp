@@ -3,10 +3,10 @@
 /// that owns the agent connection and the spool file.
 ///
 /// Life of an event: the host's thread serializes it and appends it to `pending_` (never any I/O
-/// on the host's thread). The I/O thread moves it to `backlog_`, then writes it to the agent and
-/// keeps it in `inflight_` until a FlushAck covers it. If the connection breaks, `inflight_` goes
-/// back to the front of `backlog_` and is re-sent after reconnecting (the agent dedups by id).
-/// If there is no agent (or it stops taking events), events go to the spool file.
+/// on the host's thread). The I/O thread moves it to the send/ack ledger (ledger.hpp: the backlog,
+/// then in flight until a FlushAck covers it, back to the backlog if the connection breaks — the
+/// agent dedups by id) and only moves the bytes. If there is no agent (or it stops taking events),
+/// events go to the spool file.
 
 #include <atomic>
 #include <chrono>
@@ -21,8 +21,10 @@
 
 #include <poll.h>
 
+#include "ledger.hpp"
 #include "spool.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "telemetry_kit/client.hpp"
 #include "wire.hpp"
 
@@ -78,10 +80,6 @@ public:
 
 private:
     using clock = std::chrono::steady_clock;
-    struct Inflight {
-        std::string event;
-        std::uint64_t seq;  // covered by a FlushAck whose request_id >= seq
-    };
 
     void print_debug(const EventDraft& draft, std::string_view id) noexcept;
     static void print_trust_problems(const tk::Paths& paths) noexcept;
@@ -99,11 +97,9 @@ private:
     bool try_connect(clock::time_point now);
     void disconnect(clock::time_point now);
     bool spooling(clock::time_point now) const;
-    void fill_output(clock::time_point now, bool flush_now, bool unbounded);
     bool write_output();
     bool read_replies(clock::time_point now);
     void on_ack(std::uint64_t request_id, clock::time_point now);
-    bool stalled(clock::time_point now) const;
     /// pending_ is within 1/8 of its bound (mutex_ held).
     bool nearly_full() const;
     void spool(std::deque<std::string>& events) noexcept;
@@ -141,8 +137,8 @@ private:
     std::mutex thread_mutex_;  // guards io_thread_ and shutdown_started_
     std::atomic<bool> thread_started_{false};
     bool shutdown_started_ = false;
-    int wake_read_ = -1;
-    int wake_write_ = -1;
+    tk::UniqueFd wake_read_;  // the I/O thread sleeps in poll() on this; wake_io() writes a byte
+    tk::UniqueFd wake_write_;
 
     std::atomic<std::uint64_t> tracked_{0}, delivered_{0}, spooled_{0}, dropped_{0}, suppressed_{0}, reconnects_{0};
 
@@ -150,29 +146,19 @@ private:
     // thread in shutdown(). io_stopped_: shutdown() has run; the I/O thread exits.
     std::mutex io_mutex_;
     bool io_stopped_ = false;
-    int socket_ = -1;
-    std::string refused_;  // why the last connect refused the socket (an impostor), else empty
+    tk::UniqueFd socket_;  // the connection to the agent, if any
     bool ever_connected_ = false;
     std::optional<clock::time_point> lost_at_;  // an established connection broke then
     clock::time_point next_connect_{};
     std::chrono::milliseconds backoff_{0};
-    std::deque<std::string> backlog_;
-    std::size_t backlog_bytes_ = 0;
-    std::deque<Inflight> inflight_;
-    std::size_t inflight_bytes_ = 0;
+    SendLedger ledger_;   // what is sent, acknowledged, and left to spool
     std::string output_;  // bytes for this connection; output_offset_ of them written
-    std::uint64_t next_seq_ = 1;
-    std::uint64_t covered_seq_ = 0;  // highest seq a sent Flush covers
-    std::uint64_t acked_seq_ = 0;
-    std::optional<clock::time_point> uncovered_since_;  // oldest send no Flush covers yet
-    std::optional<clock::time_point> awaiting_ack_since_;
     std::uint64_t handled_flush_requests_ = 0;
     bool flush_wanted_ = false;  // a host thread waits in flush()
     std::string replies_;
 
-    bool over_high_water_ = false;               // pending_ was past spool_high_water at the last step
-    std::uint32_t broken_without_progress_ = 0;  // connections lost with no ack in between
-    std::size_t output_offset_ = 0;              // of output_, already written
+    bool over_high_water_ = false;   // pending_ was past spool_high_water at the last step
+    std::size_t output_offset_ = 0;  // of output_, already written
     std::unique_ptr<std::thread> io_thread_;
 };
 

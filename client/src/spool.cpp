@@ -14,6 +14,7 @@
 #include "tk/common/paths.hpp"
 #include "tk/common/private_files.hpp"
 #include "tk/common/unique_fd.hpp"
+#include "tk/common/write_all.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
@@ -21,17 +22,6 @@ namespace {
 
 // Largest single write(): many records at once, but never a partial one.
 constexpr std::size_t kMaxWriteBytes = 256u << 10;
-
-bool write_all(int fd, const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
 
 /// Waits (bounded) for the spool's lock. Its holders are other writers, each for one write(), and
 /// the agent, for one rename(). A holder stopped in between (SIGSTOP, a debugger) must not hang
@@ -61,42 +51,51 @@ SpoolWriter::SpoolWriter(std::filesystem::path state_dir, std::string record_pre
       prefix_(std::move(record_prefix)),
       max_file_bytes_(max_file_bytes) {}
 
-int SpoolWriter::open_locked() noexcept {
+tk::UniqueFd SpoolWriter::open_locked() {
     // The lock protocol (docs/protocol.md): lock, then check that the file we opened is still the
     // spool. If the agent renamed it for import between our open() and our lock, a record
     // written now would land in a file the agent may already have read: open the new spool.
     for (int attempt = 0; attempt < 8; ++attempt) {
-        tk::UniqueFd fd(open_file());
-        if (!fd) return -1;
+        tk::UniqueFd fd = open_file();
+        if (!fd) return fd;
         lock_bounded(fd.get());
-        if (still_at(fd.get(), file_)) return fd.release();
+        if (still_at(fd.get(), file_)) return fd;
     }
     refused_ = "the spool " + file_.string() + " was replaced while opening it, again and again";
-    return -1;
+    return {};
 }
 
-int SpoolWriter::open_file() noexcept {
-    try {
-        refused_ = tk::untrusted_dir_reason(state_dir_);
-        if (!refused_.empty()) return -1;
-        const int flags = O_WRONLY | O_APPEND | O_CREAT;
-        int fd = tk::open_private_file(file_, flags, 0600, refused_);
-        if (fd < 0 && refused_.empty() && errno == ENOENT) {
-            if (!tk::ensure_private_dir(state_dir_)) return -1;
-            fd = tk::open_private_file(file_, flags, 0600, refused_);
-        }
-        return fd;
-    } catch (...) {
-        return -1;
+namespace {
+
+/// Why a failed open of the spool is a refusal (an impostor's file), or empty: an ordinary failure.
+std::string refusal_of(const tk::Error& failure) { return failure.code == 0 ? failure.message : std::string(); }
+
+}  // namespace
+
+tk::UniqueFd SpoolWriter::open_file() {
+    refused_.clear();
+    if (const auto trusted = tk::check_private_dir(state_dir_); !trusted) {
+        refused_ = trusted.error();
+        return {};
     }
+    const int flags = O_WRONLY | O_APPEND | O_CREAT;
+    auto opened = tk::open_private_file(file_, flags, 0600);
+    if (!opened && opened.failure().code == ENOENT) {
+        if (!tk::ensure_private_dir(state_dir_)) return {};
+        opened = tk::open_private_file(file_, flags, 0600);
+    }
+    if (!opened) {
+        refused_ = refusal_of(opened.failure());
+        return {};
+    }
+    return std::move(opened).value();
 }
 
 std::string SpoolWriter::problem(const std::filesystem::path& state_dir) noexcept {
     try {
-        std::string why = tk::untrusted_dir_reason(state_dir);
-        if (!why.empty()) return why;
-        const tk::UniqueFd fd(tk::open_private_file(state_dir / "spool", O_RDONLY, 0, why));
-        return why;
+        if (const auto trusted = tk::check_private_dir(state_dir); !trusted) return trusted.error();
+        const auto opened = tk::open_private_file(state_dir / "spool", O_RDONLY, 0);
+        return opened ? std::string() : refusal_of(opened.failure());
     } catch (...) {
         return {};
     }
@@ -107,7 +106,7 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
     if (events.empty()) return result;
     const std::size_t total = events.size();
     try {
-        const tk::UniqueFd fd(open_locked());  // closing it drops the lock, also on an exception
+        const tk::UniqueFd fd = open_locked();  // closing it drops the lock, also on an exception
         if (fd) {
             struct stat st {};
             std::size_t size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : max_file_bytes_;
@@ -115,7 +114,7 @@ SpoolWriter::Result SpoolWriter::append(std::deque<std::string>& events) noexcep
             std::size_t chunk_records = 0;
             auto write_chunk = [&] {
                 if (chunk.empty()) return;
-                if (size + chunk.size() <= max_file_bytes_ && write_all(fd.get(), chunk)) {
+                if (size + chunk.size() <= max_file_bytes_ && tk::write_all(fd.get(), chunk)) {
                     result.spooled += chunk_records;
                     size += chunk.size();
                 } else {

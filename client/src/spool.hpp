@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string>
 
+#include "tk/common/unique_fd.hpp"
+
 namespace telemetry_kit::detail {
 
 class SpoolWriter {
@@ -40,8 +42,11 @@ public:
     static std::string problem(const std::filesystem::path& state_dir) noexcept;
 
 private:
-    int open_file() noexcept;
-    int open_locked() noexcept;
+    /// The spool, opened for appending (made if missing), or no descriptor: refused_ says why if
+    /// the directory or file is not the person's own, else the open failed.
+    tk::UniqueFd open_file();
+    /// open_file(), locked (bounded wait), and still the spool after the lock.
+    tk::UniqueFd open_locked();
 
     std::filesystem::path state_dir_;
     std::filesystem::path file_;

@@ -20,8 +20,8 @@ constexpr std::size_t kMaxReplyBytes = 1u << 20;
 
 }  // namespace
 
-int connect_agent(const std::filesystem::path& socket, std::string& refused) noexcept {
-    return tk::unix_socket::connect_trusted(socket, /*nonblocking=*/true, refused);
+tk::Result<tk::UniqueFd> connect_agent(const std::filesystem::path& socket) noexcept {
+    return tk::unix_socket::connect_trusted(socket, /*nonblocking=*/true);
 }
 
 ssize_t send_some(int fd, const char* data, std::size_t size) noexcept {
@@ -95,13 +95,13 @@ tk::Result<wire::Reply> read_reply_by(int fd, clock::time_point deadline) {
 tk::Result<wire::Reply> agent_request(const std::filesystem::path& socket, const std::string& frame,
                                       std::chrono::milliseconds timeout) noexcept {
     const auto deadline = clock::now() + timeout;
-    std::string refused;
-    const tk::UniqueFd fd(connect_agent(socket, refused));
+    const auto fd = connect_agent(socket);
     if (!fd) {
-        return tk::Error{refused.empty() ? "the agent is not running (no socket at " + socket.string() + ")" : refused};
+        if (fd.failure().code == 0) return fd.failure();  // refused: the message says why
+        return tk::Error{"the agent is not running (no socket at " + socket.string() + ")"};
     }
-    if (!send_by(fd.get(), frame, deadline)) return tk::Error{"the agent did not answer in time"};
-    return read_reply_by(fd.get(), deadline);
+    if (!send_by(fd->get(), frame, deadline)) return tk::Error{"the agent did not answer in time"};
+    return read_reply_by(fd->get(), deadline);
 }
 
 }  // namespace telemetry_kit::detail

@@ -9,14 +9,16 @@
 #include <string>
 
 #include "tk/common/result.hpp"
+#include "tk/common/unique_fd.hpp"
 #include "wire.hpp"
 
 namespace telemetry_kit::detail {
 
-/// Connects to the agent's socket without blocking; returns a non-blocking fd, or -1. Only our own
-/// agent is connected to (tk::unix_socket::connect_trusted): for an impostor (a socket or socket
-/// directory of another user) `refused` says why and nothing was sent; else it is empty.
-int connect_agent(const std::filesystem::path& socket, std::string& refused) noexcept;
+/// Connects to the agent's socket without blocking: a non-blocking descriptor, or why not. Only
+/// our own agent is connected to (tk::unix_socket::connect_trusted): for an impostor (a socket or
+/// socket directory of another user) the error's code is 0, its message says why, and nothing was
+/// sent; else the code is connect's errno (no agent there).
+tk::Result<tk::UniqueFd> connect_agent(const std::filesystem::path& socket) noexcept;
 
 /// send() that never raises SIGPIPE and never blocks (the fd is non-blocking).
 /// Returns bytes sent, 0 if the socket buffer is full, -1 if the connection is gone.

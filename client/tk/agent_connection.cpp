@@ -15,9 +15,10 @@
 namespace tk::cli {
 
 std::optional<AgentConnection> AgentConnection::connect(const std::filesystem::path& socket, std::string& refused) {
-    const int fd = unix_socket::connect_trusted(socket, /*nonblocking=*/false, refused);
-    if (fd < 0) return std::nullopt;
-    return AgentConnection(fd);
+    auto fd = unix_socket::connect_trusted(socket, /*nonblocking=*/false);
+    refused = !fd && fd.failure().code == 0 ? fd.error() : std::string();
+    if (!fd) return std::nullopt;
+    return AgentConnection(std::move(*fd));
 }
 
 bool AgentConnection::send(const telemetry_kit::v1::ClientFrame& frame) {

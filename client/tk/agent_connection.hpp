@@ -24,7 +24,7 @@ public:
     Result<telemetry_kit::v1::AgentReply> receive(std::chrono::milliseconds deadline);
 
 private:
-    explicit AgentConnection(int fd) : fd_(fd) {}
+    explicit AgentConnection(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
     std::string buffer_;
 };

@@ -25,6 +25,7 @@
 #include "service_plan.hpp"
 #include "subprocess.hpp"
 #include "tk/common/paths.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::cli {
 namespace fs = std::filesystem;
@@ -214,11 +215,9 @@ void print_dry_run(const Plan& plan, const std::vector<const std::vector<Command
 
 /// True if a running agent holds the state dir's lock.
 bool agent_holds_lock(const tk::Paths& paths) {
-    const int fd = ::open(paths.agent_lock().c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false;
-    const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(fd);
-    return held;
+    const UniqueFd fd(::open(paths.agent_lock().c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) return false;
+    return ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
 }
 
 int purge_data(const tk::Paths& paths) {

@@ -1,18 +1,9 @@
 // Percent-decoding of a path segment or a query string's names and values (percent_decode.hpp).
 #include "tk/collector/percent_decode.hpp"
 
+#include "tk/common/hex.hpp"
+
 namespace tk::collector {
-
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, UrlPart part) {
     std::string out;
@@ -26,8 +17,8 @@ std::optional<std::string> percent_decode(std::string_view text, UrlPart part) {
             continue;
         }
         if (i + 2 >= text.size()) return std::nullopt;
-        const int high = hex_value(text[i + 1]);
-        const int low = hex_value(text[i + 2]);
+        const int high = tk::hex_digit_value(text[i + 1]);
+        const int low = tk::hex_digit_value(text[i + 2]);
         if (high < 0 || low < 0) return std::nullopt;
         out.push_back(static_cast<char>(high * 16 + low));
         i += 2;

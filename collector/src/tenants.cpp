@@ -36,16 +36,6 @@ std::string gated_insert() {
     return insert;
 }
 
-/// The smallest UUIDv7 (as PostgreSQL text) of millisecond `unix_ms`: every id made before then
-/// sorts below it, because a UUIDv7 starts with its big-endian millisecond time and PostgreSQL
-/// compares uuids bytewise.
-std::string uuid_floor_text(std::int64_t unix_ms) {
-    std::string id(16, '\0');
-    const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
-    for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
-    return tk::uuid_bytes_to_string(id);
-}
-
 /// Parameters $2.. of add/set in the order of kSettingsColumns: NULL ("") where cleared.
 std::vector<std::string> change_params(const ToolChange& change) {
     auto opt_int = [](const auto& outer) -> std::string {
@@ -155,7 +145,7 @@ long long expire_tool_events(Connection& conn, const std::string& tool, std::int
         " gone AS (DELETE FROM events e USING doomed d WHERE e.event_id = d.event_id AND e.id_time = d.id_time"
         "          RETURNING e.event_id)"
         " SELECT count(*), max(event_id::text) FROM gone";
-    const std::string end = uuid_floor_text(cutoff_ms);
+    const std::string end = tk::uuid_bytes_to_string(tk::uuid_v7_floor(cutoff_ms));
     std::string after = "00000000-0000-0000-0000-000000000000";
     long long deleted = 0;
     for (;;) {

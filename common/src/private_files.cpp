@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+
+#include "tk/common/unique_fd.hpp"
 
 namespace tk {
 namespace fs = std::filesystem;
@@ -31,63 +34,69 @@ const char* file_type(mode_t mode) {
 
 }  // namespace
 
-std::string judge_private_dir(const fs::path& dir, bool is_directory, uid_t owner, mode_t mode, uid_t me) {
-    if (!is_directory) return dir.string() + " is not a directory";
+Result<void> judge_private_dir(const fs::path& dir, bool is_directory, uid_t owner, mode_t mode, uid_t me) {
+    if (!is_directory) return Error{dir.string() + " is not a directory"};
     if (owner != me) {
-        return "the directory " + dir.string() + " belongs to user " + std::to_string(owner) + ", not you (user " +
-               std::to_string(me) + ")";
+        return Error{"the directory " + dir.string() + " belongs to user " + std::to_string(owner) +
+                     ", not you (user " + std::to_string(me) + ")"};
     }
     if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
-        return "the directory " + dir.string() + " can be written by other users (mode " + octal_mode(mode) + ")";
+        return Error{"the directory " + dir.string() + " can be written by other users (mode " + octal_mode(mode) +
+                     ")"};
     }
     return {};
 }
 
-std::string untrusted_dir_reason(const fs::path& dir) noexcept {
+Result<void> check_private_dir(const fs::path& dir) noexcept {
     try {
         struct stat st {};
         if (::stat(dir.c_str(), &st) != 0) return {};
         return judge_private_dir(dir, S_ISDIR(st.st_mode), st.st_uid, st.st_mode, ::geteuid());
     } catch (...) {
-        return "out of memory";
+        return Error{{}, ENOMEM};  // an empty message allocates nothing
     }
 }
 
-int open_private_file(const fs::path& file, int flags, mode_t mode, std::string& refused) noexcept {
-    refused.clear();
-    const int fd = ::open(file.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
-    try {
-        if (fd < 0) {
-            // ELOOP: the last component is a symlink (O_NOFOLLOW); ENXIO: a FIFO with no reader.
-            if (errno == ELOOP || errno == ENXIO) {
-                const int saved = errno;
-                struct stat st {};
-                const bool known = ::lstat(file.c_str(), &st) == 0;
-                refused = file.string() + " is " + (known ? file_type(st.st_mode) : "not a regular file") +
-                          ", not telemetry-kit's file";
-                errno = saved;
-            }
-            return -1;
-        }
-        struct stat st {};
-        if (::fstat(fd, &st) != 0) {
-            refused = "cannot stat " + file.string();
-        } else if (!S_ISREG(st.st_mode)) {
-            refused = file.string() + " is " + file_type(st.st_mode) + ", not telemetry-kit's file";
-        } else if (st.st_uid != ::geteuid()) {
-            refused = file.string() + " belongs to user " + std::to_string(st.st_uid) + ", not you";
-        } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-            refused = file.string() + " can be written by other users (mode " + octal_mode(st.st_mode) + ")";
-        }
-    } catch (...) {
-        refused = "out of memory";
+namespace {
+
+/// Why an open file is not ours to use, or nothing.
+std::string refusal(const fs::path& file, int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return "cannot stat " + file.string();
+    if (!S_ISREG(st.st_mode)) return file.string() + " is " + file_type(st.st_mode) + ", not telemetry-kit's file";
+    if (st.st_uid != ::geteuid()) return file.string() + " belongs to user " + std::to_string(st.st_uid) + ", not you";
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return file.string() + " can be written by other users (mode " + octal_mode(st.st_mode) + ")";
     }
-    if (!refused.empty()) {
-        ::close(fd);
-        return -1;
+    return {};
+}
+
+/// The error for an open() that failed with `error`: a planted symlink or FIFO is refused (code
+/// 0), anything else keeps its errno.
+Error open_failure(const fs::path& file, int error) {
+    // ELOOP: the last component is a symlink (O_NOFOLLOW); ENXIO: a FIFO with no reader.
+    if (error == ELOOP || error == ENXIO) {
+        struct stat st {};
+        const bool known = ::lstat(file.c_str(), &st) == 0;
+        return Error{file.string() + " is " + (known ? file_type(st.st_mode) : "not a regular file") +
+                     ", not telemetry-kit's file"};
+    }
+    return Error{"cannot open " + file.string() + ": " + std::strerror(error), error};
+}
+
+}  // namespace
+
+Result<UniqueFd> open_private_file(const fs::path& file, int flags, mode_t mode) noexcept {
+    UniqueFd fd(::open(file.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
+    const int error = errno;
+    try {
+        if (!fd) return open_failure(file, error);
+        if (std::string why = refusal(file, fd.get()); !why.empty()) return Error{std::move(why)};
+    } catch (...) {
+        return Error{{}, ENOMEM};  // an empty message allocates nothing
     }
     // Writes and reads of a regular file do not block anyway; clear O_NONBLOCK for clarity.
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
 

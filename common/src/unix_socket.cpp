@@ -74,31 +74,29 @@ std::optional<PeerCredentials> peer_credentials(int fd) noexcept {
 #endif
 }
 
-std::string judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me) {
+Result<void> judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me) {
     if (peer_uid == me) return {};
-    return "the socket at " + path.string() + " belongs to user " + std::to_string(peer_uid) + ", not you (user " +
-           std::to_string(me) + "); telemetry-kit did not send anything to it";
+    return Error{"the socket at " + path.string() + " belongs to user " + std::to_string(peer_uid) +
+                 ", not you (user " + std::to_string(me) + "); telemetry-kit did not send anything to it"};
 }
 
-int connect_trusted(const std::filesystem::path& path, bool nonblocking, std::string& refused) noexcept {
-    refused.clear();
+Result<UniqueFd> connect_trusted(const std::filesystem::path& path, bool nonblocking) noexcept {
     try {
-        if (std::string why = untrusted_dir_reason(path.parent_path()); !why.empty()) {
-            refused = why + "; telemetry-kit did not connect to the socket " + path.string() + " in it";
-            errno = EPERM;
-            return -1;
+        if (const auto trusted = check_private_dir(path.parent_path()); !trusted) {
+            return Error{trusted.error() + "; telemetry-kit did not connect to the socket " + path.string() + " in it"};
         }
         UniqueFd fd(connect_stream(path, nonblocking));
-        if (!fd) return -1;
+        if (!fd) {
+            const int error = errno;
+            return Error{"cannot connect to " + path.string() + ": " + std::strerror(error), error};
+        }
         const auto peer = peer_credentials(fd.get());
-        refused = peer ? judge_peer(path, peer->uid, ::geteuid())
-                       : "cannot tell who listens on " + path.string() + "; telemetry-kit did not send anything to it";
-        if (refused.empty()) return fd.release();
-        errno = EPERM;
-        return -1;
+        if (!peer)
+            return Error{"cannot tell who listens on " + path.string() + "; telemetry-kit did not send anything to it"};
+        if (auto mine = judge_peer(path, peer->uid, ::geteuid()); !mine) return mine.failure();
+        return fd;
     } catch (...) {
-        errno = ENOMEM;
-        return -1;
+        return Error{{}, ENOMEM};  // an empty message allocates nothing
     }
 }
 

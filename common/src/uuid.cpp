@@ -5,8 +5,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+
+#include "tk/common/clock.hpp"
+#include "tk/common/hex.hpp"
 
 namespace tk {
 namespace {
@@ -20,16 +24,11 @@ std::uint64_t os_random_seed() {
     return seed;
 }
 
-std::uint64_t now_unix_ms() {
-    using namespace std::chrono;
-    return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 }  // namespace
 
 UuidV7Generator::UuidV7Generator() : random_(os_random_seed()) {}
 
-Uuid UuidV7Generator::next() { return next_at(now_unix_ms()); }
+Uuid UuidV7Generator::next() { return next_at(static_cast<std::uint64_t>(now_unix_ms())); }
 
 Uuid UuidV7Generator::next_at(std::uint64_t unix_ms) {
     if (unix_ms > last_ms_) {
@@ -62,13 +61,11 @@ Uuid uuid_v7() {
 }
 
 std::string to_string(const Uuid& id) {
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(36);
     for (std::size_t i = 0; i < id.size(); ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-        out.push_back(hex[id[i] >> 4]);
-        out.push_back(hex[id[i] & 0x0f]);
+        append_hex_byte(out, id[i]);
     }
     return out;
 }
@@ -90,14 +87,8 @@ std::optional<Uuid> parse_uuid(std::string_view text) {
             ++i;
             continue;
         }
-        auto nibble = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-            return -1;
-        };
-        const int hi = nibble(text[i]);
-        const int lo = nibble(text[i + 1]);
+        const int hi = hex_digit_value(text[i]);
+        const int lo = hex_digit_value(text[i + 1]);
         if (hi < 0 || lo < 0) return std::nullopt;
         id[byte++] = static_cast<std::uint8_t>((hi << 4) | lo);
         i += 2;
@@ -109,6 +100,13 @@ std::uint64_t uuid_v7_unix_ms(const Uuid& id) {
     std::uint64_t ms = 0;
     for (int i = 0; i < 6; ++i) ms = (ms << 8) | id[i];
     return ms;
+}
+
+std::string uuid_v7_floor(std::int64_t unix_ms) {
+    std::string id(16, '\0');
+    const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
+    for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
+    return id;
 }
 
 std::int64_t uuid_v7_unix_ms(std::string_view id_bytes) {

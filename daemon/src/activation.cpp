@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tk/common/unique_fd.hpp"
+
 #ifdef __APPLE__
 #include <launch.h>
 #endif
@@ -74,7 +76,7 @@ int activated_listener() {
         if (listener < 0) {
             listener = fds[i];
         } else {
-            ::close(fds[i]);  // a Unix socket has one listener; anything more is not ours to use
+            const UniqueFd extra(fds[i]);  // closed here: a Unix socket has one listener; more are not ours
         }
     }
     std::free(fds);
@@ -127,17 +129,16 @@ bool notify(std::string_view message) noexcept {
     if (path[0] == '@') address.sun_path[0] = '\0';
     const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
 
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
-    if (fd < 0) return false;
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM, 0));
+    if (!fd) return false;
+    ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
 #ifdef MSG_NOSIGNAL
     constexpr int kFlags = MSG_NOSIGNAL;
 #else
     constexpr int kFlags = 0;
 #endif
     const ssize_t sent =
-        ::sendto(fd, message.data(), message.size(), kFlags, reinterpret_cast<const sockaddr*>(&address), length);
-    ::close(fd);
+        ::sendto(fd.get(), message.data(), message.size(), kFlags, reinterpret_cast<const sockaddr*>(&address), length);
     return sent == static_cast<ssize_t>(message.size());
 }
 

@@ -56,6 +56,8 @@
 #include "tk/agent/forwarder_wire.hpp"
 #include "tk/agent/http_client.hpp"
 #include "tk/common/clock.hpp"
+#include "tk/common/hex.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
 
@@ -105,15 +107,16 @@ public:
 
 private:
     bool open() {
-        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
-            if (fd >= 0) ::close(fd);
+        UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        if (fd) file_ = ::fdopen(fd.get(), "a");
+        if (!file_) {
             if (!warned_) spdlog::warn("forwarder: cannot write the sent log {}", path_.string());
             warned_ = true;
             return false;
         }
         struct stat info {};
-        size_ = ::fstat(fd, &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+        size_ = ::fstat(fd.get(), &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+        (void)fd.release();  // file_ owns it now: close() closes both
         return true;
     }
     void close() {
@@ -137,8 +140,8 @@ std::string sent_log_line(const std::string& endpoint, const std::vector<Outgoin
         "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} tool={} events={} accepted={} duplicate={} rejected={} "
         "unanswered={} ids={}..{}\n",
         fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms, endpoint, tool, batch.size(), outcome.accepted,
-        outcome.duplicate, outcome.rejected_count, outcome.unanswered, wire::hex(batch.front().id),
-        wire::hex(batch.back().id));
+        outcome.duplicate, outcome.rejected_count, outcome.unanswered, to_hex(batch.front().id),
+        to_hex(batch.back().id));
 }
 
 }  // namespace

@@ -75,17 +75,6 @@ std::string short_body(std::string_view body, std::size_t limit) {
     return out;
 }
 
-std::string hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out.push_back(digits[c >> 4]);
-        out.push_back(digits[c & 0xF]);
-    }
-    return out;
-}
-
 ErasureVerdict erasure_verdict(unsigned status, std::string_view body) {
     if (status == 204) return ErasureVerdict::done;
     // A 200 from something that is not the collector (a captive portal, a catch-all page) erased nothing.

@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
+#include "tk/common/hex.hpp"
 #include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
@@ -66,14 +68,8 @@ std::string anonymous_id(const std::string& secret, const std::string& tool, std
     unsigned int length = 0;
     HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
          reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(32);
-    for (unsigned i = 0; i < 16 && i < length; ++i) {
-        hex.push_back(kHex[digest[i] >> 4]);
-        hex.push_back(kHex[digest[i] & 15]);
-    }
-    return hex;
+    // The first 128 bits of the HMAC are plenty to keep tools apart, and fit a uuid-sized column.
+    return to_hex(std::string_view(reinterpret_cast<const char*>(digest), std::min(length, 16u)));
 }
 
 }  // namespace tk::agent

@@ -18,6 +18,7 @@
 #include "sqlite.hpp"
 #include "tk/agent/backoff.hpp"
 #include "tk/agent/http_client.hpp"
+#include "tk/common/clock.hpp"
 #include "tk/common/manifest.hpp"
 
 namespace tk::agent {
@@ -31,10 +32,6 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS manifests(
   tool TEXT PRIMARY KEY, endpoint TEXT NOT NULL, manifest TEXT NOT NULL, checked_ms INTEGER NOT NULL);
 )sql";
-
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -111,7 +108,7 @@ struct ManifestFetcher::Impl {
         lock.unlock();
         if (tool.failures > 0) return;  // a retry is scheduled
         const auto due = tool.state.checked_unix_ms + std::chrono::duration_cast<milliseconds>(options.refresh).count();
-        schedule(tool, milliseconds(std::max<std::int64_t>(0, due - unix_ms_now())));
+        schedule(tool, milliseconds(std::max<std::int64_t>(0, due - now_unix_ms())));
     }
 
     void schedule(Tool& tool, milliseconds delay) {
@@ -181,7 +178,7 @@ struct ManifestFetcher::Impl {
             std::lock_guard lock(mutex);
             tool.state.manifest = std::move(manifest);
             tool.state.etag = std::move(etag);
-            tool.state.checked_unix_ms = unix_ms_now();
+            tool.state.checked_unix_ms = now_unix_ms();
             tool.state.error.clear();
         }
         tool.failures = 0;

@@ -41,27 +41,32 @@ constexpr std::chrono::milliseconds kFailedRetry{10'000};
 /// Writers stop at 16 MiB (plus one write each when racing); more than this is not a spool.
 constexpr std::size_t kMaxImportBytes = 64u << 20;
 
-/// The whole file (up to `limit` bytes; `cut` says how many were left out), or nullopt.
-std::optional<std::string> read_private_file(const fs::path& file, std::size_t limit, std::size_t& cut) {
-    std::string refused;
-    const UniqueFd fd(open_private_file(file, O_RDONLY, 0, refused));
-    if (!fd) {
-        spdlog::error("spool: cannot open {}: {}", file.string(), refused.empty() ? std::strerror(errno) : refused);
-        return std::nullopt;
-    }
+/// A spool file's bytes, up to a limit.
+struct FileBytes {
+    std::string data;
+    std::size_t cut = 0;  ///< bytes past the limit, left out
+};
+
+/// The whole file, up to `limit` bytes; or why it cannot be opened or read.
+Result<FileBytes> read_private_file(const fs::path& file, std::size_t limit) {
+    auto fd = open_private_file(file, O_RDONLY, 0);
+    if (!fd) return fd.failure();
     struct stat st {};
-    const std::size_t size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
-    cut = size > limit ? size - limit : 0;
-    std::string data(std::min(size, limit), '\0');
+    if (::fstat(fd->get(), &st) != 0) return Error{"cannot stat " + file.string() + ": " + std::strerror(errno), errno};
+    const auto size = static_cast<std::size_t>(st.st_size);
+    FileBytes bytes;
+    bytes.cut = size > limit ? size - limit : 0;
+    bytes.data.resize(std::min(size, limit));
     std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+    while (done < bytes.data.size()) {
+        const ssize_t n = ::read(fd->get(), bytes.data.data() + done, bytes.data.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
+        if (n < 0) return Error{"cannot read " + file.string() + ": " + std::strerror(errno), errno};
+        if (n == 0) break;  // shorter than fstat said: what is there is what there is
         done += static_cast<std::size_t>(n);
     }
-    data.resize(done);
-    return data;
+    bytes.data.resize(done);
+    return bytes;
 }
 
 }  // namespace
@@ -108,14 +113,13 @@ SpoolImporter::Take SpoolImporter::take_spool() {
     // A crash (or a failed commit) during an earlier import left spool.importing: finish it
     // first. Re-importing is harmless: the store ignores ids it has.
     if (fs::exists(paths_.spool_importing(), ec)) return Take::taken;
-    std::string refused;
-    const UniqueFd fd(open_private_file(paths_.spool(), O_RDONLY, 0, refused));  // closing it drops the lock
-    if (!fd) {
-        if (refused.empty() && errno == ENOENT) return Take::none;
-        spdlog::error("spool: cannot open {}: {}", paths_.spool().string(),
-                      refused.empty() ? std::strerror(errno) : refused);
+    const auto opened = open_private_file(paths_.spool(), O_RDONLY, 0);
+    if (!opened) {
+        if (opened.failure().code == ENOENT) return Take::none;
+        spdlog::error("spool: {}", opened.error());
         return Take::failed;
     }
+    const UniqueFd& fd = *opened;  // closing it (when `opened` goes) drops the lock
     // The lock protocol (docs/protocol.md): writers append under flock and check afterwards that
     // the file is still the spool, so once we hold the lock no record can land in it after the
     // rename. Never wait for it here: the holder may be a stopped process.
@@ -133,10 +137,13 @@ SpoolImporter::Take SpoolImporter::take_spool() {
 }
 
 bool SpoolImporter::load(Run& run) {
-    std::size_t cut = 0;
-    auto data = read_private_file(paths_.spool_importing(), kMaxImportBytes, cut);
-    if (!data) return false;
-    run.data = std::move(*data);
+    auto bytes = read_private_file(paths_.spool_importing(), kMaxImportBytes);
+    if (!bytes) {
+        spdlog::error("spool: {}; the file is kept and tried again at the next change", bytes.error());
+        return false;
+    }
+    run.data = std::move(bytes->data);
+    const std::size_t cut = bytes->cut;
     run.scan = spool::scan(run.data);
     const auto& scan = run.scan;
     if (scan.damaged_spans > 0 || cut > 0) {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "tk/agent/spool_import.hpp"
+#include "tk/common/unique_fd.hpp"
 
 namespace tk::agent {
 namespace {
@@ -61,13 +62,12 @@ private:
 
 std::unique_ptr<SpoolWatcher> SpoolWatcher::make(boost::asio::io_context& io, const std::filesystem::path& state_dir,
                                                  std::function<void()> changed) {
-    const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd >= 0 && ::inotify_add_watch(fd, state_dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
-        return std::make_unique<InotifyWatcher>(io, fd, std::move(changed));
+    UniqueFd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (fd && ::inotify_add_watch(fd.get(), state_dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
+        return std::make_unique<InotifyWatcher>(io, fd.release(), std::move(changed));  // Asio owns it now
     }
     spdlog::warn("spool: cannot watch {} with inotify ({}); checking it every {} s instead", state_dir.string(),
                  std::strerror(errno), kSpoolPollPeriod.count() / 1000);
-    if (fd >= 0) ::close(fd);
     return polling(io, kSpoolPollPeriod, std::move(changed));
 }
 

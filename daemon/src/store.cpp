@@ -60,14 +60,6 @@ CREATE TABLE IF NOT EXISTS pauses(
 PRAGMA user_version = 1;
 )sql";
 
-/// The smallest UUIDv7 of millisecond `unix_ms`: ids below it were made before then.
-std::string uuid_floor(std::int64_t unix_ms) {
-    std::string id(16, '\0');
-    const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
-    for (int i = 0; i < 6; ++i) id[static_cast<std::size_t>(i)] = static_cast<char>((ms >> (8 * (5 - i))) & 0xFF);
-    return id;
-}
-
 void configure(Database& db, bool synchronous_full) {
     db.exec("PRAGMA journal_mode=WAL");
     // NORMAL in WAL mode: a commit survives a crash of the agent (kill -9); only a power loss or OS
@@ -514,7 +506,7 @@ void EventStore::expire(bool force) {
     const auto now = std::chrono::steady_clock::now();
     if (!force && now - last_expire_ < std::chrono::minutes(1)) return;
     last_expire_ = now;
-    const std::string cutoff = uuid_floor(now_unix_ms() - options_.retention.count());
+    const std::string cutoff = uuid_v7_floor(now_unix_ms() - options_.retention.count());
     statements_->delete_before.bind_blob(1, cutoff);
     delete_and_count(statements_->delete_before, "expired");
     // Dead letters and refused erasures are kept to be seen, not forever.

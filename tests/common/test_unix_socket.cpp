@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "support/process.hpp"
+#include "tk/common/private_files.hpp"
 #include "tk/common/unix_socket.hpp"
 
 namespace us = tk::unix_socket;
@@ -98,4 +100,74 @@ TEST_CASE("peer_credentials: the peer of a socket this process made is this user
     const int not_a_socket = ::open("/dev/null", O_RDONLY);
     CHECK_FALSE(us::peer_credentials(not_a_socket));
     ::close(not_a_socket);
+}
+
+// The trust decisions as pure functions (issue 16): what stat() or the peer check said in, a
+// tk::Result out whose message names the place and the reason.
+TEST_CASE("judge_peer and judge_private_dir: only the person's own socket and directory pass") {
+    const std::filesystem::path sock = "/run/user/1000/telemetry-kit/agent.sock";
+    CHECK(us::judge_peer(sock, 1000, 1000).ok());
+    const auto other = us::judge_peer(sock, 1001, 1000);
+    REQUIRE_FALSE(other.ok());
+    CHECK(other.error() == "the socket at " + sock.string() +
+                               " belongs to user 1001, not you (user 1000); telemetry-kit did not send anything to it");
+
+    const std::filesystem::path dir = "/run/user/1000/telemetry-kit";
+    CHECK(tk::judge_private_dir(dir, true, 1000, S_IFDIR | 0700, 1000).ok());
+    CHECK(tk::judge_private_dir(dir, true, 1000, S_IFDIR | 0755, 1000).ok());  // others may read, not write
+    CHECK(tk::judge_private_dir(dir, false, 1000, S_IFREG | 0700, 1000).error() ==
+          dir.string() + " is not a directory");
+    CHECK(tk::judge_private_dir(dir, true, 0, S_IFDIR | 0700, 1000).error() ==
+          "the directory " + dir.string() + " belongs to user 0, not you (user 1000)");
+    CHECK(tk::judge_private_dir(dir, true, 1000, S_IFDIR | 0770, 1000).error() ==
+          "the directory " + dir.string() + " can be written by other users (mode 0770)");
+    CHECK_FALSE(tk::judge_private_dir(dir, true, 1000, S_IFDIR | 01777, 1000).ok());  // like /tmp
+}
+
+TEST_CASE("connect_trusted: no agent keeps connect's errno, an untrusted directory is a refusal (code 0)") {
+    tk::test::TempDir dir;
+    const auto path = dir.path() / "agent.sock";
+    const auto absent = us::connect_trusted(path, /*nonblocking=*/true);
+    REQUIRE_FALSE(absent.ok());
+    CHECK(absent.failure().code == ENOENT);
+
+    {
+        Listener listener(path);
+        const auto mine = us::connect_trusted(path, /*nonblocking=*/true);
+        REQUIRE(mine.ok());
+        CHECK(mine->get() >= 0);
+    }
+
+    REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);  // anyone could plant a socket here
+    const auto refused = us::connect_trusted(path, /*nonblocking=*/true);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.failure().code == 0);
+    CHECK(refused.error().find("can be written by other users (mode 0777)") != std::string::npos);
+    REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
+}
+
+TEST_CASE("open_private_file: a missing file keeps ENOENT, a FIFO or symlink is refused (code 0)") {
+    tk::test::TempDir dir;
+    const auto file = dir.path() / "spool";
+    const auto missing = tk::open_private_file(file, O_RDONLY, 0);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.failure().code == ENOENT);
+
+    const auto made = tk::open_private_file(file, O_WRONLY | O_CREAT, 0600);
+    REQUIRE(made.ok());
+    CHECK(::write(made->get(), "x", 1) == 1);
+
+    const auto fifo = dir.path() / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const auto planted = tk::open_private_file(fifo, O_WRONLY, 0);  // no reader: must not block
+    REQUIRE_FALSE(planted.ok());
+    CHECK(planted.failure().code == 0);
+    CHECK(planted.error() == fifo.string() + " is a FIFO (named pipe), not telemetry-kit's file");
+
+    const auto link = dir.path() / "link";
+    REQUIRE(::symlink(file.c_str(), link.c_str()) == 0);
+    const auto followed = tk::open_private_file(link, O_RDONLY, 0);
+    REQUIRE_FALSE(followed.ok());
+    CHECK(followed.failure().code == 0);
+    CHECK(followed.error() == link.string() + " is a symbolic link, not telemetry-kit's file");
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <unordered_set>
 
+#include "tk/common/hex.hpp"
 #include "tk/common/uuid.hpp"
 
 namespace {
@@ -75,4 +76,28 @@ TEST_CASE("UUID text form round-trips") {
     CHECK_FALSE(tk::parse_uuid("not-a-uuid"));
     CHECK_FALSE(tk::parse_uuid("0189d9c0-0000-7000-8000-00000000000g"));
     CHECK(tk::uuid_bytes_to_string("short").empty());
+}
+
+TEST_CASE("uuid_v7_floor: the smallest id of a millisecond, below every id made before it") {
+    tk::UuidV7Generator generator;
+    const tk::Uuid before = generator.next_at(1'700'000'000'000);
+    const tk::Uuid at = generator.next_at(1'700'000'000'001);
+    const std::string floor = tk::uuid_v7_floor(1'700'000'000'001);
+    REQUIRE(floor.size() == 16);
+    CHECK(tk::uuid_v7_unix_ms(floor) == 1'700'000'000'001);
+    CHECK(tk::to_bytes(before) < floor);
+    CHECK(floor <= tk::to_bytes(at));
+    CHECK(tk::uuid_bytes_to_string(floor) == "018bcfe5-6801-0000-0000-000000000000");
+    CHECK(tk::uuid_v7_floor(-5) == std::string(16, '\0'));  // before 1970: the smallest id of all
+}
+
+TEST_CASE("hex: two lower-case digits a byte, digit values in either case") {
+    CHECK(tk::to_hex(std::string("\x00\x0f\xa5\xff", 4)) == "000fa5ff");
+    CHECK(tk::to_hex("") == "");
+    CHECK(tk::hex_digit_value('0') == 0);
+    CHECK(tk::hex_digit_value('9') == 9);
+    CHECK(tk::hex_digit_value('a') == 10);
+    CHECK(tk::hex_digit_value('F') == 15);
+    CHECK(tk::hex_digit_value('g') == -1);
+    CHECK(tk::hex_digit_value('/') == -1);
 }

@@ -10,6 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "tk/common/result.hpp"
+#include "tk/common/unique_fd.hpp"
+
 namespace tk::unix_socket {
 
 /// Connects a stream socket to `path`. The descriptor is close-on-exec, never raises SIGPIPE on
@@ -35,12 +38,12 @@ std::optional<PeerCredentials> peer_credentials(int fd) noexcept;
 
 /// Connects to the agent's socket at `path` only if the agent is ours: before a byte is sent, the
 /// socket's directory must be owned by us and writable by no one else, and the peer must run as our
-/// uid. Returns the descriptor (as connect_stream), or -1: `refused` then says why in words a
-/// person understands (an impostor: treat it as "agent absent" and spool), or is empty if nothing
-/// accepts there (errno set).
-int connect_trusted(const std::filesystem::path& path, bool nonblocking, std::string& refused) noexcept;
+/// uid. Returns the descriptor (as connect_stream), or an error whose `code` tells the two failures
+/// apart: 0 if the socket was refused (an impostor: treat it as "agent absent" and spool; the
+/// message says why in words a person understands), else connect's errno (nothing accepts there).
+Result<UniqueFd> connect_trusted(const std::filesystem::path& path, bool nonblocking) noexcept;
 
-/// The decision of the peer check: empty if `peer_uid` is `me`, else why the socket is refused.
-std::string judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me);
+/// The decision of the peer check: fine if `peer_uid` is `me`, else why the socket is refused.
+Result<void> judge_peer(const std::filesystem::path& path, uid_t peer_uid, uid_t me);
 
 }  // namespace tk::unix_socket

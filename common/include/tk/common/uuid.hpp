@@ -49,5 +49,9 @@ inline std::string to_bytes(const Uuid& id) { return std::string(id.begin(), id.
 std::uint64_t uuid_v7_unix_ms(const Uuid& id);
 /// The same for the id's 16 raw bytes (a protobuf `bytes` field); 0 if not 16 bytes.
 std::int64_t uuid_v7_unix_ms(std::string_view id_bytes);
+/// The smallest UUIDv7 of millisecond `unix_ms` (before 1970: of 0), as 16 raw bytes: every id
+/// made before then sorts below it bytewise (SQLite blobs, PostgreSQL uuids), because a UUIDv7
+/// starts with its big-endian millisecond time. For "older than" cut-offs on an id index.
+std::string uuid_v7_floor(std::int64_t unix_ms);
 
 }  // namespace tk

@@ -38,9 +38,6 @@ std::optional<AckOutcome> read_ack(const std::string& body, const std::vector<Ou
 /// At most `limit` bytes of an HTTP body, printable ASCII only, for error messages.
 std::string short_body(std::string_view body, std::size_t limit = 200);
 
-/// Lower-case hex of an id (for logs).
-std::string hex(std::string_view bytes);
-
 /// What an answer to `DELETE /v1/subjects/{id}` means for the erasure request.
 enum class ErasureVerdict {
     done,     ///< the collector erased (200 with its {"deleted": n} answer, or 204)
