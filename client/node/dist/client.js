@@ -16,6 +16,7 @@ const builder_1 = require("./builder");
 Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
 const environment_1 = require("./environment");
 const handover_1 = require("./handover");
+const paths_1 = require("./paths");
 const trust_1 = require("./trust");
 const wire_1 = require("./wire");
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
@@ -253,7 +254,7 @@ class Client {
         this.signals = signals;
     }
     resolvedPaths() {
-        return (this.paths ??= (0, handover_1.pathsFor)(this.env));
+        return (this.paths ??= (0, paths_1.pathsFor)(this.env));
     }
     /** Moves queued events on: to the agent if it is there, else to the spool. */
     drain() {

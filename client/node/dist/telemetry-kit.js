@@ -172,6 +172,418 @@ class EventBuilder {
 exports.EventBuilder = EventBuilder;
 
 };
+factories["paths"] = function (module, exports) {
+"use strict";
+// Where the agent's socket and the state dir (spool) are: the same rules as the agent's
+// (common/src/paths.cpp; docs/protocol.md §2). Pure: the caller passes env, uid and home.
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.maxSocketPathBytes = maxSocketPathBytes;
+exports.resolvePaths = resolvePaths;
+exports.pathsFor = pathsFor;
+const path = require("path");
+/** Bytes in sockaddr_un.sun_path, the terminating NUL included. */
+function maxSocketPathBytes(platform) {
+    return platform === 'darwin' ? 104 : 108;
+}
+function nonEmpty(value) {
+    return value !== undefined && value !== '' ? value : undefined;
+}
+function resolvePaths(env, uid, home, platform = process.platform) {
+    let stateDir;
+    const override = nonEmpty(env.TELEMETRY_KIT_HOME);
+    if (override !== undefined) {
+        stateDir = override;
+    }
+    else if (platform === 'darwin') {
+        stateDir = path.join(home, 'Library', 'Application Support', 'telemetry-kit');
+    }
+    else {
+        const state = nonEmpty(env.XDG_STATE_HOME);
+        stateDir = state !== undefined ? path.join(state, 'telemetry-kit') : path.join(home, '.local', 'state', 'telemetry-kit');
+    }
+    return { socket: socketPath(env, uid, stateDir, platform), stateDir, spool: path.join(stateDir, 'spool') };
+}
+function socketPath(env, uid, stateDir, platform) {
+    const explicit = nonEmpty(env.TELEMETRY_KIT_SOCKET);
+    if (explicit !== undefined)
+        return explicit;
+    const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
+    if (runtime !== undefined)
+        return path.join(runtime, 'telemetry-kit', 'agent.sock');
+    // No runtime dir (cron, ssh without a session, containers): the state dir, which no other user
+    // can create first; if too long for sockaddr_un, a per-uid dir under /tmp, which the trust
+    // checks refuse if another user made it.
+    const inState = path.join(stateDir, 'agent.sock');
+    if (Buffer.byteLength(inState) < maxSocketPathBytes(platform))
+        return inState;
+    return path.join('/tmp', `telemetry-kit-${uid}`, 'agent.sock');
+}
+/** The socket and state dir for this environment and the effective user. */
+function pathsFor(env) {
+    const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME
+        : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
+    return resolvePaths(env, process.getuid?.() ?? 0, home);
+}
+
+};
+factories["trust"] = function (module, exports) {
+"use strict";
+// The checks before a byte is sent or written (docs/protocol.md §3, issue 17 item 1): the socket's
+// directory and the state dir must be the person's and writable by no one else; the socket must be
+// a socket the person owns. Node has no SO_PEERCRED, so the socket file's owner stands in for the
+// peer's uid: in a directory only the person can write, only the person's processes (or root) can
+// have created it. The judges are pure; the lookups are one stat each.
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.judgeDir = judgeDir;
+exports.judgeSocket = judgeSocket;
+exports.checkSocket = checkSocket;
+exports.stateDirProblem = stateDirProblem;
+const fs = require("fs");
+const path = require("path");
+function octal(mode) {
+    return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+/** Why `dir` is not a private directory of `me`, or '' if it is. */
+function judgeDir(dir, stat, me) {
+    if (!stat.isDirectory())
+        return `${dir} is not a directory`;
+    if (stat.uid !== me)
+        return `the directory ${dir} belongs to user ${stat.uid}, not you (user ${me})`;
+    if ((stat.mode & 0o022) !== 0)
+        return `the directory ${dir} can be written by other users (mode ${octal(stat.mode)})`;
+    return '';
+}
+/** Why the socket file is not the person's agent's, or '' if it may be. */
+function judgeSocket(socket, stat, me) {
+    if (!stat.isSocket())
+        return `${socket} is not a socket`;
+    if (stat.uid !== me) {
+        return `the socket at ${socket} belongs to user ${stat.uid}, not you (user ${me}); telemetry-kit did not send anything to it`;
+    }
+    return '';
+}
+/** May a client connect to `socket`? absent: nothing there (not a refusal). */
+function checkSocket(socket, me) {
+    const dir = path.dirname(socket);
+    const dirStat = fs.statSync(dir, { throwIfNoEntry: false });
+    if (dirStat === undefined)
+        return { ok: false, absent: true, refused: '' };
+    const why = judgeDir(dir, dirStat, me);
+    if (why !== '')
+        return { ok: false, absent: false, refused: `${why}; telemetry-kit did not connect to the socket ${socket} in it` };
+    const socketStat = fs.lstatSync(socket, { throwIfNoEntry: false });
+    if (socketStat === undefined)
+        return { ok: false, absent: true, refused: '' };
+    const refused = judgeSocket(socket, socketStat, me);
+    return refused === '' ? { ok: true } : { ok: false, absent: false, refused };
+}
+/** Why the state dir may not hold the spool ('' if it may, or does not exist yet). */
+function stateDirProblem(stateDir, me) {
+    const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
+    return stat === undefined ? '' : judgeDir(stateDir, stat, me);
+}
+
+};
+factories["spool"] = function (module, exports) {
+"use strict";
+// Appends records to the spool file, synchronously (it also runs in the process's `exit` handler),
+// by the lock-free protocol of docs/protocol.md §6: Node has no flock(), so after each write the
+// client checks that the file is still the one named `spool`; if the agent renamed it meanwhile, the
+// same records are appended again to the new spool (the agent keeps one copy per event id).
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.MAX_SPOOL_BYTES = void 0;
+exports.appendToSpool = appendToSpool;
+const fs = require("fs");
+const path = require("path");
+const trust_1 = load("trust");
+/** The spool stops growing here (the agent's import limit): further events are dropped. */
+exports.MAX_SPOOL_BYTES = 16 * 1024 * 1024;
+/** Largest single write(): many records at once, never a partial one. */
+const MAX_WRITE_BYTES = 256 * 1024;
+const ATTEMPTS = 8;
+const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+function fileProblem(file, stat, me) {
+    if (!stat.isFile())
+        return `${file} is not a regular file, not telemetry-kit's file`;
+    if (stat.uid !== me)
+        return `${file} belongs to user ${stat.uid}, not you`;
+    if ((stat.mode & 0o022) !== 0)
+        return `${file} can be written by other users`;
+    return '';
+}
+/** Makes the state dir if missing (0700) and judges it. */
+function prepareDir(stateDir, me) {
+    let stat = fs.statSync(stateDir, { throwIfNoEntry: false });
+    if (stat === undefined) {
+        fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+        stat = fs.statSync(stateDir);
+    }
+    return (0, trust_1.judgeDir)(stateDir, stat, me);
+}
+/** One attempt: open, check, write what fits. Returns records written, or a problem. */
+function writeOnce(file, records, me) {
+    let fd;
+    try {
+        fd = fs.openSync(file, OPEN_FLAGS, 0o600);
+    }
+    catch (error) {
+        const code = error.code;
+        // ELOOP: a symlink planted as the spool (O_NOFOLLOW); ENXIO: a FIFO with no reader.
+        if (code === 'ELOOP' || code === 'ENXIO')
+            return { written: 0, moved: false, problem: `${file} is not a regular file, not telemetry-kit's file` };
+        return { written: 0, moved: false, problem: `cannot open ${file}: ${code ?? String(error)}` };
+    }
+    try {
+        const opened = fs.fstatSync(fd);
+        const problem = fileProblem(file, opened, me);
+        if (problem !== '')
+            return { written: 0, moved: false, problem };
+        let size = opened.size;
+        let written = 0;
+        while (written < records.length) {
+            // Whole records only, up to MAX_WRITE_BYTES per write(), never past MAX_SPOOL_BYTES.
+            let bytes = 0;
+            let count = 0;
+            while (written + count < records.length) {
+                const next = records[written + count].length;
+                if (count > 0 && bytes + next > MAX_WRITE_BYTES)
+                    break;
+                if (size + bytes + next > exports.MAX_SPOOL_BYTES)
+                    break;
+                bytes += next;
+                ++count;
+            }
+            if (count === 0)
+                break; // full
+            const chunk = count === 1 ? records[written] : Buffer.concat(records.slice(written, written + count), bytes);
+            if (fs.writeSync(fd, chunk) !== chunk.length)
+                break; // a short write to a regular file: disk full
+            size += bytes;
+            written += count;
+        }
+        const named = fs.lstatSync(file, { throwIfNoEntry: false });
+        const moved = named === undefined || named.ino !== opened.ino || named.dev !== opened.dev;
+        return { written, moved, problem: '' };
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+}
+/** Appends `records` (each one whole TKS1 record) to `<stateDir>/spool`. Never throws. */
+function appendToSpool(stateDir, records, me) {
+    if (records.length === 0)
+        return { spooled: 0, dropped: 0, problem: '' };
+    const file = path.join(stateDir, 'spool');
+    try {
+        const dirProblem = prepareDir(stateDir, me);
+        if (dirProblem !== '')
+            return { spooled: 0, dropped: records.length, problem: dirProblem };
+        for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
+            const result = writeOnce(file, records, me);
+            if (result.problem !== '')
+                return { spooled: 0, dropped: records.length, problem: result.problem };
+            // Renamed for import while we wrote: the agent may have read the file before our bytes
+            // landed, so write them again to the new spool.
+            if (!result.moved)
+                return { spooled: result.written, dropped: records.length - result.written, problem: '' };
+        }
+        return { spooled: 0, dropped: records.length, problem: `the spool ${file} was replaced while writing to it, again and again` };
+    }
+    catch (error) {
+        return { spooled: 0, dropped: records.length, problem: `cannot write ${file}: ${error.message}` };
+    }
+}
+
+};
+factories["quick"] = function (module, exports) {
+"use strict";
+// The small entry's exit path: the spool records of held events, encoded with no Writer class and
+// no tables — the same bytes as wire.ts (test/wire.test.js compares them), in code small enough
+// that a one-command CLI's `exit` handler compiles little. Plain byte arrays: a handful of events of
+// ~100 bytes each. Appending is spool.ts's (docs/protocol.md §6).
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.eventBytes = eventBytes;
+exports.prefixBytes = prefixBytes;
+exports.record = record;
+exports.giveIds = giveIds;
+exports.recordsOf = recordsOf;
+const fs = require("fs");
+const environment_1 = load("environment");
+const value_1 = load("value");
+function varint(out, v) {
+    let n = BigInt.asUintN(64, BigInt(v)); // negative int64: two's complement, 10 bytes
+    while (n >= 0x80n) {
+        out.push(Number(n & 0x7fn) | 0x80);
+        n >>= 7n;
+    }
+    out.push(Number(n));
+}
+function bytesField(out, field, bytes) {
+    out.push((field << 3) | 2);
+    varint(out, bytes.length);
+    for (let i = 0; i < bytes.length; i++)
+        out.push(bytes[i]);
+}
+function text(out, field, value, always = false) {
+    if (value.length > 0 || always)
+        bytesField(out, field, Buffer.from(value, 'utf8'));
+}
+function uint(out, field, value, always = false) {
+    if (value === 0 && !always)
+        return;
+    out.push(field << 3);
+    varint(out, value);
+}
+function double(out, field, value) {
+    const b = Buffer.allocUnsafe(8);
+    b.writeDoubleLE(value, 0);
+    out.push((field << 3) | 1, ...b);
+}
+/** AttributeValue, or null for a value that is none (left out, as wire.ts does). */
+function value(v) {
+    const out = [];
+    if (typeof v === 'string')
+        text(out, 1, v, true);
+    else if (typeof v === 'boolean')
+        uint(out, 4, v ? 1 : 0, true);
+    else if (typeof v === 'bigint') {
+        if (v < -(2n ** 63n) || v >= 2n ** 63n)
+            return null;
+        uint(out, 2, v, true);
+    }
+    else if (typeof v === 'number') {
+        if (Number.isSafeInteger(v))
+            uint(out, 2, v, true);
+        else
+            double(out, 3, v);
+    }
+    else if (v instanceof value_1.DoubleValue)
+        double(out, 3, v.value);
+    else
+        return null;
+    return out;
+}
+/** An `Event` in field order (wire.ts encodeEvent). */
+function eventBytes(tool, version, e) {
+    const out = [];
+    bytesField(out, 1, e.id);
+    text(out, 2, tool);
+    text(out, 3, version);
+    uint(out, 4, e.kind);
+    text(out, 5, e.name);
+    uint(out, 6, e.timestampUnixMs);
+    const attribute = (k, v) => {
+        const inner = value(v);
+        if (inner === null)
+            return;
+        const entry = [];
+        text(entry, 1, k);
+        bytesField(entry, 2, inner);
+        bytesField(out, 7, entry);
+    };
+    const a = e.attributes;
+    if (a instanceof Map)
+        for (const [k, v] of a)
+            attribute(k, v);
+    else if (a !== undefined)
+        for (const k in a)
+            attribute(k, a[k]);
+    if (e.success !== undefined)
+        uint(out, 8, e.success ? 1 : 0, true);
+    if (e.durationUs !== undefined)
+        uint(out, 9, e.durationUs, true);
+    if (e.exitCode !== undefined)
+        uint(out, 10, e.exitCode, true);
+    return out;
+}
+/** SpoolRecord fields 1 (ToolIdentity) and 2 (OptOutSignals), shared by every record. */
+function prefixBytes(o, s) {
+    const tool = [];
+    text(tool, 1, o.tool);
+    text(tool, 2, o.version ?? '');
+    text(tool, 3, o.endpoint ?? '');
+    text(tool, 4, o.ingestKey ?? '');
+    uint(tool, 5, o.consentMode === 'opt-out' ? 1 : 0);
+    uint(tool, 6, o.allowCi === true ? 1 : 0);
+    uint(tool, 7, o.localOnly === true ? 1 : 0);
+    const signals = [];
+    if (s.doNotTrack !== undefined)
+        text(signals, 1, s.doNotTrack);
+    if (s.toolDisabled !== undefined)
+        text(signals, 2, s.toolDisabled);
+    for (const marker of s.ciMarkers)
+        text(signals, 3, marker, true);
+    uint(signals, 4, s.doNotTrack !== undefined ? 1 : 0);
+    uint(signals, 5, s.toolDisabled !== undefined ? 1 : 0);
+    const out = [];
+    bytesField(out, 1, tool);
+    bytesField(out, 2, signals);
+    return out;
+}
+/** One TKS1 record: magic, length, CRC-32 (bitwise: no table for a few records), payload. */
+function record(prefix, event) {
+    const payload = prefix.slice();
+    bytesField(payload, 3, event);
+    const out = Buffer.allocUnsafe(12 + payload.length);
+    out.write('TKS1', 0, 'latin1');
+    out.writeUInt32BE(payload.length, 4);
+    out.set(payload, 12);
+    let crc = -1;
+    for (let i = 4; i < out.length; i++) {
+        if (i === 8)
+            i = 12; // the CRC covers the length bytes and the payload
+        crc ^= out[i];
+        for (let k = 0; k < 8; k++)
+            crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+    }
+    out.writeUInt32BE(~crc >>> 0, 8);
+    return out;
+}
+/** Ids for `events` (UUIDv7: their ms, version 7, a 12-bit counter from a low random start, so one
+ *  process's ids of one ms stay ordered; 62 random bits), from /dev/urandom. */
+function giveIds(events) {
+    const random = Buffer.allocUnsafe(16 * events.length + 2);
+    try {
+        const fd = fs.openSync('/dev/urandom', 'r');
+        try {
+            fs.readSync(fd, random, 0, random.length, null);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+    }
+    catch {
+        require('crypto').randomFillSync(random);
+    }
+    let counter = random.readUInt16BE(0) & 0x1ff;
+    events.forEach((e, i) => {
+        const id = random.subarray(2 + 16 * i, 18 + 16 * i);
+        id.writeUIntBE(e.timestampUnixMs, 0, 6);
+        id[6] = 0x70 | ((counter >>> 8) & 0x0f);
+        id[7] = counter & 0xff;
+        id[8] = 0x80 | (id[8] & 0x3f);
+        counter = (counter + 1) & 0xfff;
+        e.id = id;
+    });
+}
+/** The spool records of `events` (ids given here), and how many were too large for the agent. */
+function recordsOf(o, env, events) {
+    giveIds(events);
+    const prefix = prefixBytes(o, (0, environment_1.readSignals)(env, o.tool));
+    const records = [];
+    let tooLarge = 0;
+    for (const e of events) {
+        const event = eventBytes(o.tool, o.version ?? '', e);
+        if (event.length > 64 * 1024)
+            ++tooLarge; // MAX_EVENT_BYTES of handover.ts
+        else
+            records.push(record(prefix, event));
+    }
+    return { records, tooLarge };
+}
+
+};
 factories["fast"] = function (module, exports) {
 "use strict";
 // The package's entry Client: the small hot path of a short CLI, in front of the full client.
@@ -189,6 +601,9 @@ Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = void 0;
 const builder_1 = load("builder");
 const environment_1 = load("environment");
+const paths_1 = load("paths");
+const quick_1 = load("quick");
+const spool_1 = load("spool");
 /** Past this many held events the engine takes over (it connects and bounds memory itself). */
 const MAX_HELD = 64;
 /** A process still running this long after its first event gets the engine (and a connection). */
@@ -353,10 +768,15 @@ class Client {
             return;
         const held = this.held;
         this.held = [];
-        const { spoolFields } = load("handover");
-        const result = spoolFields(this.options, this.env, held);
-        this.counters.spooled += result.spooled;
-        this.counters.dropped += result.dropped;
+        try {
+            const { records, tooLarge } = (0, quick_1.recordsOf)(this.options, this.env, held);
+            const result = (0, spool_1.appendToSpool)((0, paths_1.pathsFor)(this.env).stateDir, records, process.geteuid?.() ?? 0);
+            this.counters.spooled += result.spooled;
+            this.counters.dropped += result.dropped + tooLarge;
+        }
+        catch {
+            this.counters.dropped += held.length;
+        }
     }
 }
 exports.Client = Client;

@@ -15,9 +15,9 @@ const fs = require('fs');
 const path = require('path');
 
 const dir = path.resolve(process.argv[2] || path.join(__dirname, '..', 'dist'));
-const ENTRY = ['environment', 'value', 'builder', 'fast', 'index'];
-const ENGINE = ['paths', 'trust', 'wire', 'handover', 'client'];
-const UNBUNDLED = ['spool', 'consent']; // required from their own files, on first use
+const ENTRY = ['environment', 'value', 'builder', 'paths', 'trust', 'spool', 'quick', 'fast', 'index'];
+const ENGINE = ['wire', 'handover', 'client'];
+const UNBUNDLED = ['consent']; // required from their own files, on first use
 const LOCAL = /require\((["'])\.\/([a-z]+)\1\)/g;
 
 function factories(names) {

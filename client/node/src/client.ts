@@ -13,8 +13,8 @@
 import type * as net from 'net';
 import { EventBuilder } from './builder';
 import { decideMode, type Env, type Mode } from './environment';
-import { MAX_EVENT_BYTES, identityBytes, pathsFor } from './handover';
-import type { Paths } from './paths';
+import { MAX_EVENT_BYTES, identityBytes } from './handover';
+import { pathsFor, type Paths } from './paths';
 import type * as spoolModule from './spool';
 import { checkSocket, stateDirProblem } from './trust';
 import {

@@ -14,7 +14,9 @@ import { EventBuilder, type EventSink } from './builder';
 import type * as clientModule from './client';
 import type { ClientOptions, Stats } from './client';
 import { decideMode, type Env, type Mode } from './environment';
-import type * as handoverModule from './handover';
+import { pathsFor } from './paths';
+import { recordsOf } from './quick';
+import { appendToSpool } from './spool';
 import type { Attributes } from './value';
 import { Kind, type EventFields } from './wire';
 
@@ -191,9 +193,13 @@ export class Client implements EventSink {
     if (this.held.length === 0) return;
     const held = this.held;
     this.held = [];
-    const { spoolFields } = require('./handover') as typeof handoverModule;
-    const result = spoolFields(this.options, this.env, held);
-    this.counters.spooled += result.spooled;
-    this.counters.dropped += result.dropped;
+    try {
+      const { records, tooLarge } = recordsOf(this.options, this.env, held);
+      const result = appendToSpool(pathsFor(this.env).stateDir, records, process.geteuid?.() ?? 0);
+      this.counters.spooled += result.spooled;
+      this.counters.dropped += result.dropped + tooLarge;
+    } catch {
+      this.counters.dropped += held.length;
+    }
   }
 }
