@@ -14,9 +14,6 @@ Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = void 0;
 const builder_1 = require("./builder");
 const environment_1 = require("./environment");
-const paths_1 = require("./paths");
-const quick_1 = require("./quick");
-const spool_1 = require("./spool");
 /** Past this many held events the engine takes over (it connects and bounds memory itself). */
 const MAX_HELD = 64;
 /** A process still running this long after its first event gets the engine (and a connection). */
@@ -182,8 +179,12 @@ class Client {
         const held = this.held;
         this.held = [];
         try {
-            const { records, tooLarge } = (0, quick_1.recordsOf)(this.options, this.env, held);
-            const result = (0, spool_1.appendToSpool)((0, paths_1.pathsFor)(this.env).stateDir, records, process.geteuid?.() ?? 0);
+            // Required here, not at import: a tool that exits without events never evaluates them.
+            const { recordsOf } = require('./quick');
+            const { pathsFor } = require('./paths');
+            const { appendToSpool } = require('./spool');
+            const { records, tooLarge } = recordsOf(this.options, this.env, held);
+            const result = appendToSpool(pathsFor(this.env).stateDir, records, process.geteuid?.() ?? 0);
             this.counters.spooled += result.spooled;
             this.counters.dropped += result.dropped + tooLarge;
         }

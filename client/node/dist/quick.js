@@ -13,6 +13,12 @@ const fs = require("fs");
 const environment_1 = require("./environment");
 const value_1 = require("./value");
 function varint(out, v) {
+    if (typeof v === 'number' && v >= 0) {
+        for (; v >= 0x80; v = Math.floor(v / 0x80))
+            out.push((v % 0x80) | 0x80);
+        out.push(v);
+        return;
+    }
     let n = BigInt.asUintN(64, BigInt(v)); // negative int64: two's complement, 10 bytes
     while (n >= 0x80n) {
         out.push(Number(n & 0x7fn) | 0x80);

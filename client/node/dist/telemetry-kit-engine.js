@@ -3,10 +3,6 @@
 module.exports = function (factories, load) {
 factories["wire"] = function (module, exports) {
 "use strict";
-// The few protobuf messages the client writes and reads, encoded by hand (docs/protocol.md,
-// "Writing a client"): a protobuf library would be a runtime dependency, and this is ~20 fields.
-// Field numbers are those of proto/telemetry_kit/v1/{event,agent}.proto. test/wire.test.js checks
-// the bytes against the hex example of docs/protocol.md.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Writer = exports.double = exports.DoubleValue = void 0;
 exports.encodeEvent = encodeEvent;
@@ -30,9 +26,6 @@ const value_1 = load("value");
 var value_2 = load("value");
 Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return value_2.DoubleValue; } });
 Object.defineProperty(exports, "double", { enumerable: true, get: function () { return value_2.double; } });
-// ---- a growable byte writer ----
-/** Appends protobuf fields to a buffer that grows as needed. Nested messages reserve one length
- *  byte and move their body if it turns out longer (rare: only messages of 128 bytes or more). */
 class Writer {
     constructor(capacity = 256) {
         this.pos = 0;
@@ -55,7 +48,6 @@ class Writer {
         this.ensure(1);
         this.buf[this.pos++] = b;
     }
-    /** A varint of a non-negative safe integer. */
     varint(value) {
         this.ensure(10);
         const buf = this.buf;
@@ -67,7 +59,6 @@ class Writer {
         buf[pos++] = value;
         this.pos = pos;
     }
-    /** A varint of a signed 64-bit value (two's complement: a negative number takes 10 bytes). */
     int64(value) {
         if (typeof value === 'number' && value >= 0) {
             this.varint(value);
@@ -94,7 +85,6 @@ class Writer {
         if (text.length === 0 && !always)
             return;
         this.tag(field, 2);
-        // Short strings (the usual case): at most 3 bytes per UTF-16 unit fits one length byte.
         if (text.length * 3 < 0x80) {
             this.ensure(1 + text.length * 3);
             const at = this.pos++;
@@ -123,13 +113,11 @@ class Writer {
         this.buf.writeDoubleLE(value, this.pos);
         this.pos += 8;
     }
-    /** Starts a length-delimited sub-message; returns the token for end(). */
     begin(field) {
         this.tag(field, 2);
         this.ensure(1);
         return this.pos++;
     }
-    /** Ends the sub-message begun at `at`, writing its length (moving the body if it needs more bytes). */
     end(at) {
         const size = this.pos - at - 1;
         if (size < 0x80) {
@@ -150,15 +138,12 @@ class Writer {
         }
         this.buf[p] = v;
     }
-    /** A copy of what was written. */
     take() {
         return Buffer.from(this.buf.subarray(0, this.pos));
     }
 }
 exports.Writer = Writer;
-// ---- messages ----
 function encodeAttributeValue(w, value) {
-    // AttributeValue is a oneof: the chosen member is written even when it holds a default value.
     switch (typeof value) {
         case 'string':
             w.stringField(1, value, true);
@@ -201,7 +186,6 @@ function encodeAttribute(w, key, value) {
     w.end(inner);
     w.end(entry);
 }
-/** Serializes an `Event` (fields in number order, canonical: docs/protocol.md §4). */
 function encodeEvent(w, tool, toolVersion, event) {
     w.bytesField(1, event.id);
     w.stringField(2, tool);
@@ -220,7 +204,6 @@ function encodeEvent(w, tool, toolVersion, event) {
                 encodeAttribute(w, key, attributes[key]);
         }
     }
-    // `optional` fields: written whenever set, even to false / 0.
     if (event.success !== undefined)
         w.uintField(8, event.success ? 1 : 0, true);
     if (event.durationUs !== undefined) {
@@ -261,7 +244,6 @@ function frame(payload) {
     payload.copy(out, 4);
     return out;
 }
-/** Framed `ClientFrame{hello}`. */
 function helloFrame(identity, signals) {
     const w = new Writer(identity.length + signals.length + 32);
     const hello = w.begin(1);
@@ -271,12 +253,9 @@ function helloFrame(identity, signals) {
     w.end(hello);
     return frame(w.take());
 }
-/** Bytes of the frame `appendEventFrame` writes for an event of `size` bytes. */
 function eventFrameSize(size) {
     return 4 + 1 + varintSize(size) + size;
 }
-/** Writes a framed `ClientFrame{event}` holding the serialized `event` into `out` at `at`;
- *  returns the offset after it. */
 function putEventFrame(out, at, event) {
     const payload = 1 + varintSize(event.length) + event.length;
     out.writeUInt32BE(payload, at);
@@ -286,7 +265,6 @@ function putEventFrame(out, at, event) {
     event.copy(out, at);
     return at + event.length;
 }
-/** Framed `ClientFrame{flush{request_id, deadline_ms}}`. */
 function flushFrame(requestId, deadlineMs) {
     const w = new Writer(32);
     const flush = w.begin(3);
@@ -295,7 +273,6 @@ function flushFrame(requestId, deadlineMs) {
     w.end(flush);
     return frame(w.take());
 }
-/** Framed `ClientFrame{control{request_id, consent{action, tool}}}` (caller unset: a tool). */
 function consentRequestFrame(requestId, action, tool) {
     const w = new Writer(64);
     const control = w.begin(4);
@@ -307,9 +284,6 @@ function consentRequestFrame(requestId, action, tool) {
     w.end(control);
     return frame(w.take());
 }
-// ---- the spool record (docs/protocol.md §6) ----
-// Made on the first spool record: an agent that acknowledges never needs it (2,048 interpreted
-// loop steps at import a one-event CLI would pay for nothing).
 let crcTable;
 function makeCrcTable() {
     const table = new Int32Array(256);
@@ -321,7 +295,6 @@ function makeCrcTable() {
     }
     return table;
 }
-/** CRC-32 (IEEE 802.3, zlib's) of `bytes`, continuing from `crc`. */
 function crc32(bytes, crc = 0) {
     const table = (crcTable ??= makeCrcTable());
     let c = ~crc;
@@ -329,18 +302,15 @@ function crc32(bytes, crc = 0) {
         c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
     return ~c >>> 0;
 }
-/** The SpoolRecord fields every record of this client shares: tool (1) and signals (2). */
 function spoolRecordPrefix(identity, signals) {
     const w = new Writer(identity.length + signals.length + 8);
     w.bytesField(1, identity, true);
     w.bytesField(2, signals, true);
     return w.take();
 }
-/** Bytes of one spool record for `event`: "TKS1", length, CRC-32, SpoolRecord{prefix, 3: event}. */
 function spoolRecordSize(prefix, event) {
     return 12 + prefix.length + 1 + varintSize(event.length) + event.length;
 }
-/** Writes one spool record into `out` at `at`; returns the offset after it. */
 function putSpoolRecord(out, at, prefix, event) {
     const start = at;
     const length = prefix.length + 1 + varintSize(event.length) + event.length;
@@ -357,7 +327,6 @@ function putSpoolRecord(out, at, prefix, event) {
     out.writeUInt32BE(crc, start + 8);
     return at;
 }
-/** Reads protobuf fields; throws on malformed input (caught by decodeReply). */
 class Reader {
     constructor(buf, endAt = buf.length, start = 0) {
         this.buf = buf;
@@ -455,7 +424,6 @@ function decodeConsent(r) {
     });
     return consent;
 }
-/** Parses one AgentReply payload (without its length prefix); null if malformed. */
 function decodeReply(payload, start = 0, end = payload.length) {
     const reply = { type: 'unknown', requestId: 0, error: '' };
     try {
@@ -506,15 +474,11 @@ function decodeReply(payload, start = 0, end = payload.length) {
     }
     return reply;
 }
-// ---- UUIDv7 ----
 const RANDOM_POOL_BYTES = 4096;
 let randomPool = null;
 let randomAt = RANDOM_POOL_BYTES;
 let lastMs = 0;
 let counter = 0;
-/** Fills `pool` from the kernel's CSPRNG: /dev/urandom through `fs` (already loaded by Node), as
- *  loading the `crypto` module costs a short-lived CLI milliseconds of start-up; `crypto` if the
- *  device cannot be read. */
 function fillRandom(pool) {
     try {
         const fd = fs.openSync('/dev/urandom', 'r');
@@ -527,12 +491,10 @@ function fillRandom(pool) {
         }
     }
     catch {
-        // not there (a chroot, Windows): below
     }
     require('crypto').randomFillSync(pool);
 }
 function randomBytes(n) {
-    // A pool: one read per ~500 ids instead of one per id.
     if (randomPool === null)
         randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
     if (randomAt + n > RANDOM_POOL_BYTES) {
@@ -543,8 +505,6 @@ function randomBytes(n) {
     randomAt += n;
     return at;
 }
-/** A fresh UUIDv7 (RFC 9562) written into `out` at `at`: 48-bit Unix ms, version 7, a 12-bit
- *  counter that keeps ids of one millisecond ordered, variant 10, 62 random bits. */
 function putUuidV7(out, at, unixMs) {
     if (unixMs > lastMs) {
         lastMs = unixMs;
@@ -569,12 +529,10 @@ function putUuidV7(out, at, unixMs) {
     randomPool.copy(out, at + 8, r, r + 8);
     out[at + 8] = 0x80 | (out[at + 8] & 0x3f);
 }
-/** A UUID's text form, 8-4-4-4-12 lower-case hex. */
 function uuidText(id) {
     const hex = Buffer.from(id.buffer, id.byteOffset, 16).toString('hex');
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
-// ---- helpers ----
 function varintSize(value) {
     let n = 1;
     while (value >= 0x80) {
@@ -595,15 +553,12 @@ function putVarint(out, at, value) {
 };
 factories["handover"] = function (module, exports) {
 "use strict";
-// The full client's identity bytes (its Hello and spool records), from the options and environment.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.MAX_EVENT_BYTES = void 0;
 exports.identityBytes = identityBytes;
 const environment_1 = load("environment");
 const wire_1 = load("wire");
-/** Largest encoded event the agent takes; a larger one is dropped and counted. */
 exports.MAX_EVENT_BYTES = 64 * 1024;
-/** The Hello's / spool record's ToolIdentity and OptOutSignals bytes for these options. */
 function identityBytes(options, env) {
     const identity = (0, wire_1.encodeToolIdentity)({
         tool: options.tool, version: options.version ?? '', endpoint: options.endpoint ?? '',
@@ -616,17 +571,6 @@ function identityBytes(options, env) {
 };
 factories["client"] = function (module, exports) {
 "use strict";
-// The Node.js client: the API of the C++ client (docs/client.md), over the protocol of
-// docs/protocol.md "Writing a client".
-//
-// Life of an event: `trackCommand()` returns a builder; it is recorded at the end of the current
-// synchronous run (a microtask) or at `record()`: serialized into a Buffer and queued. One
-// nextTick later everything queued goes out in a single socket write (Hello first on a new
-// connection), followed by a Flush; the agent's FlushAck settles them. The socket and every timer
-// are unref'ed: the client never keeps the process alive, except while the tool awaits `flush()`
-// and, at the natural end of the process (`beforeExit`), for at most `exitWaitMs` for the last
-// ack. Whatever is not acknowledged when the process exits is appended to the spool synchronously
-// in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = exports.EventBuilder = void 0;
 const builder_1 = load("builder");
@@ -636,7 +580,6 @@ const handover_1 = load("handover");
 const paths_1 = load("paths");
 const trust_1 = load("trust");
 const wire_1 = load("wire");
-// Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
 const MAX_INFLIGHT_EVENTS = 4096; // written, not yet acknowledged
 const MAX_PENDING_EVENTS = 8192; // recorded, not yet written: past this, to the spool
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -644,15 +587,11 @@ const WRITE_BATCH_BYTES = 1024 * 1024; // a synchronous burst is written out at 
 const SPOOL_HIGH_WATER = 2048; // ...or this many events
 const MAX_SOCKET_BUFFER = 1024 * 1024;
 const STALL_AFTER_MS = 500;
-// Written bytes pending, and the agent has neither read nor acknowledged anything for this long: it
-// is stalled. A write libuv cannot finish keeps the process alive (unref does not cover pending
-// writes), so the connection is then abandoned and what it held is spooled.
 const WRITE_STALL_MS = STALL_AFTER_MS;
 const ABSENT_RETRY_MS = 1000;
 const FLUSH_DEADLINE_MS = 2000;
 const MAX_REPLY_BYTES = 1024 * 1024;
 const SLAB_BYTES = 64 * 1024;
-// ---- event buffers: carved out of shared slabs (one allocation per ~500 events) ----
 const scratch = new wire_1.Writer(1024);
 let slab = Buffer.allocUnsafe(SLAB_BYTES);
 let slabUsed = 0;
@@ -669,7 +608,6 @@ function copyOut(from) {
     slabUsed += size;
     return out;
 }
-// ---- process exit: one pair of listeners for every client ----
 const RESOLVED = Promise.resolve();
 const live = new Set();
 let listening = false;
@@ -697,14 +635,11 @@ function unregister(client) {
     process.off('beforeExit', onBeforeExit);
     process.off('exit', onExit);
 }
-/** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 class Client {
     constructor(options) {
         this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
-        // Builders not yet recorded, recorded together at the end of the synchronous run.
         this.open = [];
         this.openScheduled = false;
-        // Events recorded, not yet written to a connection; written, not yet acknowledged.
         this.pending = [];
         this.pendingBytes = 0;
         this.inflight = [];
@@ -743,22 +678,15 @@ class Client {
         }
         this.mode = mode;
     }
-    /** A command (or subcommand) ran. */
     trackCommand(name, attributes) {
         return this.builder(1 /* Kind.command */, name, attributes);
     }
-    /** A feature was used. */
     trackFeature(name, attributes) {
         return this.builder(2 /* Kind.feature */, name, attributes);
     }
-    /** Anything else the tool defines. */
     track(name, attributes) {
         return this.builder(3 /* Kind.custom */, name, attributes);
     }
-    /** Waits until every event recorded before this call is acknowledged by the agent, at most
-     *  `timeoutMs`; what is not acknowledged by then is appended to the spool. Resolves true once every
-     *  such event is settled: delivered, spooled, or dropped and counted (an unwritable spool, a bound).
-     *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
     flush(timeoutMs = FLUSH_DEADLINE_MS) {
         try {
             this.recordOpen();
@@ -778,16 +706,12 @@ class Client {
             return Promise.resolve(false);
         }
     }
-    /** Counters of what happened to this client's events. */
     stats() {
         return { ...this.counters };
     }
-    /** Runs `hook(exitCode)` synchronously when the process exits, before leftover events are spooled
-     *  (for integrations that record the command's outcome at exit). */
     atExit(hook) {
         this.exitHooks.push(hook);
     }
-    /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
     close() {
         if (this.closed)
             return;
@@ -799,7 +723,6 @@ class Client {
         this.resolveWaiters();
         unregister(this);
     }
-    // ---- recording ----
     builder(kind, name, attributes) {
         if (this.mode === 'disabled' || this.closed) {
             ++this.counters.tracked;
@@ -810,7 +733,6 @@ class Client {
         this.open.push(builder);
         if (!this.openScheduled) {
             this.openScheduled = true;
-            // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
             RESOLVED.then(() => this.recordOpen());
         }
         return builder;
@@ -824,7 +746,6 @@ class Client {
         for (const builder of open)
             builder.record();
     }
-    /** @internal Called by EventBuilder.record(). */
     _submit(fields) {
         ++this.counters.tracked;
         try {
@@ -850,8 +771,6 @@ class Client {
             this.pending.push(event);
             this.pendingBytes += event.length;
             ++this.accepted;
-            // A burst in one synchronous run: nothing drains it until the tool yields, so hand it on
-            // from here once it is large — to the socket if it takes it, else to the spool.
             if (this.pending.length >= SPOOL_HIGH_WATER || this.pendingBytes >= WRITE_BATCH_BYTES)
                 this.relieve();
             if (!this.drainScheduled) {
@@ -863,7 +782,6 @@ class Client {
             ++this.counters.dropped;
         }
     }
-    // ---- delivery ----
     prepareSending() {
         const { identity, signals } = (0, handover_1.identityBytes)(this.options, this.env);
         this.hello = (0, wire_1.helloFrame)(identity, signals);
@@ -873,7 +791,6 @@ class Client {
     resolvedPaths() {
         return (this.paths ??= (0, paths_1.pathsFor)(this.env));
     }
-    /** Moves queued events on: to the agent if it is there, else to the spool. */
     drain() {
         this.drainScheduled = false;
         if (this.closed || this.pending.length === 0)
@@ -885,9 +802,6 @@ class Client {
                 this.spoolPending();
                 return;
             }
-            // A lagging agent is waited for (bounded); one that has acknowledged nothing for
-            // STALL_AFTER_MS while the queue is past its high-water mark, or a queue at its bound, gets
-            // the spool instead (docs/protocol.md §5).
             const stalled = this.awaitingAckSince > 0 && Date.now() - this.awaitingAckSince > STALL_AFTER_MS;
             if ((stalled && this.pending.length > SPOOL_HIGH_WATER) || this.queueFull()) {
                 this.spoolPending();
@@ -906,9 +820,6 @@ class Client {
     queueFull() {
         return this.pending.length >= MAX_PENDING_EVENTS || this.pendingBytes >= MAX_PENDING_BYTES;
     }
-    /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
-     *  room; to the spool at the queue's bound or when the agent is known to be absent; otherwise
-     *  (say, still connecting) it waits for the next drain. */
     relieve() {
         const socket = this.socket;
         if (socket !== undefined && this.connected && socket.writableLength <= MAX_SOCKET_BUFFER &&
@@ -928,8 +839,6 @@ class Client {
             return;
         }
         this.refused = '';
-        // `net` is loaded on the first connection, not at import: a disabled or debugging tool, or one
-        // with no agent, never pays for it.
         const { createConnection } = require('net');
         const socket = createConnection({ path: paths.socket });
         socket.unref();
@@ -946,7 +855,6 @@ class Client {
             this.drain();
         });
         socket.on('error', () => {
-            // 'close' follows and does the work.
         });
         socket.on('close', () => this.onClose(socket));
         if (this.waiters.length > 0 || this.exitTimer !== undefined)
@@ -1011,8 +919,6 @@ class Client {
             clearTimeout(this.writeTimer);
         this.writeTimer = undefined;
     }
-    /** The agent does not read: spool what it holds, stop trying for a while, drop the connection
-     *  (which also cancels the pending write that would keep the process alive). */
     abandonConnection() {
         const socket = this.socket;
         this.clearWriteTimer();
@@ -1069,8 +975,6 @@ class Client {
         this.socket = undefined;
         const wasConnected = this.connected;
         this.connected = false;
-        // Unacknowledged events go back to the front of the queue, in order: re-sent on the next
-        // connection (the agent keeps one copy per id) or spooled.
         const back = this.inflight.map((entry) => entry.event);
         this.inflight = [];
         this.pending = back.concat(this.pending);
@@ -1083,7 +987,6 @@ class Client {
             this.endExitWait();
         this.drain();
     }
-    // ---- settling, waiting ----
     settle(count) {
         this.settled += count;
         this.resolveWaiters();
@@ -1109,9 +1012,6 @@ class Client {
             this.socket?.unref();
     }
     flushTimedOut() {
-        // The agent did not acknowledge in time: spool everything unacknowledged (if it had some after
-        // all, it keeps one copy per id). That settles every waiter; one that still is not (nothing
-        // left to spool, yet not settled) is told false.
         if (this.socket !== undefined && this.socket.writableLength > 0)
             this.abandonConnection();
         else
@@ -1125,7 +1025,6 @@ class Client {
         if (this.exitTimer === undefined)
             this.socket?.unref();
     }
-    // ---- the spool ----
     spoolPending() {
         const events = this.pending;
         this.pending = [];
@@ -1155,8 +1054,6 @@ class Client {
         this.counters.dropped += result.dropped;
         this.settle(result.spooled + result.dropped);
     }
-    // ---- process exit ----
-    /** @internal The event loop is empty: wait briefly (ref'd) for the last ack, once per batch. */
     _beforeExit() {
         this.recordOpen();
         this.drain();
@@ -1178,14 +1075,12 @@ class Client {
         if (this.waiters.length === 0)
             this.socket?.unref();
     }
-    /** @internal The process is exiting: record what is open and spool what is unacknowledged. */
     _exit(code) {
         for (const hook of this.exitHooks) {
             try {
                 hook(code);
             }
             catch {
-                // an integration's hook must not keep the others from running
             }
         }
         this.exitHooks = [];
@@ -1193,7 +1088,6 @@ class Client {
         if (this.mode === 'sending' && !this.closed)
             this.spoolUnacknowledged();
     }
-    // ---- debug mode ----
     printDebug(fields) {
         try {
             let line = `{"id":"${(0, wire_1.uuidText)(fields.id)}","tool":${JSON.stringify(this.options.tool)},` +
@@ -1224,11 +1118,9 @@ class Client {
             process.stderr.write(line + '}\n');
         }
         catch {
-            // stderr closed: nothing to tell
         }
     }
     printTrustProblems() {
-        // Debug mode sends nothing, but says whether a real run could.
         const paths = this.resolvedPaths();
         const me = process.geteuid?.() ?? 0;
         const check = (0, trust_1.checkSocket)(paths.socket, me);
@@ -1241,7 +1133,6 @@ class Client {
         if (lines !== '')
             process.stderr.write(lines);
     }
-    /** Why the last connection attempt refused the socket (an impostor), or ''. */
     get refusedReason() {
         return this.refused;
     }

@@ -13,8 +13,6 @@ function load(name) {
 }
 factories["environment"] = function (module, exports) {
 "use strict";
-// What the client does, decided once from the environment before any I/O (docs/protocol.md §1).
-// Pure functions of an environment object, so tests need not touch process.env.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.CI_VARIABLES = void 0;
 exports.toolDisabledVariable = toolDisabledVariable;
@@ -23,13 +21,11 @@ exports.readSignals = readSignals;
 exports.inCi = inCi;
 exports.validToolName = validToolName;
 exports.decideMode = decideMode;
-/** The CI variables whose presence marks a CI run (common/include/tk/common/ci.hpp, same order). */
 exports.CI_VARIABLES = [
     'CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'RUN_ID', 'GITHUB_ACTIONS', 'GITLAB_CI', 'CIRCLECI',
     'TRAVIS', 'JENKINS_URL', 'BUILDKITE', 'TEAMCITY_VERSION', 'TF_BUILD', 'APPVEYOR', 'CODEBUILD_BUILD_ID',
     'BITBUCKET_BUILD_NUMBER', 'DRONE', 'SEMAPHORE', 'HEROKU_TEST_RUN_ID',
 ];
-/** `my-cli` → `MY_CLI_TELEMETRY_DISABLED`: upper-cased, every byte but ASCII letters and digits → `_`. */
 function toolDisabledVariable(tool) {
     let name = '';
     for (const byte of Buffer.from(tool, 'utf8')) {
@@ -38,11 +34,9 @@ function toolDisabledVariable(tool) {
     }
     return `${name}_TELEMETRY_DISABLED`;
 }
-/** A switch is on when set to anything but empty, `0` or `false` (any case). */
 function truthy(value) {
     return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
-/** The raw opt-out signals the agent receives (it decides again). */
 function readSignals(env, tool) {
     return {
         doNotTrack: env.DO_NOT_TRACK,
@@ -53,11 +47,9 @@ function readSignals(env, tool) {
 function inCi(env) {
     return exports.CI_VARIABLES.some((name) => env[name] !== undefined);
 }
-/** Tool names the agent accepts: 1–64 bytes of `A-Z a-z 0-9 . _ -`. */
 function validToolName(tool) {
     return /^[A-Za-z0-9._-]{1,64}$/.test(tool);
 }
-/** The mode: debug wins (a person debugging sees what would be sent), then the opt-outs. */
 function decideMode(env, tool, platform = process.platform) {
     if (!validToolName(tool))
         return 'disabled';
@@ -73,20 +65,15 @@ function decideMode(env, tool, platform = process.platform) {
 };
 factories["value"] = function (module, exports) {
 "use strict";
-// Attribute value types, in a module of their own so that the package's small entry (fast.ts) can
-// export `double` without loading the wire encoder.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.DoubleValue = void 0;
 exports.double = double;
-/** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
- *  safe integers are sent as `int_value`. */
 class DoubleValue {
     constructor(value) {
         this.value = value;
     }
 }
 exports.DoubleValue = DoubleValue;
-/** Marks `value` as a floating-point attribute even if it is a whole number. */
 function double(value) {
     return new DoubleValue(value);
 }
@@ -94,15 +81,10 @@ function double(value) {
 };
 factories["builder"] = function (module, exports) {
 "use strict";
-// The builder of one event, shared by the package's small entry (fast.ts) and the full client
-// (client.ts): it holds the fields until the event is recorded, then hands them to its sink.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.EventBuilder = void 0;
 const EMPTY_ID = Buffer.alloc(0);
-/** An event being built: add outcome and attributes; it is recorded at the end of the current
- *  synchronous run, or at `record()`. */
 class EventBuilder {
-    /** @internal */
     constructor(client, kind, name, attributes) {
         this.client = client;
         this.done = false;
@@ -110,37 +92,31 @@ class EventBuilder {
         if (client === null)
             this.done = true;
     }
-    /** Whether the command succeeded. */
     success(succeeded) {
         this.fields.success = succeeded;
         return this;
     }
-    /** How long the command took, in milliseconds (fractions allowed). */
     duration(milliseconds) {
         if (Number.isFinite(milliseconds))
             this.fields.durationUs = Math.round(milliseconds * 1000);
         return this;
     }
-    /** How long the command took, in microseconds. */
     durationUs(microseconds) {
         if (Number.isFinite(microseconds))
             this.fields.durationUs = Math.round(microseconds);
         return this;
     }
-    /** The command's exit code. */
     exitCode(code) {
         if (Number.isInteger(code))
             this.fields.exitCode = code | 0;
         return this;
     }
-    /** Adds (or replaces) an attribute. */
     attribute(key, value) {
         if (this.extra === undefined)
             this.extra = new Map();
         this.extra.set(key, value);
         return this;
     }
-    /** Records the event now; later calls do nothing. */
     record() {
         if (this.done)
             return;
@@ -160,11 +136,9 @@ class EventBuilder {
         }
         this.client._submit(this.fields);
     }
-    /** Drops the event without recording it. */
     discard() {
         this.done = true;
     }
-    /** @internal */
     get recorded() {
         return this.done;
     }
@@ -174,14 +148,11 @@ exports.EventBuilder = EventBuilder;
 };
 factories["paths"] = function (module, exports) {
 "use strict";
-// Where the agent's socket and the state dir (spool) are: the same rules as the agent's
-// (common/src/paths.cpp; docs/protocol.md §2). Pure: the caller passes env, uid and home.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.maxSocketPathBytes = maxSocketPathBytes;
 exports.resolvePaths = resolvePaths;
 exports.pathsFor = pathsFor;
 const path = require("path");
-/** Bytes in sockaddr_un.sun_path, the terminating NUL included. */
 function maxSocketPathBytes(platform) {
     return platform === 'darwin' ? 104 : 108;
 }
@@ -210,15 +181,11 @@ function socketPath(env, uid, stateDir, platform) {
     const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
     if (runtime !== undefined)
         return path.join(runtime, 'telemetry-kit', 'agent.sock');
-    // No runtime dir (cron, ssh without a session, containers): the state dir, which no other user
-    // can create first; if too long for sockaddr_un, a per-uid dir under /tmp, which the trust
-    // checks refuse if another user made it.
     const inState = path.join(stateDir, 'agent.sock');
     if (Buffer.byteLength(inState) < maxSocketPathBytes(platform))
         return inState;
     return path.join('/tmp', `telemetry-kit-${uid}`, 'agent.sock');
 }
-/** The socket and state dir for this environment and the effective user. */
 function pathsFor(env) {
     const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME
         : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
@@ -228,11 +195,6 @@ function pathsFor(env) {
 };
 factories["trust"] = function (module, exports) {
 "use strict";
-// The checks before a byte is sent or written (docs/protocol.md §3, issue 17 item 1): the socket's
-// directory and the state dir must be the person's and writable by no one else; the socket must be
-// a socket the person owns. Node has no SO_PEERCRED, so the socket file's owner stands in for the
-// peer's uid: in a directory only the person can write, only the person's processes (or root) can
-// have created it. The judges are pure; the lookups are one stat each.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.judgeDir = judgeDir;
 exports.judgeSocket = judgeSocket;
@@ -243,7 +205,6 @@ const path = require("path");
 function octal(mode) {
     return (mode & 0o7777).toString(8).padStart(4, '0');
 }
-/** Why `dir` is not a private directory of `me`, or '' if it is. */
 function judgeDir(dir, stat, me) {
     if (!stat.isDirectory())
         return `${dir} is not a directory`;
@@ -253,7 +214,6 @@ function judgeDir(dir, stat, me) {
         return `the directory ${dir} can be written by other users (mode ${octal(stat.mode)})`;
     return '';
 }
-/** Why the socket file is not the person's agent's, or '' if it may be. */
 function judgeSocket(socket, stat, me) {
     if (!stat.isSocket())
         return `${socket} is not a socket`;
@@ -262,7 +222,6 @@ function judgeSocket(socket, stat, me) {
     }
     return '';
 }
-/** May a client connect to `socket`? absent: nothing there (not a refusal). */
 function checkSocket(socket, me) {
     const dir = path.dirname(socket);
     const dirStat = fs.statSync(dir, { throwIfNoEntry: false });
@@ -277,7 +236,6 @@ function checkSocket(socket, me) {
     const refused = judgeSocket(socket, socketStat, me);
     return refused === '' ? { ok: true } : { ok: false, absent: false, refused };
 }
-/** Why the state dir may not hold the spool ('' if it may, or does not exist yet). */
 function stateDirProblem(stateDir, me) {
     const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
     return stat === undefined ? '' : judgeDir(stateDir, stat, me);
@@ -286,19 +244,13 @@ function stateDirProblem(stateDir, me) {
 };
 factories["spool"] = function (module, exports) {
 "use strict";
-// Appends records to the spool file, synchronously (it also runs in the process's `exit` handler),
-// by the lock-free protocol of docs/protocol.md §6: Node has no flock(), so after each write the
-// client checks that the file is still the one named `spool`; if the agent renamed it meanwhile, the
-// same records are appended again to the new spool (the agent keeps one copy per event id).
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.MAX_SPOOL_BYTES = void 0;
 exports.appendToSpool = appendToSpool;
 const fs = require("fs");
 const path = require("path");
 const trust_1 = load("trust");
-/** The spool stops growing here (the agent's import limit): further events are dropped. */
 exports.MAX_SPOOL_BYTES = 16 * 1024 * 1024;
-/** Largest single write(): many records at once, never a partial one. */
 const MAX_WRITE_BYTES = 256 * 1024;
 const ATTEMPTS = 8;
 const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -312,7 +264,6 @@ function fileProblem(file, stat, me) {
         return `${file} can be written by other users`;
     return '';
 }
-/** Makes the state dir if missing (0700) and judges it. */
 function prepareDir(stateDir, me) {
     let stat = fs.statSync(stateDir, { throwIfNoEntry: false });
     if (stat === undefined) {
@@ -321,7 +272,6 @@ function prepareDir(stateDir, me) {
     }
     return (0, trust_1.judgeDir)(stateDir, stat, me);
 }
-/** One attempt: open, check, write what fits. Returns records written, or a problem. */
 function writeOnce(file, records, me) {
     let fd;
     try {
@@ -329,7 +279,6 @@ function writeOnce(file, records, me) {
     }
     catch (error) {
         const code = error.code;
-        // ELOOP: a symlink planted as the spool (O_NOFOLLOW); ENXIO: a FIFO with no reader.
         if (code === 'ELOOP' || code === 'ENXIO')
             return { written: 0, moved: false, problem: `${file} is not a regular file, not telemetry-kit's file` };
         return { written: 0, moved: false, problem: `cannot open ${file}: ${code ?? String(error)}` };
@@ -342,7 +291,6 @@ function writeOnce(file, records, me) {
         let size = opened.size;
         let written = 0;
         while (written < records.length) {
-            // Whole records only, up to MAX_WRITE_BYTES per write(), never past MAX_SPOOL_BYTES.
             let bytes = 0;
             let count = 0;
             while (written + count < records.length) {
@@ -370,7 +318,6 @@ function writeOnce(file, records, me) {
         fs.closeSync(fd);
     }
 }
-/** Appends `records` (each one whole TKS1 record) to `<stateDir>/spool`. Never throws. */
 function appendToSpool(stateDir, records, me) {
     if (records.length === 0)
         return { spooled: 0, dropped: 0, problem: '' };
@@ -383,8 +330,6 @@ function appendToSpool(stateDir, records, me) {
             const result = writeOnce(file, records, me);
             if (result.problem !== '')
                 return { spooled: 0, dropped: records.length, problem: result.problem };
-            // Renamed for import while we wrote: the agent may have read the file before our bytes
-            // landed, so write them again to the new spool.
             if (!result.moved)
                 return { spooled: result.written, dropped: records.length - result.written, problem: '' };
         }
@@ -398,10 +343,6 @@ function appendToSpool(stateDir, records, me) {
 };
 factories["quick"] = function (module, exports) {
 "use strict";
-// The small entry's exit path: the spool records of held events, encoded with no Writer class and
-// no tables — the same bytes as wire.ts (test/wire.test.js compares them), in code small enough
-// that a one-command CLI's `exit` handler compiles little. Plain byte arrays: a handful of events of
-// ~100 bytes each. Appending is spool.ts's (docs/protocol.md §6).
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.eventBytes = eventBytes;
 exports.prefixBytes = prefixBytes;
@@ -412,6 +353,12 @@ const fs = require("fs");
 const environment_1 = load("environment");
 const value_1 = load("value");
 function varint(out, v) {
+    if (typeof v === 'number' && v >= 0) {
+        for (; v >= 0x80; v = Math.floor(v / 0x80))
+            out.push((v % 0x80) | 0x80);
+        out.push(v);
+        return;
+    }
     let n = BigInt.asUintN(64, BigInt(v)); // negative int64: two's complement, 10 bytes
     while (n >= 0x80n) {
         out.push(Number(n & 0x7fn) | 0x80);
@@ -440,7 +387,6 @@ function double(out, field, value) {
     b.writeDoubleLE(value, 0);
     out.push((field << 3) | 1, ...b);
 }
-/** AttributeValue, or null for a value that is none (left out, as wire.ts does). */
 function value(v) {
     const out = [];
     if (typeof v === 'string')
@@ -464,7 +410,6 @@ function value(v) {
         return null;
     return out;
 }
-/** An `Event` in field order (wire.ts encodeEvent). */
 function eventBytes(tool, version, e) {
     const out = [];
     bytesField(out, 1, e.id);
@@ -497,7 +442,6 @@ function eventBytes(tool, version, e) {
         uint(out, 10, e.exitCode, true);
     return out;
 }
-/** SpoolRecord fields 1 (ToolIdentity) and 2 (OptOutSignals), shared by every record. */
 function prefixBytes(o, s) {
     const tool = [];
     text(tool, 1, o.tool);
@@ -521,7 +465,6 @@ function prefixBytes(o, s) {
     bytesField(out, 2, signals);
     return out;
 }
-/** One TKS1 record: magic, length, CRC-32 (bitwise: no table for a few records), payload. */
 function record(prefix, event) {
     const payload = prefix.slice();
     bytesField(payload, 3, event);
@@ -540,8 +483,6 @@ function record(prefix, event) {
     out.writeUInt32BE(~crc >>> 0, 8);
     return out;
 }
-/** Ids for `events` (UUIDv7: their ms, version 7, a 12-bit counter from a low random start, so one
- *  process's ids of one ms stay ordered; 62 random bits), from /dev/urandom. */
 function giveIds(events) {
     const random = Buffer.allocUnsafe(16 * events.length + 2);
     try {
@@ -567,7 +508,6 @@ function giveIds(events) {
         e.id = id;
     });
 }
-/** The spool records of `events` (ids given here), and how many were too large for the agent. */
 function recordsOf(o, env, events) {
     giveIds(events);
     const prefix = prefixBytes(o, (0, environment_1.readSignals)(env, o.tool));
@@ -586,27 +526,11 @@ function recordsOf(o, env, events) {
 };
 factories["fast"] = function (module, exports) {
 "use strict";
-// The package's entry Client: the small hot path of a short CLI, in front of the full client.
-//
-// States: `held` (sending mode, no engine: recorded events stay in memory) → `engine` (the full
-// client of client.ts, with its socket, acks and bounds, took the held events over) or → `spooled`
-// (the process exited while holding: the events were appended to the spool synchronously in the
-// `exit` handler, docs/protocol.md §6). The engine is loaded only when the process lives long
-// enough for a connection to matter: flush(), close(), MAX_HELD events, or ENGINE_AFTER_MS after
-// the first event (an unref'ed timer). A one-command CLI thus loads and runs only this file, the
-// builder and the environment checks until exit — V8 compiling the socket code was most of what
-// the client added to such a process (docs/benchmarks.md, "Node client"). Debug mode goes to the
-// engine at once; disabled mode never loads it.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = void 0;
 const builder_1 = load("builder");
 const environment_1 = load("environment");
-const paths_1 = load("paths");
-const quick_1 = load("quick");
-const spool_1 = load("spool");
-/** Past this many held events the engine takes over (it connects and bounds memory itself). */
 const MAX_HELD = 64;
-/** A process still running this long after its first event gets the engine (and a connection). */
 const ENGINE_AFTER_MS = 50;
 const RESOLVED = Promise.resolve();
 const holding = new Set();
@@ -614,7 +538,6 @@ function onExit(code) {
     for (const client of holding)
         client._exit(code);
 }
-/** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 class Client {
     constructor(options) {
         this.held = [];
@@ -630,7 +553,6 @@ class Client {
             mode = (0, environment_1.decideMode)(this.env, String(options.tool ?? ''));
         }
         catch {
-            // an unreadable environment: stay disabled
         }
         this.mode = mode;
         if (mode === 'debug')
@@ -641,50 +563,37 @@ class Client {
             process.on('exit', onExit);
         holding.add(this);
     }
-    /** A command (or subcommand) ran. */
     trackCommand(name, attributes) {
         return this.engine?.trackCommand(name, attributes) ?? this.builder(1 /* Kind.command */, name, attributes);
     }
-    /** A feature was used. */
     trackFeature(name, attributes) {
         return this.engine?.trackFeature(name, attributes) ?? this.builder(2 /* Kind.feature */, name, attributes);
     }
-    /** Anything else the tool defines. */
     track(name, attributes) {
         return this.engine?.track(name, attributes) ?? this.builder(3 /* Kind.custom */, name, attributes);
     }
-    /** Waits until every event recorded before this call is acknowledged by the agent, at most
-     *  `timeoutMs`; what is not acknowledged by then is appended to the spool. Resolves true once every
-     *  such event is settled: delivered, spooled, or dropped and counted (an unwritable spool, a bound).
-     *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
     flush(timeoutMs) {
         this.recordOpen();
         return this.startEngine()?.flush(timeoutMs) ?? Promise.resolve(true);
     }
-    /** Counters of what happened to this client's events. */
     stats() {
         return this.engine?.stats() ?? { ...this.counters };
     }
-    /** Runs `hook(exitCode)` synchronously when the process exits, before leftover events are spooled
-     *  (for integrations that record the command's outcome at exit). */
     atExit(hook) {
         if (this.engine !== undefined)
             this.engine.atExit(hook);
         else
             this.hooks.push(hook);
     }
-    /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
     close() {
         this.recordOpen();
         this.startEngine()?.close();
         this.closed = true;
         this.detach();
     }
-    /** Why the last connection attempt refused the socket (an impostor), or ''. */
     get refusedReason() {
         return this.engine?.refusedReason ?? '';
     }
-    // ---- holding ----
     builder(kind, name, attributes) {
         if (this.mode !== 'sending' || this.closed) {
             ++this.counters.tracked;
@@ -708,7 +617,6 @@ class Client {
         for (const builder of open)
             builder.record();
     }
-    /** @internal Called by EventBuilder.record(). */
     _submit(fields) {
         if (this.engine !== undefined)
             return this.engine._submit(fields);
@@ -721,7 +629,6 @@ class Client {
             this.timer.unref();
         }
     }
-    /** Loads the full client and hands it the held events and exit hooks; undefined when disabled. */
     startEngine() {
         if (this.engine !== undefined || this.mode === 'disabled' || this.closed)
             return this.engine;
@@ -746,9 +653,6 @@ class Client {
             return;
         process.off('exit', onExit);
     }
-    /** @internal The process is exiting: open builders are recorded and held events spooled. With an
-     *  engine, it does its exit work here, at this listener's place — before the tool's own `exit`
-     *  listeners registered after the Client (its own listener, added later, then finds nothing). */
     _exit(code) {
         if (this.engine !== undefined) {
             this.recordOpen();
@@ -759,7 +663,6 @@ class Client {
                 hook(code);
             }
             catch {
-                // an integration's hook must not keep the others from running
             }
         }
         this.hooks = [];
@@ -769,8 +672,11 @@ class Client {
         const held = this.held;
         this.held = [];
         try {
-            const { records, tooLarge } = (0, quick_1.recordsOf)(this.options, this.env, held);
-            const result = (0, spool_1.appendToSpool)((0, paths_1.pathsFor)(this.env).stateDir, records, process.geteuid?.() ?? 0);
+            const { recordsOf } = load("quick");
+            const { pathsFor } = load("paths");
+            const { appendToSpool } = load("spool");
+            const { records, tooLarge } = recordsOf(this.options, this.env, held);
+            const result = appendToSpool(pathsFor(this.env).stateDir, records, process.geteuid?.() ?? 0);
             this.counters.spooled += result.spooled;
             this.counters.dropped += result.dropped + tooLarge;
         }
@@ -797,15 +703,12 @@ var value_1 = load("value");
 Object.defineProperty(exports, "double", { enumerable: true, get: function () { return value_1.double; } });
 Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return value_1.DoubleValue; } });
 const lazyConsent = () => require("./consent");
-/** Asks an opt-in tool's first-run question once (see consent.ts). */
 function askConsentOnce(options) {
     return lazyConsent().askConsentOnce(options);
 }
-/** The tool's consent as the agent records it, or null if the agent does not answer. */
 function consentStatus(...args) {
     return lazyConsent().consentStatus(...args);
 }
-/** Records the person's first-run answer with the agent. */
 function recordConsent(...args) {
     return lazyConsent().recordConsent(...args);
 }

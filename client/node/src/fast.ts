@@ -14,9 +14,9 @@ import { EventBuilder, type EventSink } from './builder';
 import type * as clientModule from './client';
 import type { ClientOptions, Stats } from './client';
 import { decideMode, type Env, type Mode } from './environment';
-import { pathsFor } from './paths';
-import { recordsOf } from './quick';
-import { appendToSpool } from './spool';
+import type * as pathsModule from './paths';
+import type * as quickModule from './quick';
+import type * as spoolModule from './spool';
 import type { Attributes } from './value';
 import { Kind, type EventFields } from './wire';
 
@@ -194,6 +194,10 @@ export class Client implements EventSink {
     const held = this.held;
     this.held = [];
     try {
+      // Required here, not at import: a tool that exits without events never evaluates them.
+      const { recordsOf } = require('./quick') as typeof quickModule;
+      const { pathsFor } = require('./paths') as typeof pathsModule;
+      const { appendToSpool } = require('./spool') as typeof spoolModule;
       const { records, tooLarge } = recordsOf(this.options, this.env, held);
       const result = appendToSpool(pathsFor(this.env).stateDir, records, process.geteuid?.() ?? 0);
       this.counters.spooled += result.spooled;

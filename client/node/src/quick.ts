@@ -12,6 +12,11 @@ import type { EventFields, Signals } from './wire';
 type Bytes = number[];
 
 function varint(out: Bytes, v: number | bigint): void {
+  if (typeof v === 'number' && v >= 0) {
+    for (; v >= 0x80; v = Math.floor(v / 0x80)) out.push((v % 0x80) | 0x80);
+    out.push(v);
+    return;
+  }
   let n = BigInt.asUintN(64, BigInt(v)); // negative int64: two's complement, 10 bytes
   while (n >= 0x80n) {
     out.push(Number(n & 0x7fn) | 0x80);
