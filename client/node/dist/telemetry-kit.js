@@ -469,8 +469,8 @@ function record(prefix, event) {
     const payload = prefix.slice();
     bytesField(payload, 3, event);
     const out = Buffer.allocUnsafe(12 + payload.length);
-    out.write('TKS1', 0, 'latin1');
-    out.writeUInt32BE(payload.length, 4);
+    bigEndian(out, 0, 0x544b5331); // "TKS1"
+    bigEndian(out, 4, payload.length);
     out.set(payload, 12);
     let crc = -1;
     for (let i = 4; i < out.length; i++) {
@@ -480,8 +480,14 @@ function record(prefix, event) {
         for (let k = 0; k < 8; k++)
             crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
     }
-    out.writeUInt32BE(~crc >>> 0, 8);
+    bigEndian(out, 8, ~crc >>> 0);
     return out;
+}
+function bigEndian(out, at, v) {
+    out[at] = v >>> 24;
+    out[at + 1] = (v >>> 16) & 0xff;
+    out[at + 2] = (v >>> 8) & 0xff;
+    out[at + 3] = v & 0xff;
 }
 function giveIds(events) {
     const random = Buffer.allocUnsafe(16 * events.length + 2);
@@ -497,10 +503,12 @@ function giveIds(events) {
     catch {
         require('crypto').randomFillSync(random);
     }
-    let counter = random.readUInt16BE(0) & 0x1ff;
+    let counter = ((random[0] << 8) | random[1]) & 0x1ff;
     events.forEach((e, i) => {
         const id = random.subarray(2 + 16 * i, 18 + 16 * i);
-        id.writeUIntBE(e.timestampUnixMs, 0, 6);
+        bigEndian(id, 0, Math.floor(e.timestampUnixMs / 0x10000));
+        id[4] = (e.timestampUnixMs >>> 8) & 0xff;
+        id[5] = e.timestampUnixMs & 0xff;
         id[6] = 0x70 | ((counter >>> 8) & 0x0f);
         id[7] = counter & 0xff;
         id[8] = 0x80 | (id[8] & 0x3f);
