@@ -608,10 +608,12 @@ TEST_CASE("agent_stalled") {
         const auto records = read_spool(spool);
         for (const auto& record : records) check_spool_identity(record);
         check_four_events(spooled_events(spool), run, /*ci=*/false);
-        CHECK(stalled.connections() >= 1);
+        // A connection is not part of the promise: a short process may hand its events to the spool
+        // alone (the Node client holds them in memory until 50 ms after the first; SCENARIOS.md).
         if (attempt == 0) {
-            WARN(client_name() << ": all 4 events spooled at exit; " << event_names_in_frames(stalled.received()).size()
-                               << " also written whole into the stalled socket");
+            WARN(client_name() << ": all 4 events spooled at exit; " << stalled.connections() << " connection(s), "
+                               << event_names_in_frames(stalled.received()).size()
+                               << " events also written whole into the stalled socket");
         }
     }
     INFO("fastest exit delay " << fastest_stalled_us / 1000.0 << " ms, with no agent " << fastest_baseline_us / 1000.0

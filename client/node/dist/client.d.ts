@@ -1,5 +1,6 @@
+import { EventBuilder } from './builder';
 import { type Env, type Mode } from './environment';
-import { Kind, type AttributeValue, type Attributes, type EventFields } from './wire';
+import { type Attributes, type EventFields } from './wire';
 export type ConsentMode = 'opt-in' | 'opt-out';
 export interface ClientOptions {
     /** The tool's name, e.g. `my-cli`: 1–64 of `A-Z a-z 0-9 . _ -` (else the client is disabled). */
@@ -31,32 +32,7 @@ export interface Stats {
     suppressed: number;
     reconnects: number;
 }
-/** An event being built: add outcome and attributes; it is recorded at the end of the current
- *  synchronous run, or at `record()`. */
-export declare class EventBuilder {
-    private readonly client;
-    /** @internal */ fields: EventFields;
-    private extra;
-    private done;
-    /** @internal */
-    constructor(client: Client | null, kind: Kind, name: string, attributes: Attributes | undefined);
-    /** Whether the command succeeded. */
-    success(succeeded: boolean): this;
-    /** How long the command took, in milliseconds (fractions allowed). */
-    duration(milliseconds: number): this;
-    /** How long the command took, in microseconds. */
-    durationUs(microseconds: number): this;
-    /** The command's exit code. */
-    exitCode(code: number): this;
-    /** Adds (or replaces) an attribute. */
-    attribute(key: string, value: AttributeValue): this;
-    /** Records the event now; later calls do nothing. */
-    record(): void;
-    /** Drops the event without recording it. */
-    discard(): void;
-    /** @internal */
-    get recorded(): boolean;
-}
+export { EventBuilder };
 /** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 export declare class Client {
     /** `sending`, `debug` (TELEMETRY_KIT_DEBUG) or `disabled` (DO_NOT_TRACK, <TOOL>_TELEMETRY_DISABLED,

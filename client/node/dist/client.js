@@ -12,12 +12,14 @@
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = exports.EventBuilder = void 0;
+const builder_1 = require("./builder");
+Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
 const environment_1 = require("./environment");
+const handover_1 = require("./handover");
 const paths_1 = require("./paths");
 const trust_1 = require("./trust");
 const wire_1 = require("./wire");
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
-const MAX_EVENT_BYTES = 64 * 1024;
 const MAX_INFLIGHT_EVENTS = 4096; // written, not yet acknowledged
 const MAX_PENDING_EVENTS = 8192; // recorded, not yet written: past this, to the spool
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -78,78 +80,6 @@ function unregister(client) {
     process.off('beforeExit', onBeforeExit);
     process.off('exit', onExit);
 }
-/** An event being built: add outcome and attributes; it is recorded at the end of the current
- *  synchronous run, or at `record()`. */
-class EventBuilder {
-    /** @internal */
-    constructor(client, kind, name, attributes) {
-        this.client = client;
-        this.done = false;
-        this.fields = { id: EMPTY_ID, kind, name, timestampUnixMs: Date.now(), attributes };
-        if (client === null)
-            this.done = true;
-    }
-    /** Whether the command succeeded. */
-    success(succeeded) {
-        this.fields.success = succeeded;
-        return this;
-    }
-    /** How long the command took, in milliseconds (fractions allowed). */
-    duration(milliseconds) {
-        if (Number.isFinite(milliseconds))
-            this.fields.durationUs = Math.round(milliseconds * 1000);
-        return this;
-    }
-    /** How long the command took, in microseconds. */
-    durationUs(microseconds) {
-        if (Number.isFinite(microseconds))
-            this.fields.durationUs = Math.round(microseconds);
-        return this;
-    }
-    /** The command's exit code. */
-    exitCode(code) {
-        if (Number.isInteger(code))
-            this.fields.exitCode = code | 0;
-        return this;
-    }
-    /** Adds (or replaces) an attribute. */
-    attribute(key, value) {
-        if (this.extra === undefined)
-            this.extra = new Map();
-        this.extra.set(key, value);
-        return this;
-    }
-    /** Records the event now; later calls do nothing. */
-    record() {
-        if (this.done)
-            return;
-        this.done = true;
-        if (this.extra !== undefined) {
-            const merged = new Map();
-            const given = this.fields.attributes;
-            if (given instanceof Map)
-                for (const [k, v] of given)
-                    merged.set(k, v);
-            else if (given !== undefined)
-                for (const k in given)
-                    merged.set(k, given[k]);
-            for (const [k, v] of this.extra)
-                merged.set(k, v);
-            this.fields.attributes = merged;
-        }
-        this.client._submit(this.fields);
-    }
-    /** Drops the event without recording it. */
-    discard() {
-        this.done = true;
-    }
-    /** @internal */
-    get recorded() {
-        return this.done;
-    }
-}
-exports.EventBuilder = EventBuilder;
-const EMPTY_ID = Buffer.alloc(0);
 /** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 class Client {
     constructor(options) {
@@ -257,9 +187,9 @@ class Client {
         if (this.mode === 'disabled' || this.closed) {
             ++this.counters.tracked;
             ++this.counters.suppressed;
-            return new EventBuilder(null, kind, name, attributes);
+            return new builder_1.EventBuilder(null, kind, name, attributes);
         }
-        const builder = new EventBuilder(this, kind, name, attributes);
+        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
         this.open.push(builder);
         if (!this.openScheduled) {
             this.openScheduled = true;
@@ -295,7 +225,7 @@ class Client {
             }
             scratch.reset();
             (0, wire_1.encodeEvent)(scratch, this.options.tool, this.options.version ?? '', fields);
-            if (scratch.pos > MAX_EVENT_BYTES) {
+            if (scratch.pos > handover_1.MAX_EVENT_BYTES) {
                 ++this.counters.dropped;
                 return;
             }
@@ -318,23 +248,13 @@ class Client {
     }
     // ---- delivery ----
     prepareSending() {
-        const o = this.options;
-        const identity = (0, wire_1.encodeToolIdentity)({
-            tool: o.tool, version: o.version ?? '', endpoint: o.endpoint ?? '', ingestKey: o.ingestKey ?? '',
-            optOut: o.consentMode === 'opt-out', allowCi: o.allowCi === true, localOnly: o.localOnly === true,
-        });
-        const signals = (0, wire_1.encodeSignals)((0, environment_1.readSignals)(this.env, o.tool));
+        const { identity, signals } = (0, handover_1.identityBytes)(this.options, this.env);
         this.hello = (0, wire_1.helloFrame)(identity, signals);
         this.identity = identity;
         this.signals = signals;
     }
     resolvedPaths() {
-        if (this.paths === undefined) {
-            const home = this.env.HOME !== undefined && this.env.HOME !== '' ? this.env.HOME
-                : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
-            this.paths = (0, paths_1.resolvePaths)(this.env, process.getuid?.() ?? 0, home);
-        }
-        return this.paths;
+        return (this.paths ??= (0, paths_1.pathsFor)(this.env));
     }
     /** Moves queued events on: to the agent if it is there, else to the spool. */
     drain() {

@@ -1,4 +1,4 @@
-import type { Client } from './client';
+import type { Client } from './fast';
 /** The part of commander's Command this integration uses. */
 export interface CommanderCommand {
     name(): string;

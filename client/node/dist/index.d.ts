@@ -1,9 +1,10 @@
 import type * as consent from './consent';
-export { Client, EventBuilder } from './client';
+export { Client } from './fast';
+export { EventBuilder } from './builder';
 export type { ClientOptions, ConsentMode, Stats } from './client';
 export type { Mode, Env } from './environment';
-export { double, DoubleValue } from './wire';
-export type { AttributeValue, Attributes } from './wire';
+export { double, DoubleValue } from './value';
+export type { AttributeValue, Attributes } from './value';
 export type { Consent, ConsentOptions } from './consent';
 /** Asks an opt-in tool's first-run question once (see consent.ts). */
 export declare function askConsentOnce(options: consent.ConsentOptions): Promise<boolean | null>;

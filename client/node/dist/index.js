@@ -4,12 +4,13 @@ exports.DoubleValue = exports.double = exports.EventBuilder = exports.Client = v
 exports.askConsentOnce = askConsentOnce;
 exports.consentStatus = consentStatus;
 exports.recordConsent = recordConsent;
-var client_1 = require("./client");
-Object.defineProperty(exports, "Client", { enumerable: true, get: function () { return client_1.Client; } });
-Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return client_1.EventBuilder; } });
-var wire_1 = require("./wire");
-Object.defineProperty(exports, "double", { enumerable: true, get: function () { return wire_1.double; } });
-Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return wire_1.DoubleValue; } });
+var fast_1 = require("./fast");
+Object.defineProperty(exports, "Client", { enumerable: true, get: function () { return fast_1.Client; } });
+var builder_1 = require("./builder");
+Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
+var value_1 = require("./value");
+Object.defineProperty(exports, "double", { enumerable: true, get: function () { return value_1.double; } });
+Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return value_1.DoubleValue; } });
 const lazyConsent = () => require('./consent');
 /** Asks an opt-in tool's first-run question once (see consent.ts). */
 function askConsentOnce(options) {

@@ -5,6 +5,7 @@ const factories = {};
 function load(name) {
   const cached = modules[name];
   if (cached !== undefined) return cached.exports;
+  if (factories[name] === undefined) require("./telemetry-kit-engine.js")(factories, load);
   const module = { exports: {} };
   modules[name] = module;
   factories[name](module, module.exports);
@@ -12,8 +13,6 @@ function load(name) {
 }
 factories["environment"] = function (module, exports) {
 "use strict";
-// What the client does, decided once from the environment before any I/O (docs/protocol.md §1).
-// Pure functions of an environment object, so tests need not touch process.env.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.CI_VARIABLES = void 0;
 exports.toolDisabledVariable = toolDisabledVariable;
@@ -22,13 +21,11 @@ exports.readSignals = readSignals;
 exports.inCi = inCi;
 exports.validToolName = validToolName;
 exports.decideMode = decideMode;
-/** The CI variables whose presence marks a CI run (common/include/tk/common/ci.hpp, same order). */
 exports.CI_VARIABLES = [
     'CI', 'CONTINUOUS_INTEGRATION', 'BUILD_NUMBER', 'RUN_ID', 'GITHUB_ACTIONS', 'GITLAB_CI', 'CIRCLECI',
     'TRAVIS', 'JENKINS_URL', 'BUILDKITE', 'TEAMCITY_VERSION', 'TF_BUILD', 'APPVEYOR', 'CODEBUILD_BUILD_ID',
     'BITBUCKET_BUILD_NUMBER', 'DRONE', 'SEMAPHORE', 'HEROKU_TEST_RUN_ID',
 ];
-/** `my-cli` → `MY_CLI_TELEMETRY_DISABLED`: upper-cased, every byte but ASCII letters and digits → `_`. */
 function toolDisabledVariable(tool) {
     let name = '';
     for (const byte of Buffer.from(tool, 'utf8')) {
@@ -37,11 +34,9 @@ function toolDisabledVariable(tool) {
     }
     return `${name}_TELEMETRY_DISABLED`;
 }
-/** A switch is on when set to anything but empty, `0` or `false` (any case). */
 function truthy(value) {
     return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
-/** The raw opt-out signals the agent receives (it decides again). */
 function readSignals(env, tool) {
     return {
         doNotTrack: env.DO_NOT_TRACK,
@@ -52,11 +47,9 @@ function readSignals(env, tool) {
 function inCi(env) {
     return exports.CI_VARIABLES.some((name) => env[name] !== undefined);
 }
-/** Tool names the agent accepts: 1–64 bytes of `A-Z a-z 0-9 . _ -`. */
 function validToolName(tool) {
     return /^[A-Za-z0-9._-]{1,64}$/.test(tool);
 }
-/** The mode: debug wins (a person debugging sees what would be sent), then the opt-outs. */
 function decideMode(env, tool, platform = process.platform) {
     if (!validToolName(tool))
         return 'disabled';
@@ -70,15 +63,96 @@ function decideMode(env, tool, platform = process.platform) {
 }
 
 };
+factories["value"] = function (module, exports) {
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.DoubleValue = void 0;
+exports.double = double;
+class DoubleValue {
+    constructor(value) {
+        this.value = value;
+    }
+}
+exports.DoubleValue = DoubleValue;
+function double(value) {
+    return new DoubleValue(value);
+}
+
+};
+factories["builder"] = function (module, exports) {
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.EventBuilder = void 0;
+const EMPTY_ID = Buffer.alloc(0);
+class EventBuilder {
+    constructor(client, kind, name, attributes) {
+        this.client = client;
+        this.done = false;
+        this.fields = { id: EMPTY_ID, kind, name, timestampUnixMs: Date.now(), attributes };
+        if (client === null)
+            this.done = true;
+    }
+    success(succeeded) {
+        this.fields.success = succeeded;
+        return this;
+    }
+    duration(milliseconds) {
+        if (Number.isFinite(milliseconds))
+            this.fields.durationUs = Math.round(milliseconds * 1000);
+        return this;
+    }
+    durationUs(microseconds) {
+        if (Number.isFinite(microseconds))
+            this.fields.durationUs = Math.round(microseconds);
+        return this;
+    }
+    exitCode(code) {
+        if (Number.isInteger(code))
+            this.fields.exitCode = code | 0;
+        return this;
+    }
+    attribute(key, value) {
+        if (this.extra === undefined)
+            this.extra = new Map();
+        this.extra.set(key, value);
+        return this;
+    }
+    record() {
+        if (this.done)
+            return;
+        this.done = true;
+        if (this.extra !== undefined) {
+            const merged = new Map();
+            const given = this.fields.attributes;
+            if (given instanceof Map)
+                for (const [k, v] of given)
+                    merged.set(k, v);
+            else if (given !== undefined)
+                for (const k in given)
+                    merged.set(k, given[k]);
+            for (const [k, v] of this.extra)
+                merged.set(k, v);
+            this.fields.attributes = merged;
+        }
+        this.client._submit(this.fields);
+    }
+    discard() {
+        this.done = true;
+    }
+    get recorded() {
+        return this.done;
+    }
+}
+exports.EventBuilder = EventBuilder;
+
+};
 factories["paths"] = function (module, exports) {
 "use strict";
-// Where the agent's socket and the state dir (spool) are: the same rules as the agent's
-// (common/src/paths.cpp; docs/protocol.md §2). Pure: the caller passes env, uid and home.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.maxSocketPathBytes = maxSocketPathBytes;
 exports.resolvePaths = resolvePaths;
+exports.pathsFor = pathsFor;
 const path = require("path");
-/** Bytes in sockaddr_un.sun_path, the terminating NUL included. */
 function maxSocketPathBytes(platform) {
     return platform === 'darwin' ? 104 : 108;
 }
@@ -107,23 +181,20 @@ function socketPath(env, uid, stateDir, platform) {
     const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
     if (runtime !== undefined)
         return path.join(runtime, 'telemetry-kit', 'agent.sock');
-    // No runtime dir (cron, ssh without a session, containers): the state dir, which no other user
-    // can create first; if too long for sockaddr_un, a per-uid dir under /tmp, which the trust
-    // checks refuse if another user made it.
     const inState = path.join(stateDir, 'agent.sock');
     if (Buffer.byteLength(inState) < maxSocketPathBytes(platform))
         return inState;
     return path.join('/tmp', `telemetry-kit-${uid}`, 'agent.sock');
 }
+function pathsFor(env) {
+    const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME
+        : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
+    return resolvePaths(env, process.getuid?.() ?? 0, home);
+}
 
 };
 factories["trust"] = function (module, exports) {
 "use strict";
-// The checks before a byte is sent or written (docs/protocol.md §3, issue 17 item 1): the socket's
-// directory and the state dir must be the person's and writable by no one else; the socket must be
-// a socket the person owns. Node has no SO_PEERCRED, so the socket file's owner stands in for the
-// peer's uid: in a directory only the person can write, only the person's processes (or root) can
-// have created it. The judges are pure; the lookups are one stat each.
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.judgeDir = judgeDir;
 exports.judgeSocket = judgeSocket;
@@ -134,7 +205,6 @@ const path = require("path");
 function octal(mode) {
     return (mode & 0o7777).toString(8).padStart(4, '0');
 }
-/** Why `dir` is not a private directory of `me`, or '' if it is. */
 function judgeDir(dir, stat, me) {
     if (!stat.isDirectory())
         return `${dir} is not a directory`;
@@ -144,7 +214,6 @@ function judgeDir(dir, stat, me) {
         return `the directory ${dir} can be written by other users (mode ${octal(stat.mode)})`;
     return '';
 }
-/** Why the socket file is not the person's agent's, or '' if it may be. */
 function judgeSocket(socket, stat, me) {
     if (!stat.isSocket())
         return `${socket} is not a socket`;
@@ -153,7 +222,6 @@ function judgeSocket(socket, stat, me) {
     }
     return '';
 }
-/** May a client connect to `socket`? absent: nothing there (not a refusal). */
 function checkSocket(socket, me) {
     const dir = path.dirname(socket);
     const dirStat = fs.statSync(dir, { throwIfNoEntry: false });
@@ -168,882 +236,383 @@ function checkSocket(socket, me) {
     const refused = judgeSocket(socket, socketStat, me);
     return refused === '' ? { ok: true } : { ok: false, absent: false, refused };
 }
-/** Why the state dir may not hold the spool ('' if it may, or does not exist yet). */
 function stateDirProblem(stateDir, me) {
     const stat = fs.statSync(stateDir, { throwIfNoEntry: false });
     return stat === undefined ? '' : judgeDir(stateDir, stat, me);
 }
 
 };
-factories["wire"] = function (module, exports) {
+factories["spool"] = function (module, exports) {
 "use strict";
-// The few protobuf messages the client writes and reads, encoded by hand (docs/protocol.md,
-// "Writing a client"): a protobuf library would be a runtime dependency, and this is ~20 fields.
-// Field numbers are those of proto/telemetry_kit/v1/{event,agent}.proto. test/wire.test.js checks
-// the bytes against the hex example of docs/protocol.md.
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Writer = exports.DoubleValue = void 0;
-exports.double = double;
-exports.encodeEvent = encodeEvent;
-exports.encodeToolIdentity = encodeToolIdentity;
-exports.encodeSignals = encodeSignals;
-exports.helloFrame = helloFrame;
-exports.eventFrameSize = eventFrameSize;
-exports.putEventFrame = putEventFrame;
-exports.flushFrame = flushFrame;
-exports.consentRequestFrame = consentRequestFrame;
-exports.crc32 = crc32;
-exports.spoolRecordPrefix = spoolRecordPrefix;
-exports.spoolRecordSize = spoolRecordSize;
-exports.putSpoolRecord = putSpoolRecord;
-exports.decodeReply = decodeReply;
-exports.putUuidV7 = putUuidV7;
-exports.uuidText = uuidText;
-exports.varintSize = varintSize;
+exports.MAX_SPOOL_BYTES = void 0;
+exports.appendToSpool = appendToSpool;
 const fs = require("fs");
-/** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
- *  safe integers are sent as `int_value`. */
-class DoubleValue {
-    constructor(value) {
-        this.value = value;
-    }
+const path = require("path");
+const trust_1 = load("trust");
+exports.MAX_SPOOL_BYTES = 16 * 1024 * 1024;
+const MAX_WRITE_BYTES = 256 * 1024;
+const ATTEMPTS = 8;
+const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+function fileProblem(file, stat, me) {
+    if (!stat.isFile())
+        return `${file} is not a regular file, not telemetry-kit's file`;
+    if (stat.uid !== me)
+        return `${file} belongs to user ${stat.uid}, not you`;
+    if ((stat.mode & 0o022) !== 0)
+        return `${file} can be written by other users`;
+    return '';
 }
-exports.DoubleValue = DoubleValue;
-/** Marks `value` as a floating-point attribute even if it is a whole number. */
-function double(value) {
-    return new DoubleValue(value);
+function prepareDir(stateDir, me) {
+    let stat = fs.statSync(stateDir, { throwIfNoEntry: false });
+    if (stat === undefined) {
+        fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+        stat = fs.statSync(stateDir);
+    }
+    return (0, trust_1.judgeDir)(stateDir, stat, me);
 }
-// ---- a growable byte writer ----
-/** Appends protobuf fields to a buffer that grows as needed. Nested messages reserve one length
- *  byte and move their body if it turns out longer (rare: only messages of 128 bytes or more). */
-class Writer {
-    constructor(capacity = 256) {
-        this.pos = 0;
-        this.buf = Buffer.allocUnsafe(capacity);
+function writeOnce(file, records, me) {
+    let fd;
+    try {
+        fd = fs.openSync(file, OPEN_FLAGS, 0o600);
     }
-    reset() {
-        this.pos = 0;
+    catch (error) {
+        const code = error.code;
+        if (code === 'ELOOP' || code === 'ENXIO')
+            return { written: 0, moved: false, problem: `${file} is not a regular file, not telemetry-kit's file` };
+        return { written: 0, moved: false, problem: `cannot open ${file}: ${code ?? String(error)}` };
     }
-    ensure(extra) {
-        if (this.pos + extra <= this.buf.length)
-            return;
-        let size = this.buf.length * 2;
-        while (size < this.pos + extra)
-            size *= 2;
-        const bigger = Buffer.allocUnsafe(size);
-        this.buf.copy(bigger, 0, 0, this.pos);
-        this.buf = bigger;
-    }
-    byte(b) {
-        this.ensure(1);
-        this.buf[this.pos++] = b;
-    }
-    /** A varint of a non-negative safe integer. */
-    varint(value) {
-        this.ensure(10);
-        const buf = this.buf;
-        let pos = this.pos;
-        while (value >= 0x80) {
-            buf[pos++] = (value % 0x80) | 0x80;
-            value = Math.floor(value / 0x80);
-        }
-        buf[pos++] = value;
-        this.pos = pos;
-    }
-    /** A varint of a signed 64-bit value (two's complement: a negative number takes 10 bytes). */
-    int64(value) {
-        if (typeof value === 'number' && value >= 0) {
-            this.varint(value);
-            return;
-        }
-        let v = BigInt.asUintN(64, BigInt(value));
-        this.ensure(10);
-        while (v >= 0x80n) {
-            this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-            v >>= 7n;
-        }
-        this.buf[this.pos++] = Number(v);
-    }
-    tag(field, wireType) {
-        this.varint((field << 3) | wireType);
-    }
-    uintField(field, value, always = false) {
-        if (value === 0 && !always)
-            return;
-        this.tag(field, 0);
-        this.varint(value);
-    }
-    stringField(field, text, always = false) {
-        if (text.length === 0 && !always)
-            return;
-        this.tag(field, 2);
-        // Short strings (the usual case): at most 3 bytes per UTF-16 unit fits one length byte.
-        if (text.length * 3 < 0x80) {
-            this.ensure(1 + text.length * 3);
-            const at = this.pos++;
-            const written = this.buf.write(text, this.pos, 'utf8');
-            this.buf[at] = written;
-            this.pos += written;
-            return;
-        }
-        const size = Buffer.byteLength(text, 'utf8');
-        this.varint(size);
-        this.ensure(size);
-        this.pos += this.buf.write(text, this.pos, 'utf8');
-    }
-    bytesField(field, bytes, always = false) {
-        if (bytes.length === 0 && !always)
-            return;
-        this.tag(field, 2);
-        this.varint(bytes.length);
-        this.ensure(bytes.length);
-        this.buf.set(bytes, this.pos);
-        this.pos += bytes.length;
-    }
-    doubleField(field, value) {
-        this.tag(field, 1);
-        this.ensure(8);
-        this.buf.writeDoubleLE(value, this.pos);
-        this.pos += 8;
-    }
-    /** Starts a length-delimited sub-message; returns the token for end(). */
-    begin(field) {
-        this.tag(field, 2);
-        this.ensure(1);
-        return this.pos++;
-    }
-    /** Ends the sub-message begun at `at`, writing its length (moving the body if it needs more bytes). */
-    end(at) {
-        const size = this.pos - at - 1;
-        if (size < 0x80) {
-            this.buf[at] = size;
-            return;
-        }
-        let extra = 0;
-        for (let v = size; v >= 0x80; v = Math.floor(v / 0x80))
-            ++extra;
-        this.ensure(extra);
-        this.buf.copy(this.buf, at + 1 + extra, at + 1, this.pos);
-        this.pos += extra;
-        let v = size;
-        let p = at;
-        while (v >= 0x80) {
-            this.buf[p++] = (v % 0x80) | 0x80;
-            v = Math.floor(v / 0x80);
-        }
-        this.buf[p] = v;
-    }
-    /** A copy of what was written. */
-    take() {
-        return Buffer.from(this.buf.subarray(0, this.pos));
-    }
-}
-exports.Writer = Writer;
-// ---- messages ----
-function encodeAttributeValue(w, value) {
-    // AttributeValue is a oneof: the chosen member is written even when it holds a default value.
-    switch (typeof value) {
-        case 'string':
-            w.stringField(1, value, true);
-            return true;
-        case 'boolean':
-            w.uintField(4, value ? 1 : 0, true);
-            return true;
-        case 'bigint':
-            if (value < -(2n ** 63n) || value >= 2n ** 63n)
-                return false; // not an int64
-            w.tag(2, 0);
-            w.int64(value);
-            return true;
-        case 'number':
-            if (Number.isSafeInteger(value)) {
-                w.tag(2, 0);
-                w.int64(value);
+    try {
+        const opened = fs.fstatSync(fd);
+        const problem = fileProblem(file, opened, me);
+        if (problem !== '')
+            return { written: 0, moved: false, problem };
+        let size = opened.size;
+        let written = 0;
+        while (written < records.length) {
+            let bytes = 0;
+            let count = 0;
+            while (written + count < records.length) {
+                const next = records[written + count].length;
+                if (count > 0 && bytes + next > MAX_WRITE_BYTES)
+                    break;
+                if (size + bytes + next > exports.MAX_SPOOL_BYTES)
+                    break;
+                bytes += next;
+                ++count;
             }
-            else {
-                w.doubleField(3, value);
-            }
-            return true;
-        default:
-            if (value instanceof DoubleValue) {
-                w.doubleField(3, value.value);
-                return true;
-            }
-            return false; // null, undefined, objects: not an attribute value; left out
+            if (count === 0)
+                break; // full
+            const chunk = count === 1 ? records[written] : Buffer.concat(records.slice(written, written + count), bytes);
+            if (fs.writeSync(fd, chunk) !== chunk.length)
+                break; // a short write to a regular file: disk full
+            size += bytes;
+            written += count;
+        }
+        const named = fs.lstatSync(file, { throwIfNoEntry: false });
+        const moved = named === undefined || named.ino !== opened.ino || named.dev !== opened.dev;
+        return { written, moved, problem: '' };
+    }
+    finally {
+        fs.closeSync(fd);
     }
 }
-function encodeAttribute(w, key, value) {
-    const start = w.pos;
-    const entry = w.begin(7); // map entry: {1: key, 2: AttributeValue}
-    w.stringField(1, key);
-    const inner = w.begin(2);
-    if (!encodeAttributeValue(w, value)) {
-        w.pos = start;
+function appendToSpool(stateDir, records, me) {
+    if (records.length === 0)
+        return { spooled: 0, dropped: 0, problem: '' };
+    const file = path.join(stateDir, 'spool');
+    try {
+        const dirProblem = prepareDir(stateDir, me);
+        if (dirProblem !== '')
+            return { spooled: 0, dropped: records.length, problem: dirProblem };
+        for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
+            const result = writeOnce(file, records, me);
+            if (result.problem !== '')
+                return { spooled: 0, dropped: records.length, problem: result.problem };
+            if (!result.moved)
+                return { spooled: result.written, dropped: records.length - result.written, problem: '' };
+        }
+        return { spooled: 0, dropped: records.length, problem: `the spool ${file} was replaced while writing to it, again and again` };
+    }
+    catch (error) {
+        return { spooled: 0, dropped: records.length, problem: `cannot write ${file}: ${error.message}` };
+    }
+}
+
+};
+factories["quick"] = function (module, exports) {
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.eventBytes = eventBytes;
+exports.prefixBytes = prefixBytes;
+exports.record = record;
+exports.giveIds = giveIds;
+exports.recordsOf = recordsOf;
+const fs = require("fs");
+const environment_1 = load("environment");
+const value_1 = load("value");
+function varint(out, v) {
+    if (typeof v === 'number' && v >= 0) {
+        for (; v >= 0x80; v = Math.floor(v / 0x80))
+            out.push((v % 0x80) | 0x80);
+        out.push(v);
         return;
     }
-    w.end(inner);
-    w.end(entry);
-}
-/** Serializes an `Event` (fields in number order, canonical: docs/protocol.md §4). */
-function encodeEvent(w, tool, toolVersion, event) {
-    w.bytesField(1, event.id);
-    w.stringField(2, tool);
-    w.stringField(3, toolVersion);
-    w.uintField(4, event.kind);
-    w.stringField(5, event.name);
-    w.uintField(6, event.timestampUnixMs);
-    const attributes = event.attributes;
-    if (attributes !== undefined) {
-        if (attributes instanceof Map) {
-            for (const [key, value] of attributes)
-                encodeAttribute(w, key, value);
-        }
-        else {
-            for (const key in attributes)
-                encodeAttribute(w, key, attributes[key]);
-        }
+    let n = BigInt.asUintN(64, BigInt(v)); // negative int64: two's complement, 10 bytes
+    while (n >= 0x80n) {
+        out.push(Number(n & 0x7fn) | 0x80);
+        n >>= 7n;
     }
-    // `optional` fields: written whenever set, even to false / 0.
-    if (event.success !== undefined)
-        w.uintField(8, event.success ? 1 : 0, true);
-    if (event.durationUs !== undefined) {
-        w.tag(9, 0);
-        w.int64(event.durationUs);
+    out.push(Number(n));
+}
+function bytesField(out, field, bytes) {
+    out.push((field << 3) | 2);
+    varint(out, bytes.length);
+    for (let i = 0; i < bytes.length; i++)
+        out.push(bytes[i]);
+}
+function text(out, field, value, always = false) {
+    if (value.length > 0 || always)
+        bytesField(out, field, Buffer.from(value, 'utf8'));
+}
+function uint(out, field, value, always = false) {
+    if (value === 0 && !always)
+        return;
+    out.push(field << 3);
+    varint(out, value);
+}
+function double(out, field, value) {
+    const b = Buffer.allocUnsafe(8);
+    b.writeDoubleLE(value, 0);
+    out.push((field << 3) | 1, ...b);
+}
+function value(v) {
+    const out = [];
+    if (typeof v === 'string')
+        text(out, 1, v, true);
+    else if (typeof v === 'boolean')
+        uint(out, 4, v ? 1 : 0, true);
+    else if (typeof v === 'bigint') {
+        if (v < -(2n ** 63n) || v >= 2n ** 63n)
+            return null;
+        uint(out, 2, v, true);
     }
-    if (event.exitCode !== undefined) {
-        w.tag(10, 0);
-        w.int64(event.exitCode); // int32: negative values sign-extended to 64 bits
+    else if (typeof v === 'number') {
+        if (Number.isSafeInteger(v))
+            uint(out, 2, v, true);
+        else
+            double(out, 3, v);
     }
-}
-function encodeToolIdentity(identity) {
-    const w = new Writer(128);
-    w.stringField(1, identity.tool);
-    w.stringField(2, identity.version);
-    w.stringField(3, identity.endpoint);
-    w.stringField(4, identity.ingestKey);
-    w.uintField(5, identity.optOut ? 1 : 0);
-    w.uintField(6, identity.allowCi ? 1 : 0);
-    w.uintField(7, identity.localOnly ? 1 : 0);
-    return w.take();
-}
-function encodeSignals(signals) {
-    const w = new Writer(64);
-    if (signals.doNotTrack !== undefined)
-        w.stringField(1, signals.doNotTrack);
-    if (signals.toolDisabled !== undefined)
-        w.stringField(2, signals.toolDisabled);
-    for (const marker of signals.ciMarkers)
-        w.stringField(3, marker, true);
-    w.uintField(4, signals.doNotTrack !== undefined ? 1 : 0);
-    w.uintField(5, signals.toolDisabled !== undefined ? 1 : 0);
-    return w.take();
-}
-function frame(payload) {
-    const out = Buffer.allocUnsafe(4 + payload.length);
-    out.writeUInt32BE(payload.length, 0);
-    payload.copy(out, 4);
+    else if (v instanceof value_1.DoubleValue)
+        double(out, 3, v.value);
+    else
+        return null;
     return out;
 }
-/** Framed `ClientFrame{hello}`. */
-function helloFrame(identity, signals) {
-    const w = new Writer(identity.length + signals.length + 32);
-    const hello = w.begin(1);
-    w.uintField(1, 1); // protocol_version
-    w.bytesField(2, identity, true);
-    w.bytesField(3, signals, true);
-    w.end(hello);
-    return frame(w.take());
+function eventBytes(tool, version, e) {
+    const out = [];
+    bytesField(out, 1, e.id);
+    text(out, 2, tool);
+    text(out, 3, version);
+    uint(out, 4, e.kind);
+    text(out, 5, e.name);
+    uint(out, 6, e.timestampUnixMs);
+    const attribute = (k, v) => {
+        const inner = value(v);
+        if (inner === null)
+            return;
+        const entry = [];
+        text(entry, 1, k);
+        bytesField(entry, 2, inner);
+        bytesField(out, 7, entry);
+    };
+    const a = e.attributes;
+    if (a instanceof Map)
+        for (const [k, v] of a)
+            attribute(k, v);
+    else if (a !== undefined)
+        for (const k in a)
+            attribute(k, a[k]);
+    if (e.success !== undefined)
+        uint(out, 8, e.success ? 1 : 0, true);
+    if (e.durationUs !== undefined)
+        uint(out, 9, e.durationUs, true);
+    if (e.exitCode !== undefined)
+        uint(out, 10, e.exitCode, true);
+    return out;
 }
-/** Bytes of the frame `appendEventFrame` writes for an event of `size` bytes. */
-function eventFrameSize(size) {
-    return 4 + 1 + varintSize(size) + size;
+function prefixBytes(o, s) {
+    const tool = [];
+    text(tool, 1, o.tool);
+    text(tool, 2, o.version ?? '');
+    text(tool, 3, o.endpoint ?? '');
+    text(tool, 4, o.ingestKey ?? '');
+    uint(tool, 5, o.consentMode === 'opt-out' ? 1 : 0);
+    uint(tool, 6, o.allowCi === true ? 1 : 0);
+    uint(tool, 7, o.localOnly === true ? 1 : 0);
+    const signals = [];
+    if (s.doNotTrack !== undefined)
+        text(signals, 1, s.doNotTrack);
+    if (s.toolDisabled !== undefined)
+        text(signals, 2, s.toolDisabled);
+    for (const marker of s.ciMarkers)
+        text(signals, 3, marker, true);
+    uint(signals, 4, s.doNotTrack !== undefined ? 1 : 0);
+    uint(signals, 5, s.toolDisabled !== undefined ? 1 : 0);
+    const out = [];
+    bytesField(out, 1, tool);
+    bytesField(out, 2, signals);
+    return out;
 }
-/** Writes a framed `ClientFrame{event}` holding the serialized `event` into `out` at `at`;
- *  returns the offset after it. */
-function putEventFrame(out, at, event) {
-    const payload = 1 + varintSize(event.length) + event.length;
-    out.writeUInt32BE(payload, at);
-    at += 4;
-    out[at++] = 0x12; // field 2, length-delimited
-    at = putVarint(out, at, event.length);
-    event.copy(out, at);
-    return at + event.length;
-}
-/** Framed `ClientFrame{flush{request_id, deadline_ms}}`. */
-function flushFrame(requestId, deadlineMs) {
-    const w = new Writer(32);
-    const flush = w.begin(3);
-    w.uintField(1, requestId);
-    w.uintField(2, deadlineMs);
-    w.end(flush);
-    return frame(w.take());
-}
-/** Framed `ClientFrame{control{request_id, consent{action, tool}}}` (caller unset: a tool). */
-function consentRequestFrame(requestId, action, tool) {
-    const w = new Writer(64);
-    const control = w.begin(4);
-    w.uintField(1, requestId);
-    const consent = w.begin(3);
-    w.uintField(1, action);
-    w.stringField(2, tool);
-    w.end(consent);
-    w.end(control);
-    return frame(w.take());
-}
-// ---- the spool record (docs/protocol.md §6) ----
-// Made on the first spool record: an agent that acknowledges never needs it (2,048 interpreted
-// loop steps at import a one-event CLI would pay for nothing).
-let crcTable;
-function makeCrcTable() {
-    const table = new Int32Array(256);
-    for (let i = 0; i < 256; i++) {
-        let c = i;
+function record(prefix, event) {
+    const payload = prefix.slice();
+    bytesField(payload, 3, event);
+    const out = Buffer.allocUnsafe(12 + payload.length);
+    bigEndian(out, 0, 0x544b5331); // "TKS1"
+    bigEndian(out, 4, payload.length);
+    out.set(payload, 12);
+    let crc = -1;
+    for (let i = 4; i < out.length; i++) {
+        if (i === 8)
+            i = 12; // the CRC covers the length bytes and the payload
+        crc ^= out[i];
         for (let k = 0; k < 8; k++)
-            c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-        table[i] = c;
+            crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
     }
-    return table;
+    bigEndian(out, 8, ~crc >>> 0);
+    return out;
 }
-/** CRC-32 (IEEE 802.3, zlib's) of `bytes`, continuing from `crc`. */
-function crc32(bytes, crc = 0) {
-    const table = (crcTable ??= makeCrcTable());
-    let c = ~crc;
-    for (let i = 0; i < bytes.length; i++)
-        c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-    return ~c >>> 0;
+function bigEndian(out, at, v) {
+    out[at] = v >>> 24;
+    out[at + 1] = (v >>> 16) & 0xff;
+    out[at + 2] = (v >>> 8) & 0xff;
+    out[at + 3] = v & 0xff;
 }
-/** The SpoolRecord fields every record of this client shares: tool (1) and signals (2). */
-function spoolRecordPrefix(identity, signals) {
-    const w = new Writer(identity.length + signals.length + 8);
-    w.bytesField(1, identity, true);
-    w.bytesField(2, signals, true);
-    return w.take();
-}
-/** Bytes of one spool record for `event`: "TKS1", length, CRC-32, SpoolRecord{prefix, 3: event}. */
-function spoolRecordSize(prefix, event) {
-    return 12 + prefix.length + 1 + varintSize(event.length) + event.length;
-}
-/** Writes one spool record into `out` at `at`; returns the offset after it. */
-function putSpoolRecord(out, at, prefix, event) {
-    const start = at;
-    const length = prefix.length + 1 + varintSize(event.length) + event.length;
-    out.write('TKS1', at, 'latin1');
-    out.writeUInt32BE(length, at + 4);
-    at += 12;
-    prefix.copy(out, at);
-    at += prefix.length;
-    out[at++] = 0x1a; // field 3, length-delimited
-    at = putVarint(out, at, event.length);
-    event.copy(out, at);
-    at += event.length;
-    const crc = crc32(out.subarray(start + 12, at), crc32(out.subarray(start + 4, start + 8)));
-    out.writeUInt32BE(crc, start + 8);
-    return at;
-}
-/** Reads protobuf fields; throws on malformed input (caught by decodeReply). */
-class Reader {
-    constructor(buf, endAt = buf.length, start = 0) {
-        this.buf = buf;
-        this.endAt = endAt;
-        this.pos = 0;
-        this.pos = start;
-    }
-    done() {
-        return this.pos >= this.endAt;
-    }
-    varint() {
-        let value = 0;
-        let scale = 1;
-        for (let i = 0; i < 10; i++) {
-            if (this.pos >= this.endAt)
-                throw new Error('truncated varint');
-            const b = this.buf[this.pos++];
-            value += (b & 0x7f) * scale;
-            scale *= 0x80;
-            if ((b & 0x80) === 0)
-                return value;
-        }
-        throw new Error('varint too long');
-    }
-    sub() {
-        const size = this.varint();
-        if (size > this.endAt - this.pos)
-            throw new Error('truncated field');
-        const reader = new Reader(this.buf, this.pos + size, this.pos);
-        this.pos += size;
-        return reader;
-    }
-    string() {
-        const r = this.sub();
-        return this.buf.toString('utf8', r.pos, r.endAt);
-    }
-    skip(wireType) {
-        switch (wireType) {
-            case 0:
-                this.varint();
-                return;
-            case 1:
-                this.advance(8);
-                return;
-            case 2:
-                this.sub();
-                return;
-            case 5:
-                this.advance(4);
-                return;
-            default: throw new Error('unsupported wire type');
-        }
-    }
-    advance(n) {
-        if (n > this.endAt - this.pos)
-            throw new Error('truncated field');
-        this.pos += n;
-    }
-}
-function readFields(r, onField) {
-    while (!r.done()) {
-        const key = r.varint();
-        const field = Math.floor(key / 8);
-        const wireType = key & 7;
-        if (field === 0)
-            throw new Error('field 0');
-        if (!onField(field, wireType))
-            r.skip(wireType);
-    }
-}
-function decodeConsent(r) {
-    const consent = { global: 0, tools: new Map() };
-    readFields(r, (field, type) => {
-        if (field === 1 && type === 0) {
-            consent.global = r.varint();
-            return true;
-        }
-        if (field === 2 && type === 2) {
-            const t = r.sub();
-            let name = '';
-            let value = 0;
-            readFields(t, (f, ty) => {
-                if (f === 1 && ty === 2)
-                    name = t.string();
-                else if (f === 2 && ty === 0)
-                    value = t.varint();
-                else
-                    return false;
-                return true;
-            });
-            consent.tools.set(name, value);
-            return true;
-        }
-        return false;
-    });
-    return consent;
-}
-/** Parses one AgentReply payload (without its length prefix); null if malformed. */
-function decodeReply(payload, start = 0, end = payload.length) {
-    const reply = { type: 'unknown', requestId: 0, error: '' };
-    try {
-        const r = new Reader(payload, end, start);
-        readFields(r, (field, type) => {
-            if (type !== 2 || field < 1 || field > 3)
-                return false;
-            const body = r.sub();
-            if (field === 1) {
-                reply.type = 'flush_ack';
-                readFields(body, (f, ty) => {
-                    if (f === 1 && ty === 0)
-                        reply.requestId = body.varint();
-                    else
-                        return false;
-                    return true;
-                });
-            }
-            else if (field === 2) {
-                reply.type = 'control';
-                readFields(body, (f, ty) => {
-                    if (f === 1 && ty === 0)
-                        reply.requestId = body.varint();
-                    else if (f === 2 && ty === 2)
-                        reply.error = body.string();
-                    else if (f === 4 && ty === 2)
-                        reply.consent = decodeConsent(body.sub());
-                    else
-                        return false;
-                    return true;
-                });
-            }
-            else {
-                reply.type = 'error';
-                readFields(body, (f, ty) => {
-                    if (f === 1 && ty === 2)
-                        reply.error = body.string();
-                    else
-                        return false;
-                    return true;
-                });
-            }
-            return true;
-        });
-    }
-    catch {
-        return null;
-    }
-    return reply;
-}
-// ---- UUIDv7 ----
-const RANDOM_POOL_BYTES = 4096;
-let randomPool = null;
-let randomAt = RANDOM_POOL_BYTES;
-let lastMs = 0;
-let counter = 0;
-/** Fills `pool` from the kernel's CSPRNG: /dev/urandom through `fs` (already loaded by Node), as
- *  loading the `crypto` module costs a short-lived CLI milliseconds of start-up; `crypto` if the
- *  device cannot be read. */
-function fillRandom(pool) {
+function giveIds(events) {
+    const random = Buffer.allocUnsafe(16 * events.length + 2);
     try {
         const fd = fs.openSync('/dev/urandom', 'r');
         try {
-            if (fs.readSync(fd, pool, 0, pool.length, null) === pool.length)
-                return;
+            fs.readSync(fd, random, 0, random.length, null);
         }
         finally {
             fs.closeSync(fd);
         }
     }
     catch {
-        // not there (a chroot, Windows): below
+        require('crypto').randomFillSync(random);
     }
-    require('crypto').randomFillSync(pool);
+    let counter = ((random[0] << 8) | random[1]) & 0x1ff;
+    events.forEach((e, i) => {
+        const id = random.subarray(2 + 16 * i, 18 + 16 * i);
+        bigEndian(id, 0, Math.floor(e.timestampUnixMs / 0x10000));
+        id[4] = (e.timestampUnixMs >>> 8) & 0xff;
+        id[5] = e.timestampUnixMs & 0xff;
+        id[6] = 0x70 | ((counter >>> 8) & 0x0f);
+        id[7] = counter & 0xff;
+        id[8] = 0x80 | (id[8] & 0x3f);
+        counter = (counter + 1) & 0xfff;
+        e.id = id;
+    });
 }
-function randomBytes(n) {
-    // A pool: one read per ~500 ids instead of one per id.
-    if (randomPool === null)
-        randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
-    if (randomAt + n > RANDOM_POOL_BYTES) {
-        fillRandom(randomPool);
-        randomAt = 0;
+function recordsOf(o, env, events) {
+    giveIds(events);
+    const prefix = prefixBytes(o, (0, environment_1.readSignals)(env, o.tool));
+    const records = [];
+    let tooLarge = 0;
+    for (const e of events) {
+        const event = eventBytes(o.tool, o.version ?? '', e);
+        if (event.length > 64 * 1024)
+            ++tooLarge; // MAX_EVENT_BYTES of handover.ts
+        else
+            records.push(record(prefix, event));
     }
-    const at = randomAt;
-    randomAt += n;
-    return at;
-}
-/** A fresh UUIDv7 (RFC 9562) written into `out` at `at`: 48-bit Unix ms, version 7, a 12-bit
- *  counter that keeps ids of one millisecond ordered, variant 10, 62 random bits. */
-function putUuidV7(out, at, unixMs) {
-    if (unixMs > lastMs) {
-        lastMs = unixMs;
-        const r = randomBytes(2);
-        counter = ((randomPool[r] << 8) | randomPool[r + 1]) & 0x1ff; // start low: room for a burst
-    }
-    else if (++counter > 0xfff) {
-        ++lastMs; // counter exhausted (or the clock went back): borrow the next millisecond
-        counter = 0;
-    }
-    const high = Math.floor(lastMs / 0x1000000);
-    const low = lastMs % 0x1000000;
-    out[at] = (high >>> 16) & 0xff;
-    out[at + 1] = (high >>> 8) & 0xff;
-    out[at + 2] = high & 0xff;
-    out[at + 3] = (low >>> 16) & 0xff;
-    out[at + 4] = (low >>> 8) & 0xff;
-    out[at + 5] = low & 0xff;
-    out[at + 6] = 0x70 | ((counter >>> 8) & 0x0f);
-    out[at + 7] = counter & 0xff;
-    const r = randomBytes(8);
-    randomPool.copy(out, at + 8, r, r + 8);
-    out[at + 8] = 0x80 | (out[at + 8] & 0x3f);
-}
-/** A UUID's text form, 8-4-4-4-12 lower-case hex. */
-function uuidText(id) {
-    const hex = Buffer.from(id.buffer, id.byteOffset, 16).toString('hex');
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-// ---- helpers ----
-function varintSize(value) {
-    let n = 1;
-    while (value >= 0x80) {
-        value = Math.floor(value / 0x80);
-        ++n;
-    }
-    return n;
-}
-function putVarint(out, at, value) {
-    while (value >= 0x80) {
-        out[at++] = (value % 0x80) | 0x80;
-        value = Math.floor(value / 0x80);
-    }
-    out[at++] = value;
-    return at;
+    return { records, tooLarge };
 }
 
 };
-factories["client"] = function (module, exports) {
+factories["fast"] = function (module, exports) {
 "use strict";
-// The Node.js client: the API of the C++ client (docs/client.md), over the protocol of
-// docs/protocol.md "Writing a client".
-//
-// Life of an event: `trackCommand()` returns a builder; it is recorded at the end of the current
-// synchronous run (a microtask) or at `record()`: serialized into a Buffer and queued. One
-// nextTick later everything queued goes out in a single socket write (Hello first on a new
-// connection), followed by a Flush; the agent's FlushAck settles them. The socket and every timer
-// are unref'ed: the client never keeps the process alive, except while the tool awaits `flush()`
-// and, at the natural end of the process (`beforeExit`), for at most `exitWaitMs` for the last
-// ack. Whatever is not acknowledged when the process exits is appended to the spool synchronously
-// in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Client = exports.EventBuilder = void 0;
+exports.Client = void 0;
+const builder_1 = load("builder");
 const environment_1 = load("environment");
-const paths_1 = load("paths");
-const trust_1 = load("trust");
-const wire_1 = load("wire");
-// Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
-const MAX_EVENT_BYTES = 64 * 1024;
-const MAX_INFLIGHT_EVENTS = 4096; // written, not yet acknowledged
-const MAX_PENDING_EVENTS = 8192; // recorded, not yet written: past this, to the spool
-const MAX_PENDING_BYTES = 8 * 1024 * 1024;
-const WRITE_BATCH_BYTES = 1024 * 1024; // a synchronous burst is written out at this size...
-const SPOOL_HIGH_WATER = 2048; // ...or this many events
-const MAX_SOCKET_BUFFER = 1024 * 1024;
-const STALL_AFTER_MS = 500;
-// Written bytes pending, and the agent has neither read nor acknowledged anything for this long: it
-// is stalled. A write libuv cannot finish keeps the process alive (unref does not cover pending
-// writes), so the connection is then abandoned and what it held is spooled.
-const WRITE_STALL_MS = STALL_AFTER_MS;
-const ABSENT_RETRY_MS = 1000;
-const FLUSH_DEADLINE_MS = 2000;
-const MAX_REPLY_BYTES = 1024 * 1024;
-const SLAB_BYTES = 64 * 1024;
-// ---- event buffers: carved out of shared slabs (one allocation per ~500 events) ----
-const scratch = new wire_1.Writer(1024);
-let slab = Buffer.allocUnsafe(SLAB_BYTES);
-let slabUsed = 0;
-function copyOut(from) {
-    const size = from.pos;
-    if (size > SLAB_BYTES / 4)
-        return from.take();
-    if (slabUsed + size > SLAB_BYTES) {
-        slab = Buffer.allocUnsafe(SLAB_BYTES);
-        slabUsed = 0;
-    }
-    from.buf.copy(slab, slabUsed, 0, size);
-    const out = slab.subarray(slabUsed, slabUsed + size);
-    slabUsed += size;
-    return out;
-}
-// ---- process exit: one pair of listeners for every client ----
+const MAX_HELD = 64;
+const ENGINE_AFTER_MS = 50;
 const RESOLVED = Promise.resolve();
-const live = new Set();
-let listening = false;
-function onBeforeExit() {
-    for (const client of live)
-        client._beforeExit();
-}
+const holding = new Set();
 function onExit(code) {
-    for (const client of live)
+    for (const client of holding)
         client._exit(code);
 }
-function register(client) {
-    live.add(client);
-    if (listening)
-        return;
-    listening = true;
-    process.on('beforeExit', onBeforeExit);
-    process.on('exit', onExit);
-}
-function unregister(client) {
-    live.delete(client);
-    if (live.size > 0 || !listening)
-        return;
-    listening = false;
-    process.off('beforeExit', onBeforeExit);
-    process.off('exit', onExit);
-}
-/** An event being built: add outcome and attributes; it is recorded at the end of the current
- *  synchronous run, or at `record()`. */
-class EventBuilder {
-    /** @internal */
-    constructor(client, kind, name, attributes) {
-        this.client = client;
-        this.done = false;
-        this.fields = { id: EMPTY_ID, kind, name, timestampUnixMs: Date.now(), attributes };
-        if (client === null)
-            this.done = true;
-    }
-    /** Whether the command succeeded. */
-    success(succeeded) {
-        this.fields.success = succeeded;
-        return this;
-    }
-    /** How long the command took, in milliseconds (fractions allowed). */
-    duration(milliseconds) {
-        if (Number.isFinite(milliseconds))
-            this.fields.durationUs = Math.round(milliseconds * 1000);
-        return this;
-    }
-    /** How long the command took, in microseconds. */
-    durationUs(microseconds) {
-        if (Number.isFinite(microseconds))
-            this.fields.durationUs = Math.round(microseconds);
-        return this;
-    }
-    /** The command's exit code. */
-    exitCode(code) {
-        if (Number.isInteger(code))
-            this.fields.exitCode = code | 0;
-        return this;
-    }
-    /** Adds (or replaces) an attribute. */
-    attribute(key, value) {
-        if (this.extra === undefined)
-            this.extra = new Map();
-        this.extra.set(key, value);
-        return this;
-    }
-    /** Records the event now; later calls do nothing. */
-    record() {
-        if (this.done)
-            return;
-        this.done = true;
-        if (this.extra !== undefined) {
-            const merged = new Map();
-            const given = this.fields.attributes;
-            if (given instanceof Map)
-                for (const [k, v] of given)
-                    merged.set(k, v);
-            else if (given !== undefined)
-                for (const k in given)
-                    merged.set(k, given[k]);
-            for (const [k, v] of this.extra)
-                merged.set(k, v);
-            this.fields.attributes = merged;
-        }
-        this.client._submit(this.fields);
-    }
-    /** Drops the event without recording it. */
-    discard() {
-        this.done = true;
-    }
-    /** @internal */
-    get recorded() {
-        return this.done;
-    }
-}
-exports.EventBuilder = EventBuilder;
-const EMPTY_ID = Buffer.alloc(0);
-/** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 class Client {
     constructor(options) {
-        this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
-        // Builders not yet recorded, recorded together at the end of the synchronous run.
+        this.held = [];
         this.open = [];
         this.openScheduled = false;
-        // Events recorded, not yet written to a connection; written, not yet acknowledged.
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.inflight = [];
-        this.drainScheduled = false;
-        this.connected = false;
-        this.absentUntil = 0;
-        this.refused = '';
-        this.nextSeq = 1;
-        this.ackedSeq = 0;
-        this.awaitingAckSince = 0;
-        this.everConnected = false;
-        this.brokenWithoutProgress = 0;
-        this.replies = Buffer.alloc(0);
-        this.waiters = [];
-        this.accepted = 0; // events queued for delivery
-        this.settled = 0; // of those: delivered, spooled or dropped
-        this.exitWaitedSeq = 0;
-        this.progress = 0; // acks and drained writes so far: a busy agent is not a stalled one
-        this.exitHooks = [];
+        this.hooks = [];
+        this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
         this.closed = false;
         this.options = { ...options };
         this.env = options.env ?? process.env;
-        this.exitWaitMs = Math.max(0, options.exitWaitMs ?? 50);
         let mode = 'disabled';
         try {
             mode = (0, environment_1.decideMode)(this.env, String(options.tool ?? ''));
-            if (mode === 'sending')
-                this.prepareSending();
-            if (mode === 'debug')
-                this.printTrustProblems();
-            if (mode !== 'disabled')
-                register(this);
         }
         catch {
-            mode = 'disabled';
         }
         this.mode = mode;
-    }
-    /** A command (or subcommand) ran. */
-    trackCommand(name, attributes) {
-        return this.builder(1 /* Kind.command */, name, attributes);
-    }
-    /** A feature was used. */
-    trackFeature(name, attributes) {
-        return this.builder(2 /* Kind.feature */, name, attributes);
-    }
-    /** Anything else the tool defines. */
-    track(name, attributes) {
-        return this.builder(3 /* Kind.custom */, name, attributes);
-    }
-    /** Waits until every event recorded before this call is acknowledged by the agent, at most
-     *  `timeoutMs`; what is not acknowledged by then is appended to the spool. Resolves true once every
-     *  such event is settled: delivered, spooled, or dropped and counted (an unwritable spool, a bound).
-     *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
-    flush(timeoutMs = FLUSH_DEADLINE_MS) {
-        try {
-            this.recordOpen();
-            if (this.mode !== 'sending' || this.closed)
-                return Promise.resolve(true);
-            const target = this.accepted;
-            this.drain();
-            if (this.settled >= target)
-                return Promise.resolve(this.allDurable());
-            return new Promise((resolve) => {
-                const timer = setTimeout(() => this.flushTimedOut(), Math.max(0, timeoutMs));
-                this.waiters.push({ target, resolve, timer });
-                this.socket?.ref(); // the tool asked to wait: keep the process alive until settled
-            });
-        }
-        catch {
-            return Promise.resolve(false);
-        }
-    }
-    /** Counters of what happened to this client's events. */
-    stats() {
-        return { ...this.counters };
-    }
-    /** Runs `hook(exitCode)` synchronously when the process exits, before leftover events are spooled
-     *  (for integrations that record the command's outcome at exit). */
-    atExit(hook) {
-        this.exitHooks.push(hook);
-    }
-    /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
-    close() {
-        if (this.closed)
+        if (mode === 'debug')
+            this.startEngine();
+        if (mode !== 'sending')
             return;
-        this.recordOpen();
-        this.spoolUnacknowledged();
-        this.closed = true;
-        this.socket?.destroy();
-        this.socket = undefined;
-        this.resolveWaiters();
-        unregister(this);
+        if (holding.size === 0)
+            process.on('exit', onExit);
+        holding.add(this);
     }
-    // ---- recording ----
+    trackCommand(name, attributes) {
+        return this.engine?.trackCommand(name, attributes) ?? this.builder(1 /* Kind.command */, name, attributes);
+    }
+    trackFeature(name, attributes) {
+        return this.engine?.trackFeature(name, attributes) ?? this.builder(2 /* Kind.feature */, name, attributes);
+    }
+    track(name, attributes) {
+        return this.engine?.track(name, attributes) ?? this.builder(3 /* Kind.custom */, name, attributes);
+    }
+    flush(timeoutMs) {
+        this.recordOpen();
+        return this.startEngine()?.flush(timeoutMs) ?? Promise.resolve(true);
+    }
+    stats() {
+        return this.engine?.stats() ?? { ...this.counters };
+    }
+    atExit(hook) {
+        if (this.engine !== undefined)
+            this.engine.atExit(hook);
+        else
+            this.hooks.push(hook);
+    }
+    close() {
+        this.recordOpen();
+        this.startEngine()?.close();
+        this.closed = true;
+        this.detach();
+    }
+    get refusedReason() {
+        return this.engine?.refusedReason ?? '';
+    }
     builder(kind, name, attributes) {
-        if (this.mode === 'disabled' || this.closed) {
+        if (this.mode !== 'sending' || this.closed) {
             ++this.counters.tracked;
             ++this.counters.suppressed;
-            return new EventBuilder(null, kind, name, attributes);
+            return new builder_1.EventBuilder(null, kind, name, attributes);
         }
-        const builder = new EventBuilder(this, kind, name, attributes);
+        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
         this.open.push(builder);
         if (!this.openScheduled) {
             this.openScheduled = true;
-            // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
-            RESOLVED.then(() => this.recordOpen());
+            RESOLVED.then(() => this.recordOpen()); // recorded at the end of the synchronous run
         }
         return builder;
     }
@@ -1056,452 +625,75 @@ class Client {
         for (const builder of open)
             builder.record();
     }
-    /** @internal Called by EventBuilder.record(). */
     _submit(fields) {
+        if (this.engine !== undefined)
+            return this.engine._submit(fields);
         ++this.counters.tracked;
-        try {
-            const id = Buffer.allocUnsafe(16);
-            (0, wire_1.putUuidV7)(id, 0, fields.timestampUnixMs);
-            fields.id = id;
-            if (this.mode === 'debug') {
-                ++this.counters.suppressed;
-                this.printDebug(fields);
-                return;
-            }
-            if (this.mode !== 'sending' || this.closed) {
-                ++this.counters.suppressed;
-                return;
-            }
-            scratch.reset();
-            (0, wire_1.encodeEvent)(scratch, this.options.tool, this.options.version ?? '', fields);
-            if (scratch.pos > MAX_EVENT_BYTES) {
-                ++this.counters.dropped;
-                return;
-            }
-            const event = copyOut(scratch);
-            this.pending.push(event);
-            this.pendingBytes += event.length;
-            ++this.accepted;
-            // A burst in one synchronous run: nothing drains it until the tool yields, so hand it on
-            // from here once it is large — to the socket if it takes it, else to the spool.
-            if (this.pending.length >= SPOOL_HIGH_WATER || this.pendingBytes >= WRITE_BATCH_BYTES)
-                this.relieve();
-            if (!this.drainScheduled) {
-                this.drainScheduled = true;
-                process.nextTick(() => this.drain());
-            }
-        }
-        catch {
-            ++this.counters.dropped;
+        this.held.push(fields);
+        if (this.held.length >= MAX_HELD)
+            this.startEngine();
+        else if (this.timer === undefined) {
+            this.timer = setTimeout(() => this.startEngine(), ENGINE_AFTER_MS);
+            this.timer.unref();
         }
     }
-    // ---- delivery ----
-    prepareSending() {
-        const o = this.options;
-        const identity = (0, wire_1.encodeToolIdentity)({
-            tool: o.tool, version: o.version ?? '', endpoint: o.endpoint ?? '', ingestKey: o.ingestKey ?? '',
-            optOut: o.consentMode === 'opt-out', allowCi: o.allowCi === true, localOnly: o.localOnly === true,
-        });
-        const signals = (0, wire_1.encodeSignals)((0, environment_1.readSignals)(this.env, o.tool));
-        this.hello = (0, wire_1.helloFrame)(identity, signals);
-        this.identity = identity;
-        this.signals = signals;
+    startEngine() {
+        if (this.engine !== undefined || this.mode === 'disabled' || this.closed)
+            return this.engine;
+        if (this.timer !== undefined)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        const { Client: Engine } = load("client");
+        const engine = new Engine({ ...this.options, env: this.env });
+        this.engine = engine;
+        for (const hook of this.hooks)
+            engine.atExit(hook);
+        this.hooks = [];
+        const held = this.held;
+        this.held = [];
+        this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
+        for (const fields of held)
+            engine._submit(fields); // the engine counts them from here
+        return engine;
     }
-    resolvedPaths() {
-        if (this.paths === undefined) {
-            const home = this.env.HOME !== undefined && this.env.HOME !== '' ? this.env.HOME
-                : require('os').homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
-            this.paths = (0, paths_1.resolvePaths)(this.env, process.getuid?.() ?? 0, home);
-        }
-        return this.paths;
-    }
-    /** Moves queued events on: to the agent if it is there, else to the spool. */
-    drain() {
-        this.drainScheduled = false;
-        if (this.closed || this.pending.length === 0)
+    detach() {
+        if (!holding.delete(this) || holding.size > 0)
             return;
-        try {
-            if (this.socket === undefined && Date.now() >= this.absentUntil)
-                this.connect();
-            if (this.socket === undefined) {
-                this.spoolPending();
-                return;
-            }
-            // A lagging agent is waited for (bounded); one that has acknowledged nothing for
-            // STALL_AFTER_MS while the queue is past its high-water mark, or a queue at its bound, gets
-            // the spool instead (docs/protocol.md §5).
-            const stalled = this.awaitingAckSince > 0 && Date.now() - this.awaitingAckSince > STALL_AFTER_MS;
-            if ((stalled && this.pending.length > SPOOL_HIGH_WATER) || this.queueFull()) {
-                this.spoolPending();
-                return;
-            }
-            if (this.socket.writableLength > MAX_SOCKET_BUFFER || this.inflight.length >= MAX_INFLIGHT_EVENTS) {
-                this.armWriteTimer(); // until an ack or 'drain' makes room; or the stall is found
-                return;
-            }
-            this.writePending();
-        }
-        catch {
-            this.spoolPending();
-        }
+        process.off('exit', onExit);
     }
-    queueFull() {
-        return this.pending.length >= MAX_PENDING_EVENTS || this.pendingBytes >= MAX_PENDING_BYTES;
-    }
-    /** Hands a large queue on at once, from inside a synchronous burst: to a connected agent with
-     *  room; to the spool at the queue's bound or when the agent is known to be absent; otherwise
-     *  (say, still connecting) it waits for the next drain. */
-    relieve() {
-        const socket = this.socket;
-        if (socket !== undefined && this.connected && socket.writableLength <= MAX_SOCKET_BUFFER &&
-            this.inflight.length < MAX_INFLIGHT_EVENTS) {
-            this.writePending();
-        }
-        else if (this.queueFull() || (socket === undefined && Date.now() < this.absentUntil)) {
-            this.spoolPending(); // at the bound, or the agent is known to be absent
-        }
-    }
-    connect() {
-        const paths = this.resolvedPaths();
-        const check = (0, trust_1.checkSocket)(paths.socket, process.geteuid?.() ?? 0);
-        if (!check.ok) {
-            this.refused = check.refused;
-            this.absentUntil = Date.now() + ABSENT_RETRY_MS;
-            return;
-        }
-        this.refused = '';
-        // `net` is loaded on the first connection, not at import: a disabled or debugging tool, or one
-        // with no agent, never pays for it.
-        const { createConnection } = require('net');
-        const socket = createConnection({ path: paths.socket });
-        socket.unref();
-        this.socket = socket;
-        this.connected = false;
-        this.replies = Buffer.alloc(0);
-        this.ackedSeq = this.nextSeq - 1;
-        this.awaitingAckSince = 0;
-        socket.on('connect', () => this.onConnect(socket));
-        socket.on('data', (chunk) => this.onData(socket, chunk));
-        socket.on('drain', () => {
-            ++this.progress;
-            this.clearWriteTimer();
-            this.drain();
-        });
-        socket.on('error', () => {
-            // 'close' follows and does the work.
-        });
-        socket.on('close', () => this.onClose(socket));
-        if (this.waiters.length > 0 || this.exitTimer !== undefined)
-            socket.ref();
-        socket.write(this.hello); // queued by Node until connected
-        this.armWriteTimer();
-    }
-    onConnect(socket) {
-        if (socket !== this.socket)
-            return;
-        this.connected = true;
-        if (this.everConnected)
-            ++this.counters.reconnects;
-        this.everConnected = true;
-    }
-    writePending() {
-        const events = this.pending;
-        this.pending = [];
-        this.pendingBytes = 0;
-        let size = 0;
-        for (const event of events)
-            size += (0, wire_1.eventFrameSize)(event.length);
-        const lastSeq = this.nextSeq + events.length - 1;
-        const flush = (0, wire_1.flushFrame)(lastSeq, FLUSH_DEADLINE_MS);
-        const out = Buffer.allocUnsafe(size + flush.length);
-        let at = 0;
-        for (const event of events) {
-            at = (0, wire_1.putEventFrame)(out, at, event);
-            this.inflight.push({ event, seq: this.nextSeq++ });
-        }
-        flush.copy(out, at);
-        if (this.awaitingAckSince === 0)
-            this.awaitingAckSince = Date.now();
-        this.socket.write(out);
-        this.armWriteTimer();
-    }
-    armWriteTimer() {
-        if (this.writeTimer !== undefined || this.socket === undefined)
-            return;
-        if (this.socket.writableLength === 0 && this.inflight.length < MAX_INFLIGHT_EVENTS)
-            return;
-        const mark = this.progress;
-        this.writeTimer = setTimeout(() => {
-            this.writeTimer = undefined;
-            if (this.socket === undefined)
-                return;
-            if (this.progress !== mark) {
-                this.drain(); // the agent read or acknowledged meanwhile: busy, not stalled
-                this.armWriteTimer();
-            }
-            else if (this.socket.writableLength > 0) {
-                this.abandonConnection();
-            }
-            else {
-                this.drain(); // nothing pending on the socket: the stall rule of drain() decides
-            }
-        }, WRITE_STALL_MS);
-        this.writeTimer.unref();
-    }
-    clearWriteTimer() {
-        if (this.writeTimer !== undefined)
-            clearTimeout(this.writeTimer);
-        this.writeTimer = undefined;
-    }
-    /** The agent does not read: spool what it holds, stop trying for a while, drop the connection
-     *  (which also cancels the pending write that would keep the process alive). */
-    abandonConnection() {
-        const socket = this.socket;
-        this.clearWriteTimer();
-        this.spoolUnacknowledged();
-        this.absentUntil = Date.now() + ABSENT_RETRY_MS;
-        this.socket = undefined;
-        this.connected = false;
-        socket?.destroy();
-        if (this.exitTimer !== undefined)
-            this.endExitWait();
-    }
-    onData(socket, chunk) {
-        if (socket !== this.socket)
-            return;
-        this.replies = this.replies.length === 0 ? chunk : Buffer.concat([this.replies, chunk]);
-        let at = 0;
-        while (this.replies.length - at >= 4) {
-            const length = this.replies.readUInt32BE(at);
-            if (length > MAX_REPLY_BYTES)
-                return void socket.destroy();
-            if (this.replies.length - at - 4 < length)
-                break;
-            const reply = (0, wire_1.decodeReply)(this.replies, at + 4, at + 4 + length);
-            at += 4 + length;
-            if (reply === null || reply.type === 'error')
-                return void socket.destroy();
-            if (reply.type === 'flush_ack')
-                this.onAck(reply.requestId);
-        }
-        this.replies = this.replies.subarray(at);
-    }
-    onAck(requestId) {
-        let acked = 0;
-        while (acked < this.inflight.length && this.inflight[acked].seq <= requestId)
-            ++acked;
-        if (acked > 0) {
-            this.inflight.splice(0, acked);
-            this.counters.delivered += acked;
-            this.brokenWithoutProgress = 0;
-            this.settle(acked);
-        }
-        ++this.progress;
-        this.ackedSeq = Math.max(this.ackedSeq, requestId);
-        this.awaitingAckSince = this.inflight.length > 0 ? Date.now() : 0;
-        if (this.inflight.length === 0 && this.exitTimer !== undefined)
-            this.endExitWait();
-        if (this.pending.length > 0)
-            this.drain(); // room again
-    }
-    onClose(socket) {
-        if (socket !== this.socket)
-            return;
-        this.clearWriteTimer();
-        this.socket = undefined;
-        const wasConnected = this.connected;
-        this.connected = false;
-        // Unacknowledged events go back to the front of the queue, in order: re-sent on the next
-        // connection (the agent keeps one copy per id) or spooled.
-        const back = this.inflight.map((entry) => entry.event);
-        this.inflight = [];
-        this.pending = back.concat(this.pending);
-        for (const event of back)
-            this.pendingBytes += event.length;
-        this.awaitingAckSince = 0;
-        if (!wasConnected || ++this.brokenWithoutProgress >= 3)
-            this.absentUntil = Date.now() + ABSENT_RETRY_MS;
-        if (this.exitTimer !== undefined)
-            this.endExitWait();
-        this.drain();
-    }
-    // ---- settling, waiting ----
-    settle(count) {
-        this.settled += count;
-        this.resolveWaiters();
-    }
-    allDurable() {
-        return this.pending.length === 0 && this.inflight.length === 0;
-    }
-    resolveWaiters() {
-        if (this.waiters.length === 0)
-            return;
-        const still = [];
-        for (const waiter of this.waiters) {
-            if (this.settled >= waiter.target || this.closed) {
-                clearTimeout(waiter.timer);
-                waiter.resolve(this.settled >= waiter.target);
-            }
-            else {
-                still.push(waiter);
-            }
-        }
-        this.waiters = still;
-        if (still.length === 0 && this.exitTimer === undefined)
-            this.socket?.unref();
-    }
-    flushTimedOut() {
-        // The agent did not acknowledge in time: spool everything unacknowledged (if it had some after
-        // all, it keeps one copy per id). That settles every waiter; one that still is not (nothing
-        // left to spool, yet not settled) is told false.
-        if (this.socket !== undefined && this.socket.writableLength > 0)
-            this.abandonConnection();
-        else
-            this.spoolUnacknowledged();
-        this.resolveWaiters();
-        for (const waiter of this.waiters) {
-            clearTimeout(waiter.timer);
-            waiter.resolve(false);
-        }
-        this.waiters = [];
-        if (this.exitTimer === undefined)
-            this.socket?.unref();
-    }
-    // ---- the spool ----
-    spoolPending() {
-        const events = this.pending;
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.spool(events);
-    }
-    spoolUnacknowledged() {
-        const events = this.inflight.map((entry) => entry.event).concat(this.pending);
-        this.inflight = [];
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.awaitingAckSince = 0;
-        this.spool(events);
-    }
-    spool(events) {
-        if (events.length === 0)
-            return;
-        const prefix = (this.spoolPrefix ??= (0, wire_1.spoolRecordPrefix)(this.identity, this.signals));
-        const records = events.map((event) => {
-            const record = Buffer.allocUnsafe((0, wire_1.spoolRecordSize)(prefix, event));
-            (0, wire_1.putSpoolRecord)(record, 0, prefix, event);
-            return record;
-        });
-        const { appendToSpool } = require("./spool"); // loaded only when needed
-        const result = appendToSpool(this.resolvedPaths().stateDir, records, process.geteuid?.() ?? 0);
-        this.counters.spooled += result.spooled;
-        this.counters.dropped += result.dropped;
-        this.settle(result.spooled + result.dropped);
-    }
-    // ---- process exit ----
-    /** @internal The event loop is empty: wait briefly (ref'd) for the last ack, once per batch. */
-    _beforeExit() {
-        this.recordOpen();
-        this.drain();
-        if (this.closed || this.socket === undefined || this.inflight.length === 0 || this.exitWaitMs === 0)
-            return;
-        const lastSeq = this.nextSeq - 1;
-        if (lastSeq <= this.exitWaitedSeq)
-            return;
-        this.exitWaitedSeq = lastSeq;
-        this.socket.ref();
-        this.exitTimer = setTimeout(() => this.endExitWait(), this.exitWaitMs);
-    }
-    endExitWait() {
-        if (this.exitTimer !== undefined)
-            clearTimeout(this.exitTimer);
-        this.exitTimer = undefined;
-        if (this.socket !== undefined && this.socket.writableLength > 0)
-            return this.abandonConnection();
-        if (this.waiters.length === 0)
-            this.socket?.unref();
-    }
-    /** @internal The process is exiting: record what is open and spool what is unacknowledged. */
     _exit(code) {
-        for (const hook of this.exitHooks) {
+        if (this.engine !== undefined) {
+            this.recordOpen();
+            return this.engine._exit(code);
+        }
+        for (const hook of this.hooks) {
             try {
                 hook(code);
             }
             catch {
-                // an integration's hook must not keep the others from running
             }
         }
-        this.exitHooks = [];
+        this.hooks = [];
         this.recordOpen();
-        if (this.mode === 'sending' && !this.closed)
-            this.spoolUnacknowledged();
-    }
-    // ---- debug mode ----
-    printDebug(fields) {
+        if (this.held.length === 0)
+            return;
+        const held = this.held;
+        this.held = [];
         try {
-            let line = `{"id":"${(0, wire_1.uuidText)(fields.id)}","tool":${JSON.stringify(this.options.tool)},` +
-                `"tool_version":${JSON.stringify(this.options.version ?? '')},"kind":"${KIND_NAMES[fields.kind]}",` +
-                `"name":${JSON.stringify(fields.name)},"timestamp_unix_ms":${fields.timestampUnixMs},"attributes":{`;
-            let first = true;
-            const add = (key, value) => {
-                const json = debugValue(value);
-                if (json === undefined)
-                    return;
-                line += `${first ? '' : ','}${JSON.stringify(key)}:${json}`;
-                first = false;
-            };
-            const attributes = fields.attributes;
-            if (attributes instanceof Map)
-                for (const [k, v] of attributes)
-                    add(k, v);
-            else if (attributes !== undefined)
-                for (const k in attributes)
-                    add(k, attributes[k]);
-            line += '}';
-            if (fields.success !== undefined)
-                line += `,"success":${fields.success}`;
-            if (fields.durationUs !== undefined)
-                line += `,"duration_us":${fields.durationUs}`;
-            if (fields.exitCode !== undefined)
-                line += `,"exit_code":${fields.exitCode}`;
-            process.stderr.write(line + '}\n');
+            const { recordsOf } = load("quick");
+            const { pathsFor } = load("paths");
+            const { appendToSpool } = load("spool");
+            const { records, tooLarge } = recordsOf(this.options, this.env, held);
+            const result = appendToSpool(pathsFor(this.env).stateDir, records, process.geteuid?.() ?? 0);
+            this.counters.spooled += result.spooled;
+            this.counters.dropped += result.dropped + tooLarge;
         }
         catch {
-            // stderr closed: nothing to tell
+            this.counters.dropped += held.length;
         }
-    }
-    printTrustProblems() {
-        // Debug mode sends nothing, but says whether a real run could.
-        const paths = this.resolvedPaths();
-        const me = process.geteuid?.() ?? 0;
-        const check = (0, trust_1.checkSocket)(paths.socket, me);
-        let lines = '';
-        if (!check.ok && check.refused !== '')
-            lines += `telemetry-kit: ${check.refused}; events would be spooled\n`;
-        const spool = (0, trust_1.stateDirProblem)(paths.stateDir, me);
-        if (spool !== '')
-            lines += `telemetry-kit: ${spool}; events would be dropped\n`;
-        if (lines !== '')
-            process.stderr.write(lines);
-    }
-    /** Why the last connection attempt refused the socket (an impostor), or ''. */
-    get refusedReason() {
-        return this.refused;
     }
 }
 exports.Client = Client;
-const KIND_NAMES = { [1 /* Kind.command */]: 'command', [2 /* Kind.feature */]: 'feature', [3 /* Kind.custom */]: 'custom' };
-function debugValue(value) {
-    switch (typeof value) {
-        case 'string': return JSON.stringify(value);
-        case 'boolean': return value ? 'true' : 'false';
-        case 'bigint': return value.toString();
-        case 'number': return Number.isFinite(value) ? String(value) : 'null';
-        default:
-            if (value instanceof wire_1.DoubleValue)
-                return Number.isFinite(value.value) ? String(value.value) : 'null';
-            return undefined;
-    }
-}
 
 };
 factories["index"] = function (module, exports) {
@@ -1511,22 +703,20 @@ exports.DoubleValue = exports.double = exports.EventBuilder = exports.Client = v
 exports.askConsentOnce = askConsentOnce;
 exports.consentStatus = consentStatus;
 exports.recordConsent = recordConsent;
-var client_1 = load("client");
-Object.defineProperty(exports, "Client", { enumerable: true, get: function () { return client_1.Client; } });
-Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return client_1.EventBuilder; } });
-var wire_1 = load("wire");
-Object.defineProperty(exports, "double", { enumerable: true, get: function () { return wire_1.double; } });
-Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return wire_1.DoubleValue; } });
+var fast_1 = load("fast");
+Object.defineProperty(exports, "Client", { enumerable: true, get: function () { return fast_1.Client; } });
+var builder_1 = load("builder");
+Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
+var value_1 = load("value");
+Object.defineProperty(exports, "double", { enumerable: true, get: function () { return value_1.double; } });
+Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return value_1.DoubleValue; } });
 const lazyConsent = () => require("./consent");
-/** Asks an opt-in tool's first-run question once (see consent.ts). */
 function askConsentOnce(options) {
     return lazyConsent().askConsentOnce(options);
 }
-/** The tool's consent as the agent records it, or null if the agent does not answer. */
 function consentStatus(...args) {
     return lazyConsent().consentStatus(...args);
 }
-/** Records the person's first-run answer with the agent. */
 function recordConsent(...args) {
     return lazyConsent().recordConsent(...args);
 }

@@ -1,20 +1,12 @@
+import { type Attributes } from './value';
 /** EventKind of event.proto. */
 export declare const enum Kind {
     command = 1,
     feature = 2,
     custom = 3
 }
-/** An attribute value: its JSON type picks the protobuf type (see encodeAttributeValue). */
-export type AttributeValue = string | number | bigint | boolean | DoubleValue;
-export type Attributes = Record<string, AttributeValue> | Map<string, AttributeValue>;
-/** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
- *  safe integers are sent as `int_value`. */
-export declare class DoubleValue {
-    readonly value: number;
-    constructor(value: number);
-}
-/** Marks `value` as a floating-point attribute even if it is a whole number. */
-export declare function double(value: number): DoubleValue;
+export { DoubleValue, double } from './value';
+export type { AttributeValue, Attributes } from './value';
 /** One event as the client builds it (Event without the agent-only fields 11–16). */
 export interface EventFields {
     id: Buffer;

@@ -4,8 +4,7 @@
 // Field numbers are those of proto/telemetry_kit/v1/{event,agent}.proto. test/wire.test.js checks
 // the bytes against the hex example of docs/protocol.md.
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Writer = exports.DoubleValue = void 0;
-exports.double = double;
+exports.Writer = exports.double = exports.DoubleValue = void 0;
 exports.encodeEvent = encodeEvent;
 exports.encodeToolIdentity = encodeToolIdentity;
 exports.encodeSignals = encodeSignals;
@@ -23,18 +22,10 @@ exports.putUuidV7 = putUuidV7;
 exports.uuidText = uuidText;
 exports.varintSize = varintSize;
 const fs = require("fs");
-/** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
- *  safe integers are sent as `int_value`. */
-class DoubleValue {
-    constructor(value) {
-        this.value = value;
-    }
-}
-exports.DoubleValue = DoubleValue;
-/** Marks `value` as a floating-point attribute even if it is a whole number. */
-function double(value) {
-    return new DoubleValue(value);
-}
+const value_1 = require("./value");
+var value_2 = require("./value");
+Object.defineProperty(exports, "DoubleValue", { enumerable: true, get: function () { return value_2.DoubleValue; } });
+Object.defineProperty(exports, "double", { enumerable: true, get: function () { return value_2.double; } });
 // ---- a growable byte writer ----
 /** Appends protobuf fields to a buffer that grows as needed. Nested messages reserve one length
  *  byte and move their body if it turns out longer (rare: only messages of 128 bytes or more). */
@@ -187,7 +178,7 @@ function encodeAttributeValue(w, value) {
             }
             return true;
         default:
-            if (value instanceof DoubleValue) {
+            if (value instanceof value_1.DoubleValue) {
                 w.doubleField(3, value.value);
                 return true;
             }

@@ -1,4 +1,4 @@
-import type { Client } from './client';
+import type { Client } from './fast';
 export interface YargsTelemetryOptions {
     /** Record the names of the declared options that were given (default true). */
     optionNames?: boolean;

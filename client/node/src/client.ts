@@ -11,14 +11,14 @@
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 
 import type * as net from 'net';
-import type * as osModule from 'os';
-import { decideMode, readSignals, type Env, type Mode } from './environment';
-import { resolvePaths, type Paths } from './paths';
+import { EventBuilder } from './builder';
+import { decideMode, type Env, type Mode } from './environment';
+import { MAX_EVENT_BYTES, identityBytes } from './handover';
+import { pathsFor, type Paths } from './paths';
 import type * as spoolModule from './spool';
 import { checkSocket, stateDirProblem } from './trust';
 import {
-  DoubleValue, Kind, Writer, decodeReply, encodeEvent, encodeSignals, encodeToolIdentity, eventFrameSize,
-  flushFrame, helloFrame, putEventFrame, putSpoolRecord, putUuidV7, spoolRecordPrefix, spoolRecordSize,
+  DoubleValue, Kind, Writer, decodeReply, encodeEvent, eventFrameSize, flushFrame, helloFrame, putEventFrame, putSpoolRecord, putUuidV7, spoolRecordPrefix, spoolRecordSize,
   uuidText, type AttributeValue, type Attributes, type EventFields,
 } from './wire';
 
@@ -57,7 +57,6 @@ export interface Stats {
 }
 
 // Bounds (docs/client.md): memory, and how long the agent may lag before the spool takes over.
-const MAX_EVENT_BYTES = 64 * 1024;
 const MAX_INFLIGHT_EVENTS = 4096; // written, not yet acknowledged
 const MAX_PENDING_EVENTS = 8192; // recorded, not yet written: past this, to the spool
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -129,82 +128,7 @@ function unregister(client: Client): void {
   process.off('exit', onExit);
 }
 
-/** An event being built: add outcome and attributes; it is recorded at the end of the current
- *  synchronous run, or at `record()`. */
-export class EventBuilder {
-  /** @internal */ fields: EventFields;
-  private extra: Map<string, AttributeValue> | undefined;
-  private done = false;
-
-  /** @internal */
-  constructor(
-    private readonly client: Client | null,
-    kind: Kind,
-    name: string,
-    attributes: Attributes | undefined,
-  ) {
-    this.fields = { id: EMPTY_ID, kind, name, timestampUnixMs: Date.now(), attributes };
-    if (client === null) this.done = true;
-  }
-
-  /** Whether the command succeeded. */
-  success(succeeded: boolean): this {
-    this.fields.success = succeeded;
-    return this;
-  }
-
-  /** How long the command took, in milliseconds (fractions allowed). */
-  duration(milliseconds: number): this {
-    if (Number.isFinite(milliseconds)) this.fields.durationUs = Math.round(milliseconds * 1000);
-    return this;
-  }
-
-  /** How long the command took, in microseconds. */
-  durationUs(microseconds: number): this {
-    if (Number.isFinite(microseconds)) this.fields.durationUs = Math.round(microseconds);
-    return this;
-  }
-
-  /** The command's exit code. */
-  exitCode(code: number): this {
-    if (Number.isInteger(code)) this.fields.exitCode = code | 0;
-    return this;
-  }
-
-  /** Adds (or replaces) an attribute. */
-  attribute(key: string, value: AttributeValue): this {
-    if (this.extra === undefined) this.extra = new Map();
-    this.extra.set(key, value);
-    return this;
-  }
-
-  /** Records the event now; later calls do nothing. */
-  record(): void {
-    if (this.done) return;
-    this.done = true;
-    if (this.extra !== undefined) {
-      const merged = new Map<string, AttributeValue>();
-      const given = this.fields.attributes;
-      if (given instanceof Map) for (const [k, v] of given) merged.set(k, v);
-      else if (given !== undefined) for (const k in given) merged.set(k, given[k]);
-      for (const [k, v] of this.extra) merged.set(k, v);
-      this.fields.attributes = merged;
-    }
-    this.client!._submit(this.fields);
-  }
-
-  /** Drops the event without recording it. */
-  discard(): void {
-    this.done = true;
-  }
-
-  /** @internal */
-  get recorded(): boolean {
-    return this.done;
-  }
-}
-
-const EMPTY_ID = Buffer.alloc(0);
+export { EventBuilder };
 
 /** The telemetry client of one tool. One per process is typical. Never throws into the tool. */
 export class Client {
@@ -395,24 +319,14 @@ export class Client {
   // ---- delivery ----
 
   private prepareSending(): void {
-    const o = this.options;
-    const identity = encodeToolIdentity({
-      tool: o.tool, version: o.version ?? '', endpoint: o.endpoint ?? '', ingestKey: o.ingestKey ?? '',
-      optOut: o.consentMode === 'opt-out', allowCi: o.allowCi === true, localOnly: o.localOnly === true,
-    });
-    const signals = encodeSignals(readSignals(this.env, o.tool));
+    const { identity, signals } = identityBytes(this.options, this.env);
     this.hello = helloFrame(identity, signals);
     this.identity = identity;
     this.signals = signals;
   }
 
   private resolvedPaths(): Paths {
-    if (this.paths === undefined) {
-      const home = this.env.HOME !== undefined && this.env.HOME !== '' ? this.env.HOME
-        : (require('os') as typeof osModule).homedir(); // `os` loaded only without $HOME: ~0.8 ms of start-up
-      this.paths = resolvePaths(this.env, process.getuid?.() ?? 0, home);
-    }
-    return this.paths;
+    return (this.paths ??= pathsFor(this.env));
   }
 
   /** Moves queued events on: to the agent if it is there, else to the spool. */

@@ -3,7 +3,7 @@
 // travel (as `option.<name>: true`), never their values, and never positional arguments.
 // Typed structurally, so telemetry-kit needs no runtime dependency on commander (>= 8).
 
-import type { Client } from './client';
+import type { Client } from './fast';
 
 /** The part of commander's Command this integration uses. */
 export interface CommanderCommand {

@@ -1,13 +1,14 @@
 // telemetry-kit for Node.js: see README.md and docs/clients.md.
-// Every module here costs a short-lived CLI start-up time, so what most runs never use (the consent
-// prompt; the spool, in client.ts) is loaded on first use.
+// Every module here costs a short-lived CLI start-up time, so what most runs never use is loaded on
+// first use: the consent prompt, and the full client with its socket (fast.ts decides when).
 import type * as consent from './consent';
 
-export { Client, EventBuilder } from './client';
+export { Client } from './fast';
+export { EventBuilder } from './builder';
 export type { ClientOptions, ConsentMode, Stats } from './client';
 export type { Mode, Env } from './environment';
-export { double, DoubleValue } from './wire';
-export type { AttributeValue, Attributes } from './wire';
+export { double, DoubleValue } from './value';
+export type { AttributeValue, Attributes } from './value';
 export type { Consent, ConsentOptions } from './consent';
 
 const lazyConsent = (): typeof consent => require('./consent') as typeof consent;

@@ -4,6 +4,7 @@
 // the bytes against the hex example of docs/protocol.md.
 
 import * as fs from 'fs';
+import { DoubleValue, type AttributeValue, type Attributes } from './value';
 
 /** EventKind of event.proto. */
 export const enum Kind {
@@ -12,20 +13,8 @@ export const enum Kind {
   custom = 3,
 }
 
-/** An attribute value: its JSON type picks the protobuf type (see encodeAttributeValue). */
-export type AttributeValue = string | number | bigint | boolean | DoubleValue;
-export type Attributes = Record<string, AttributeValue> | Map<string, AttributeValue>;
-
-/** A number sent as `double_value` even when it is integral (`double(2)`); plain numbers that are
- *  safe integers are sent as `int_value`. */
-export class DoubleValue {
-  constructor(readonly value: number) {}
-}
-
-/** Marks `value` as a floating-point attribute even if it is a whole number. */
-export function double(value: number): DoubleValue {
-  return new DoubleValue(value);
-}
+export { DoubleValue, double } from './value';
+export type { AttributeValue, Attributes } from './value';
 
 /** One event as the client builds it (Event without the agent-only fields 11–16). */
 export interface EventFields {

@@ -4,7 +4,7 @@
 // declared options that were given travel — never values, never positional arguments.
 // Typed structurally: no runtime dependency on yargs (>= 17).
 
-import type { Client } from './client';
+import type { Client } from './fast';
 
 export interface YargsTelemetryOptions {
   /** Record the names of the declared options that were given (default true). */

@@ -52,7 +52,7 @@ test('recorded events reach the agent once, and the process exits by itself with
 client.trackFeature('cache.remote');`));
   const after = stats(result);
   assert.strictEqual(after.tracked, 2);
-  assert.strictEqual(after.delivered + after.spooled, 2); // normally delivered: the exit waits up to 50 ms for the ack
+  assert.strictEqual(after.delivered + after.spooled, 2); // spooled at exit: the process ended within 50 ms of its first event
   assert.ok(await waitUntil(() => queued(box, 'node-test').length === 2), 'both events queued');
   const build = queued(box, 'node-test').find((e) => e.name === 'build');
   assert.deepStrictEqual(build.attributes, { target: { string_value: 'release' }, jobs: { int_value: '4' } });
@@ -86,12 +86,36 @@ client.flush(5000).then((ok) => { if (!ok) process.exitCode = 9; });`)));
 test('a stalled agent (accepts, never reads): the process exits on its own, every event spooled', async (t) => {
   const box = sandbox(t);
   const listener = await stalledListener(t, box.socket);
-  const result = runNode(box, script(`for (let i = 0; i < 50; i++) client.trackFeature('f', { i });`));
+  // 100 events: past the 64 a short process holds in memory, so the full client connects.
+  const result = runNode(box, script(`for (let i = 0; i < 100; i++) client.trackFeature('f', { i });`));
   const after = stats(result);
-  assert.strictEqual(after.spooled, 50);
+  assert.strictEqual(after.spooled, 100);
   assert.strictEqual(after.delivered, 0);
-  assert.strictEqual(readSpool(box.spool).length, 50);
+  assert.strictEqual(readSpool(box.spool).length, 100);
   assert.strictEqual(await listener.connections(), 1);
+});
+
+test('a one-command process that exits at once: no connection, the event is spooled at exit', async (t) => {
+  const box = sandbox(t);
+  const listener = await stalledListener(t, box.socket);
+  const result = runNode(box, script(`client.trackCommand('build').success(true);
+process.on('exit', () => process.stderr.write(Object.keys(require.cache).filter((f) => f.includes('telemetry-kit-engine') || f.endsWith('client.js')).length + ' engine files\\n'));`));
+  const after = stats(result);
+  assert.deepStrictEqual([after.tracked, after.spooled, after.delivered], [1, 1, 0]);
+  assert.strictEqual(readSpool(box.spool).length, 1);
+  assert.strictEqual(await listener.connections(), 0);
+  assert.match(result.stderr, /^0 engine files$/m, 'the socket client was never loaded');
+});
+
+test('a process still running 50 ms after its first event connects and delivers it', needsAgent, async (t) => {
+  const box = sandbox(t);
+  await startAgent(t, box);
+  const after = stats(runNode(box, script(`client.trackCommand('long').success(true);
+const until = Date.now() + 2000;
+const wait = () => { if (client.stats().delivered === 0 && Date.now() < until) setTimeout(wait, 5); };
+setTimeout(wait, 5);`)));
+  assert.deepStrictEqual([after.tracked, after.delivered, after.spooled], [1, 1, 0]);
+  assert.ok(await waitUntil(() => queued(box, 'node-test').length === 1));
 });
 
 test('a stalled agent and 20,000 events: memory stays bounded, every event is spooled or counted', async (t) => {

@@ -128,3 +128,35 @@ test('the package entry (dist/telemetry-kit.js, the joined modules) exports what
   client.trackCommand('build').success(true);
   assert.deepStrictEqual([client.mode, client.stats().suppressed], ['disabled', 1]);
 });
+
+test("the small entry's exit encoder (quick.js) writes the same records as wire.js", () => {
+  const quick = require('../dist/quick');
+  const options = { tool: 'my-cli', version: '1.2.0', endpoint: 'https://c.example', ingestKey: 'k', consentMode: 'opt-out', allowCi: true, localOnly: false };
+  const env = { DO_NOT_TRACK: '0', CI: '', GITHUB_ACTIONS: 'true', MY_CLI_TELEMETRY_DISABLED: '' };
+  const events = [
+    { kind: 1, name: 'build', timestampUnixMs: 1764700000123, attributes: { target: 'release', jobs: 8, ratio: 0.25, cached: true, empty: '',
+      negative: -42, big: 1099511627776, huge: 2n ** 62n, none: null, pi: wire.double(3), text: 'héllo ✓ 日本'.repeat(20) },
+      success: false, durationUs: 1500, exitCode: -3 },
+    { kind: 3, name: 'x', timestampUnixMs: 1764700000123, attributes: new Map([['zero', 0], ['f', false]]) },
+    { kind: 2, name: '', timestampUnixMs: 1, success: true, durationUs: 0, exitCode: 0 },
+  ];
+  const { records, tooLarge } = quick.recordsOf(options, env, events);
+  assert.strictEqual(tooLarge, 0);
+  const identity = wire.encodeToolIdentity({ tool: 'my-cli', version: '1.2.0', endpoint: 'https://c.example', ingestKey: 'k', optOut: true, allowCi: true, localOnly: false });
+  const signals = wire.encodeSignals(require('../dist/environment').readSignals(env, 'my-cli'));
+  const prefix = wire.spoolRecordPrefix(identity, signals);
+  const ids = new Set();
+  events.forEach((event, i) => {
+    assert.strictEqual(event.id.length, 16);
+    assert.strictEqual(event.id[6] >> 4, 7, 'UUID version 7');
+    assert.strictEqual(event.id.readUIntBE(0, 6), event.timestampUnixMs);
+    ids.add(event.id.toString('hex'));
+    const w = new wire.Writer(64);
+    wire.encodeEvent(w, 'my-cli', '1.2.0', event);
+    const encoded = w.take();
+    const expected = Buffer.alloc(wire.spoolRecordSize(prefix, encoded));
+    wire.putSpoolRecord(expected, 0, prefix, encoded);
+    assert.deepStrictEqual(records[i], expected, `record ${i}`);
+  });
+  assert.strictEqual(ids.size, 3);
+});

@@ -1,0 +1,32 @@
+import type { AttributeValue, Attributes } from './value';
+import type { EventFields, Kind } from './wire';
+/** Who receives a recorded event: the small entry's Client or the full one. */
+export interface EventSink {
+    _submit(fields: EventFields): void;
+}
+/** An event being built: add outcome and attributes; it is recorded at the end of the current
+ *  synchronous run, or at `record()`. */
+export declare class EventBuilder {
+    private readonly client;
+    /** @internal */ fields: EventFields;
+    private extra;
+    private done;
+    /** @internal */
+    constructor(client: EventSink | null, kind: Kind, name: string, attributes: Attributes | undefined);
+    /** Whether the command succeeded. */
+    success(succeeded: boolean): this;
+    /** How long the command took, in milliseconds (fractions allowed). */
+    duration(milliseconds: number): this;
+    /** How long the command took, in microseconds. */
+    durationUs(microseconds: number): this;
+    /** The command's exit code. */
+    exitCode(code: number): this;
+    /** Adds (or replaces) an attribute. */
+    attribute(key: string, value: AttributeValue): this;
+    /** Records the event now; later calls do nothing. */
+    record(): void;
+    /** Drops the event without recording it. */
+    discard(): void;
+    /** @internal */
+    get recorded(): boolean;
+}

@@ -1,0 +1,89 @@
+// The builder of one event, shared by the package's small entry (fast.ts) and the full client
+// (client.ts): it holds the fields until the event is recorded, then hands them to its sink.
+
+import type { AttributeValue, Attributes } from './value';
+import type { EventFields, Kind } from './wire';
+
+/** Who receives a recorded event: the small entry's Client or the full one. */
+export interface EventSink {
+  _submit(fields: EventFields): void;
+}
+
+const EMPTY_ID = Buffer.alloc(0);
+
+/** An event being built: add outcome and attributes; it is recorded at the end of the current
+ *  synchronous run, or at `record()`. */
+export class EventBuilder {
+  /** @internal */ fields: EventFields;
+  private extra: Map<string, AttributeValue> | undefined;
+  private done = false;
+
+  /** @internal */
+  constructor(
+    private readonly client: EventSink | null,
+    kind: Kind,
+    name: string,
+    attributes: Attributes | undefined,
+  ) {
+    this.fields = { id: EMPTY_ID, kind, name, timestampUnixMs: Date.now(), attributes };
+    if (client === null) this.done = true;
+  }
+
+  /** Whether the command succeeded. */
+  success(succeeded: boolean): this {
+    this.fields.success = succeeded;
+    return this;
+  }
+
+  /** How long the command took, in milliseconds (fractions allowed). */
+  duration(milliseconds: number): this {
+    if (Number.isFinite(milliseconds)) this.fields.durationUs = Math.round(milliseconds * 1000);
+    return this;
+  }
+
+  /** How long the command took, in microseconds. */
+  durationUs(microseconds: number): this {
+    if (Number.isFinite(microseconds)) this.fields.durationUs = Math.round(microseconds);
+    return this;
+  }
+
+  /** The command's exit code. */
+  exitCode(code: number): this {
+    if (Number.isInteger(code)) this.fields.exitCode = code | 0;
+    return this;
+  }
+
+  /** Adds (or replaces) an attribute. */
+  attribute(key: string, value: AttributeValue): this {
+    if (this.extra === undefined) this.extra = new Map();
+    this.extra.set(key, value);
+    return this;
+  }
+
+  /** Records the event now; later calls do nothing. */
+  record(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.extra !== undefined) {
+      const merged = new Map<string, AttributeValue>();
+      const given = this.fields.attributes;
+      if (given instanceof Map) for (const [k, v] of given) merged.set(k, v);
+      else if (given !== undefined) for (const k in given) merged.set(k, given[k]);
+      for (const [k, v] of this.extra) merged.set(k, v);
+      this.fields.attributes = merged;
+    }
+    this.client!._submit(this.fields);
+  }
+
+  /** Drops the event without recording it. */
+  discard(): void {
+    this.done = true;
+  }
+
+  /** @internal */
+  get recorded(): boolean {
+    return this.done;
+  }
+}
+
+
