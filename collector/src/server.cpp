@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "app.hpp"
+#include "tk/collector/shard_folding.hpp"
 #include "tk/collector/tenants.hpp"
 #include "tk/common/clock.hpp"
 
@@ -530,6 +531,7 @@ struct Server::Impl {
                                               app.config.retention_days);
                         auto names = app.partitions.drop_expired(conn, app.config.retention_days);
                         tenant_housekeeping(conn);
+                        fold_shards(conn, now_ms / kDayMs);
                         return names;
                     });
                     for (const auto& name : dropped) spdlog::info("retention: dropped partition {}", name);
@@ -553,6 +555,18 @@ struct Server::Impl {
         for (const auto& row : list_tools(conn, now_ms)) {
             app.metrics.set_tool_usage(row.settings.tool, row.used_this_month, row.settings.monthly_quota);
         }
+    }
+
+    /// Folds the rollup shards of the periods that ended 1-8 days ago (shard_folding.cpp): a week
+    /// of catch-up after a collector was down; older periods stay as they are, answers equal.
+    static void fold_shards(Connection& conn, std::int64_t today) {
+        std::int64_t folded = 0;
+        try {
+            for (const auto& tool : rollup_tools(conn)) folded += fold_rollup_shards(conn, tool, today - 8, today - 1);
+        } catch (const DatabaseError& error) {
+            spdlog::warn("rollups: folding shards stopped, next try in an hour: {}", error.what());
+        }
+        if (folded > 0) spdlog::info("rollups: folded {} shard rows of periods that are over", folded);
     }
 
     App app;

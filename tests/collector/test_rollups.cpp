@@ -8,6 +8,8 @@
 #include "batch_helpers.hpp"
 #include "random_events.hpp"
 #include "support/collector_fixture.hpp"
+#include "tk/collector/database.hpp"
+#include "tk/collector/shard_folding.hpp"
 
 using namespace tk::test;
 
@@ -176,6 +178,32 @@ TEST_CASE("rollups equal the raw aggregation after resends, two senders at once 
     CHECK(collector.query("SELECT count(*) FROM rollup_install_first_seen WHERE tool = 'other'"
                           " AND anonymous_id = 'install-3'") == "1");
     check_rollups_match_events(collector);
+
+    // Housekeeping's fold (shard_folding.cpp) over every period of the data: only shard 0 is
+    // left, every sum is unchanged, and a fold again finds nothing.
+    const auto other_shards = [&] {
+        std::int64_t rows = 0;
+        for (const auto& rollup : tk::collector::sharded_rollups()) {
+            rows += std::stoll(collector.query(std::string("SELECT count(*) FROM ") + rollup.table + " WHERE shard <> 0"));
+        }
+        return rows;
+    };
+    const std::int64_t before = other_shards();
+    INFO("rows in shards 1-7 before the fold: " << before);
+    REQUIRE(before > 0);  // two senders at once: the collector's connections have different pids
+    tk::collector::Connection conn(collector.database_url());
+    const auto days = conn.exec("SELECT min(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01',"
+                                " max(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01' FROM events");
+    const std::int64_t first = std::stoll(std::string(days.value(0, 0)));
+    const std::int64_t last = std::stoll(std::string(days.value(0, 1)));
+    std::int64_t folded = 0;
+    const auto tools = tk::collector::rollup_tools(conn);
+    CHECK(tools == std::vector<std::string>{"my-cli", "other"});
+    for (const auto& tool : tools) folded += tk::collector::fold_rollup_shards(conn, tool, first, last + 32);
+    CHECK(folded == before);
+    CHECK(other_shards() == 0);
+    check_rollups_match_events(collector);
+    for (const auto& tool : tools) CHECK(tk::collector::fold_rollup_shards(conn, tool, first, last + 32) == 0);
 }
 
 TEST_CASE("duration buckets: 8 per doubling, each value within 4.4% of what it holds") {
