@@ -23,7 +23,8 @@ const std::vector<ShardedRollup>& sharded_rollups();
 
 /// The statement that folds the shards of one table's rows of tool $1 whose period ended after the
 /// start of day $2 and by the start of day $3 (dates, UTC) into shard 0: a DELETE of the other
-/// shards' rows feeding an upsert of their sums; answers the number of rows deleted. Pure.
+/// shards' rows of every key with more than one row, feeding an upsert of their sums; answers the
+/// number of rows deleted. Pure.
 std::string fold_statement(const ShardedRollup& rollup);
 
 /// Folds the shards of `tool`'s rollup rows of the periods that ended after the start of
