@@ -224,6 +224,7 @@ function encodeToolIdentity(identity) {
     w.uintField(5, identity.optOut ? 1 : 0);
     w.uintField(6, identity.allowCi ? 1 : 0);
     w.uintField(7, identity.localOnly ? 1 : 0);
+    w.uintField(16, identity.manifestRequired ? 1 : 0); // a two-byte tag: 80 01
     return w.take();
 }
 function encodeSignals(signals) {
@@ -564,6 +565,7 @@ function identityBytes(options, env) {
         tool: options.tool, version: options.version ?? '', endpoint: options.endpoint ?? '',
         ingestKey: options.ingestKey ?? '', optOut: options.consentMode === 'opt-out',
         allowCi: options.allowCi === true, localOnly: options.localOnly === true,
+        manifestRequired: options.manifestRequired === true,
     });
     return { identity, signals: (0, wire_1.encodeSignals)((0, environment_1.readSignals)(env, options.tool)) };
 }

@@ -39,6 +39,10 @@ export interface ClientOptions {
   allowCi?: boolean;
   /** Never forward, even with an endpoint. */
   localOnly?: boolean;
+  /** The tool sends only under its manifest published on the collector: the agent holds its events
+   *  in memory until the collector has answered for it (ToolIdentity.manifest_required,
+   *  docs/privacy.md §1b). Default false. */
+  manifestRequired?: boolean;
   /** At the natural end of the process, wait at most this long for the agent's last ack before
    *  spooling what it has not acknowledged (default 50; 0: spool at once). */
   exitWaitMs?: number;
