@@ -1,4 +1,4 @@
-import { EventBuilder } from './builder';
+import { type EventBuilder } from './builder';
 import { type Env, type Mode } from './environment';
 import { type Attributes, type EventFields } from './wire';
 export type ConsentMode = 'opt-in' | 'opt-out';
@@ -51,8 +51,7 @@ export declare class Client {
     private spoolPrefix;
     private identity;
     private signals;
-    private open;
-    private openScheduled;
+    private readonly open;
     private pending;
     private pendingBytes;
     private inflight;
@@ -96,7 +95,6 @@ export declare class Client {
     /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
     close(): void;
     private builder;
-    private recordOpen;
     /** @internal Called by EventBuilder.record(). */
     _submit(fields: EventFields): void;
     private prepareSending;
