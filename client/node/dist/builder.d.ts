@@ -1,3 +1,4 @@
+import type { Stats } from './client';
 import type { AttributeValue, Attributes } from './value';
 import type { EventFields, Kind } from './wire';
 /** Who receives a recorded event: the small entry's Client or the full one. */
@@ -29,4 +30,18 @@ export declare class EventBuilder {
     discard(): void;
     /** @internal */
     get recorded(): boolean;
+}
+/** The builders one client handed out and not yet recorded. They are recorded together at the end
+ *  of the synchronous run that made them (one promise job for all of them), or earlier by
+ *  `record()` (the client's flush(), close() and exit), whichever comes first: a builder records
+ *  once, so a later `record()` of its own does nothing. */
+export declare class OpenBuilders {
+    private builders;
+    private scheduled;
+    /** A builder of an event of `sink`. A null sink (a client that sends nothing: disabled, or
+     *  closed) gets a builder that records nothing, and the event is counted as tracked and
+     *  suppressed in `counters`. */
+    add(sink: EventSink | null, counters: Stats, kind: Kind, name: string, attributes: Attributes | undefined): EventBuilder;
+    /** Records every open builder now. */
+    record(): void;
 }

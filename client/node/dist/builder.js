@@ -1,9 +1,12 @@
 "use strict";
 // The builder of one event, shared by the package's small entry (fast.ts) and the full client
-// (client.ts): it holds the fields until the event is recorded, then hands them to its sink.
+// (client.ts): it holds the fields until the event is recorded, then hands them to its sink. Also
+// the clients' list of builders handed out and not yet recorded (OpenBuilders), so that when an
+// event is recorded is decided in one place for both.
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.EventBuilder = void 0;
+exports.OpenBuilders = exports.EventBuilder = void 0;
 const EMPTY_ID = Buffer.alloc(0);
+const RESOLVED = Promise.resolve();
 /** An event being built: add outcome and attributes; it is recorded at the end of the current
  *  synchronous run, or at `record()`. */
 class EventBuilder {
@@ -75,3 +78,42 @@ class EventBuilder {
     }
 }
 exports.EventBuilder = EventBuilder;
+/** The builders one client handed out and not yet recorded. They are recorded together at the end
+ *  of the synchronous run that made them (one promise job for all of them), or earlier by
+ *  `record()` (the client's flush(), close() and exit), whichever comes first: a builder records
+ *  once, so a later `record()` of its own does nothing. */
+class OpenBuilders {
+    constructor() {
+        this.builders = [];
+        this.scheduled = false;
+    }
+    /** A builder of an event of `sink`. A null sink (a client that sends nothing: disabled, or
+     *  closed) gets a builder that records nothing, and the event is counted as tracked and
+     *  suppressed in `counters`. */
+    add(sink, counters, kind, name, attributes) {
+        const builder = new EventBuilder(sink, kind, name, attributes);
+        if (sink === null) {
+            ++counters.tracked;
+            ++counters.suppressed;
+            return builder;
+        }
+        this.builders.push(builder);
+        if (!this.scheduled) {
+            this.scheduled = true;
+            // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
+            RESOLVED.then(() => this.record());
+        }
+        return builder;
+    }
+    /** Records every open builder now. */
+    record() {
+        this.scheduled = false;
+        const open = this.builders;
+        if (open.length === 0)
+            return;
+        this.builders = [];
+        for (const builder of open)
+            builder.record();
+    }
+}
+exports.OpenBuilders = OpenBuilders;

@@ -1,4 +1,4 @@
-import { EventBuilder } from './builder';
+import { type EventBuilder } from './builder';
 import { type Env, type Mode } from './environment';
 import { type Attributes, type EventFields } from './wire';
 export type ConsentMode = 'opt-in' | 'opt-out';
@@ -17,6 +17,10 @@ export interface ClientOptions {
     allowCi?: boolean;
     /** Never forward, even with an endpoint. */
     localOnly?: boolean;
+    /** The tool sends only under its manifest published on the collector: the agent holds its events
+     *  in memory until the collector has answered for it (ToolIdentity.manifest_required,
+     *  docs/privacy.md §1b). Default false. */
+    manifestRequired?: boolean;
     /** At the natural end of the process, wait at most this long for the agent's last ack before
      *  spooling what it has not acknowledged (default 50; 0: spool at once). */
     exitWaitMs?: number;
@@ -47,8 +51,7 @@ export declare class Client {
     private spoolPrefix;
     private identity;
     private signals;
-    private open;
-    private openScheduled;
+    private readonly open;
     private pending;
     private pendingBytes;
     private inflight;
@@ -92,7 +95,6 @@ export declare class Client {
     /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
     close(): void;
     private builder;
-    private recordOpen;
     /** @internal Called by EventBuilder.record(). */
     _submit(fields: EventFields): void;
     private prepareSending;

@@ -11,9 +11,8 @@
 // ack. Whatever is not acknowledged when the process exits is appended to the spool synchronously
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Client = exports.EventBuilder = void 0;
+exports.Client = void 0;
 const builder_1 = require("./builder");
-Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
 const environment_1 = require("./environment");
 const handover_1 = require("./handover");
 const paths_1 = require("./paths");
@@ -53,7 +52,6 @@ function copyOut(from) {
     return out;
 }
 // ---- process exit: one pair of listeners for every client ----
-const RESOLVED = Promise.resolve();
 const live = new Set();
 let listening = false;
 function onBeforeExit() {
@@ -85,8 +83,7 @@ class Client {
     constructor(options) {
         this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
         // Builders not yet recorded, recorded together at the end of the synchronous run.
-        this.open = [];
-        this.openScheduled = false;
+        this.open = new builder_1.OpenBuilders();
         // Events recorded, not yet written to a connection; written, not yet acknowledged.
         this.pending = [];
         this.pendingBytes = 0;
@@ -144,7 +141,7 @@ class Client {
      *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
     flush(timeoutMs = FLUSH_DEADLINE_MS) {
         try {
-            this.recordOpen();
+            this.open.record();
             if (this.mode !== 'sending' || this.closed)
                 return Promise.resolve(true);
             const target = this.accepted;
@@ -174,7 +171,7 @@ class Client {
     close() {
         if (this.closed)
             return;
-        this.recordOpen();
+        this.open.record();
         this.spoolUnacknowledged();
         this.closed = true;
         this.socket?.destroy();
@@ -184,28 +181,8 @@ class Client {
     }
     // ---- recording ----
     builder(kind, name, attributes) {
-        if (this.mode === 'disabled' || this.closed) {
-            ++this.counters.tracked;
-            ++this.counters.suppressed;
-            return new builder_1.EventBuilder(null, kind, name, attributes);
-        }
-        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
-        this.open.push(builder);
-        if (!this.openScheduled) {
-            this.openScheduled = true;
-            // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
-            RESOLVED.then(() => this.recordOpen());
-        }
-        return builder;
-    }
-    recordOpen() {
-        this.openScheduled = false;
-        const open = this.open;
-        if (open.length === 0)
-            return;
-        this.open = [];
-        for (const builder of open)
-            builder.record();
+        // Debug mode records too: its events are printed (_submit).
+        return this.open.add(this.mode === 'disabled' || this.closed ? null : this, this.counters, kind, name, attributes);
     }
     /** @internal Called by EventBuilder.record(). */
     _submit(fields) {
@@ -541,7 +518,7 @@ class Client {
     // ---- process exit ----
     /** @internal The event loop is empty: wait briefly (ref'd) for the last ack, once per batch. */
     _beforeExit() {
-        this.recordOpen();
+        this.open.record();
         this.drain();
         if (this.closed || this.socket === undefined || this.inflight.length === 0 || this.exitWaitMs === 0)
             return;
@@ -572,7 +549,7 @@ class Client {
             }
         }
         this.exitHooks = [];
-        this.recordOpen();
+        this.open.record();
         if (this.mode === 'sending' && !this.closed)
             this.spoolUnacknowledged();
     }

@@ -1,4 +1,4 @@
-import { EventBuilder, type EventSink } from './builder';
+import { type EventBuilder, type EventSink } from './builder';
 import type { ClientOptions, Stats } from './client';
 import { type Mode } from './environment';
 import type { Attributes } from './value';
@@ -12,8 +12,7 @@ export declare class Client implements EventSink {
     private readonly env;
     private engine;
     private held;
-    private open;
-    private openScheduled;
+    private readonly open;
     private hooks;
     private timer;
     private counters;
@@ -40,7 +39,6 @@ export declare class Client implements EventSink {
     /** Why the last connection attempt refused the socket (an impostor), or ''. */
     get refusedReason(): string;
     private builder;
-    private recordOpen;
     /** @internal Called by EventBuilder.record(). */
     _submit(fields: EventFields): void;
     /** Loads the full client and hands it the held events and exit hooks; undefined when disabled. */

@@ -18,7 +18,6 @@ const environment_1 = require("./environment");
 const MAX_HELD = 64;
 /** A process still running this long after its first event gets the engine (and a connection). */
 const ENGINE_AFTER_MS = 50;
-const RESOLVED = Promise.resolve();
 const holding = new Set();
 function onExit(code) {
     for (const client of holding)
@@ -28,8 +27,7 @@ function onExit(code) {
 class Client {
     constructor(options) {
         this.held = [];
-        this.open = [];
-        this.openScheduled = false;
+        this.open = new builder_1.OpenBuilders(); // recorded at the end of the synchronous run
         this.hooks = [];
         this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
         this.closed = false;
@@ -68,7 +66,7 @@ class Client {
      *  such event is settled: delivered, spooled, or dropped and counted (an unwritable spool, a bound).
      *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
     flush(timeoutMs) {
-        this.recordOpen();
+        this.open.record();
         return this.startEngine()?.flush(timeoutMs) ?? Promise.resolve(true);
     }
     /** Counters of what happened to this client's events. */
@@ -85,7 +83,7 @@ class Client {
     }
     /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
     close() {
-        this.recordOpen();
+        this.open.record();
         this.startEngine()?.close();
         this.closed = true;
         this.detach();
@@ -96,27 +94,8 @@ class Client {
     }
     // ---- holding ----
     builder(kind, name, attributes) {
-        if (this.mode !== 'sending' || this.closed) {
-            ++this.counters.tracked;
-            ++this.counters.suppressed;
-            return new builder_1.EventBuilder(null, kind, name, attributes);
-        }
-        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
-        this.open.push(builder);
-        if (!this.openScheduled) {
-            this.openScheduled = true;
-            RESOLVED.then(() => this.recordOpen()); // recorded at the end of the synchronous run
-        }
-        return builder;
-    }
-    recordOpen() {
-        this.openScheduled = false;
-        const open = this.open;
-        if (open.length === 0)
-            return;
-        this.open = [];
-        for (const builder of open)
-            builder.record();
+        // Without an engine: sending (held) or disabled (debug mode starts the engine at construction).
+        return this.open.add(this.mode !== 'sending' || this.closed ? null : this, this.counters, kind, name, attributes);
     }
     /** @internal Called by EventBuilder.record(). */
     _submit(fields) {
@@ -161,7 +140,7 @@ class Client {
      *  listeners registered after the Client (its own listener, added later, then finds nothing). */
     _exit(code) {
         if (this.engine !== undefined) {
-            this.recordOpen();
+            this.open.record();
             return this.engine._exit(code);
         }
         for (const hook of this.hooks) {
@@ -173,7 +152,7 @@ class Client {
             }
         }
         this.hooks = [];
-        this.recordOpen();
+        this.open.record();
         if (this.held.length === 0)
             return;
         const held = this.held;

@@ -13,6 +13,7 @@ function identityBytes(options, env) {
         tool: options.tool, version: options.version ?? '', endpoint: options.endpoint ?? '',
         ingestKey: options.ingestKey ?? '', optOut: options.consentMode === 'opt-out',
         allowCi: options.allowCi === true, localOnly: options.localOnly === true,
+        manifestRequired: options.manifestRequired === true,
     });
     return { identity, signals: (0, wire_1.encodeSignals)((0, environment_1.readSignals)(env, options.tool)) };
 }

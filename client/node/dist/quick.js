@@ -39,7 +39,7 @@ function text(out, field, value, always = false) {
 function uint(out, field, value, always = false) {
     if (value === 0 && !always)
         return;
-    out.push(field << 3);
+    varint(out, field << 3); // a varint: from field 16 on (manifest_required) the tag takes two bytes
     varint(out, value);
 }
 function double(out, field, value) {
@@ -114,6 +114,7 @@ function prefixBytes(o, s) {
     uint(tool, 5, o.consentMode === 'opt-out' ? 1 : 0);
     uint(tool, 6, o.allowCi === true ? 1 : 0);
     uint(tool, 7, o.localOnly === true ? 1 : 0);
+    uint(tool, 16, o.manifestRequired === true ? 1 : 0);
     const signals = [];
     if (s.doNotTrack !== undefined)
         text(signals, 1, s.doNotTrack);

@@ -224,6 +224,7 @@ function encodeToolIdentity(identity) {
     w.uintField(5, identity.optOut ? 1 : 0);
     w.uintField(6, identity.allowCi ? 1 : 0);
     w.uintField(7, identity.localOnly ? 1 : 0);
+    w.uintField(16, identity.manifestRequired ? 1 : 0); // a two-byte tag: 80 01
     return w.take();
 }
 function encodeSignals(signals) {
@@ -564,6 +565,7 @@ function identityBytes(options, env) {
         tool: options.tool, version: options.version ?? '', endpoint: options.endpoint ?? '',
         ingestKey: options.ingestKey ?? '', optOut: options.consentMode === 'opt-out',
         allowCi: options.allowCi === true, localOnly: options.localOnly === true,
+        manifestRequired: options.manifestRequired === true,
     });
     return { identity, signals: (0, wire_1.encodeSignals)((0, environment_1.readSignals)(env, options.tool)) };
 }
@@ -572,9 +574,8 @@ function identityBytes(options, env) {
 factories["client"] = function (module, exports) {
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Client = exports.EventBuilder = void 0;
+exports.Client = void 0;
 const builder_1 = load("builder");
-Object.defineProperty(exports, "EventBuilder", { enumerable: true, get: function () { return builder_1.EventBuilder; } });
 const environment_1 = load("environment");
 const handover_1 = load("handover");
 const paths_1 = load("paths");
@@ -608,7 +609,6 @@ function copyOut(from) {
     slabUsed += size;
     return out;
 }
-const RESOLVED = Promise.resolve();
 const live = new Set();
 let listening = false;
 function onBeforeExit() {
@@ -638,8 +638,7 @@ function unregister(client) {
 class Client {
     constructor(options) {
         this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
-        this.open = [];
-        this.openScheduled = false;
+        this.open = new builder_1.OpenBuilders();
         this.pending = [];
         this.pendingBytes = 0;
         this.inflight = [];
@@ -689,7 +688,7 @@ class Client {
     }
     flush(timeoutMs = FLUSH_DEADLINE_MS) {
         try {
-            this.recordOpen();
+            this.open.record();
             if (this.mode !== 'sending' || this.closed)
                 return Promise.resolve(true);
             const target = this.accepted;
@@ -715,7 +714,7 @@ class Client {
     close() {
         if (this.closed)
             return;
-        this.recordOpen();
+        this.open.record();
         this.spoolUnacknowledged();
         this.closed = true;
         this.socket?.destroy();
@@ -724,27 +723,7 @@ class Client {
         unregister(this);
     }
     builder(kind, name, attributes) {
-        if (this.mode === 'disabled' || this.closed) {
-            ++this.counters.tracked;
-            ++this.counters.suppressed;
-            return new builder_1.EventBuilder(null, kind, name, attributes);
-        }
-        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
-        this.open.push(builder);
-        if (!this.openScheduled) {
-            this.openScheduled = true;
-            RESOLVED.then(() => this.recordOpen());
-        }
-        return builder;
-    }
-    recordOpen() {
-        this.openScheduled = false;
-        const open = this.open;
-        if (open.length === 0)
-            return;
-        this.open = [];
-        for (const builder of open)
-            builder.record();
+        return this.open.add(this.mode === 'disabled' || this.closed ? null : this, this.counters, kind, name, attributes);
     }
     _submit(fields) {
         ++this.counters.tracked;
@@ -1055,7 +1034,7 @@ class Client {
         this.settle(result.spooled + result.dropped);
     }
     _beforeExit() {
-        this.recordOpen();
+        this.open.record();
         this.drain();
         if (this.closed || this.socket === undefined || this.inflight.length === 0 || this.exitWaitMs === 0)
             return;
@@ -1084,7 +1063,7 @@ class Client {
             }
         }
         this.exitHooks = [];
-        this.recordOpen();
+        this.open.record();
         if (this.mode === 'sending' && !this.closed)
             this.spoolUnacknowledged();
     }

@@ -82,8 +82,9 @@ function double(value) {
 factories["builder"] = function (module, exports) {
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.EventBuilder = void 0;
+exports.OpenBuilders = exports.EventBuilder = void 0;
 const EMPTY_ID = Buffer.alloc(0);
+const RESOLVED = Promise.resolve();
 class EventBuilder {
     constructor(client, kind, name, attributes) {
         this.client = client;
@@ -144,6 +145,36 @@ class EventBuilder {
     }
 }
 exports.EventBuilder = EventBuilder;
+class OpenBuilders {
+    constructor() {
+        this.builders = [];
+        this.scheduled = false;
+    }
+    add(sink, counters, kind, name, attributes) {
+        const builder = new EventBuilder(sink, kind, name, attributes);
+        if (sink === null) {
+            ++counters.tracked;
+            ++counters.suppressed;
+            return builder;
+        }
+        this.builders.push(builder);
+        if (!this.scheduled) {
+            this.scheduled = true;
+            RESOLVED.then(() => this.record());
+        }
+        return builder;
+    }
+    record() {
+        this.scheduled = false;
+        const open = this.builders;
+        if (open.length === 0)
+            return;
+        this.builders = [];
+        for (const builder of open)
+            builder.record();
+    }
+}
+exports.OpenBuilders = OpenBuilders;
 
 };
 factories["paths"] = function (module, exports) {
@@ -379,7 +410,7 @@ function text(out, field, value, always = false) {
 function uint(out, field, value, always = false) {
     if (value === 0 && !always)
         return;
-    out.push(field << 3);
+    varint(out, field << 3); // a varint: from field 16 on (manifest_required) the tag takes two bytes
     varint(out, value);
 }
 function double(out, field, value) {
@@ -451,6 +482,7 @@ function prefixBytes(o, s) {
     uint(tool, 5, o.consentMode === 'opt-out' ? 1 : 0);
     uint(tool, 6, o.allowCi === true ? 1 : 0);
     uint(tool, 7, o.localOnly === true ? 1 : 0);
+    uint(tool, 16, o.manifestRequired === true ? 1 : 0);
     const signals = [];
     if (s.doNotTrack !== undefined)
         text(signals, 1, s.doNotTrack);
@@ -540,7 +572,6 @@ const builder_1 = load("builder");
 const environment_1 = load("environment");
 const MAX_HELD = 64;
 const ENGINE_AFTER_MS = 50;
-const RESOLVED = Promise.resolve();
 const holding = new Set();
 function onExit(code) {
     for (const client of holding)
@@ -549,8 +580,7 @@ function onExit(code) {
 class Client {
     constructor(options) {
         this.held = [];
-        this.open = [];
-        this.openScheduled = false;
+        this.open = new builder_1.OpenBuilders(); // recorded at the end of the synchronous run
         this.hooks = [];
         this.counters = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
         this.closed = false;
@@ -581,7 +611,7 @@ class Client {
         return this.engine?.track(name, attributes) ?? this.builder(3 /* Kind.custom */, name, attributes);
     }
     flush(timeoutMs) {
-        this.recordOpen();
+        this.open.record();
         return this.startEngine()?.flush(timeoutMs) ?? Promise.resolve(true);
     }
     stats() {
@@ -594,7 +624,7 @@ class Client {
             this.hooks.push(hook);
     }
     close() {
-        this.recordOpen();
+        this.open.record();
         this.startEngine()?.close();
         this.closed = true;
         this.detach();
@@ -603,27 +633,7 @@ class Client {
         return this.engine?.refusedReason ?? '';
     }
     builder(kind, name, attributes) {
-        if (this.mode !== 'sending' || this.closed) {
-            ++this.counters.tracked;
-            ++this.counters.suppressed;
-            return new builder_1.EventBuilder(null, kind, name, attributes);
-        }
-        const builder = new builder_1.EventBuilder(this, kind, name, attributes);
-        this.open.push(builder);
-        if (!this.openScheduled) {
-            this.openScheduled = true;
-            RESOLVED.then(() => this.recordOpen()); // recorded at the end of the synchronous run
-        }
-        return builder;
-    }
-    recordOpen() {
-        this.openScheduled = false;
-        const open = this.open;
-        if (open.length === 0)
-            return;
-        this.open = [];
-        for (const builder of open)
-            builder.record();
+        return this.open.add(this.mode !== 'sending' || this.closed ? null : this, this.counters, kind, name, attributes);
     }
     _submit(fields) {
         if (this.engine !== undefined)
@@ -663,7 +673,7 @@ class Client {
     }
     _exit(code) {
         if (this.engine !== undefined) {
-            this.recordOpen();
+            this.open.record();
             return this.engine._exit(code);
         }
         for (const hook of this.hooks) {
@@ -674,7 +684,7 @@ class Client {
             }
         }
         this.hooks = [];
-        this.recordOpen();
+        this.open.record();
         if (this.held.length === 0)
             return;
         const held = this.held;

@@ -27,6 +27,7 @@ export interface ToolIdentity {
     optOut: boolean;
     allowCi: boolean;
     localOnly: boolean;
+    manifestRequired: boolean;
 }
 /** The raw opt-out signals of this process (OptOutSignals). */
 export interface Signals {

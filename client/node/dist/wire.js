@@ -237,6 +237,7 @@ function encodeToolIdentity(identity) {
     w.uintField(5, identity.optOut ? 1 : 0);
     w.uintField(6, identity.allowCi ? 1 : 0);
     w.uintField(7, identity.localOnly ? 1 : 0);
+    w.uintField(16, identity.manifestRequired ? 1 : 0); // a two-byte tag: 80 01
     return w.take();
 }
 function encodeSignals(signals) {

@@ -11,7 +11,7 @@
 // in the `exit` handler. With no agent (or a refused one), events go straight to the spool.
 
 import type * as net from 'net';
-import { EventBuilder } from './builder';
+import { OpenBuilders, type EventBuilder } from './builder';
 import { decideMode, type Env, type Mode } from './environment';
 import { MAX_EVENT_BYTES, identityBytes } from './handover';
 import { pathsFor, type Paths } from './paths';
@@ -39,6 +39,10 @@ export interface ClientOptions {
   allowCi?: boolean;
   /** Never forward, even with an endpoint. */
   localOnly?: boolean;
+  /** The tool sends only under its manifest published on the collector: the agent holds its events
+   *  in memory until the collector has answered for it (ToolIdentity.manifest_required,
+   *  docs/privacy.md §1b). Default false. */
+  manifestRequired?: boolean;
   /** At the natural end of the process, wait at most this long for the agent's last ack before
    *  spooling what it has not acknowledged (default 50; 0: spool at once). */
   exitWaitMs?: number;
@@ -99,8 +103,6 @@ function copyOut(from: Writer): Buffer {
 
 // ---- process exit: one pair of listeners for every client ----
 
-const RESOLVED = Promise.resolve();
-
 const live = new Set<Client>();
 let listening = false;
 
@@ -147,8 +149,7 @@ export class Client {
   private signals: Buffer | undefined;
 
   // Builders not yet recorded, recorded together at the end of the synchronous run.
-  private open: EventBuilder[] = [];
-  private openScheduled = false;
+  private readonly open = new OpenBuilders();
 
   // Events recorded, not yet written to a connection; written, not yet acknowledged.
   private pending: Buffer[] = [];
@@ -214,7 +215,7 @@ export class Client {
    *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
   flush(timeoutMs = FLUSH_DEADLINE_MS): Promise<boolean> {
     try {
-      this.recordOpen();
+      this.open.record();
       if (this.mode !== 'sending' || this.closed) return Promise.resolve(true);
       const target = this.accepted;
       this.drain();
@@ -243,7 +244,7 @@ export class Client {
   /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
   close(): void {
     if (this.closed) return;
-    this.recordOpen();
+    this.open.record();
     this.spoolUnacknowledged();
     this.closed = true;
     this.socket?.destroy();
@@ -255,27 +256,8 @@ export class Client {
   // ---- recording ----
 
   private builder(kind: Kind, name: string, attributes: Attributes | undefined): EventBuilder {
-    if (this.mode === 'disabled' || this.closed) {
-      ++this.counters.tracked;
-      ++this.counters.suppressed;
-      return new EventBuilder(null, kind, name, attributes);
-    }
-    const builder = new EventBuilder(this, kind, name, attributes);
-    this.open.push(builder);
-    if (!this.openScheduled) {
-      this.openScheduled = true;
-      // A bare promise job: queueMicrotask() wraps each callback in an AsyncResource.
-      RESOLVED.then(() => this.recordOpen());
-    }
-    return builder;
-  }
-
-  private recordOpen(): void {
-    this.openScheduled = false;
-    const open = this.open;
-    if (open.length === 0) return;
-    this.open = [];
-    for (const builder of open) builder.record();
+    // Debug mode records too: its events are printed (_submit).
+    return this.open.add(this.mode === 'disabled' || this.closed ? null : this, this.counters, kind, name, attributes);
   }
 
   /** @internal Called by EventBuilder.record(). */
@@ -601,7 +583,7 @@ export class Client {
 
   /** @internal The event loop is empty: wait briefly (ref'd) for the last ack, once per batch. */
   _beforeExit(): void {
-    this.recordOpen();
+    this.open.record();
     this.drain();
     if (this.closed || this.socket === undefined || this.inflight.length === 0 || this.exitWaitMs === 0) return;
     const lastSeq = this.nextSeq - 1;
@@ -628,7 +610,7 @@ export class Client {
       }
     }
     this.exitHooks = [];
-    this.recordOpen();
+    this.open.record();
     if (this.mode === 'sending' && !this.closed) this.spoolUnacknowledged();
   }
 

@@ -10,7 +10,7 @@
 // the client added to such a process (docs/benchmarks.md, "Node client"). Debug mode goes to the
 // engine at once; disabled mode never loads it.
 
-import { EventBuilder, type EventSink } from './builder';
+import { OpenBuilders, type EventBuilder, type EventSink } from './builder';
 import type * as clientModule from './client';
 import type { ClientOptions, Stats } from './client';
 import { decideMode, type Env, type Mode } from './environment';
@@ -25,7 +25,6 @@ const MAX_HELD = 64;
 /** A process still running this long after its first event gets the engine (and a connection). */
 const ENGINE_AFTER_MS = 50;
 
-const RESOLVED = Promise.resolve();
 const holding = new Set<Client>();
 
 function onExit(code: number): void {
@@ -42,8 +41,7 @@ export class Client implements EventSink {
   private readonly env: Env;
   private engine: clientModule.Client | undefined;
   private held: EventFields[] = [];
-  private open: EventBuilder[] = [];
-  private openScheduled = false;
+  private readonly open = new OpenBuilders(); // recorded at the end of the synchronous run
   private hooks: Array<(code: number) => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private counters: Stats = { tracked: 0, delivered: 0, spooled: 0, dropped: 0, suppressed: 0, reconnects: 0 };
@@ -85,7 +83,7 @@ export class Client implements EventSink {
    *  such event is settled: delivered, spooled, or dropped and counted (an unwritable spool, a bound).
    *  With no agent it spools at once. The one call that keeps the process alive (until it resolves). */
   flush(timeoutMs?: number): Promise<boolean> {
-    this.recordOpen();
+    this.open.record();
     return this.startEngine()?.flush(timeoutMs) ?? Promise.resolve(true);
   }
 
@@ -103,7 +101,7 @@ export class Client implements EventSink {
 
   /** Spools what is unacknowledged, closes the connection and detaches from process exit. */
   close(): void {
-    this.recordOpen();
+    this.open.record();
     this.startEngine()?.close();
     this.closed = true;
     this.detach();
@@ -117,26 +115,8 @@ export class Client implements EventSink {
   // ---- holding ----
 
   private builder(kind: Kind, name: string, attributes: Attributes | undefined): EventBuilder {
-    if (this.mode !== 'sending' || this.closed) {
-      ++this.counters.tracked;
-      ++this.counters.suppressed;
-      return new EventBuilder(null, kind, name, attributes);
-    }
-    const builder = new EventBuilder(this, kind, name, attributes);
-    this.open.push(builder);
-    if (!this.openScheduled) {
-      this.openScheduled = true;
-      RESOLVED.then(() => this.recordOpen()); // recorded at the end of the synchronous run
-    }
-    return builder;
-  }
-
-  private recordOpen(): void {
-    this.openScheduled = false;
-    const open = this.open;
-    if (open.length === 0) return;
-    this.open = [];
-    for (const builder of open) builder.record();
+    // Without an engine: sending (held) or disabled (debug mode starts the engine at construction).
+    return this.open.add(this.mode !== 'sending' || this.closed ? null : this, this.counters, kind, name, attributes);
   }
 
   /** @internal Called by EventBuilder.record(). */
@@ -178,7 +158,7 @@ export class Client implements EventSink {
    *  listeners registered after the Client (its own listener, added later, then finds nothing). */
   _exit(code: number): void {
     if (this.engine !== undefined) {
-      this.recordOpen();
+      this.open.record();
       return this.engine._exit(code);
     }
     for (const hook of this.hooks) {
@@ -189,7 +169,7 @@ export class Client implements EventSink {
       }
     }
     this.hooks = [];
-    this.recordOpen();
+    this.open.record();
     if (this.held.length === 0) return;
     const held = this.held;
     this.held = [];

@@ -13,6 +13,7 @@ export function identityBytes(options: ClientOptions, env: Env): { identity: Buf
     tool: options.tool, version: options.version ?? '', endpoint: options.endpoint ?? '',
     ingestKey: options.ingestKey ?? '', optOut: options.consentMode === 'opt-out',
     allowCi: options.allowCi === true, localOnly: options.localOnly === true,
+    manifestRequired: options.manifestRequired === true,
   });
   return { identity, signals: encodeSignals(readSignals(env, options.tool)) };
 }

@@ -37,7 +37,7 @@ function text(out: Bytes, field: number, value: string, always = false): void {
 
 function uint(out: Bytes, field: number, value: number | bigint, always = false): void {
   if (value === 0 && !always) return;
-  out.push(field << 3);
+  varint(out, field << 3); // a varint: from field 16 on (manifest_required) the tag takes two bytes
   varint(out, value);
 }
 
@@ -99,6 +99,7 @@ export function prefixBytes(o: ClientOptions, s: Signals): Bytes {
   uint(tool, 5, o.consentMode === 'opt-out' ? 1 : 0);
   uint(tool, 6, o.allowCi === true ? 1 : 0);
   uint(tool, 7, o.localOnly === true ? 1 : 0);
+  uint(tool, 16, o.manifestRequired === true ? 1 : 0);
   const signals: Bytes = [];
   if (s.doNotTrack !== undefined) text(signals, 1, s.doNotTrack);
   if (s.toolDisabled !== undefined) text(signals, 2, s.toolDisabled);

@@ -37,6 +37,7 @@ export interface ToolIdentity {
   optOut: boolean;
   allowCi: boolean;
   localOnly: boolean;
+  manifestRequired: boolean;
 }
 
 /** The raw opt-out signals of this process (OptOutSignals). */
@@ -265,6 +266,7 @@ export function encodeToolIdentity(identity: ToolIdentity): Buffer {
   w.uintField(5, identity.optOut ? 1 : 0);
   w.uintField(6, identity.allowCi ? 1 : 0);
   w.uintField(7, identity.localOnly ? 1 : 0);
+  w.uintField(16, identity.manifestRequired ? 1 : 0); // a two-byte tag: 80 01
   return w.take();
 }
 

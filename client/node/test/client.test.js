@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
 const net = require('net');
-const { AGENT, sandbox, startAgent, queued, runNode, readSpool, waitUntil } = require('./support');
+const { AGENT, sandbox, startAgent, queued, runNode, readSpool, tk, waitUntil } = require('./support');
 
 const needsAgent = AGENT ? {} : { skip: 'TK_AGENT_BINARY not set (run through ctest)' };
 const CONFIG = "{ tool: 'node-test', version: '2.0.0', consentMode: 'opt-out' }";
@@ -81,6 +81,28 @@ client.flush(5000).then((ok) => { if (!ok) process.exitCode = 9; });`)));
   assert.ok(await waitUntil(() => queued(box, 'node-test').length === 1));
   const event = queued(box, 'node-test')[0];
   assert.deepStrictEqual([event.name, event.success, event.exit_code], ['offline', false, 2]);
+});
+
+test('manifestRequired: the agent holds the events, from the engine\'s Hello and from the entry\'s spool record', needsAgent, async (t) => {
+  const box = sandbox(t);
+  await startAgent(t, box);
+  // Port 1 refuses connections: the collector never answers for the manifest, so the agent holds
+  // the tool's events in memory (docs/privacy.md §1b) — it can only if field 16 reached it.
+  const config = "{ tool: 'node-manifest', version: '1', endpoint: 'http://127.0.0.1:1', ingestKey: 'k', consentMode: 'opt-out', manifestRequired: true }";
+  const viaEngine = runNode(box, `const { Client } = require('./dist');
+const client = new Client(${config});
+client.trackCommand('engine');
+client.flush(5000).then((ok) => { process.stdout.write(JSON.stringify(client.stats()) + '\\n'); if (!ok) process.exitCode = 9; });`);
+  const engine = stats(viaEngine);
+  assert.deepStrictEqual([engine.spooled, engine.dropped], [0, 0]); // handed over on the socket, and acknowledged
+  const viaSpool = runNode(box, `const { Client } = require('./dist');
+const client = new Client(${config});
+client.trackCommand('spooled');
+process.on('exit', () => process.stdout.write(JSON.stringify(client.stats()) + '\\n'));`);
+  assert.strictEqual(stats(viaSpool).spooled, 1);
+  const status = () => tk(box, ['status']).stdout;
+  assert.ok(await waitUntil(() => status().includes('2 events held in memory')), status());
+  assert.deepStrictEqual(queued(box, 'node-manifest'), []);
 });
 
 test('a stalled agent (accepts, never reads): the process exits on its own, every event spooled', async (t) => {

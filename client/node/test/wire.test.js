@@ -160,3 +160,21 @@ test("the small entry's exit encoder (quick.js) writes the same records as wire.
   });
   assert.strictEqual(ids.size, 3);
 });
+
+test('manifestRequired is ToolIdentity field 16 (a two-byte tag), the same bytes in both encoders', () => {
+  const quick = require('../dist/quick');
+  const { identityBytes } = require('../dist/handover');
+  const signals = { ciMarkers: [] };
+  // The same expected bytes as Go's TestManifestRequiredIsField16 and Python's test.
+  assert.strictEqual(wire.encodeToolIdentity({ tool: 't', version: '', endpoint: '', ingestKey: '', optOut: false, allowCi: false, localOnly: false, manifestRequired: true })
+    .toString('hex'), '0a0174800101');
+  for (const [manifestRequired, identityHex] of [[true, '0a0174800101'], [false, '0a0174'], [undefined, '0a0174']]) {
+    const options = { tool: 't', version: '', manifestRequired };
+    // The engine's Hello and spool records carry identityBytes(); the entry's exit path prefixBytes().
+    const engine = identityBytes(options, {});
+    assert.strictEqual(engine.identity.toString('hex'), identityHex, `engine, manifestRequired ${manifestRequired}`);
+    const expectedPrefix = wire.spoolRecordPrefix(engine.identity, wire.encodeSignals(signals));
+    assert.strictEqual(Buffer.from(quick.prefixBytes(options, signals)).toString('hex'), expectedPrefix.toString('hex'),
+      `entry, manifestRequired ${manifestRequired}`);
+  }
+});

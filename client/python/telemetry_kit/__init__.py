@@ -227,10 +227,14 @@ def encode_event(event_id, tool_and_version, kind, name, timestamp_ms, attribute
     return b"".join(parts)
 
 
-def encode_tool_identity(tool, version, endpoint, ingest_key, opt_out, allow_ci, local_only):
+def encode_tool_identity(tool, version, endpoint, ingest_key, opt_out, allow_ci, local_only,
+                         manifest_required=False):
+    """`ToolIdentity`, sent in the Hello and carried by every spool record (so the agent treats a
+    spooled event as it would a live one). Field 16, `manifest_required`, takes a two-byte tag."""
     return b"".join((_bytes(1, tool.encode()), _bytes(2, version.encode()), _bytes(3, endpoint.encode()),
                      _bytes(4, ingest_key.encode()), _uint(5, 1 if opt_out else 0),
-                     _uint(6, 1 if allow_ci else 0), _uint(7, 1 if local_only else 0)))
+                     _uint(6, 1 if allow_ci else 0), _uint(7, 1 if local_only else 0),
+                     _uint(16, 1 if manifest_required else 0)))
 
 
 def encode_signals(do_not_track, tool_disabled, ci_markers):
@@ -525,7 +529,7 @@ class Client:
     thread once the process has run for 50 ms."""
 
     def __init__(self, tool, version="", endpoint="", ingest_key="", *, consent_mode="opt-in",
-                 allow_ci=False, local_only=False, hand_over_at_exit=True):
+                 allow_ci=False, local_only=False, manifest_required=False, hand_over_at_exit=True):
         if consent_mode not in ("opt-in", "opt-out"):
             raise ValueError("consent_mode must be 'opt-in' or 'opt-out', not %r" % (consent_mode,))
         self.tool = tool
@@ -549,8 +553,10 @@ class Client:
             return
         state = state_dir()
         self._socket_path = socket_path(state)
-        identity = encode_tool_identity(tool, version, endpoint, ingest_key,
-                                              consent_mode == "opt-out", allow_ci, local_only)
+        # manifest_required: the tool sends only under its manifest published on the collector; the
+        # agent holds its events in memory until the collector has answered for it (docs/privacy.md).
+        identity = encode_tool_identity(tool, version, endpoint, ingest_key, consent_mode == "opt-out",
+                                        allow_ci, local_only, manifest_required)
         signals = encode_signals(do_not_track, tool_disabled, ci)
         self._hello = hello_frame(identity, signals)
         self._state_dir, self._spool_prefix = state, spool_prefix(identity, signals)

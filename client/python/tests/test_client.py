@@ -281,6 +281,41 @@ def test_ci_markers_travel_raw_and_the_agent_drops_ci_events_unless_allowed(agen
     assert events[0]["ci"] is True
 
 
+def _identity_fields(identity):
+    return {field: value for field, _, value in telemetry_kit._fields(identity)}
+
+
+def test_manifest_required_travels_in_the_spool_record(home):
+    # No agent: the event is spooled, and the record carries the same ToolIdentity as the Hello,
+    # so the agent holds an imported event as it would a live one.
+    client = telemetry_kit.Client("py-manifest", "1", manifest_required=True, hand_over_at_exit=False)
+    plain = telemetry_kit.Client("py-plain", "1", hand_over_at_exit=False)
+    client.track_feature("f")
+    plain.track_feature("f")
+    client.close()
+    plain.close()
+    records = read_spool(os.path.join(os.environ["TELEMETRY_KIT_HOME"], "spool"))
+    identities = {_identity_fields(r[1])[1]: _identity_fields(r[1]) for r in records}
+    assert identities[b"py-manifest"].get(16) == 1
+    assert 16 not in identities[b"py-plain"]
+
+
+def test_the_agent_holds_the_events_of_a_tool_that_requires_a_manifest(agent):
+    # A collector that refuses connections (a bound port nobody listens on) never answers for the
+    # manifest, so the agent holds the event in memory: flush() settles it as neither accepted nor
+    # dropped, `tk status` counts it held, and nothing is stored.
+    with socket.socket() as refused:
+        refused.bind(("127.0.0.1", 0))
+        endpoint = "http://127.0.0.1:%d" % refused.getsockname()[1]
+        client = telemetry_kit.Client("py-manifest", "1", endpoint, "key", consent_mode="opt-out",
+                                      manifest_required=True, hand_over_at_exit=False)
+        client.track_feature("held")
+        assert client.flush(5.0)
+        assert "1 events held in memory" in agent.tk("status")
+        assert agent.events("py-manifest") == []
+        client.close()
+
+
 def test_forked_child_delivers_its_own_events(agent):
     agent.grant("py-fork")
     client = telemetry_kit.Client("py-fork", "1")

@@ -36,3 +36,11 @@ def test_negative_values_are_ten_byte_varints():
     event = _wire.encode_event(b"\0" * 16, b"", _wire.KIND_CUSTOM, "x", 1, {"n": -1}, exit_code=-1)
     assert event.endswith(b"\x50" + b"\xff" * 9 + b"\x01")
     assert b"\x10" + b"\xff" * 9 + b"\x01" in event
+
+
+def test_manifest_required_is_field_16():
+    # The same bytes as Go's TestManifestRequiredIsField16: field 16 takes a two-byte tag (80 01).
+    identity = _wire.encode_tool_identity("t", "", "", "", False, False, False, manifest_required=True)
+    assert identity == hexbytes("0a0174 800101")
+    # Unset, it is left out (proto3's default), as the worked example above relies on.
+    assert _wire.encode_tool_identity("t", "", "", "", False, False, False) == hexbytes("0a0174")
