@@ -49,10 +49,12 @@ std::variant<CohortParams, std::string> parse_cohorts(std::string_view query_str
 namespace {
 
 /// SQL: the first day of the period of `interval` that holds the date `date` (date arithmetic and
-/// a timestamp without time zone: no dependence on the session's TimeZone).
+/// a timestamp without time zone: no dependence on the session's TimeZone). A week's Monday in
+/// whole days from Monday 1900-01-01: extract(isodow) goes through a timestamp and a numeric, and
+/// ran on each of the 150k joined rows of a 13-month grid (bench_query: 75 of its 130 ms).
 std::string period_start(Interval interval, const std::string& date) {
     if (interval == Interval::day) return date;
-    if (interval == Interval::week) return "(" + date + " - (extract(isodow FROM " + date + ")::int - 1))";
+    if (interval == Interval::week) return "(" + date + " - (" + date + " - DATE '1900-01-01') % 7)";
     return "date_trunc('month', (" + date + ")::timestamp)::date";
 }
 
