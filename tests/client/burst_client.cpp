@@ -1,5 +1,5 @@
 // A tool that records a burst of events as fast as it can, then waits until they are durable:
-// one process of test_client_spool's "4 processes x 10,000 events with the agent up".
+// one process of test_client_spool's "4 processes x 8,000 events with the agent up".
 //   burst_client TOOL PROCESS_INDEX EVENTS
 // Prints: tracked=N delivered=N spooled=N dropped=N flushed=0|1
 #include <cstdio>
