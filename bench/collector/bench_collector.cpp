@@ -309,6 +309,46 @@ long proc_kib(pid_t pid, const std::string& field) {
     return -1;
 }
 
+/// The same HTTP load against another collector binary (e.g. the last commit before the rollups,
+/// 2ea8ed4: the "today's ingest rate"), on its own database of the same cluster, which
+/// its own migrations make. Returns its best events/s over the connection counts.
+double run_baseline(PostgresCluster& postgres, const std::string& binary, const tk::test::TempDir& dir,
+                    const std::vector<int>& connection_counts, std::chrono::milliseconds duration,
+                    int events_per_batch, unsigned db_connections, unsigned io_threads) {
+    postgres.query("CREATE DATABASE baseline");
+    const auto run_cli = [&](std::vector<std::string> args) {
+        tk::test::ProcessOptions options;
+        options.argv = {binary};
+        options.argv.insert(options.argv.end(), args.begin(), args.end());
+        const auto result = tk::test::run(options);
+        if (result.exit_code != 0) throw std::runtime_error(binary + " failed: " + result.err);
+        return result.out;
+    };
+    run_cli({"migrate", "--database-url", postgres.url("baseline"), "--log-level", "warn"});
+    std::string key =
+        run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url("baseline"), "--log-level", "warn"});
+    key.erase(key.find_last_not_of('\n') + 1);
+    const unsigned short port = tk::test::free_tcp_port();
+    tk::test::ProcessOptions serve;
+    serve.argv = {binary, "serve", "--listen", fmt::format("127.0.0.1:{}", port), "--database-url",
+                  postgres.url("baseline"), "--rate-limit", "0", "--db-connections", std::to_string(db_connections),
+                  "--threads", std::to_string(io_threads), "--log-level", "warn"};
+    serve.stderr_file = dir / "baseline.log";
+    tk::test::ChildProcess collector(serve);
+    if (!tk::test::wait_for_tcp_port(port)) throw std::runtime_error("baseline collector did not start");
+    const std::string wire = make_batch(events_per_batch).SerializeAsString();
+    double best = 0;
+    for (const int connections : connection_counts) {
+        Stats stats = run_load(port, key, wire, events_per_batch, connections, duration);
+        fmt::print("baseline {:>3} connections: {:.0f} events/s, p50 {:.1f} ms, p99 {:.1f} ms{}\n", connections,
+                   stats.events_per_second(), stats.percentile(0.5), stats.percentile(0.99),
+                   stats.errors ? fmt::format("  ({} failed batches)", stats.errors) : "");
+        best = std::max(best, stats.events_per_second());
+    }
+    collector.stop();
+    return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -327,6 +367,10 @@ int main(int argc, char** argv) {
     app.add_option("--db-connections", db_connections, "collector database connections (bare PostgreSQL uses as many)")
         ->capture_default_str();
     app.add_option("--threads", io_threads, "collector I/O threads (0: one per CPU)")->capture_default_str();
+    std::string baseline_binary;
+    app.add_option("--baseline-collector", baseline_binary,
+                   "also drive this collector binary (an earlier commit's, e.g. the last before the rollups) with "
+                   "the same load, on its own database, and print the collector with rollups as a share of it");
     CLI11_PARSE(app, argc, argv);
     const std::chrono::milliseconds duration{seconds * 1000};
 
@@ -417,6 +461,14 @@ int main(int argc, char** argv) {
             best, 100.0 * best / bare.events_per_second(), 100.0 * best / bare_rollups.events_per_second(), best_p99,
             peak_rss, stored);
         collector.stop();
+        if (!baseline_binary.empty()) {
+            const double baseline = run_baseline(postgres, baseline_binary, dir, connection_counts, duration,
+                                                 events_per_batch, db_connections, io_threads);
+            fmt::print(
+                "baseline collector ({}): best {:.0f} events/s = {:.0f}% of pre-rollup bare insert; the collector "
+                "with rollups = {:.0f}% of it (target >= 80%)\n",
+                baseline_binary, baseline, 100.0 * baseline / bare.events_per_second(), 100.0 * best / baseline);
+        }
     } catch (const std::exception& error) {
         std::cerr << "bench_collector: " << error.what() << "\n";
         return 1;
