@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <iostream>
@@ -309,32 +310,59 @@ long proc_kib(pid_t pid, const std::string& field) {
     return -1;
 }
 
+/// Runs `binary ARGS...` (a tk-collector command) and returns its stdout; throws if it fails.
+std::string run_cli(const std::string& binary, const std::vector<std::string>& args) {
+    tk::test::ProcessOptions options;
+    options.argv = {binary};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    const auto result = tk::test::run(options);
+    if (result.exit_code != 0) throw std::runtime_error(binary + " failed: " + result.err);
+    return result.out;
+}
+
+/// A new ingest key for kTool in the database at `url`, made by `binary`.
+std::string create_key(const std::string& binary, const std::string& url) {
+    std::string key =
+        run_cli(binary, {"keys", "create", "--tool", kTool, "--database-url", url, "--log-level", "warn"});
+    key.erase(key.find_last_not_of('\n') + 1);
+    return key;
+}
+
+/// `binary serve` on 127.0.0.1:`port` against `url`, rate limits off, its log in `log`.
+tk::test::ProcessOptions serve_options(const std::string& binary, unsigned short port, const std::string& url,
+                                       unsigned db_connections, unsigned io_threads, std::filesystem::path log) {
+    tk::test::ProcessOptions serve;
+    serve.argv = {binary,
+                  "serve",
+                  "--listen",
+                  fmt::format("127.0.0.1:{}", port),
+                  "--database-url",
+                  url,
+                  "--rate-limit",
+                  "0",
+                  "--db-connections",
+                  std::to_string(db_connections),
+                  "--threads",
+                  std::to_string(io_threads),
+                  "--log-level",
+                  "warn"};
+    serve.stderr_file = std::move(log);
+    return serve;
+}
+
 /// The same HTTP load against another collector binary (e.g. the last commit before the rollups,
 /// 2ea8ed4: the "today's ingest rate"), on its own database of the same cluster, which
 /// its own migrations make. Returns its best events/s over the connection counts.
 double run_baseline(PostgresCluster& postgres, const std::string& binary, const tk::test::TempDir& dir,
-                    const std::vector<int>& connection_counts, std::chrono::milliseconds duration,
-                    int events_per_batch, unsigned db_connections, unsigned io_threads) {
+                    const std::vector<int>& connection_counts, std::chrono::milliseconds duration, int events_per_batch,
+                    unsigned db_connections, unsigned io_threads) {
     postgres.query("CREATE DATABASE baseline");
-    const auto run_cli = [&](std::vector<std::string> args) {
-        tk::test::ProcessOptions options;
-        options.argv = {binary};
-        options.argv.insert(options.argv.end(), args.begin(), args.end());
-        const auto result = tk::test::run(options);
-        if (result.exit_code != 0) throw std::runtime_error(binary + " failed: " + result.err);
-        return result.out;
-    };
-    run_cli({"migrate", "--database-url", postgres.url("baseline"), "--log-level", "warn"});
-    std::string key =
-        run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url("baseline"), "--log-level", "warn"});
-    key.erase(key.find_last_not_of('\n') + 1);
+    const std::string url = postgres.url("baseline");
+    run_cli(binary, {"migrate", "--database-url", url, "--log-level", "warn"});
+    const std::string key = create_key(binary, url);
     const unsigned short port = tk::test::free_tcp_port();
-    tk::test::ProcessOptions serve;
-    serve.argv = {binary, "serve", "--listen", fmt::format("127.0.0.1:{}", port), "--database-url",
-                  postgres.url("baseline"), "--rate-limit", "0", "--db-connections", std::to_string(db_connections),
-                  "--threads", std::to_string(io_threads), "--log-level", "warn"};
-    serve.stderr_file = dir / "baseline.log";
-    tk::test::ChildProcess collector(serve);
+    tk::test::ChildProcess collector(
+        serve_options(binary, port, url, db_connections, io_threads, dir / "baseline.log"));
     if (!tk::test::wait_for_tcp_port(port)) throw std::runtime_error("baseline collector did not start");
     const std::string wire = make_batch(events_per_batch).SerializeAsString();
     double best = 0;
@@ -379,22 +407,12 @@ int main(int argc, char** argv) {
         postgres.query("CREATE DATABASE bare");
         const std::string collector_binary = TK_COLLECTOR_BINARY;
         tk::test::TempDir dir("tk-bench-collector-");
-        auto run_cli = [&](std::vector<std::string> args) {
-            tk::test::ProcessOptions options;
-            options.argv = {collector_binary};
-            options.argv.insert(options.argv.end(), args.begin(), args.end());
-            const auto result = tk::test::run(options);
-            if (result.exit_code != 0) throw std::runtime_error("tk-collector failed: " + result.err);
-            return result.out;
-        };
-        run_cli({"migrate", "--database-url", postgres.url("bare"), "--log-level", "warn"});
+        run_cli(collector_binary, {"migrate", "--database-url", postgres.url("bare"), "--log-level", "warn"});
         postgres.query(
             "CREATE TABLE events_bare PARTITION OF events FOR VALUES FROM (now() - interval '40 days')"
             " TO (now() + interval '40 days')",
             "bare");
-        std::string key =
-            run_cli({"keys", "create", "--tool", kTool, "--database-url", postgres.url(), "--log-level", "warn"});
-        key.erase(key.find_last_not_of('\n') + 1);
+        const std::string key = create_key(collector_binary, postgres.url());
 
         // (b) Bare PostgreSQL, the physical limit of this design on this machine: the insert as it
         // was before rollups, the collector's insert alone (its cheaper timestamps), and the
@@ -409,16 +427,8 @@ int main(int argc, char** argv) {
 
         // (a) The collector.
         const unsigned short port = tk::test::free_tcp_port();
-        tk::test::ProcessOptions serve;
-        serve.argv = {collector_binary,   "serve",
-                      "--listen",         fmt::format("127.0.0.1:{}", port),
-                      "--database-url",   postgres.url(),
-                      "--rate-limit",     "0",
-                      "--db-connections", std::to_string(db_connections),
-                      "--threads",        std::to_string(io_threads),
-                      "--log-level",      "warn"};
-        serve.stderr_file = dir / "collector.log";
-        tk::test::ChildProcess collector(serve);
+        tk::test::ChildProcess collector(
+            serve_options(collector_binary, port, postgres.url(), db_connections, io_threads, dir / "collector.log"));
         if (!tk::test::wait_for_tcp_port(port)) throw std::runtime_error("collector did not start");
 
         const std::string wire = make_batch(events_per_batch).SerializeAsString();

@@ -494,7 +494,7 @@ void print_sizes(Connection& conn) {
 /// set folded before).
 void fold_closed_periods(Connection& conn, const std::string& end_day, int days) {
     const Clock::time_point start = Clock::now();
-    const auto range = conn.exec("SELECT $1::date - DATE '1970-01-01', $2::int", {end_day, std::to_string(days)});
+    const auto range = conn.exec("SELECT $1::date - DATE '1970-01-01'", {end_day});
     const std::int64_t end = std::stoll(std::string(range.value(0, 0)));
     const std::int64_t folded = tk::collector::fold_rollup_shards(conn, kTool, end - days - 31, end - 2);
     fmt::print("folded {} rollup shard rows of the periods over for a day or more in {:.1f} s\n", folded,

@@ -547,20 +547,20 @@ Sql build_sql(const QueryParams& params, bool from_rollups, const std::string& f
     }
     if (family && is_duration(metric)) {
         const std::string group = params.by.empty() ? "''" : "name";
-        sql.text = grouped_by_bucket(params.interval, "day", true, {group, "bucket", "sum(events)::bigint"},
-                                     "FROM " + daily + " WHERE tool = $1 AND " + daily_range +
-                                         filters_sql(params, true, sql.params) +
-                                         " GROUP BY 1, 2, 3 HAVING sum(events) > 0",
-                                     "1, 2, 3");
+        sql.text =
+            grouped_by_bucket(params.interval, "day", true, {group, "bucket", "sum(events)::bigint"},
+                              "FROM " + daily + " WHERE tool = $1 AND " + daily_range +
+                                  filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0",
+                              "1, 2, 3");
         return sql;
     }
     if (from_rollups && is_duration(metric)) {
         const std::string group = params.by.empty() ? "''" : "name";
-        sql.text = grouped_by_bucket(params.interval, "hour", false, {group, "bucket", "sum(events)::bigint"},
-                                     "FROM rollup_duration WHERE tool = $1 AND " + in_range("hour") +
-                                         filters_sql(params, true, sql.params) +
-                                         " GROUP BY 1, 2, 3 HAVING sum(events) > 0",
-                                     "1, 2, 3");
+        sql.text =
+            grouped_by_bucket(params.interval, "hour", false, {group, "bucket", "sum(events)::bigint"},
+                              "FROM rollup_duration WHERE tool = $1 AND " + in_range("hour") +
+                                  filters_sql(params, true, sql.params) + " GROUP BY 1, 2, 3 HAVING sum(events) > 0",
+                              "1, 2, 3");
         return sql;
     }
     const std::string table = family ? daily : from_rollups ? "rollup_hourly" : "events";
@@ -680,16 +680,9 @@ std::vector<std::tuple<std::string, std::string, int, long long>> added_histogra
 /// The planner cannot estimate the text filters (`kind::text IN (...)`), so it groups by sorting:
 /// 68k weekly rows of a 13-month trend spilled to disk at the default 4 MB. One round trip each.
 Result exec_serial(Connection& conn, const Sql& sql) {
-    conn.exec("SET max_parallel_workers_per_gather = 0; SET work_mem = '32MB'");
-    const auto reset = [&conn] { conn.exec("RESET max_parallel_workers_per_gather; RESET work_mem"); };
-    try {
-        Result result = conn.exec(sql.text, sql.params);
-        reset();
-        return result;
-    } catch (const DatabaseError&) {
-        if (conn.healthy()) reset();
-        throw;
-    }
+    return with_session_settings(conn, "SET max_parallel_workers_per_gather = 0; SET work_mem = '32MB'",
+                                 "RESET max_parallel_workers_per_gather; RESET work_mem",
+                                 [&] { return conn.exec(sql.text, sql.params); });
 }
 
 std::vector<AnswerRow> run_rows(Connection& conn, const QueryParams& params, bool from_rollups, const std::string& from,

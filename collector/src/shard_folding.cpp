@@ -23,8 +23,9 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 #include "tk/collector/database.hpp"
-#include "tk/common/calendar.hpp"
 
 namespace tk::collector {
 
@@ -51,14 +52,18 @@ const std::vector<ShardedRollup>& sharded_rollups() {
 
 namespace {
 
-/// The rows of the periods that ended in ($2, $3] (dates), as an index range on the period.
+/// The rows of the periods that ended after the start of day $2 and by the start of day $3 (days
+/// since 1970-01-01, UTC), as an index range on the period.
 std::string ended_between(const std::string& period) {
+    const std::string from = "(DATE '1970-01-01' + $2::int)";
+    const std::string to = "(DATE '1970-01-01' + $3::int)";
     if (period == "hour") {
-        return "hour >= ($2::date::timestamp AT TIME ZONE 'UTC') AND hour < ($3::date::timestamp AT TIME ZONE 'UTC')";
+        return "hour >= (" + from + "::timestamp AT TIME ZONE 'UTC') AND hour < (" + to +
+               "::timestamp AT TIME ZONE 'UTC')";
     }
-    if (period == "day") return "day >= $2::date AND day < $3::date";
-    if (period == "week") return "week > $2::date - 7 AND week <= $3::date - 7";
-    return "month > $2::date - interval '1 month' AND month <= $3::date - interval '1 month'";
+    if (period == "day") return "day >= " + from + " AND day < " + to;
+    if (period == "week") return "week > " + from + " - 7 AND week <= " + to + " - 7";
+    return "month > " + from + " - interval '1 month' AND month <= " + to + " - interval '1 month'";
 }
 
 }  // namespace
@@ -81,19 +86,13 @@ std::string fold_statement(const ShardedRollup& rollup) {
         fmt::arg("value", value), fmt::arg("sum", sum), fmt::arg("add", add));
 }
 
-std::int64_t fold_rollup_shards(Connection& conn, const std::string& tool, std::int64_t from_day,
-                                std::int64_t to_day) {
-    const auto date = [](std::int64_t day) {
-        const auto civil = tk::calendar::civil_from_days(day);
-        return fmt::format("{:04}-{:02}-{:02}", civil.year, civil.month, civil.day);
-    };
+std::int64_t fold_rollup_shards(Connection& conn, const std::string& tool, std::int64_t from_day, std::int64_t to_day) {
     std::int64_t folded = 0;
     const auto fold = [&](const ShardedRollup& rollup, std::int64_t from, std::int64_t to) {
-        const Result result = conn.exec(fold_statement(rollup), {tool, date(from), date(to)});
+        const Result result = conn.exec(fold_statement(rollup), {tool, std::to_string(from), std::to_string(to)});
         folded += std::stoll(std::string(result.value(0, 0)));
     };
-    conn.exec("SET lock_timeout = '2s'");
-    try {
+    return with_session_settings(conn, "SET lock_timeout = '2s'", "RESET lock_timeout", [&] {
         for (const ShardedRollup& rollup : sharded_rollups()) {
             if (std::string_view(rollup.period) == "hour") {
                 // A day of a busy tool's hourly rows at a time: short transactions.
@@ -102,12 +101,8 @@ std::int64_t fold_rollup_shards(Connection& conn, const std::string& tool, std::
                 fold(rollup, from_day, to_day);
             }
         }
-    } catch (const DatabaseError&) {
-        if (conn.healthy()) conn.exec("RESET lock_timeout");
-        throw;
-    }
-    conn.exec("RESET lock_timeout");
-    return folded;
+        return folded;
+    });
 }
 
 std::vector<std::string> rollup_tools(Connection& conn) {

@@ -195,8 +195,9 @@ TEST_CASE("rollups equal the raw aggregation after resends, two senders at once 
     INFO("rows of several-row keys outside shard 0 before the fold: " << before);
     REQUIRE(before > 0);  // two senders at once: the collector's connections have different pids
     tk::collector::Connection conn(collector.database_url());
-    const auto days = conn.exec("SELECT min(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01',"
-                                " max(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01' FROM events");
+    const auto days = conn.exec(
+        "SELECT min(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01',"
+        " max(id_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01' FROM events");
     const std::int64_t first = std::stoll(std::string(days.value(0, 0)));
     const std::int64_t last = std::stoll(std::string(days.value(0, 1)));
     std::int64_t folded = 0;

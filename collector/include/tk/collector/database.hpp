@@ -181,4 +181,20 @@ auto with_connection(ConnectionPool& pool, Job&& job,
     return job(*lease);
 }
 
+/// Runs `work()` with session settings in force: `set` ("SET a = x; SET b = y", one round trip)
+/// before, `reset` ("RESET a; RESET b") after — also when it throws a DatabaseError and the
+/// connection still works, so that a pooled connection goes back as it came.
+template <class Work>
+auto with_session_settings(Connection& conn, const char* set, const char* reset, Work&& work) {
+    conn.exec(set);
+    try {
+        auto result = work();
+        conn.exec(reset);
+        return result;
+    } catch (const DatabaseError&) {
+        if (conn.healthy()) conn.exec(reset);
+        throw;
+    }
+}
+
 }  // namespace tk::collector

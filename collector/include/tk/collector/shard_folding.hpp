@@ -22,7 +22,7 @@ struct ShardedRollup {
 const std::vector<ShardedRollup>& sharded_rollups();
 
 /// The statement that folds the shards of one table's rows of tool $1 whose period ended after the
-/// start of day $2 and by the start of day $3 (dates, UTC) into shard 0: a DELETE of the other
+/// start of day $2 and by the start of day $3 (days since 1970-01-01, UTC) into shard 0: a DELETE of the other
 /// shards' rows of every key with more than one row, feeding an upsert of their sums; answers the
 /// number of rows deleted. Pure.
 std::string fold_statement(const ShardedRollup& rollup);
@@ -32,8 +32,7 @@ std::string fold_statement(const ShardedRollup& rollup);
 /// [from_day, to_day)), one short transaction per table (per table and day for the hourly
 /// tables). Returns the number of shard rows folded. Throws DatabaseError, e.g. when a lock was
 /// not granted within 2 s (housekeeping logs it and folds again the next hour).
-std::int64_t fold_rollup_shards(Connection& conn, const std::string& tool, std::int64_t from_day,
-                                std::int64_t to_day);
+std::int64_t fold_rollup_shards(Connection& conn, const std::string& tool, std::int64_t from_day, std::int64_t to_day);
 
 /// The tools that have daily rollups (a loose index scan of rollup_daily_names' primary key).
 std::vector<std::string> rollup_tools(Connection& conn);
