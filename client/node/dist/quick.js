@@ -26,8 +26,12 @@ function varint(out, v) {
     }
     out.push(Number(n));
 }
+/** A field's tag: a varint, so one byte up to field 15 and two from field 16 (manifest_required). */
+function tag(out, field, wireType) {
+    varint(out, (field << 3) | wireType);
+}
 function bytesField(out, field, bytes) {
-    out.push((field << 3) | 2);
+    tag(out, field, 2);
     varint(out, bytes.length);
     for (let i = 0; i < bytes.length; i++)
         out.push(bytes[i]);
@@ -39,13 +43,14 @@ function text(out, field, value, always = false) {
 function uint(out, field, value, always = false) {
     if (value === 0 && !always)
         return;
-    varint(out, field << 3); // a varint: from field 16 on (manifest_required) the tag takes two bytes
+    tag(out, field, 0);
     varint(out, value);
 }
 function double(out, field, value) {
     const b = Buffer.allocUnsafe(8);
     b.writeDoubleLE(value, 0);
-    out.push((field << 3) | 1, ...b);
+    tag(out, field, 1);
+    out.push(...b);
 }
 /** AttributeValue, or null for a value that is none (left out, as wire.ts does). */
 function value(v) {

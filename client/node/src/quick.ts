@@ -25,8 +25,13 @@ function varint(out: Bytes, v: number | bigint): void {
   out.push(Number(n));
 }
 
+/** A field's tag: a varint, so one byte up to field 15 and two from field 16 (manifest_required). */
+function tag(out: Bytes, field: number, wireType: number): void {
+  varint(out, (field << 3) | wireType);
+}
+
 function bytesField(out: Bytes, field: number, bytes: ArrayLike<number>): void {
-  out.push((field << 3) | 2);
+  tag(out, field, 2);
   varint(out, bytes.length);
   for (let i = 0; i < bytes.length; i++) out.push(bytes[i]);
 }
@@ -37,14 +42,15 @@ function text(out: Bytes, field: number, value: string, always = false): void {
 
 function uint(out: Bytes, field: number, value: number | bigint, always = false): void {
   if (value === 0 && !always) return;
-  varint(out, field << 3); // a varint: from field 16 on (manifest_required) the tag takes two bytes
+  tag(out, field, 0);
   varint(out, value);
 }
 
 function double(out: Bytes, field: number, value: number): void {
   const b = Buffer.allocUnsafe(8);
   b.writeDoubleLE(value, 0);
-  out.push((field << 3) | 1, ...b);
+  tag(out, field, 1);
+  out.push(...b);
 }
 
 /** AttributeValue, or null for a value that is none (left out, as wire.ts does). */
