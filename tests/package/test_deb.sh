@@ -137,7 +137,9 @@ for program in tk tk-agent tk-collector; do
   out=$("/usr/bin/$program" --version 2>&1) || fail "/usr/bin/$program --version failed: $out"
   [ "$out" = "$version" ] || fail "/usr/bin/$program --version printed '$out', expected '$version'"
 done
-ldconfig -p | grep -q 'libtelemetry_kit\.so\.0 ' || fail "libtelemetry_kit.so.0 is not in the ld.so cache after install"
+# grep without -q reads all of ldconfig's output: with -q it exits at the first match and, under
+# pipefail, ldconfig's SIGPIPE failed the check now and then.
+ldconfig -p | grep 'libtelemetry_kit\.so\.0 ' > /dev/null || fail "libtelemetry_kit.so.0 is not in the ld.so cache after install"
 
 step "nothing enabled"
 if ls /etc/systemd/user/*/telemetry-kit-agent.* >/dev/null 2>&1; then
@@ -149,7 +151,7 @@ step "systemd-analyze verify --user"
 mkdir -p "$tmp/run" "$tmp/home"
 chmod 0700 "$tmp/run"
 analyze_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run")
-"${analyze_env[@]}" systemd-analyze --user unit-paths | grep -qx '/usr/lib/systemd/user' \
+"${analyze_env[@]}" systemd-analyze --user unit-paths | grep -x '/usr/lib/systemd/user' > /dev/null \
   || fail "/usr/lib/systemd/user is not among systemd's user unit paths"
 "${analyze_env[@]}" systemd-analyze verify --user \
   /usr/lib/systemd/user/telemetry-kit-agent.socket /usr/lib/systemd/user/telemetry-kit-agent.service \
